@@ -1,0 +1,62 @@
+/**
+ * The shape of a CLI command, and the helpers they share: flag parsing with
+ * clear errors, the data directory, and output as text or JSON.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+import { databaseFile, resolveSettings } from '../config.ts';
+import { SwitchboardError } from '../errors.ts';
+import { openDatabase, type Database } from '../store/database.ts';
+
+export interface CliIO {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  env: NodeJS.ProcessEnv;
+}
+
+export interface Command {
+  name: string;
+  summary: string;
+  usage: string;
+  run(argv: string[], io: CliIO): Promise<number>;
+}
+
+/** Exit codes: 0 success, 1 the command ran and found a problem (invalid manifests), 2 usage or runtime error. */
+export const EXIT = { ok: 0, problems: 1, error: 2 } as const;
+
+export type Options = NonNullable<ParseArgsConfig['options']>;
+
+export function parseFlags<T extends Options>(argv: string[], options: T, allowPositionals = true) {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals, strict: true });
+  } catch (error) {
+    throw new SwitchboardError('BAD_REQUEST', (error as Error).message.replace(/\. To specify.*$/s, ''));
+  }
+}
+
+export const dataFlag = { data: { type: 'string' } } as const satisfies Options;
+export const jsonFlag = { json: { type: 'boolean' } } as const satisfies Options;
+
+/** Opens the database the server uses (--data, SWITCHBOARD_DATA, ./data). */
+export function openCliDatabase(data: string | undefined, env: NodeJS.ProcessEnv): Database {
+  const settings = resolveSettings(data ? { data } : {}, env);
+  return openDatabase(databaseFile(settings.dataDir), { synchronous: settings.dbSynchronous });
+}
+
+export function requireFlag(value: string | undefined, flag: string): string {
+  if (!value) throw new SwitchboardError('BAD_REQUEST', `--${flag} is required`);
+  return value;
+}
+
+export const print = (stream: NodeJS.WritableStream, text: string): void => {
+  stream.write(text.endsWith('\n') ? text : `${text}\n`);
+};
+
+export const printJson = (stream: NodeJS.WritableStream, value: unknown): void => print(stream, JSON.stringify(value, null, 2));
+
+/** Left-aligned columns for list output. */
+export function table(rows: string[][]): string {
+  if (!rows.length) return '';
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length)));
+  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd()).join('\n');
+}

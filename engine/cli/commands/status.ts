@@ -1,0 +1,55 @@
+import { resolveSettings } from '../../config.ts';
+import { SwitchboardError } from '../../errors.ts';
+import { formatProblem, type ManifestProblem } from '../../manifests/problems.ts';
+import { EXIT, jsonFlag, parseFlags, print, printJson, type Command } from '../command.ts';
+
+interface ReadyBody {
+  status: string;
+  checks: Record<string, boolean>;
+  manifests: { generation: number; loadedAt: string | null; accounts: number; personas: number; problems: number };
+  sessions: number;
+  problems?: ManifestProblem[];
+  files?: Record<string, { valid: boolean; servingLastGood: boolean }>;
+}
+
+export const statusCommand: Command = {
+  name: 'status',
+  summary: "Show a running server's readiness, loaded manifests and manifest problems.",
+  usage: [
+    'switchboard status [--url URL] [--json]',
+    '',
+    'Asks the server on this machine (default http://127.0.0.1:<SWITCHBOARD_PORT or 9443>) for /readyz.',
+    'Exit 0 when ready and every manifest is valid, 1 when a file has problems (its last good version',
+    'stays in force), 2 when the server is not reachable or not ready.',
+  ].join('\n'),
+  async run(argv, io) {
+    const { values } = parseFlags(argv, { ...jsonFlag, url: { type: 'string' } }, false);
+    const settings = resolveSettings({}, io.env);
+    const base = values.url ?? `http://127.0.0.1:${settings.port}`;
+    let body: ReadyBody;
+    try {
+      const response = await fetch(new URL('/readyz', base), { headers: settings.metricsToken ? { authorization: `Bearer ${settings.metricsToken}` } : {} });
+      body = (await response.json()) as ReadyBody;
+    } catch (error) {
+      throw new SwitchboardError('INTERNAL', `cannot reach ${base}: ${(error as Error).message}`);
+    }
+    if (values.json) {
+      printJson(io.stdout, body);
+    } else {
+      const m = body.manifests;
+      print(io.stdout, `${body.status} at ${base}`);
+      print(io.stdout, `manifests: generation ${m.generation}, loaded ${m.loadedAt ?? 'never'}, ${m.accounts} accounts, ${m.personas} personas`);
+      print(io.stdout, `sessions: ${body.sessions}`);
+      const lastGood = Object.entries(body.files ?? {}).filter(([, state]) => state.servingLastGood).map(([file]) => file);
+      if (body.problems?.length) {
+        print(io.stdout, `problems (${body.problems.length}):`);
+        for (const problem of body.problems) print(io.stdout, `  ${formatProblem(problem)}`);
+        if (lastGood.length) print(io.stdout, `last good version in force for: ${lastGood.join(', ')}`);
+      } else if (m.problems) {
+        print(io.stdout, `problems: ${m.problems} (details are shown to loopback callers or with the metrics token)`);
+      }
+    }
+    if (body.status !== 'ready') return EXIT.error;
+    return body.manifests.problems ? EXIT.problems : EXIT.ok;
+  },
+};

@@ -1,0 +1,50 @@
+/**
+ * `switchboard <command>`: the one entry point for operators and persona
+ * authors. Each command lives in its own module under commands/.
+ */
+import { isSwitchboardError } from '../errors.ts';
+import { print, type CliIO, type Command, EXIT } from './command.ts';
+import { keysCommand } from './commands/keys.ts';
+import { serveCommand } from './commands/serve.ts';
+import { statusCommand } from './commands/status.ts';
+import { validateCommand } from './commands/validate.ts';
+
+export const commands: Command[] = [serveCommand, validateCommand, statusCommand, keysCommand];
+
+function usage(): string {
+  const width = Math.max(...commands.map((command) => command.name.length));
+  return [
+    'Usage: switchboard <command> [options]',
+    '',
+    'Commands:',
+    ...commands.map((command) => `  ${command.name.padEnd(width)}  ${command.summary}`),
+    '',
+    'Run "switchboard <command> --help" for the options of a command.',
+  ].join('\n');
+}
+
+export async function main(argv: string[], io: CliIO = { stdout: process.stdout, stderr: process.stderr, env: process.env }): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    print(name ? io.stdout : io.stderr, usage());
+    return name ? EXIT.ok : EXIT.error;
+  }
+  const command = commands.find((candidate) => candidate.name === name);
+  if (!command) {
+    print(io.stderr, `Unknown command "${name}".\n\n${usage()}`);
+    return EXIT.error;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    print(io.stdout, `${command.summary}\n\nUsage: ${command.usage}`);
+    return EXIT.ok;
+  }
+  try {
+    return await command.run(rest, io);
+  } catch (error) {
+    if (isSwitchboardError(error)) {
+      print(io.stderr, `switchboard ${name}: ${error.message}`);
+      return EXIT.error;
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * Server settings. One table names every setting once, with its command-line
+ * flag, its environment variable, its default and its meaning; `serve --help`
+ * and the README's table are printed from it. A flag beats the environment,
+ * the environment beats the default, and a value that does not parse stops
+ * the start with a message that names the setting.
+ */
+import path from 'node:path';
+
+import { SwitchboardError } from './errors.ts';
+
+export interface ServerSettings {
+  host: string;
+  port: number;
+  dataDir: string;
+  personasDir: string;
+  tlsCert: string | undefined;
+  tlsKey: string | undefined;
+  allowedHosts: string[];
+  allowedOrigins: string[];
+  maxSessions: number;
+  sessionIdleSeconds: number;
+  bodyLimitBytes: number;
+  rateLimitPerSecond: number;
+  logLevel: string;
+  secretsFile: string | undefined;
+  metricsToken: string | undefined;
+  outboundAllow: string[];
+  shutdownGraceSeconds: number;
+  reloadDebounceMs: number;
+  auditRetentionDays: number;
+  dbSynchronous: 'normal' | 'full';
+}
+
+type Parser<T> = (raw: string, name: string) => T;
+
+interface SettingSpec<K extends keyof ServerSettings> {
+  key: K;
+  flag: string;
+  env: string;
+  default: ServerSettings[K];
+  parse: Parser<ServerSettings[K]>;
+  description: string;
+}
+
+const text: Parser<string> = (raw) => raw;
+const optionalText: Parser<string | undefined> = (raw) => (raw === '' ? undefined : raw);
+const list: Parser<string[]> = (raw) =>
+  raw
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
+
+function integer(min: number, max: number): Parser<number> {
+  return (raw, name) => {
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min || value > max) {
+      throw new SwitchboardError('CONFIG_INVALID', `${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
+    }
+    return value;
+  };
+}
+
+function oneOf<T extends string>(...values: T[]): Parser<T> {
+  return (raw, name) => {
+    if (!(values as string[]).includes(raw)) {
+      throw new SwitchboardError('CONFIG_INVALID', `${name} must be one of ${values.join(', ')}, got "${raw}"`);
+    }
+    return raw as T;
+  };
+}
+
+/** Sizes like 1048576, 512kb, 1mb. */
+const byteSize: Parser<number> = (raw, name) => {
+  const match = /^(\d+)\s*(b|kb|kib|mb|mib)?$/i.exec(raw.trim());
+  if (!match) throw new SwitchboardError('CONFIG_INVALID', `${name} must be a size such as 262144, 256kb or 1mb, got "${raw}"`);
+  const unit = (match[2] ?? 'b').toLowerCase();
+  const factor = unit.startsWith('m') ? 1024 * 1024 : unit.startsWith('k') ? 1024 : 1;
+  return Number(match[1]) * factor;
+};
+
+function setting<K extends keyof ServerSettings>(spec: SettingSpec<K>): SettingSpec<K> {
+  return spec;
+}
+
+export const SETTINGS = [
+  setting({ key: 'host', flag: 'host', env: 'SWITCHBOARD_HOST', default: '127.0.0.1', parse: text, description: 'Address to listen on. Use 0.0.0.0 to serve other machines (then set TLS and allowed hosts).' }),
+  setting({ key: 'port', flag: 'port', env: 'SWITCHBOARD_PORT', default: 9443, parse: integer(0, 65535), description: 'TCP port; 0 picks a free one.' }),
+  setting({ key: 'dataDir', flag: 'data', env: 'SWITCHBOARD_DATA', default: './data', parse: text, description: 'Directory of the SQLite database (switchboard.db).' }),
+  setting({ key: 'personasDir', flag: 'personas', env: 'SWITCHBOARD_PERSONAS', default: './personas', parse: text, description: 'Directory of account and persona manifests (watched for changes).' }),
+  setting({ key: 'tlsCert', flag: 'tls-cert', env: 'SWITCHBOARD_TLS_CERT', default: undefined, parse: optionalText, description: 'PEM certificate (chain); with --tls-key the server speaks HTTPS.' }),
+  setting({ key: 'tlsKey', flag: 'tls-key', env: 'SWITCHBOARD_TLS_KEY', default: undefined, parse: optionalText, description: 'PEM private key for --tls-cert.' }),
+  setting({ key: 'allowedHosts', flag: 'allowed-hosts', env: 'SWITCHBOARD_ALLOWED_HOSTS', default: [], parse: list, description: 'Host header names accepted besides localhost names on loopback binds (comma separated). Guards against DNS rebinding.' }),
+  setting({ key: 'allowedOrigins', flag: 'allowed-origins', env: 'SWITCHBOARD_ALLOWED_ORIGINS', default: [], parse: list, description: 'Origin hosts accepted from browsers (comma separated). Requests without Origin are not affected.' }),
+  setting({ key: 'maxSessions', flag: 'max-sessions', env: 'SWITCHBOARD_MAX_SESSIONS', default: 5000, parse: integer(1, 1_000_000), description: 'Live MCP sessions at most; past it a new session gets 503 with Retry-After.' }),
+  setting({ key: 'sessionIdleSeconds', flag: 'session-idle-seconds', env: 'SWITCHBOARD_SESSION_IDLE_SECONDS', default: 900, parse: integer(1, 86_400), description: 'A session with no request for this long is closed.' }),
+  setting({ key: 'bodyLimitBytes', flag: 'body-limit', env: 'SWITCHBOARD_BODY_LIMIT', default: 256 * 1024, parse: byteSize, description: 'Largest request body accepted (413 past it).' }),
+  setting({ key: 'rateLimitPerSecond', flag: 'rate-limit', env: 'SWITCHBOARD_RATE_LIMIT', default: 200, parse: integer(0, 1_000_000), description: 'Requests per second per API key (bursts up to twice that); 0 turns the limit off.' }),
+  setting({ key: 'logLevel', flag: 'log-level', env: 'SWITCHBOARD_LOG_LEVEL', default: 'info', parse: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'), description: 'Least severe log level written.' }),
+  setting({ key: 'secretsFile', flag: 'secrets-file', env: 'SWITCHBOARD_SECRETS_FILE', default: undefined, parse: optionalText, description: 'File of NAME=value lines read for secrets besides the environment (keep it out of git, mode 0600).' }),
+  setting({ key: 'metricsToken', flag: 'metrics-token', env: 'SWITCHBOARD_METRICS_TOKEN', default: undefined, parse: optionalText, description: 'When set, /metrics requires "Authorization: Bearer <token>".' }),
+  setting({ key: 'outboundAllow', flag: 'outbound-allow', env: 'SWITCHBOARD_OUTBOUND_ALLOW', default: [], parse: list, description: 'CIDRs or host names that API tools may reach although private (comma separated), e.g. 10.20.0.0/16,crm.internal.' }),
+  setting({ key: 'shutdownGraceSeconds', flag: 'shutdown-grace-seconds', env: 'SWITCHBOARD_SHUTDOWN_GRACE_SECONDS', default: 10, parse: integer(0, 600), description: 'On SIGTERM, how long requests in flight may finish before sessions are closed.' }),
+  setting({ key: 'reloadDebounceMs', flag: 'reload-debounce-ms', env: 'SWITCHBOARD_RELOAD_DEBOUNCE_MS', default: 75, parse: integer(0, 60_000), description: 'Quiet time after a manifest change before the reload (one reload for a burst of writes).' }),
+  setting({ key: 'auditRetentionDays', flag: 'audit-retention-days', env: 'SWITCHBOARD_AUDIT_RETENTION_DAYS', default: 90, parse: integer(0, 36_500), description: 'Audit rows older than this are deleted daily; 0 keeps them forever.' }),
+  setting({ key: 'dbSynchronous', flag: 'db-synchronous', env: 'SWITCHBOARD_DB_SYNCHRONOUS', default: 'full', parse: oneOf('normal', 'full'), description: 'SQLite fsync policy: full survives power loss, normal survives process crashes only and is faster.' }),
+] as const;
+
+export type RawOptions = Record<string, string | boolean | undefined>;
+
+/**
+ * Resolves every setting from flags (already parsed into `flags`, keyed by flag
+ * name), then the environment, then the default.
+ */
+export function resolveSettings(flags: RawOptions = {}, env: NodeJS.ProcessEnv = process.env): ServerSettings {
+  const settings = {} as Record<string, unknown>;
+  for (const spec of SETTINGS) {
+    const fromFlag = flags[spec.flag];
+    const raw = typeof fromFlag === 'string' ? fromFlag : env[spec.env];
+    settings[spec.key] = raw === undefined ? spec.default : (spec.parse as Parser<unknown>)(raw, `--${spec.flag} (${spec.env})`);
+  }
+  const resolved = settings as unknown as ServerSettings;
+  if (Boolean(resolved.tlsCert) !== Boolean(resolved.tlsKey)) {
+    throw new SwitchboardError('CONFIG_INVALID', '--tls-cert and --tls-key must be given together');
+  }
+  resolved.dataDir = path.resolve(resolved.dataDir);
+  resolved.personasDir = path.resolve(resolved.personasDir);
+  return resolved;
+}
+
+/** Options for node:util parseArgs covering every setting flag. */
+export function settingFlagOptions(): Record<string, { type: 'string' }> {
+  return Object.fromEntries(SETTINGS.map((spec) => [spec.flag, { type: 'string' as const }]));
+}
+
+export function settingsHelp(): string {
+  return SETTINGS.map((spec) => {
+    const fallback = Array.isArray(spec.default) ? (spec.default.length ? spec.default.join(',') : 'none') : (spec.default ?? 'none');
+    return `  --${spec.flag.padEnd(24)} ${spec.env}\n      ${spec.description} (default: ${String(fallback)})`;
+  }).join('\n');
+}
+
+export const databaseFile = (dataDir: string): string => path.join(dataDir, 'switchboard.db');

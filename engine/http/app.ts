@@ -1,0 +1,72 @@
+/**
+ * The HTTP application: guards first (Host/Origin, body size), then the MCP
+ * endpoint, the health endpoints and the admin API, then one error handler.
+ */
+import express, { type Express, type Router } from 'express';
+
+import type { ApiKeyRecord, ApiKeyStore } from '../auth/api-keys.ts';
+import type { Logger } from '../logging.ts';
+import { mcpEndpoint, type McpEndpointDeps } from '../mcp/endpoint.ts';
+import { authenticate, assertKeyAccount } from './call-context.ts';
+import { errorHandler, MCP_PATH } from './errors.ts';
+import { healthRoutes, type HealthDeps } from './health.ts';
+import { hostGuard } from './host-guard.ts';
+import { SwitchboardError } from '../errors.ts';
+
+/** A capability's admin routes, mounted under /ucp/v2/accounts/:account with an admin key of that account. */
+export type AdminRoutes = (router: Router) => void;
+
+export interface AppDeps extends McpEndpointDeps, Omit<HealthDeps, 'sessions'> {
+  log: Logger;
+  bindHost: string;
+  allowedHosts: string[];
+  allowedOrigins: string[];
+  bodyLimitBytes: number;
+  adminRoutes: AdminRoutes[];
+  /** Routes outside the account tree (e.g. /metrics). */
+  rootRoutes?: ((app: Express) => void)[];
+}
+
+/** The admin key of a request, set by the admin guard. */
+export const adminKeyOf = (res: express.Response): ApiKeyRecord => res.locals.adminKey as ApiKeyRecord;
+
+export function adminGuard(keys: ApiKeyStore, rateLimiter: McpEndpointDeps['rateLimiter']) {
+  return (req: express.Request, res: express.Response, next: express.NextFunction): void => {
+    const record = authenticate(req.headers, keys, 'admin');
+    rateLimiter.take(record.id);
+    assertKeyAccount(record, String(req.params.account));
+    res.locals.adminKey = record;
+    next();
+  };
+}
+
+export function createApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', 'simple');
+  app.use(hostGuard({ bindHost: deps.bindHost, allowedHosts: deps.allowedHosts, allowedOrigins: deps.allowedOrigins }));
+  app.use(express.json({ limit: deps.bodyLimitBytes, type: ['application/json', 'application/*+json'] }));
+
+  const mcp = mcpEndpoint(deps);
+  app.post(MCP_PATH, mcp);
+  app.get(MCP_PATH, mcp);
+  app.delete(MCP_PATH, mcp);
+  app.all(MCP_PATH, () => {
+    throw new SwitchboardError('METHOD_NOT_ALLOWED', 'Use POST, GET or DELETE on the MCP endpoint');
+  });
+
+  healthRoutes(app, deps);
+  for (const mount of deps.rootRoutes ?? []) mount(app);
+
+  const admin = express.Router({ mergeParams: true });
+  admin.use(adminGuard(deps.keys, deps.rateLimiter));
+  for (const mount of deps.adminRoutes) mount(admin);
+  app.use('/ucp/v2/accounts/:account', admin);
+
+  app.use(() => {
+    throw new SwitchboardError('NOT_FOUND', 'No such endpoint');
+  });
+  app.use(errorHandler(deps.log));
+  return app;
+}

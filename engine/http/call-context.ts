@@ -1,0 +1,143 @@
+/**
+ * Authentication and per-call context from request headers.
+ *
+ * The seed names the headers with underscores (account_id, persona_id,
+ * call_id, caller_id_number). nginx and many proxies drop headers with
+ * underscores by default, so each is also read as `account-id` and
+ * `x-account-id`. The API key comes from `X-API-Key`, or from
+ * `Authorization: Bearer …` for platforms that can only send a bearer token.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+
+import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js';
+
+import { roleAllows, type ApiKeyRecord, type ApiKeyStore, type KeyRole } from '../auth/api-keys.ts';
+import { SwitchboardError } from '../errors.ts';
+import type { Snapshot } from '../manifests/snapshot.ts';
+import { findPersona } from '../manifests/snapshot.ts';
+import type { CallContext } from '../tools/types.ts';
+
+export type ContextHeader = 'account_id' | 'persona_id' | 'call_id' | 'caller_id_number';
+
+const aliasesOf = (name: ContextHeader): string[] => {
+  const hyphenated = name.replace(/_/g, '-');
+  return [name, hyphenated, `x-${hyphenated}`, `x_${name}`];
+};
+const ALIASES: Record<ContextHeader, string[]> = {
+  account_id: aliasesOf('account_id'),
+  persona_id: aliasesOf('persona_id'),
+  call_id: aliasesOf('call_id'),
+  caller_id_number: aliasesOf('caller_id_number'),
+};
+
+const FORMATS: Record<ContextHeader, { pattern: RegExp; hint: string }> = {
+  account_id: { pattern: /^[A-Za-z0-9_.-]{1,64}$/, hint: '1-64 letters, digits, "_", "." or "-"' },
+  persona_id: { pattern: /^[A-Za-z0-9_.-]{1,64}$/, hint: '1-64 letters, digits, "_", "." or "-"' },
+  call_id: { pattern: /^[\x21-\x7e]{1,256}$/, hint: '1-256 printable characters without spaces' },
+  caller_id_number: { pattern: /^[\x20-\x7e]{0,64}$/, hint: 'at most 64 printable characters' },
+};
+
+/** The value of a context header under any of its accepted names. */
+export function readContextHeader(headers: IncomingHttpHeaders, name: ContextHeader): string | undefined {
+  for (const alias of ALIASES[name]) {
+    const raw = headers[alias];
+    const value = Array.isArray(raw) ? raw[0] : raw;
+    if (value !== undefined) {
+      const trimmed = value.trim();
+      if (!FORMATS[name].pattern.test(trimmed)) {
+        throw new SwitchboardError('CONTEXT_HEADER_INVALID', `Header ${name} is invalid: expected ${FORMATS[name].hint}`, { details: { header: name } });
+      }
+      return trimmed === '' ? undefined : trimmed;
+    }
+  }
+  return undefined;
+}
+
+export interface PartialContext {
+  accountId: string | undefined;
+  personaId: string | undefined;
+  callId: string | undefined;
+  callerIdNumber: string | undefined;
+}
+
+export function readPartialContext(headers: IncomingHttpHeaders): PartialContext {
+  return {
+    accountId: readContextHeader(headers, 'account_id'),
+    personaId: readContextHeader(headers, 'persona_id'),
+    callId: readContextHeader(headers, 'call_id'),
+    callerIdNumber: readContextHeader(headers, 'caller_id_number'),
+  };
+}
+
+export function presentedKey(headers: IncomingHttpHeaders): string | undefined {
+  const raw = headers['x-api-key'];
+  const key = Array.isArray(raw) ? raw[0] : raw;
+  if (key) return key.trim();
+  const authorization = headers.authorization;
+  const bearer = authorization && /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+  return bearer ? bearer[1] : undefined;
+}
+
+/** The key record of the request, or 401. */
+export function authenticate(headers: IncomingHttpHeaders, keys: ApiKeyStore, role: KeyRole): ApiKeyRecord {
+  const key = presentedKey(headers);
+  if (!key) throw new SwitchboardError('AUTH_KEY_MISSING', 'Missing API key: send it in the X-API-Key header');
+  if (key.length > 200) throw new SwitchboardError('AUTH_KEY_INVALID', 'Invalid or revoked API key');
+  const record = keys.verify(key);
+  if (!record) throw new SwitchboardError('AUTH_KEY_INVALID', 'Invalid or revoked API key');
+  if (!roleAllows(record.role, role)) throw new SwitchboardError('AUTH_ROLE', `This API key has role ${record.role}; this endpoint needs role ${role}`);
+  return record;
+}
+
+/** Refuses a key used for another account than its own (403), before revealing whether that account exists. */
+export function assertKeyAccount(record: ApiKeyRecord, accountId: string): void {
+  if (record.accountId !== accountId) {
+    throw new SwitchboardError('AUTH_WRONG_ACCOUNT', 'This API key does not belong to the account in account_id');
+  }
+}
+
+export function toE164(number: string | undefined, defaultCountry: string): string | undefined {
+  if (!number) return undefined;
+  const parsed = parsePhoneNumberFromString(number, defaultCountry as CountryCode);
+  return parsed?.isPossible() ? parsed.number : undefined;
+}
+
+/** A complete call context for a new session or a stateless request, checked against the manifests. */
+export function resolveCallContext(partial: PartialContext, record: ApiKeyRecord, snapshot: Snapshot): CallContext {
+  for (const [name, value] of [
+    ['account_id', partial.accountId],
+    ['persona_id', partial.personaId],
+    ['call_id', partial.callId],
+  ] as const) {
+    if (!value) throw new SwitchboardError('CONTEXT_HEADER_MISSING', `Missing required header ${name}`, { details: { header: name } });
+  }
+  const accountId = partial.accountId as string;
+  const personaId = partial.personaId as string;
+  assertKeyAccount(record, accountId);
+  const account = snapshot.accounts.get(accountId);
+  if (!account) throw new SwitchboardError('UNKNOWN_ACCOUNT', `Account "${accountId}" is not configured on this server`);
+  if (!findPersona(snapshot, accountId, personaId)) {
+    throw new SwitchboardError('UNKNOWN_PERSONA', `Persona "${personaId}" is not configured for account "${accountId}"`);
+  }
+  return {
+    accountId,
+    personaId,
+    callId: partial.callId as string,
+    callerIdNumber: partial.callerIdNumber,
+    callerE164: toE164(partial.callerIdNumber, account.defaultCountry),
+    keyId: record.id,
+  };
+}
+
+/**
+ * Whether a request on an existing session carries the same identity the
+ * session was opened with. Headers a request leaves out are inherited; a
+ * header that is present must match.
+ */
+export function matchesBinding(bound: CallContext, record: ApiKeyRecord, partial: PartialContext): boolean {
+  if (record.id !== bound.keyId) return false;
+  if (partial.accountId !== undefined && partial.accountId !== bound.accountId) return false;
+  if (partial.personaId !== undefined && partial.personaId !== bound.personaId) return false;
+  if (partial.callId !== undefined && partial.callId !== bound.callId) return false;
+  return true;
+}

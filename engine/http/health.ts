@@ -1,0 +1,63 @@
+/**
+ * GET /healthz: the process answers (liveness). GET /readyz: it can serve
+ * calls: manifests loaded, database reachable, not shutting down. Manifest
+ * problems are listed in /readyz detail for callers on loopback or with the
+ * metrics token, since file names and messages describe tenants' setups.
+ */
+import type { Express, Request } from 'express';
+
+import type { Database } from '../store/database.ts';
+import type { Registry } from '../manifests/registry.ts';
+import { formatProblem } from '../manifests/problems.ts';
+import { VERSION } from '../version.ts';
+import { isLoopbackAddress } from './host-guard.ts';
+
+export interface HealthDeps {
+  db: Database;
+  registry: Registry;
+  sessions: { size: number };
+  accepting: () => boolean;
+  metricsToken: string | undefined;
+  startedAt: number;
+}
+
+const mayReadDetail = (req: Request, token: string | undefined): boolean => {
+  if (token && req.headers.authorization === `Bearer ${token}`) return true;
+  const address = req.socket.remoteAddress ?? '';
+  return isLoopbackAddress(address.replace(/^::ffff:/, ''));
+};
+
+export function healthRoutes(app: Express, deps: HealthDeps): void {
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok', version: VERSION, uptimeSeconds: Math.round((Date.now() - deps.startedAt) / 1000) });
+  });
+
+  app.get('/readyz', (req, res) => {
+    const snapshot = deps.registry.current();
+    let database = true;
+    try {
+      deps.db.prepare('SELECT 1').get();
+    } catch {
+      database = false;
+    }
+    const loaded = snapshot.generation > 0;
+    const ready = loaded && database && deps.accepting();
+    const body: Record<string, unknown> = {
+      status: ready ? 'ready' : 'not_ready',
+      checks: { manifests: loaded, database, accepting: deps.accepting() },
+      manifests: {
+        generation: snapshot.generation,
+        loadedAt: snapshot.loadedAt ? new Date(snapshot.loadedAt).toISOString() : null,
+        accounts: snapshot.accounts.size,
+        personas: snapshot.personas.size,
+        problems: snapshot.problems.length,
+      },
+      sessions: deps.sessions.size,
+    };
+    if (mayReadDetail(req, deps.metricsToken)) {
+      body.problems = snapshot.problems.map((problem) => ({ ...problem, text: formatProblem(problem) }));
+      body.files = Object.fromEntries(snapshot.files);
+    }
+    res.status(ready ? 200 : 503).json(body);
+  });
+}

@@ -1,0 +1,44 @@
+/**
+ * A token bucket per API key: `rate` requests per second on average, bursts up
+ * to twice that. Buckets of keys not seen for a minute are dropped, so the
+ * table stays as small as the set of active keys.
+ */
+import type { Clock } from '../clock.ts';
+import { SwitchboardError } from '../errors.ts';
+
+interface Bucket {
+  tokens: number;
+  updatedAt: number;
+}
+
+export class RateLimiter {
+  private readonly buckets = new Map<string, Bucket>();
+  private lastPrune = 0;
+
+  constructor(
+    private readonly ratePerSecond: number,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Takes one token for `key`, or throws RATE_LIMITED with the seconds to wait. */
+  take(key: string): void {
+    if (this.ratePerSecond <= 0) return;
+    const now = this.clock.now();
+    const capacity = this.ratePerSecond * 2;
+    const bucket = this.buckets.get(key) ?? { tokens: capacity, updatedAt: now };
+    bucket.tokens = Math.min(capacity, bucket.tokens + ((now - bucket.updatedAt) / 1000) * this.ratePerSecond);
+    bucket.updatedAt = now;
+    this.buckets.set(key, bucket);
+    if (now - this.lastPrune > 60_000) this.prune(now);
+    if (bucket.tokens < 1) {
+      const retryAfter = Math.max(1, Math.ceil((1 - bucket.tokens) / this.ratePerSecond));
+      throw new SwitchboardError('RATE_LIMITED', 'Too many requests for this API key; slow down', { retryAfter });
+    }
+    bucket.tokens -= 1;
+  }
+
+  private prune(now: number): void {
+    this.lastPrune = now;
+    for (const [key, bucket] of this.buckets) if (now - bucket.updatedAt > 60_000) this.buckets.delete(key);
+  }
+}

@@ -1,0 +1,29 @@
+/**
+ * A manifest problem: where it is and what is wrong, printed as
+ * `file:line:col: json/path: message` so editors and CI can jump to it.
+ */
+export interface ManifestProblem {
+  /** Path relative to the personas directory. */
+  file: string;
+  line: number;
+  column: number;
+  /** Where in the document, e.g. tools[2].variables[0].type; empty for the whole file. */
+  path: string;
+  message: string;
+}
+
+export function formatProblem(problem: ManifestProblem): string {
+  const where = problem.path ? `${problem.path}: ` : '';
+  return `${problem.file}:${problem.line}:${problem.column}: ${where}${problem.message}`;
+}
+
+/** tools[2].variables[0].type from ['tools', 2, 'variables', 0, 'type']. */
+export function formatPath(segments: readonly (string | number)[]): string {
+  let out = '';
+  for (const segment of segments) {
+    if (typeof segment === 'number') out += `[${segment}]`;
+    else if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(segment)) out += out ? `.${segment}` : segment;
+    else out += `[${JSON.stringify(segment)}]`;
+  }
+  return out;
+}

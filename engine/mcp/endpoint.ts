@@ -1,0 +1,69 @@
+/**
+ * `/ucp/v2/mcp`: one endpoint for every MCP client.
+ *
+ * - A request that carries a known `Mcp-Session-Id` goes straight to its
+ *   session, after the key and the context headers are checked against what
+ *   the session was opened with. No era classification on this hot path.
+ * - An `initialize` without a session id opens a 2025-era session (clients
+ *   that open a new session for every tool call take this path each time).
+ * - Everything else (2026-07-28 requests, session-less 2025 requests) goes to
+ *   the persona's stateless handler.
+ */
+import type { Request, Response } from 'express';
+
+import { isInitializeRequest } from '@modelcontextprotocol/server';
+
+import type { ApiKeyStore } from '../auth/api-keys.ts';
+import { SwitchboardError } from '../errors.ts';
+import { authenticate, matchesBinding, readPartialContext, resolveCallContext } from '../http/call-context.ts';
+import type { RateLimiter } from '../http/rate-limit.ts';
+import type { Registry } from '../manifests/registry.ts';
+import { personaKey } from '../manifests/snapshot.ts';
+import type { SessionManager } from './sessions.ts';
+import type { StatelessHandlers } from './stateless.ts';
+
+export interface McpEndpointDeps {
+  keys: ApiKeyStore;
+  registry: Registry;
+  sessions: SessionManager;
+  stateless: StatelessHandlers;
+  rateLimiter: RateLimiter;
+  /** False while shutting down: new sessions and requests are refused with 503. */
+  accepting: () => boolean;
+}
+
+const sessionIdOf = (req: Request): string | undefined => {
+  const raw = req.headers['mcp-session-id'];
+  return Array.isArray(raw) ? raw[0] : raw;
+};
+
+export function mcpEndpoint(deps: McpEndpointDeps) {
+  return async (req: Request, res: Response): Promise<void> => {
+    if (!deps.accepting()) throw new SwitchboardError('SHUTTING_DOWN', 'The server is shutting down; retry on another node or shortly', { retryAfter: 5 });
+    const key = authenticate(req.headers, deps.keys, 'mcp');
+    deps.rateLimiter.take(key.id);
+    const partial = readPartialContext(req.headers);
+    const body: unknown = req.body;
+
+    const sessionId = sessionIdOf(req);
+    if (sessionId) {
+      const session = deps.sessions.get(sessionId);
+      if (!session) throw new SwitchboardError('SESSION_NOT_FOUND', 'Session not found; start a new session with initialize');
+      if (!matchesBinding(session.call, key, partial)) {
+        throw new SwitchboardError('SESSION_BINDING', 'This session belongs to another API key or call context');
+      }
+      await deps.sessions.handle(session, req, res, body);
+      return;
+    }
+
+    const call = resolveCallContext(partial, key, deps.registry.current());
+    if (req.method === 'POST' && isInitializeRequest(body)) {
+      await deps.sessions.open(call, req, res, body);
+      return;
+    }
+    if (req.method === 'DELETE') {
+      throw new SwitchboardError('SESSION_REQUIRED', 'DELETE needs the Mcp-Session-Id header of the session to end');
+    }
+    await deps.stateless.handle(personaKey(call.accountId, call.personaId), call, req, res, body);
+  };
+}

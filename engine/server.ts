@@ -1,0 +1,163 @@
+/**
+ * Composition root: opens the store, loads the manifests, wires the MCP
+ * endpoint, the admin API and the watcher, and listens. `startServer` is what
+ * `switchboard serve` runs and what the tests start on an ephemeral port.
+ */
+import fs from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+
+import { ApiKeyStore } from './auth/api-keys.ts';
+import { systemClock, type Clock } from './clock.ts';
+import { databaseFile, type ServerSettings } from './config.ts';
+import { createApp, type AdminRoutes } from './http/app.ts';
+import { isLoopbackAddress } from './http/host-guard.ts';
+import { RateLimiter } from './http/rate-limit.ts';
+import { createLogger, type Logger } from './logging.ts';
+import { Registry } from './manifests/registry.ts';
+import { personaKey } from './manifests/snapshot.ts';
+import { watchManifests, type ManifestWatcher } from './manifests/watcher.ts';
+import { serverFactory } from './mcp/server-factory.ts';
+import { SessionManager } from './mcp/sessions.ts';
+import { StatelessHandlers } from './mcp/stateless.ts';
+import { SecretStore } from './secrets.ts';
+import type { Services } from './services.ts';
+import { openDatabase } from './store/database.ts';
+import type { ToolKinds } from './tools/catalog.ts';
+import { ToolDispatcher } from './tools/dispatch.ts';
+import { builtinToolKinds } from './tools/kinds.ts';
+
+export interface StartOptions {
+  settings: ServerSettings;
+  clock?: Clock;
+  logger?: Logger;
+  toolKinds?: ToolKinds;
+  env?: NodeJS.ProcessEnv;
+  /** Watch the manifests directory for changes (default true). */
+  watch?: boolean;
+  /** Called once with the key made for an empty key table. */
+  onBootstrapKey?: (created: { id: string; accountId: string; role: string; key: string }) => void;
+}
+
+export interface RunningServer {
+  readonly url: string;
+  readonly port: number;
+  readonly services: Services;
+  readonly registry: Registry;
+  readonly sessions: SessionManager;
+  readonly keys: ApiKeyStore;
+  readonly dispatcher: ToolDispatcher;
+  /** Stops accepting, lets tool calls in flight finish (up to the grace time), closes sessions and the store. */
+  close(): Promise<void>;
+}
+
+export async function startServer(options: StartOptions): Promise<RunningServer> {
+  const { settings } = options;
+  const clock = options.clock ?? systemClock;
+  const log = options.logger ?? createLogger({ level: settings.logLevel });
+  const startedAt = Date.now();
+
+  const db = openDatabase(databaseFile(settings.dataDir), { synchronous: settings.dbSynchronous });
+  const secrets = new SecretStore(options.env ?? process.env, settings.secretsFile);
+  const services: Services = { db, clock, log, secrets };
+  const keys = new ApiKeyStore(db, clock);
+
+  const registry = new Registry(settings.personasDir, options.toolKinds ?? builtinToolKinds, clock, log);
+  await registry.reload();
+
+  if (keys.count() === 0) {
+    const first = [...registry.current().accounts.keys()].sort()[0];
+    if (first) {
+      const { record, key } = keys.create({ accountId: first, role: 'mcp', name: 'bootstrap' });
+      log.info({ event: 'bootstrap_key_created', keyId: record.id, account: first }, 'created the first API key');
+      options.onBootstrapKey?.({ id: record.id, accountId: first, role: record.role, key });
+    }
+  }
+
+  const shutdown = new AbortController();
+  const dispatcher = new ToolDispatcher({ registry, services, log, shutdownSignal: shutdown.signal });
+  const createServer = serverFactory(dispatcher);
+  const sessions = new SessionManager(createServer, { maxSessions: settings.maxSessions, idleMs: settings.sessionIdleSeconds * 1000 }, clock, log);
+  sessions.startSweeping();
+  const stateless = new StatelessHandlers(createServer, settings.bodyLimitBytes, log);
+
+  registry.on('reload', (report) => {
+    const changed = new Set(report.changed);
+    if (changed.size) {
+      sessions.notifyToolsChanged(changed, (call) => personaKey(call.accountId, call.personaId));
+      stateless.notifyToolsChanged(changed);
+    }
+    if (report.removed.length) {
+      // Sessions of a removed persona stay open: their next call gets a clear error.
+      sessions.notifyToolsChanged(new Set(report.removed), (call) => personaKey(call.accountId, call.personaId));
+      void stateless.remove(report.removed);
+    }
+  });
+
+  let watcher: ManifestWatcher | undefined;
+  if (options.watch ?? true) watcher = await watchManifests(settings.personasDir, registry, settings.reloadDebounceMs, log);
+
+  let accepting = true;
+  const adminRoutes: AdminRoutes[] = [];
+  const app = createApp({
+    log,
+    keys,
+    registry,
+    sessions,
+    stateless,
+    rateLimiter: new RateLimiter(settings.rateLimitPerSecond, clock),
+    accepting: () => accepting,
+    db,
+    metricsToken: settings.metricsToken,
+    startedAt,
+    bindHost: settings.host,
+    allowedHosts: settings.allowedHosts,
+    allowedOrigins: settings.allowedOrigins,
+    bodyLimitBytes: settings.bodyLimitBytes,
+    adminRoutes,
+  });
+
+  const tls = settings.tlsCert && settings.tlsKey ? { cert: fs.readFileSync(settings.tlsCert), key: fs.readFileSync(settings.tlsKey) } : undefined;
+  const server = tls ? https.createServer(tls, app) : http.createServer(app);
+  // Voice agents hold SSE streams for a whole call; only idle keep-alive sockets time out.
+  server.requestTimeout = 0;
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(settings.port, settings.host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const scheme = tls ? 'https' : 'http';
+  const hostForUrl = settings.host.includes(':') ? `[${settings.host}]` : settings.host === '0.0.0.0' ? '127.0.0.1' : settings.host;
+  const url = `${scheme}://${hostForUrl}:${port}`;
+  if (!tls && !isLoopbackAddress(settings.host)) {
+    log.warn({ event: 'plain_http_public' }, `serving plain HTTP on ${settings.host}: API keys cross the network in clear text; use --tls-cert/--tls-key or a TLS proxy`);
+  }
+  if (!isLoopbackAddress(settings.host) && settings.allowedHosts.length === 0) {
+    log.warn({ event: 'no_allowed_hosts' }, 'no --allowed-hosts given: every Host header is accepted (no DNS-rebinding protection)');
+  }
+  log.info({ event: 'listening', url, mcp: `${url}/ucp/v2/mcp` }, 'switchboard listening');
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      accepting = false;
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      const deadline = Date.now() + settings.shutdownGraceSeconds * 1000;
+      while (dispatcher.inFlight > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      shutdown.abort();
+      await watcher?.close();
+      await sessions.closeAll('shutdown');
+      await stateless.closeAll();
+      server.closeAllConnections();
+      await stopped;
+      keys.flushLastUse();
+      db.close();
+      log.info({ event: 'stopped' }, 'switchboard stopped');
+    })();
+    return closing;
+  };
+
+  return { url, port, services, registry, sessions, keys, dispatcher, close };
+}

@@ -1,0 +1,83 @@
+/**
+ * A persona's tool catalog, built once per persona version: the global tools
+ * it enables (with its description overrides) followed by its custom tools in
+ * manifest order, the `tools/list` result ready to send, and a compiled
+ * argument validator per tool. Requests only read it.
+ */
+import { createHash } from 'node:crypto';
+
+import type { Tool } from '@modelcontextprotocol/server';
+import type { ValidateFunction } from 'ajv';
+
+import type { AccountEntry } from '../manifests/snapshot.ts';
+import type { CustomToolEntry, CustomToolType, GlobalToolName, PersonaManifest } from '../manifests/types.ts';
+import { type CustomToolFactory, ToolBuildProblem, type ToolDefinition } from './types.ts';
+import { argumentValidator } from './validation.ts';
+
+/** The tools Switchboard knows: global ones by name, custom ones by manifest type. */
+export interface ToolKinds {
+  /** Global tools in the order tools/list shows them. */
+  global: ReadonlyMap<string, ToolDefinition>;
+  custom: { readonly [T in CustomToolType]?: CustomToolFactory<Extract<CustomToolEntry, { type: T }>> };
+}
+
+export interface CompiledTool {
+  readonly definition: ToolDefinition;
+  readonly validate: ValidateFunction;
+}
+
+/** A tool as `tools/list` shows it. */
+export type ListedTool = Tool;
+
+export interface PersonaCatalog {
+  readonly tools: ReadonlyMap<string, CompiledTool>;
+  /** The `tools/list` result, built once. */
+  readonly listResult: { readonly tools: readonly ListedTool[] };
+  /** Hash of the list: sessions are notified only when it changes. */
+  readonly fingerprint: string;
+}
+
+function listEntry(definition: ToolDefinition): ListedTool {
+  return {
+    name: definition.name,
+    ...(definition.title ? { title: definition.title } : {}),
+    description: definition.description,
+    inputSchema: definition.inputSchema as Tool['inputSchema'],
+    ...(definition.outputSchema ? { outputSchema: definition.outputSchema as Tool['outputSchema'] } : {}),
+    annotations: { ...definition.annotations },
+  };
+}
+
+function enabledGlobalTools(persona: PersonaManifest, kinds: ToolKinds): ToolDefinition[] {
+  const chosen: ToolDefinition[] = [];
+  for (const [name, tool] of kinds.global) {
+    const setting = persona.global_tools?.[name as GlobalToolName];
+    if (setting === false || (typeof setting === 'object' && setting.enabled === false)) continue;
+    const description = typeof setting === 'object' && setting.description ? setting.description : tool.description;
+    chosen.push(description === tool.description ? tool : { ...tool, description });
+  }
+  return chosen;
+}
+
+export function buildCatalog(account: AccountEntry, persona: PersonaManifest, kinds: ToolKinds): PersonaCatalog {
+  const definitions = enabledGlobalTools(persona, kinds);
+  (persona.tools ?? []).forEach((entry, index) => {
+    const factory = kinds.custom[entry.type] as CustomToolFactory<CustomToolEntry> | undefined;
+    if (!factory) throw new ToolBuildProblem(`tool type ${entry.type} is not available in this build`, ['tools', index, 'type']);
+    try {
+      definitions.push(factory(entry, { account, persona }));
+    } catch (error) {
+      if (error instanceof ToolBuildProblem) throw new ToolBuildProblem(error.message, ['tools', index, ...error.path]);
+      throw error;
+    }
+  });
+
+  const tools = new Map<string, CompiledTool>();
+  for (const definition of definitions) {
+    tools.set(definition.name, { definition, validate: argumentValidator(definition.inputSchema) });
+  }
+  const listed = definitions.map(listEntry);
+  const listResult = Object.freeze({ tools: Object.freeze(listed) });
+  const fingerprint = createHash('sha256').update(JSON.stringify(listed)).digest('base64url').slice(0, 22);
+  return { tools, listResult, fingerprint };
+}

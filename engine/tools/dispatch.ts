@@ -1,0 +1,185 @@
+/**
+ * Runs a tool call: finds the tool in the persona's current catalog, checks
+ * the arguments with the precompiled validator, runs the handler under a
+ * deadline, and shapes the answer (text for the model, the same facts as
+ * structured content). Observers (audit trail, metrics) see every call.
+ *
+ * Protocol errors are kept for what the MCP spec calls protocol errors (an
+ * unknown tool); everything a model can recover from (bad arguments, a
+ * refused transfer, an upstream failure, a time-out) is a tool result with
+ * `isError: true` and a sentence that says what to do next.
+ */
+import { ProtocolError, ProtocolErrorCode } from '@modelcontextprotocol/server';
+
+import { SwitchboardError, type ErrorCode } from '../errors.ts';
+import type { Logger } from '../logging.ts';
+import type { Registry } from '../manifests/registry.ts';
+import { findPersona } from '../manifests/snapshot.ts';
+import type { Services } from '../services.ts';
+import type { ListedTool } from './catalog.ts';
+import { describeArgumentErrors } from './validation.ts';
+import type { CallContext, ToolDefinition, ToolOutcome } from './types.ts';
+
+export const DEFAULT_TOOL_TIMEOUT_MS = 15_000;
+
+export interface ToolCallResult {
+  [key: string]: unknown;
+  content: { type: 'text'; text: string }[];
+  structuredContent?: Record<string, unknown>;
+  isError?: boolean;
+}
+
+export type ToolCallStatus = 'ok' | 'error' | 'invalid_arguments';
+
+export interface ToolCallEvent {
+  call: CallContext;
+  tool: string;
+  /** Arguments as received, with the tool's sensitive ones masked. */
+  arguments: Record<string, unknown>;
+  status: ToolCallStatus;
+  errorCode: ErrorCode | undefined;
+  /** The text the model got. */
+  text: string;
+  startedAt: number;
+  durationMs: number;
+}
+
+export type ToolCallObserver = (event: ToolCallEvent) => void;
+
+const errorResult = (text: string, code: ErrorCode, details?: Record<string, unknown>, retryable = false): ToolCallResult => ({
+  content: [{ type: 'text', text }],
+  structuredContent: { error: { code, message: text, retryable, ...(details ?? {}) } },
+  isError: true,
+});
+
+function maskArguments(args: Record<string, unknown>, tool: ToolDefinition | undefined): Record<string, unknown> {
+  if (!tool?.sensitiveArguments?.length) return args;
+  const masked = { ...args };
+  for (const name of tool.sensitiveArguments) if (name in masked) masked[name] = '[redacted]';
+  return masked;
+}
+
+export interface DispatcherDeps {
+  registry: Registry;
+  services: Services;
+  log: Logger;
+  /** Aborted at forced shutdown: every running handler sees it. */
+  shutdownSignal?: AbortSignal;
+}
+
+export class ToolDispatcher {
+  private readonly observers: ToolCallObserver[] = [];
+  private running = 0;
+
+  constructor(private readonly deps: DispatcherDeps) {}
+
+  /** Tool calls running now; shutdown waits for them. */
+  get inFlight(): number {
+    return this.running;
+  }
+
+  observe(observer: ToolCallObserver): void {
+    this.observers.push(observer);
+  }
+
+  /** The persona's current tool list; empty once the persona is removed. */
+  list(call: CallContext): { tools: ListedTool[] } {
+    const persona = findPersona(this.deps.registry.current(), call.accountId, call.personaId);
+    return (persona?.catalog.listResult ?? { tools: [] }) as { tools: ListedTool[] };
+  }
+
+  async call(call: CallContext, name: string, rawArguments: unknown, signal: AbortSignal): Promise<ToolCallResult> {
+    const startedAt = this.deps.services.clock.now();
+    const started = performance.now();
+    const snapshot = this.deps.registry.current();
+    const persona = findPersona(snapshot, call.accountId, call.personaId);
+    const account = snapshot.accounts.get(call.accountId);
+    const args = rawArguments && typeof rawArguments === 'object' && !Array.isArray(rawArguments) ? { ...(rawArguments as Record<string, unknown>) } : {};
+
+    const finish = (result: ToolCallResult, status: ToolCallStatus, errorCode: ErrorCode | undefined, tool?: ToolDefinition): ToolCallResult => {
+      const event: ToolCallEvent = {
+        call,
+        tool: name,
+        arguments: maskArguments(args, tool),
+        status,
+        errorCode,
+        text: result.content[0]?.text ?? '',
+        startedAt,
+        durationMs: performance.now() - started,
+      };
+      for (const observer of this.observers) {
+        try {
+          observer(event);
+        } catch (error) {
+          this.deps.log.error({ err: error, event: 'observer_failed' }, 'tool call observer failed');
+        }
+      }
+      return result;
+    };
+
+    if (!persona || !account) {
+      const text = `This assistant (persona "${call.personaId}") is no longer configured, so its tools are unavailable. Apologize and offer to take a message or end the call.`;
+      return finish(errorResult(text, 'PERSONA_REMOVED'), 'error', 'PERSONA_REMOVED');
+    }
+    const compiled = persona.catalog.tools.get(name);
+    if (!compiled) {
+      throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${name}`);
+    }
+    const tool = compiled.definition;
+    if (rawArguments !== undefined && (rawArguments === null || typeof rawArguments !== 'object' || Array.isArray(rawArguments))) {
+      return finish(errorResult(describeArgumentErrors([{ keyword: 'type', instancePath: '', schemaPath: '', params: { type: 'object' } }]), 'TOOL_ARGUMENTS'), 'invalid_arguments', 'TOOL_ARGUMENTS', tool);
+    }
+    if (!compiled.validate(args)) {
+      return finish(errorResult(describeArgumentErrors(compiled.validate.errors), 'TOOL_ARGUMENTS'), 'invalid_arguments', 'TOOL_ARGUMENTS', tool);
+    }
+
+    const timeoutMs = tool.timeoutMs ?? DEFAULT_TOOL_TIMEOUT_MS;
+    const signals = [signal, AbortSignal.timeout(timeoutMs)];
+    if (this.deps.shutdownSignal) signals.push(this.deps.shutdownSignal);
+    const combined = AbortSignal.any(signals);
+    const log = this.deps.log.child({ tool: name, account: call.accountId, persona: call.personaId, call: call.callId });
+
+    this.running += 1;
+    try {
+      const outcome = await runUntilAborted(tool.handler({ call, account, persona, services: this.deps.services, signal: combined, log }, args), combined, timeoutMs);
+      const result: ToolCallResult = { content: [{ type: 'text', text: outcome.text }], structuredContent: outcome.data };
+      return finish(result, 'ok', undefined, tool);
+    } catch (error) {
+      if (error instanceof SwitchboardError) {
+        return finish(errorResult(error.message, error.code, error.details, error.retryable), 'error', error.code, tool);
+      }
+      log.error({ err: error, event: 'tool_failed' }, 'tool handler failed');
+      const text = 'The tool failed because of an internal error. You may try once more; if it fails again, tell the caller you cannot do this right now.';
+      return finish(errorResult(text, 'INTERNAL', undefined, true), 'error', 'INTERNAL', tool);
+    } finally {
+      this.running -= 1;
+    }
+  }
+}
+
+/** Resolves with the handler's outcome, or rejects as soon as the signal aborts. */
+function runUntilAborted(work: Promise<ToolOutcome>, signal: AbortSignal, timeoutMs: number): Promise<ToolOutcome> {
+  const abortError = (): SwitchboardError => {
+    const reason: unknown = signal.reason;
+    if (reason instanceof SwitchboardError) return reason;
+    if (reason instanceof DOMException && reason.name === 'TimeoutError') {
+      return new SwitchboardError('TOOL_TIMEOUT', `The tool did not answer within ${Math.round(timeoutMs / 1000)} seconds. Tell the caller it is taking too long; you may try once more.`);
+    }
+    return new SwitchboardError('TOOL_TIMEOUT', 'The tool call was cancelled before it finished.');
+  };
+  if (signal.aborted) return Promise.reject(abortError());
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(abortError());
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error instanceof DOMException && error.name === 'TimeoutError' ? abortError() : error);
+      },
+    );
+  });
+}

@@ -1,0 +1,8 @@
+/**
+ * The seed's six global tools, available to every persona unless its
+ * manifest turns one off. Each lives in its own module.
+ */
+import type { GlobalToolName } from '../../manifests/types.ts';
+import type { ToolDefinition } from '../types.ts';
+
+export const globalTools: ReadonlyMap<GlobalToolName, ToolDefinition> = new Map<GlobalToolName, ToolDefinition>([]);

@@ -1,0 +1,95 @@
+/**
+ * The tool plug-in interface. A tool is a name, a description, a JSON Schema
+ * of its arguments (and of its result, where that helps), honest annotations
+ * and a handler of (context, arguments). Global tools are written in code;
+ * custom tools are made by factories from manifest entries. Both end up as the
+ * same `ToolDefinition` in a persona's catalog.
+ *
+ * A handler returns a short text for the model plus the same facts as data.
+ * It reports a failure the model can act on by throwing a `SwitchboardError`
+ * (TOOL_* codes): its message becomes the tool's error text and its details
+ * the structured content. Anything else thrown is logged and answered with a
+ * generic "try again" text, never a stack trace.
+ */
+import type { AccountEntry, PersonaEntry } from '../manifests/snapshot.ts';
+import type { PersonaManifest } from '../manifests/types.ts';
+import type { Services } from '../services.ts';
+import type { Logger } from '../logging.ts';
+
+export type JsonSchema = Record<string, unknown>;
+
+export interface ToolAnnotations {
+  title?: string;
+  readOnlyHint?: boolean;
+  destructiveHint?: boolean;
+  idempotentHint?: boolean;
+  openWorldHint?: boolean;
+}
+
+/** Who is calling: fixed for a session, or per request on the stateless path. */
+export interface CallContext {
+  accountId: string;
+  personaId: string;
+  callId: string;
+  /** The caller's number as the header gave it, if any. */
+  callerIdNumber: string | undefined;
+  /** The same number in E.164, when it could be read with the account's default country. */
+  callerE164: string | undefined;
+  /** Id of the API key the request was authenticated with. */
+  keyId: string;
+}
+
+export interface ToolContext {
+  call: CallContext;
+  account: AccountEntry;
+  persona: PersonaEntry;
+  services: Services;
+  /** Aborted when the client cancels, the call's deadline passes, or the server shuts down. */
+  signal: AbortSignal;
+  log: Logger;
+}
+
+export interface ToolOutcome {
+  /** One or two sentences the voice agent's model reads. */
+  text: string;
+  /** The same facts as data (structuredContent). */
+  data: Record<string, unknown>;
+}
+
+export interface ToolDefinition<Args = Record<string, unknown>> {
+  name: string;
+  title?: string;
+  description: string;
+  inputSchema: JsonSchema;
+  outputSchema?: JsonSchema;
+  annotations: ToolAnnotations;
+  /** Longest a call may run before it is answered with a time-out (default 15 s). */
+  timeoutMs?: number;
+  /** Argument names whose values are masked in logs and the audit trail. */
+  sensitiveArguments?: readonly string[];
+  handler(context: ToolContext, args: Args): Promise<ToolOutcome>;
+}
+
+/** Where a custom tool's factory reports a manifest problem: a path inside the tool entry. */
+export class ToolBuildProblem extends Error {
+  constructor(
+    message: string,
+    readonly path: readonly (string | number)[] = [],
+  ) {
+    super(message);
+    this.name = 'ToolBuildProblem';
+  }
+}
+
+export interface ToolBuildScope {
+  account: AccountEntry;
+  /** The persona manifest being built (its catalog does not exist yet). */
+  persona: PersonaManifest;
+}
+
+/**
+ * Makes a tool from a manifest entry, once per persona version. Throws
+ * `ToolBuildProblem` for what the schema could not check (an unknown user,
+ * a placeholder that names no variable); the manifest is then invalid.
+ */
+export type CustomToolFactory<Entry> = (entry: Entry, scope: ToolBuildScope) => ToolDefinition;
