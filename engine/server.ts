@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { ApiKeyStore } from './auth/api-keys.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { databaseFile, type ServerSettings } from './config.ts';
-import { createApp, type AdminRoutes } from './http/app.ts';
+import { createApp } from './http/app.ts';
 import { isLoopbackAddress } from './http/host-guard.ts';
 import { RateLimiter } from './http/rate-limit.ts';
 import { createLogger, type Logger } from './logging.ts';
@@ -22,7 +22,9 @@ import { serverFactory } from './mcp/server-factory.ts';
 import { SessionManager } from './mcp/sessions.ts';
 import { StatelessHandlers } from './mcp/stateless.ts';
 import { SecretStore } from './secrets.ts';
-import type { Services } from './services.ts';
+import { createServices, type Services } from './services.ts';
+import type { AppContext } from './app-context.ts';
+import { serverExtensions } from './capabilities.ts';
 import { openDatabase } from './store/database.ts';
 import type { ToolKinds } from './tools/catalog.ts';
 import { ToolDispatcher } from './tools/dispatch.ts';
@@ -48,6 +50,7 @@ export interface RunningServer {
   readonly sessions: SessionManager;
   readonly keys: ApiKeyStore;
   readonly dispatcher: ToolDispatcher;
+  readonly context: AppContext;
   /** Stops accepting, lets tool calls in flight finish (up to the grace time), closes sessions and the store. */
   close(): Promise<void>;
 }
@@ -60,7 +63,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
 
   const db = openDatabase(databaseFile(settings.dataDir), { synchronous: settings.dbSynchronous });
   const secrets = new SecretStore(options.env ?? process.env, settings.secretsFile);
-  const services: Services = { db, clock, log, secrets };
+  const services: Services = createServices({ db, clock, log, secrets, settings });
   const keys = new ApiKeyStore(db, clock);
 
   const registry = new Registry(settings.personasDir, options.toolKinds ?? builtinToolKinds, clock, log);
@@ -98,8 +101,11 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   let watcher: ManifestWatcher | undefined;
   if (options.watch ?? true) watcher = await watchManifests(settings.personasDir, registry, settings.reloadDebounceMs, log);
 
+  const context: AppContext = { settings, services, registry, sessions, stateless, dispatcher };
+  const extensions = serverExtensions(context);
+  for (const job of extensions.jobs) job.start();
+
   let accepting = true;
-  const adminRoutes: AdminRoutes[] = [];
   const app = createApp({
     log,
     keys,
@@ -115,7 +121,8 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     allowedHosts: settings.allowedHosts,
     allowedOrigins: settings.allowedOrigins,
     bodyLimitBytes: settings.bodyLimitBytes,
-    adminRoutes,
+    adminRoutes: extensions.adminRoutes,
+    rootRoutes: extensions.rootRoutes,
   });
 
   const tls = settings.tlsCert && settings.tlsKey ? { cert: fs.readFileSync(settings.tlsCert), key: fs.readFileSync(settings.tlsKey) } : undefined;
@@ -147,6 +154,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       const deadline = Date.now() + settings.shutdownGraceSeconds * 1000;
       while (dispatcher.inFlight > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
       shutdown.abort();
+      await Promise.all(extensions.jobs.map((job) => job.stop()));
       await watcher?.close();
       await sessions.closeAll('shutdown');
       await stateless.closeAll();
@@ -159,5 +167,5 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     return closing;
   };
 
-  return { url, port, services, registry, sessions, keys, dispatcher, close };
+  return { url, port, services, registry, sessions, keys, dispatcher, context, close };
 }

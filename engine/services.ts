@@ -1,16 +1,26 @@
 /**
- * What tool handlers and admin routes may use, created once per process.
- * Capabilities add their stores and clients here, so a handler never opens
- * its own connection or reads the wall clock.
+ * What tool handlers, admin routes and CLI commands may use, created once per
+ * process. Capabilities add their stores and clients here, so a handler never
+ * opens its own connection or reads the wall clock.
  */
 import type { Clock } from './clock.ts';
+import type { ServerSettings } from './config.ts';
 import type { Logger } from './logging.ts';
 import type { SecretStore } from './secrets.ts';
 import type { Database } from './store/database.ts';
 
-export interface Services {
+export interface ServiceBase {
   db: Database;
   clock: Clock;
   log: Logger;
   secrets: SecretStore;
+  settings: ServerSettings;
+}
+
+/** The base plus what capabilities add (their stores and clients). */
+export type Services = ServiceBase;
+
+/** Builds every service over one database; the server and the CLI share this. */
+export function createServices(base: ServiceBase): Services {
+  return { ...base };
 }

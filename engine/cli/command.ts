@@ -4,7 +4,13 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
+import { systemClock } from '../clock.ts';
 import { databaseFile, resolveSettings } from '../config.ts';
+import { silentLogger } from '../logging.ts';
+import { loadManifests, type LoadedSnapshot } from '../manifests/load.ts';
+import { SecretStore } from '../secrets.ts';
+import { createServices, type Services } from '../services.ts';
+import { builtinToolKinds } from '../tools/kinds.ts';
 import { SwitchboardError } from '../errors.ts';
 import { openDatabase, type Database } from '../store/database.ts';
 
@@ -36,11 +42,29 @@ export function parseFlags<T extends Options>(argv: string[], options: T, allowP
 
 export const dataFlag = { data: { type: 'string' } } as const satisfies Options;
 export const jsonFlag = { json: { type: 'boolean' } } as const satisfies Options;
+export const personasFlag = { personas: { type: 'string' } } as const satisfies Options;
 
 /** Opens the database the server uses (--data, SWITCHBOARD_DATA, ./data). */
 export function openCliDatabase(data: string | undefined, env: NodeJS.ProcessEnv): Database {
   const settings = resolveSettings(data ? { data } : {}, env);
   return openDatabase(databaseFile(settings.dataDir), { synchronous: settings.dbSynchronous });
+}
+
+/**
+ * The services a running server has, over the same database file, for
+ * commands that act on live state (DND, leads, contacts). Close when done.
+ */
+export function openCliServices(flags: { data?: string | undefined; personas?: string | undefined }, env: NodeJS.ProcessEnv): Services & { close(): void } {
+  const settings = resolveSettings({ ...(flags.data ? { data: flags.data } : {}), ...(flags.personas ? { personas: flags.personas } : {}) }, env);
+  const db = openDatabase(databaseFile(settings.dataDir), { synchronous: settings.dbSynchronous });
+  const services = createServices({ db, clock: systemClock, log: silentLogger, secrets: new SecretStore(env, settings.secretsFile), settings });
+  return { ...services, close: () => db.close() };
+}
+
+/** Loads the manifests (--personas, SWITCHBOARD_PERSONAS, ./personas) as the server would. */
+export async function loadCliManifests(personas: string | undefined, env: NodeJS.ProcessEnv): Promise<LoadedSnapshot> {
+  const settings = resolveSettings(personas ? { personas } : {}, env);
+  return loadManifests({ dir: settings.personasDir, kinds: builtinToolKinds });
 }
 
 export function requireFlag(value: string | undefined, flag: string): string {

@@ -1,0 +1,27 @@
+/**
+ * Everything a running server is made of, handed to the capabilities that
+ * mount admin routes or run background jobs.
+ */
+import type { ServerSettings } from './config.ts';
+import type { Registry } from './manifests/registry.ts';
+import type { SessionManager } from './mcp/sessions.ts';
+import type { StatelessHandlers } from './mcp/stateless.ts';
+import type { Services } from './services.ts';
+import type { ToolDispatcher } from './tools/dispatch.ts';
+
+export interface AppContext {
+  settings: ServerSettings;
+  services: Services;
+  registry: Registry;
+  sessions: SessionManager;
+  stateless: StatelessHandlers;
+  dispatcher: ToolDispatcher;
+}
+
+/** Work that runs beside request handling (timers, syncs, sweeps). */
+export interface BackgroundJob {
+  name: string;
+  start(): void;
+  /** Stops the job; resolves when its work in progress has ended. */
+  stop(): Promise<void>;
+}
