@@ -8,6 +8,7 @@ import type { ServerSettings } from './config.ts';
 import type { Logger } from './logging.ts';
 import type { SecretStore } from './secrets.ts';
 import type { Database } from './store/database.ts';
+import { DndStore } from './users/dnd-store.ts';
 
 export interface ServiceBase {
   db: Database;
@@ -18,9 +19,14 @@ export interface ServiceBase {
 }
 
 /** The base plus what capabilities add (their stores and clients). */
-export type Services = ServiceBase;
+export interface Services extends ServiceBase {
+  dnd: DndStore;
+}
 
 /** Builds every service over one database; the server and the CLI share this. */
 export function createServices(base: ServiceBase): Services {
-  return { ...base };
+  return {
+    ...base,
+    dnd: new DndStore(base.db, base.clock),
+  };
 }

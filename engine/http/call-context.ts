@@ -9,12 +9,11 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 
-import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js';
-
 import { roleAllows, type ApiKeyRecord, type ApiKeyStore, type KeyRole } from '../auth/api-keys.ts';
 import { SwitchboardError } from '../errors.ts';
 import type { Snapshot } from '../manifests/snapshot.ts';
 import { findPersona } from '../manifests/snapshot.ts';
+import { toE164 } from '../phone.ts';
 import type { CallContext } from '../tools/types.ts';
 
 export type ContextHeader = 'account_id' | 'persona_id' | 'call_id' | 'caller_id_number';
@@ -94,12 +93,6 @@ export function assertKeyAccount(record: ApiKeyRecord, accountId: string): void 
   if (record.accountId !== accountId) {
     throw new SwitchboardError('AUTH_WRONG_ACCOUNT', 'This API key does not belong to the account in account_id');
   }
-}
-
-export function toE164(number: string | undefined, defaultCountry: string): string | undefined {
-  if (!number) return undefined;
-  const parsed = parsePhoneNumberFromString(number, defaultCountry as CountryCode);
-  return parsed?.isPossible() ? parsed.number : undefined;
 }
 
 /** A complete call context for a new session or a stateless request, checked against the manifests. */
