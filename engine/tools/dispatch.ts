@@ -163,7 +163,8 @@ function runUntilAborted(work: Promise<ToolOutcome>, signal: AbortSignal, timeou
     const reason: unknown = signal.reason;
     if (reason instanceof SwitchboardError) return reason;
     if (reason instanceof DOMException && reason.name === 'TimeoutError') {
-      return new SwitchboardError('TOOL_TIMEOUT', `The tool did not answer within ${Math.round(timeoutMs / 1000)} seconds. Tell the caller it is taking too long; you may try once more.`);
+      const seconds = Math.max(1, Math.round(timeoutMs / 1000));
+      return new SwitchboardError('TOOL_TIMEOUT', `The tool did not answer within ${seconds} second${seconds === 1 ? '' : 's'}. Tell the caller it is taking too long; you may try once more.`);
     }
     return new SwitchboardError('TOOL_TIMEOUT', 'The tool call was cancelled before it finished.');
   };

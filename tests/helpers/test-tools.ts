@@ -4,7 +4,7 @@
  */
 import { SwitchboardError } from '../../engine/errors.ts';
 import type { ToolKinds } from '../../engine/tools/catalog.ts';
-import type { ToolDefinition } from '../../engine/tools/types.ts';
+import { ToolBuildProblem, type ToolDefinition } from '../../engine/tools/types.ts';
 
 export const echoTool: ToolDefinition<{ text: string; fail?: boolean; delay_ms?: number }> = {
   name: 'echo',
@@ -27,7 +27,20 @@ export const echoTool: ToolDefinition<{ text: string; fail?: boolean; delay_ms?:
   },
 };
 
-export const testToolKinds: ToolKinds = { global: new Map([['echo', echoTool as ToolDefinition]]), custom: {} };
+/** A custom kind for tests of catalog changes: a queue "transfer" that only reports its target. */
+const queueProbe: NonNullable<ToolKinds['custom']['transfer_to_queue']> = (entry, scope) => {
+  const queue = scope.account.queues.get(entry.queue);
+  if (!queue) throw new ToolBuildProblem(`queue "${entry.queue}" does not exist`, ['queue']);
+  return {
+    name: entry.name,
+    description: entry.description,
+    inputSchema: { type: 'object', properties: {}, additionalProperties: false },
+    annotations: { readOnlyHint: true },
+    handler: async () => ({ text: `would transfer to ${queue.name}`, data: { extension: queue.extension } }),
+  };
+};
+
+export const testToolKinds: ToolKinds = { global: new Map([['echo', echoTool as ToolDefinition]]), custom: { transfer_to_queue: queueProbe } };
 
 /** Two accounts with simple personas (no custom tools). */
 export const basicManifests: Record<string, string> = {

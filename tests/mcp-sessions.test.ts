@@ -1,0 +1,120 @@
+/**
+ * 2025-era sessions: binding to key and call, DELETE, idle expiry, the cap,
+ * clients that open a session per tool call, and every 2025 protocol version.
+ */
+import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { initializeBody, openSession, post, rpcError } from './helpers/http.ts';
+import { callHeaders, connect, eventually, startTestServer, textOf, type TestServer } from './helpers/server.ts';
+import { basicManifests, testToolKinds } from './helpers/test-tools.ts';
+
+let server: TestServer | undefined;
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+});
+
+const start = async (settings = {}) => {
+  server = await startTestServer({ personas: basicManifests, toolKinds: testToolKinds, settings });
+  return server;
+};
+
+const listTools = { jsonrpc: '2.0', id: 2, method: 'tools/list' };
+
+describe('sessions', () => {
+  it.each(['2025-03-26', '2025-06-18', '2025-11-25'])('serve protocol version %s with a session id', async (version) => {
+    const s = await start();
+    const headers = callHeaders({ key: s.key() });
+    const id = await openSession(s, headers, version);
+    const listed = await post(s, { ...headers, 'mcp-session-id': id, 'mcp-protocol-version': version }, listTools);
+    expect(listed.status).toBe(200);
+    expect((listed.json as { result: { tools: { name: string }[] } }).result.tools.map((tool) => tool.name)).toEqual(['echo']);
+  });
+
+  it('refuses a session used with another key or another call', async () => {
+    const s = await start();
+    const headers = callHeaders({ key: s.key(), call: 'call-a' });
+    const id = await openSession(s, headers);
+    const otherKey = await post(s, { ...headers, 'X-API-Key': s.key(), 'mcp-session-id': id }, listTools);
+    expect(otherKey.status).toBe(403);
+    expect(rpcError(otherKey)?.data?.code).toBe('SESSION_BINDING');
+    const otherCall = await post(s, { ...headers, call_id: 'call-b', 'mcp-session-id': id }, listTools);
+    expect(otherCall.status).toBe(403);
+    const otherPersona = await post(s, { ...headers, persona_id: 'sales', 'mcp-session-id': id }, listTools);
+    expect(otherPersona.status).toBe(403);
+    const same = await post(s, { ...headers, 'mcp-session-id': id }, listTools);
+    expect(same.status).toBe(200);
+  });
+
+  it('answers an unknown session id with 404 so the client starts over', async () => {
+    const s = await start();
+    const response = await post(s, { ...callHeaders({ key: s.key() }), 'mcp-session-id': 'no-such-session' }, listTools);
+    expect(response.status).toBe(404);
+  });
+
+  it('ends a session on DELETE and frees it', async () => {
+    const s = await start();
+    const client = await connect(s, callHeaders({ key: s.key() }));
+    expect(s.running.sessions.size).toBe(1);
+    const transport = (client as unknown as { transport: StreamableHTTPClientTransport }).transport;
+    const id = transport.sessionId as string;
+    await transport.terminateSession();
+    await eventually(() => (s.running.sessions.size === 0 ? true : undefined), 2000, 'session removal');
+    const after = await post(s, { ...callHeaders({ key: s.key() }), 'mcp-session-id': id }, listTools);
+    expect(after.status).toBe(404);
+    await client.close();
+  });
+
+  it('closes idle sessions after the idle time', async () => {
+    const s = await start({ sessionIdleSeconds: 1 });
+    const headers = callHeaders({ key: s.key() });
+    const id = await openSession(s, headers);
+    expect(s.running.sessions.get(id)).toBeDefined();
+    await eventually(() => (s.running.sessions.get(id) ? undefined : true), 5000, 'idle expiry');
+    const after = await post(s, { ...headers, 'mcp-session-id': id }, listTools);
+    expect(after.status).toBe(404);
+  });
+
+  it('refuses sessions past the cap with 503 and Retry-After, and recovers when one ends', async () => {
+    const s = await start({ maxSessions: 2 });
+    const headers = callHeaders({ key: s.key() });
+    const first = await openSession(s, headers);
+    await openSession(s, headers);
+    const refused = await post(s, headers, initializeBody());
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('5');
+    await post(s, { ...headers, 'mcp-session-id': first }, undefined, { method: 'DELETE' });
+    await eventually(() => (s.running.sessions.size === 1 ? true : undefined), 2000, 'session end');
+    await openSession(s, headers);
+  });
+
+  it('serves clients that open a new session for every tool call, without leaking sessions', async () => {
+    const s = await start();
+    const key = s.key();
+    for (let i = 0; i < 20; i += 1) {
+      const client = await connect(s, callHeaders({ key, call: 'call-repeat' }));
+      expect(textOf(await client.callTool({ name: 'echo', arguments: { text: `n${i}` } }))).toBe(`echo: n${i}`);
+      const transport = (client as unknown as { transport: StreamableHTTPClientTransport }).transport;
+      await transport.terminateSession();
+      await client.close();
+    }
+    await eventually(() => (s.running.sessions.size === 0 ? true : undefined), 2000, 'all sessions closed');
+  });
+
+  it('answers a tool error as a result and an unknown tool as a protocol error', async () => {
+    const s = await start();
+    const client = await connect(s, callHeaders({ key: s.key() }));
+    const invalid = await client.callTool({ name: 'echo', arguments: { text: 42 } });
+    expect(invalid.isError).toBe(true);
+    expect(textOf(invalid)).toBe('Invalid arguments: "text" must be a string. Correct them and call the tool again.');
+    const refused = await client.callTool({ name: 'echo', arguments: { text: 'x', fail: true } });
+    expect(refused.isError).toBe(true);
+    expect(refused.structuredContent).toMatchObject({ error: { code: 'TOOL_REFUSED', message: 'Refused on purpose.' } });
+    const slow = await client.callTool({ name: 'echo', arguments: { text: 'x', delay_ms: 3000 } });
+    expect(slow.isError).toBe(true);
+    expect(textOf(slow)).toMatch(/^The tool did not answer within 1 second\. /);
+    await expect(client.callTool({ name: 'nope', arguments: {} })).rejects.toThrow(/Unknown tool: nope/);
+    await client.close();
+  });
+});
