@@ -187,6 +187,7 @@ export async function loadManifests(options: LoadOptions): Promise<LoadedSnapsho
     if (entry) personas.set(personaKey(entry.accountId, entry.id), entry);
   }
 
+  problems.sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.column - b.column);
   return {
     generation: (previous?.generation ?? 0) + 1,
     loadedAt: options.now ?? Date.now(),

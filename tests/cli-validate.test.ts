@@ -1,0 +1,74 @@
+/**
+ * `switchboard validate` as a persona author and CI use it: exit codes, every
+ * problem with its position, JSON and GitHub annotation output.
+ */
+import { describe, expect, it } from 'vitest';
+
+import { runCli } from './helpers/cli.ts';
+import { tempDir, writeManifests } from './helpers/server.ts';
+
+const broken = {
+  'acme/account.yaml': 'account_id: acme\ntimezone: Mars/Olympus_Mons\nusers:\n  - { id: u1, name: Ann, extension: "100" }\n',
+  'acme/desk.yaml': [
+    'persona_id: desk',
+    'office_hours:',
+    '  monday: ["09:00-17:00", "16:00-18:00"]',
+    '  funday: closed',
+    'tools:',
+    '  - type: transfer_to_queue',
+    '    name: hangup_call',
+    '    description: Not allowed to shadow a global tool.',
+    '    queue: q-none',
+    '',
+  ].join('\n'),
+  'stray.yaml': 'persona_id: stray\n',
+};
+
+describe('switchboard validate', () => {
+  it('exits 0 for the example personas', async () => {
+    const result = await runCli(['validate', 'personas']);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(/^5 files valid: 2 accounts, 3 personas/);
+    expect(result.code).toBe(0);
+  });
+
+  it('exits 1 and reports every problem with file, line and column', async () => {
+    const dir = tempDir('validate');
+    writeManifests(dir, broken);
+    const result = await runCli(['validate', dir]);
+    expect(result.code).toBe(1);
+    const lines = result.stdout.trim().split('\n');
+    expect(lines).toEqual([
+      `${dir}/acme/account.yaml:2:1: timezone: "Mars/Olympus_Mons" is not an IANA time zone (e.g. America/New_York, Europe/London)`,
+      `${dir}/acme/desk.yaml:1:1: acme/account.yaml is missing or invalid, so this persona cannot be loaded`,
+      `${dir}/acme/desk.yaml:4:3: office_hours.funday: unknown property "funday"`,
+      `${dir}/stray.yaml:1:1: manifests belong in an account directory: <account>/account.yaml and <account>/<persona>.yaml`,
+    ]);
+  });
+
+  it('checks a persona against its account once the account is valid', async () => {
+    const dir = tempDir('validate');
+    const { 'stray.yaml': _stray, ...inAccount } = broken;
+    writeManifests(dir, { ...inAccount, 'acme/account.yaml': broken['acme/account.yaml'].replace('Mars/Olympus_Mons', 'Europe/Paris') });
+    const result = await runCli(['validate', dir, '--format', 'json']);
+    expect(result.code).toBe(1);
+    const report = JSON.parse(result.stdout) as { valid: boolean; problems: { text: string }[] };
+    expect(report.valid).toBe(false);
+    expect(report.problems.map((problem) => problem.text)).toEqual([`${dir}/acme/desk.yaml:4:3: office_hours.funday: unknown property "funday"`]);
+
+    writeManifests(dir, { 'acme/desk.yaml': broken['acme/desk.yaml'].replace('  funday: closed\n', '') });
+    const semantic = await runCli(['validate', dir, '--format', 'github']);
+    expect(semantic.code).toBe(1);
+    expect(semantic.stdout.trim().split('\n')).toEqual([
+      `::error file=${dir}/acme/desk.yaml,line=3,col=3,title=office_hours.monday::intervals overlap; merge them into one`,
+      `::error file=${dir}/acme/desk.yaml,line=6,col=5,title=tools[0].name::"hangup_call" is the name of a global tool; choose another name`,
+      `::error file=${dir}/acme/desk.yaml,line=8,col=5,title=tools[0].queue::queue "q-none" is not in acme/account.yaml`,
+    ]);
+  });
+
+  it('refuses an unknown format', async () => {
+    const result = await runCli(['validate', 'personas', '--format', 'xml']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('--format must be one of text, json, github');
+  });
+});
