@@ -80,6 +80,12 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
 
   const shutdown = new AbortController();
   const dispatcher = new ToolDispatcher({ registry, services, log, shutdownSignal: shutdown.signal });
+  dispatcher.observe((call) =>
+    log.info(
+      { event: 'tool_call', tool: call.tool, account: call.call.accountId, persona: call.call.personaId, call: call.call.callId, status: call.status, errorCode: call.errorCode, durationMs: Math.round(call.durationMs * 10) / 10 },
+      'tool call',
+    ),
+  );
   const createServer = serverFactory(dispatcher);
   const sessions = new SessionManager(createServer, { maxSessions: settings.maxSessions, idleMs: settings.sessionIdleSeconds * 1000 }, clock, log);
   sessions.startSweeping();

@@ -1,0 +1,22 @@
+/**
+ * Graceful shutdown: a tool call in flight finishes and is answered; new
+ * requests are refused; sessions and the database are closed.
+ */
+import { expect, it } from 'vitest';
+
+import { callHeaders, connect, startTestServer, textOf } from './helpers/server.ts';
+import { basicManifests, testToolKinds } from './helpers/test-tools.ts';
+
+it('finishes the tool call in flight, then stops', async () => {
+  const server = await startTestServer({ personas: basicManifests, toolKinds: testToolKinds, settings: { shutdownGraceSeconds: 5 } });
+  const client = await connect(server, callHeaders({ key: server.key() }));
+  const inFlight = client.callTool({ name: 'echo', arguments: { text: 'last words', delay_ms: 400 } });
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  expect(server.running.dispatcher.inFlight).toBe(1);
+  const closing = server.close();
+  expect(textOf(await inFlight)).toBe('echo: last words');
+  await closing;
+  expect(server.running.sessions.size).toBe(0);
+  expect(server.running.services.db.open).toBe(false);
+  await expect(fetch(new URL('/healthz', server.url))).rejects.toThrow();
+});
