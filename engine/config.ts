@@ -101,7 +101,7 @@ export const SETTINGS = [
   setting({ key: 'metricsToken', flag: 'metrics-token', env: 'SWITCHBOARD_METRICS_TOKEN', default: undefined, parse: optionalText, description: 'When set, /metrics requires "Authorization: Bearer <token>".' }),
   setting({ key: 'outboundAllow', flag: 'outbound-allow', env: 'SWITCHBOARD_OUTBOUND_ALLOW', default: [], parse: list, description: 'CIDRs or host names that API tools may reach although private (comma separated), e.g. 10.20.0.0/16,crm.internal.' }),
   setting({ key: 'shutdownGraceSeconds', flag: 'shutdown-grace-seconds', env: 'SWITCHBOARD_SHUTDOWN_GRACE_SECONDS', default: 10, parse: integer(0, 600), description: 'On SIGTERM, how long requests in flight may finish before sessions are closed.' }),
-  setting({ key: 'reloadDebounceMs', flag: 'reload-debounce-ms', env: 'SWITCHBOARD_RELOAD_DEBOUNCE_MS', default: 75, parse: integer(0, 60_000), description: 'Quiet time after a manifest change before the reload (one reload for a burst of writes).' }),
+  setting({ key: 'reloadDebounceMs', flag: 'reload-debounce-ms', env: 'SWITCHBOARD_RELOAD_DEBOUNCE_MS', default: 75, parse: integer(0, 60_000), description: 'Quiet time after a manifest change before the reload (one reload for a burst of writes); at least 60.' }),
   setting({ key: 'auditRetentionDays', flag: 'audit-retention-days', env: 'SWITCHBOARD_AUDIT_RETENTION_DAYS', default: 90, parse: integer(0, 36_500), description: 'Audit rows older than this are deleted daily; 0 keeps them forever.' }),
   setting({ key: 'dbSynchronous', flag: 'db-synchronous', env: 'SWITCHBOARD_DB_SYNCHRONOUS', default: 'full', parse: oneOf('normal', 'full'), description: 'SQLite fsync policy: full survives power loss, normal survives process crashes only and is faster.' }),
 ] as const;

@@ -39,7 +39,7 @@ describe('switchboard validate', () => {
     expect(result.code).toBe(1);
     const lines = result.stdout.trim().split('\n');
     expect(lines).toEqual([
-      `${dir}/acme/account.yaml:2:1: timezone: "Mars/Olympus_Mons" is not an IANA time zone (e.g. America/New_York, Europe/London)`,
+      `${dir}/acme/account.yaml:2:11: timezone: "Mars/Olympus_Mons" is not an IANA time zone (e.g. America/New_York, Europe/London)`,
       `${dir}/acme/desk.yaml:1:1: acme/account.yaml is missing or invalid, so this persona cannot be loaded`,
       `${dir}/acme/desk.yaml:4:3: office_hours.funday: unknown property "funday"`,
       `${dir}/stray.yaml:1:1: manifests belong in an account directory: <account>/account.yaml and <account>/<persona>.yaml`,
@@ -60,9 +60,9 @@ describe('switchboard validate', () => {
     const semantic = await runCli(['validate', dir, '--format', 'github']);
     expect(semantic.code).toBe(1);
     expect(semantic.stdout.trim().split('\n')).toEqual([
-      `::error file=${dir}/acme/desk.yaml,line=3,col=3,title=office_hours.monday::intervals overlap; merge them into one`,
-      `::error file=${dir}/acme/desk.yaml,line=6,col=5,title=tools[0].name::"hangup_call" is the name of a global tool; choose another name`,
-      `::error file=${dir}/acme/desk.yaml,line=8,col=5,title=tools[0].queue::queue "q-none" is not in acme/account.yaml`,
+      `::error file=${dir}/acme/desk.yaml,line=3,col=11,title=office_hours.monday::intervals overlap; merge them into one`,
+      `::error file=${dir}/acme/desk.yaml,line=6,col=11,title=tools[0].name::"hangup_call" is the name of a global tool; choose another name`,
+      `::error file=${dir}/acme/desk.yaml,line=8,col=12,title=tools[0].queue::queue "q-none" is not in acme/account.yaml`,
     ]);
   });
 

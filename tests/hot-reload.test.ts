@@ -76,12 +76,12 @@ describe('last known good', () => {
       const snapshot = server.running.registry.current();
       return snapshot.generation > before ? snapshot : undefined;
     });
-    expect(broken.problems).toEqual([{ file: 'acme/front-desk.yaml', line: 6, column: 5, path: 'tools[0].queue', message: 'queue "q-nowhere" is not in acme/account.yaml' }]);
+    expect(broken.problems).toEqual([{ file: 'acme/front-desk.yaml', line: 6, column: 12, path: 'tools[0].queue', message: 'queue "q-nowhere" is not in acme/account.yaml' }]);
     expect(broken.files.get('acme/front-desk.yaml')).toEqual({ kind: 'persona', valid: false, servingLastGood: true });
     expect(textOf(await client.callTool({ name: 'transfer_to_sales', arguments: {} }))).toBe('would transfer to Sales');
     const ready = await (await fetch(new URL('/readyz', server.url))).json() as { problems: { text: string }[] };
-    expect(ready.problems.map((problem) => problem.text)).toEqual(['acme/front-desk.yaml:6:5: tools[0].queue: queue "q-nowhere" is not in acme/account.yaml']);
-    expect(server.logLines.some((line) => line.includes('acme/front-desk.yaml:6:5'))).toBe(true);
+    expect(ready.problems.map((problem) => problem.text)).toEqual(['acme/front-desk.yaml:6:12: tools[0].queue: queue "q-nowhere" is not in acme/account.yaml']);
+    expect(server.logLines.some((line) => line.includes('acme/front-desk.yaml:6:12'))).toBe(true);
 
     writeManifests(server.personasDir, { 'acme/front-desk.yaml': withQueueTool('transfer_to_sales_team') });
     await eventually(() => (server.running.registry.current().problems.length === 0 ? true : undefined));

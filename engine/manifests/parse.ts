@@ -25,6 +25,9 @@ const validators = {
 
 export type ManifestKind = keyof typeof validators;
 
+/** Where a problem points: the value at a path, or the key that names it. */
+export type Anchor = 'value' | 'key';
+
 export const MAX_MANIFEST_BYTES = 1024 * 1024;
 
 export interface ParsedManifest {
@@ -34,8 +37,11 @@ export interface ParsedManifest {
   hash: string;
   data: unknown;
   problems: ManifestProblem[];
-  /** Position of a path in the document, for problems found after parsing. */
-  locate(path: readonly (string | number)[]): { line: number; column: number };
+  /**
+   * Position of a path in the document, for problems found after parsing:
+   * its value (what is wrong with a value) or its key (an unknown or misplaced key).
+   */
+  locate(path: readonly (string | number)[], at?: Anchor): { line: number; column: number };
 }
 
 export const contentHash = (text: string): string => createHash('sha256').update(text).digest('base64url').slice(0, 22);
@@ -67,8 +73,8 @@ export function parseManifest(file: string, kind: ManifestKind, text: string): P
   }
   if (problems.length) return { file, kind, hash, data: undefined, problems, locate: noPosition };
 
-  const locate = (path: readonly (string | number)[]) => {
-    const offset = nodeOffset(doc, path);
+  const locate = (path: readonly (string | number)[], anchor: Anchor = 'value') => {
+    const offset = nodeOffset(doc, path, anchor);
     return offset === undefined ? noPosition() : at(offset);
   };
 
@@ -83,22 +89,23 @@ export function parseManifest(file: string, kind: ManifestKind, text: string): P
   const validate = validators[kind];
   if (!validate(data)) {
     for (const problem of describeSchemaErrors(validate.errors ?? [])) {
-      problems.push({ file, ...locate(problem.path), path: formatPath(problem.path), message: problem.message });
+      problems.push({ file, ...locate(problem.path, problem.anchor), path: formatPath(problem.path), message: problem.message });
     }
   }
   return { file, kind, hash, data, problems, locate };
 }
 
-/** Offset of the node at `path`, or of its nearest existing ancestor. Keys point at the key itself. */
-function nodeOffset(doc: Document.Parsed, path: readonly (string | number)[]): number | undefined {
+/** Offset of the node at `path` (its value, or its key), or of its nearest existing ancestor. */
+function nodeOffset(doc: Document.Parsed, path: readonly (string | number)[], anchor: Anchor): number | undefined {
   let node: unknown = doc.contents;
   let offset = isNode(node) ? (node as Node).range?.[0] : undefined;
-  for (const segment of path) {
+  for (const [index, segment] of path.entries()) {
     if (isMap(node)) {
       const pair = node.items.find((item) => isPair(item) && isScalar(item.key) && String(item.key.value) === String(segment));
       if (!pair) break;
-      const keyNode = pair.key as Node;
-      offset = keyNode.range?.[0] ?? offset;
+      const last = index === path.length - 1;
+      const target = last && anchor === 'value' && isNode(pair.value) ? (pair.value as Node) : (pair.key as Node);
+      offset = target.range?.[0] ?? offset;
       node = pair.value;
       continue;
     }
@@ -117,6 +124,7 @@ function nodeOffset(doc: Document.Parsed, path: readonly (string | number)[]): n
 interface SchemaProblem {
   path: (string | number)[];
   message: string;
+  anchor: Anchor;
 }
 
 const pointerToPath = (pointer: string): (string | number)[] =>
@@ -140,11 +148,11 @@ export function describeSchemaErrors(errors: readonly ErrorObject[]): SchemaProb
 
   const seen = new Set<string>();
   const problems: SchemaProblem[] = [];
-  const add = (path: (string | number)[], message: string) => {
+  const add = (path: (string | number)[], message: string, anchor: Anchor = 'value') => {
     const key = `${path.join('/')}\u0000${message}`;
     if (seen.has(key)) return;
     seen.add(key);
-    problems.push({ path, message });
+    problems.push({ path, message, anchor });
   };
 
   for (const error of errors) {
@@ -163,10 +171,10 @@ export function describeSchemaErrors(errors: readonly ErrorObject[]): SchemaProb
         break;
       }
       case 'required':
-        add(path, `missing required property "${String(params.missingProperty)}"`);
+        add(path, `missing required property "${String(params.missingProperty)}"`, 'key');
         break;
       case 'additionalProperties':
-        add([...path, String(params.additionalProperty)], `unknown property "${String(params.additionalProperty)}"`);
+        add([...path, String(params.additionalProperty)], `unknown property "${String(params.additionalProperty)}"`, 'key');
         break;
       case 'enum':
         add(path, `must be one of ${(params.allowedValues as unknown[]).join(', ')}`);
@@ -182,7 +190,7 @@ export function describeSchemaErrors(errors: readonly ErrorObject[]): SchemaProb
         add(path, `${JSON.stringify(error.data)} is not valid${description ? `: ${description}` : ` (${error.message ?? ''})`}`);
         break;
       case 'propertyNames':
-        add([...path, String(params.propertyName)], `"${String(params.propertyName)}" is not a valid key here${description ? ` (${description})` : ''}`);
+        add([...path, String(params.propertyName)], `"${String(params.propertyName)}" is not a valid key here${description ? ` (${description})` : ''}`, 'key');
         break;
       default:
         if (error.instancePath.includes('/propertyName')) break;

@@ -12,7 +12,15 @@ export interface ManifestWatcher {
   close(): Promise<void>;
 }
 
-export function watchManifests(dir: string, registry: Registry, debounceMs: number, log: Logger): Promise<ManifestWatcher> {
+/**
+ * chokidar drops a second change event for the same file within 50 ms of the
+ * first. As long as the reload reads the files later than that, no write is
+ * missed: the read sees the final content of every write inside the window.
+ */
+const MIN_DEBOUNCE_MS = 60;
+
+export function watchManifests(dir: string, registry: Registry, requestedDebounceMs: number, log: Logger): Promise<ManifestWatcher> {
+  const debounceMs = Math.max(requestedDebounceMs, MIN_DEBOUNCE_MS);
   let timer: NodeJS.Timeout | undefined;
   const schedule = () => {
     if (timer) clearTimeout(timer);

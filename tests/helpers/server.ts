@@ -76,7 +76,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     port: 0,
     dataDir,
     personasDir,
-    reloadDebounceMs: 30,
+    reloadDebounceMs: 60,
     shutdownGraceSeconds: 1,
     dbSynchronous: 'normal',
     ...options.settings,

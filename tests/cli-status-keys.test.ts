@@ -1,0 +1,65 @@
+/**
+ * `switchboard status` against a running server, and `switchboard keys`.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { runCli } from './helpers/cli.ts';
+import { eventually, startTestServer, writeManifests, type TestServer } from './helpers/server.ts';
+import { basicManifests, testToolKinds } from './helpers/test-tools.ts';
+
+let server: TestServer;
+beforeAll(async () => {
+  server = await startTestServer({ personas: basicManifests, toolKinds: testToolKinds });
+});
+afterAll(async () => server.close());
+
+describe('switchboard status', () => {
+  it('reports a ready server, then a broken file served from its last good version', async () => {
+    const ok = await runCli(['status', '--url', server.url]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/^ready at http:\/\/127\.0\.0\.1:\d+\nmanifests: generation 1, loaded \S+, 2 accounts, 3 personas\nsessions: 0\n$/);
+
+    writeManifests(server.personasDir, { 'acme/sales.yaml': 'persona_id: sales\nglobal_tools:\n  hangup_call: maybe\n' });
+    await eventually(() => (server.running.registry.current().problems.length ? true : undefined));
+    const broken = await runCli(['status', '--url', server.url]);
+    expect(broken.code).toBe(1);
+    expect(broken.stdout).toContain('problems (1):\n  acme/sales.yaml:3:16: global_tools.hangup_call: invalid value; expected true or false, or a mapping with enabled and description.\n');
+    expect(broken.stdout).toContain('last good version in force for: acme/sales.yaml');
+  });
+
+  it('exits 2 when no server answers', async () => {
+    const result = await runCli(['status', '--url', 'http://127.0.0.1:9']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/cannot reach http:\/\/127\.0\.0\.1:9/);
+  });
+});
+
+describe('switchboard keys', () => {
+  it('creates, lists and revokes keys, showing a key only once', async () => {
+    const data = ['--data', server.dataDir];
+    const created = await runCli(['keys', 'create', '--account', 'globex', '--role', 'admin', '--name', 'pbx', '--json', ...data]);
+    expect(created.code).toBe(0);
+    const record = JSON.parse(created.stdout) as { id: string; key: string; role: string; account: string };
+    expect(record).toMatchObject({ account: 'globex', role: 'admin' });
+    expect(record.key).toMatch(/^sb_[A-Za-z0-9_-]{32}$/);
+
+    const listed = await runCli(['keys', 'list', '--account', 'globex', '--json', ...data]);
+    const keys = JSON.parse(listed.stdout) as { id: string; name: string; revokedAt: string | null }[];
+    expect(keys).toEqual([expect.objectContaining({ id: record.id, name: 'pbx', revokedAt: null })]);
+    expect(listed.stdout).not.toContain(record.key);
+
+    const revoked = await runCli(['keys', 'revoke', record.id, ...data]);
+    expect(revoked.stdout).toBe(`Revoked key ${record.id} of account globex.\n`);
+    const table = await runCli(['keys', 'list', '--account', 'globex', ...data]);
+    expect(table.stdout).toMatch(new RegExp(`^ID\\s+ACCOUNT\\s+ROLE\\s+NAME\\s+CREATED\\s+LAST USED\\s+REVOKED\\n${record.id}\\s+globex\\s+admin\\s+pbx\\s+\\S+Z\\s+-\\s+\\S+Z\\n$`));
+  });
+
+  it('refuses a bad role and an unknown key id', async () => {
+    const badRole = await runCli(['keys', 'create', '--account', 'acme', '--role', 'root', '--data', server.dataDir]);
+    expect(badRole.code).toBe(2);
+    expect(badRole.stderr).toBe('switchboard keys: --role must be one of mcp, admin\n');
+    const unknown = await runCli(['keys', 'revoke', 'key_nope', '--data', server.dataDir]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toBe('switchboard keys: no key has id key_nope\n');
+  });
+});
