@@ -96,7 +96,7 @@ function detectDelimiter(text: string): string {
   return [...counts].sort((a, b) => b[1] - a[1])[0]![0];
 }
 
-export const splitNumbers = (cell: string): string[] =>
+const splitNumbers = (cell: string): string[] =>
   cell
     .split(/\s*(?:;|\||\r?\n| ::: )\s*/)
     .map((part) => part.trim())
@@ -120,7 +120,8 @@ export function parseContactsCsv(text: string): ParsedFile {
     skip_empty_lines: true,
     skip_records_with_error: true,
     on_skip: (error) => {
-      result.problems.push({ where: `line ${error?.lines ?? '?'}`, message: `this row and what follows it up to that line could not be read: ${error?.message.replace(/ at line \d+.*$/, '') ?? 'malformed CSV'}` });
+      const reason = error?.message.replace(/ at line \d+.*$/s, '') ?? 'malformed CSV';
+      result.problems.push({ where: `line ${error?.lines ?? '?'}`, message: `could not be read as CSV (${reason}); check the quotes on this line and the lines before it` });
       return undefined;
     },
   }) as unknown as CsvRecord[];
@@ -128,12 +129,13 @@ export function parseContactsCsv(text: string): ParsedFile {
   if (!header) throw new SwitchboardError('BAD_REQUEST', 'the CSV file is empty: it needs a header row (e.g. name,company,phone) and a row per contact');
 
   const roles = header.record.map(roleOf);
+  const found = header.record.join(', ').slice(0, 200);
   const has = (kind: Role['kind']) => roles.some((role) => role?.kind === kind);
   if (!has('name') && !has('first') && !has('last') && !has('company')) {
-    throw new SwitchboardError('BAD_REQUEST', `the CSV header has no name column; use name, or first name and last name (found: ${header.record.join(', ')})`);
+    throw new SwitchboardError('BAD_REQUEST', `the CSV header has no name column; use name, or first name and last name (found: ${found})`);
   }
   if (!has('phone') && !has('phoneValue')) {
-    throw new SwitchboardError('BAD_REQUEST', `the CSV header has no phone number column; use phone, mobile, work phone, ... (found: ${header.record.join(', ')})`);
+    throw new SwitchboardError('BAD_REQUEST', `the CSV header has no phone number column; use phone, mobile, work phone, ... (found: ${found})`);
   }
   const ignored = header.record.filter((_, index) => !roles[index]).filter(Boolean);
   if (ignored.length) result.notices.push(`ignored columns: ${ignored.join(', ')}`);

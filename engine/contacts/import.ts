@@ -53,7 +53,7 @@ export interface ImportReport {
 }
 
 /** The format named by the file's extension, else by its first line. */
-export function detectFormat(fileName: string, text: string): ImportFormat {
+function detectFormat(fileName: string, text: string): ImportFormat {
   if (/\.(vcf|vcard)$/i.test(fileName)) return 'vcard';
   if (/\.(csv|tsv|txt)$/i.test(fileName)) return 'csv';
   return /^\uFEFF?\s*BEGIN:VCARD/i.test(text) ? 'vcard' : 'csv';
@@ -66,12 +66,16 @@ function contentId(contact: NormalizedContact): string {
   return `hash:${digest.slice(0, 22)}`;
 }
 
-export function parseContactsFile(text: string, format: ImportFormat): ParsedFile {
-  return format === 'vcard' ? parseVCards(text) : parseContactsCsv(text);
-}
-
-export function importContacts(store: ContactStore, accountId: string, defaultCountry: string, format: ImportFormat, parsed: ParsedFile): ImportReport {
-  const report: ImportReport = { format, created: 0, updated: 0, unchanged: 0, rejected: [...parsed.problems], warnings: [], notices: parsed.notices };
+/**
+ * Parses the file's text and imports every usable contact in one
+ * transaction. A file that cannot be used at all (not text, no header, no
+ * phone column) is a BAD_REQUEST; single bad rows end up in the report.
+ */
+export function importContacts(store: ContactStore, accountId: string, defaultCountry: string, fileName: string, text: string, format?: ImportFormat): ImportReport {
+  if (text.includes('\u0000')) throw new SwitchboardError('BAD_REQUEST', `${fileName} is not a text file; export the contacts as CSV or vCard`);
+  const chosen = format ?? detectFormat(fileName, text);
+  const parsed = chosen === 'vcard' ? parseVCards(text) : parseContactsCsv(text);
+  const report: ImportReport = { format: chosen, created: 0, updated: 0, unchanged: 0, rejected: [...parsed.problems], warnings: [], notices: parsed.notices };
   store.batch(() => {
     for (const draft of parsed.drafts) {
       try {
@@ -86,11 +90,4 @@ export function importContacts(store: ContactStore, accountId: string, defaultCo
     }
   });
   return report;
-}
-
-/** Reads, parses and imports a file's text; a file that cannot be read at all is a BAD_REQUEST. */
-export function importContactsText(store: ContactStore, accountId: string, defaultCountry: string, fileName: string, text: string, format?: ImportFormat): ImportReport {
-  if (text.includes('\u0000')) throw new SwitchboardError('BAD_REQUEST', `${fileName} is not a text file; export the contacts as CSV or vCard`);
-  const chosen = format ?? detectFormat(fileName, text);
-  return importContacts(store, accountId, defaultCountry, chosen, parseContactsFile(text, chosen));
 }

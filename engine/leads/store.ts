@@ -129,7 +129,6 @@ export class LeadStore {
   private readonly updateCase;
   private readonly touchLead;
   private readonly upsertLead;
-  private readonly insertLead;
   private readonly insertCase;
   private readonly page;
   private readonly casesOfLeads;
@@ -137,7 +136,7 @@ export class LeadStore {
   private readonly recordTx;
 
   constructor(
-    private readonly db: Database,
+    db: Database,
     private readonly clock: Clock,
   ) {
     this.caseOfCall = db.prepare<[string, string], { id: string; lead_id: string }>('SELECT id, lead_id FROM lead_cases WHERE account_id = ? AND call_id = ?');
@@ -149,17 +148,14 @@ export class LeadStore {
       `UPDATE leads SET name = @name, classification = COALESCE(@classification, classification), updated_at = @now
        WHERE id = @id RETURNING phone_e164, created_call_id`,
     );
-    // The partial unique index turns a second lead for the same number into an update of the first.
+    // The partial unique index turns a second lead for the same number into an update of the
+    // first; a lead without a number (NULL) never conflicts, so it is always a new one.
     this.upsertLead = db.prepare<Record<string, unknown>, { id: string }>(
       `INSERT INTO leads (id, account_id, phone_e164, name, classification, created_call_id, created_at, updated_at)
        VALUES (@id, @account, @phone, @name, @classification, @call, @now, @now)
        ON CONFLICT (account_id, phone_e164) WHERE phone_e164 IS NOT NULL DO UPDATE SET
          name = excluded.name, classification = COALESCE(excluded.classification, leads.classification), updated_at = excluded.updated_at
        RETURNING id`,
-    );
-    this.insertLead = db.prepare(
-      `INSERT INTO leads (id, account_id, phone_e164, name, classification, created_call_id, created_at, updated_at)
-       VALUES (@id, @account, NULL, @name, @classification, @call, @now, @now)`,
     );
     this.insertCase = db.prepare(
       `INSERT INTO lead_cases (id, lead_id, account_id, persona_id, call_id, caller_id_number, name, intent, classification, summary, notes, created_at, updated_at)
@@ -207,10 +203,15 @@ export class LeadStore {
     }
 
     const candidateId = `ld_${randomBytes(6).toString('hex')}`;
-    const leadFields = { id: candidateId, account: input.accountId, name: fields.name, classification: fields.classification, call: input.callId, now };
-    let leadId = candidateId;
-    if (input.phoneE164) leadId = this.upsertLead.get({ ...leadFields, phone: input.phoneE164 })!.id;
-    else this.insertLead.run(leadFields);
+    const leadId = this.upsertLead.get({
+      id: candidateId,
+      account: input.accountId,
+      phone: input.phoneE164 ?? null,
+      name: fields.name,
+      classification: fields.classification,
+      call: input.callId,
+      now,
+    })!.id;
 
     const caseId = `cs_${randomBytes(6).toString('hex')}`;
     this.insertCase.run({ ...fields, id: caseId, lead: leadId, account: input.accountId, persona: input.personaId, call: input.callId, caller: input.callerIdNumber ?? null });

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { IMPORT_FORMATS, importContactsText, type ImportFormat, type ImportReport } from '../../contacts/import.ts';
+import { IMPORT_FORMATS, importContacts, type ImportFormat, type ImportReport } from '../../contacts/import.ts';
 import { contactJson, spokenNumber } from '../../contacts/present.ts';
 import { SwitchboardError } from '../../errors.ts';
 import { toE164 } from '../../phone.ts';
@@ -81,7 +81,7 @@ export const contactsCommand: Command = {
       const country = await defaultCountry(account, values, io);
       const services = openCliServices(values, io.env);
       try {
-        const report = importContactsText(services.contacts, account, country, path.basename(file), text, format);
+        const report = importContacts(services.contacts, account, country, path.basename(file), text, format);
         if (values.json) printJson(io.stdout, report);
         else printReport(io, file, account, report);
         return report.rejected.length ? EXIT.problems : EXIT.ok;
