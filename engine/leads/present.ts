@@ -8,7 +8,7 @@ import type { CaseExportRow, Lead, LeadCase } from './store.ts';
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
-export const caseJson = (item: LeadCase) => ({
+const caseJson = (item: LeadCase) => ({
   id: item.id,
   call_id: item.callId,
   persona_id: item.personaId,
@@ -32,7 +32,7 @@ export const leadJson = (lead: Lead) => ({
   cases: lead.cases.map(caseJson),
 });
 
-export const CSV_COLUMNS = [
+const CSV_COLUMNS = [
   'case_id',
   'case_created_at',
   'case_updated_at',

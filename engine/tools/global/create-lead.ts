@@ -6,10 +6,10 @@
  */
 import { SwitchboardError } from '../../errors.ts';
 import { CLASSIFICATIONS, type Classification } from '../../leads/store.ts';
-import type { ToolDefinition } from '../types.ts';
 import { cleanText } from '../../plain-text.ts';
+import type { ToolDefinition } from '../types.ts';
 
-export const LEAD_LIMITS = { name: 200, intent: 1000, summary: 4000, notes: 4000 } as const;
+const LEAD_LIMITS = { name: 200, intent: 1000, summary: 4000, notes: 4000 } as const;
 
 type CreateLeadArgs = {
   name: string;
@@ -50,6 +50,8 @@ export const createLeadTool: ToolDefinition<CreateLeadArgs> = {
   // Calling again within the same call updates the same case: repeating it adds nothing.
   annotations: { title: 'Create lead', readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   async handler(ctx, args) {
+    // A call cancelled before it got here must not write what its caller will never see acknowledged.
+    ctx.signal.throwIfAborted();
     const name = cleanText(args.name);
     const intent = cleanText(args.intent);
     const blank = [!name && '"name"', !intent && '"intent"'].filter(Boolean);
