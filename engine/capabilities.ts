@@ -6,6 +6,8 @@
 import type { Express } from 'express';
 
 import type { AppContext, BackgroundJob } from './app-context.ts';
+import { contactAdminRoutes } from './contacts/admin-routes.ts';
+import { leadAdminRoutes } from './leads/admin-routes.ts';
 import type { AdminRoutes } from './http/app.ts';
 
 export interface ServerExtensions {
@@ -14,9 +16,9 @@ export interface ServerExtensions {
   jobs: BackgroundJob[];
 }
 
-export function serverExtensions(_context: AppContext): ServerExtensions {
+export function serverExtensions(context: AppContext): ServerExtensions {
   return {
-    adminRoutes: [],
+    adminRoutes: [leadAdminRoutes(context.services), contactAdminRoutes(context)],
     rootRoutes: [],
     jobs: [],
   };

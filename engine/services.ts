@@ -4,6 +4,8 @@
  * opens its own connection or reads the wall clock.
  */
 import type { Clock } from './clock.ts';
+import { ContactStore } from './contacts/store.ts';
+import { LeadStore } from './leads/store.ts';
 import type { ServerSettings } from './config.ts';
 import type { Logger } from './logging.ts';
 import type { SecretStore } from './secrets.ts';
@@ -21,6 +23,8 @@ export interface ServiceBase {
 /** The base plus what capabilities add (their stores and clients). */
 export interface Services extends ServiceBase {
   dnd: DndStore;
+  leads: LeadStore;
+  contacts: ContactStore;
 }
 
 /** Builds every service over one database; the server and the CLI share this. */
@@ -28,5 +32,7 @@ export function createServices(base: ServiceBase): Services {
   return {
     ...base,
     dnd: new DndStore(base.db, base.clock),
+    leads: new LeadStore(base.db, base.clock),
+    contacts: new ContactStore(base.db, base.clock),
   };
 }

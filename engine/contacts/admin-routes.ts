@@ -1,0 +1,154 @@
+/**
+ * Admin API of native contacts, under /ucp/v2/accounts/{account}:
+ *   GET    /contacts?phone=&source=&limit=&cursor=   list by name, or find by number
+ *   POST   /contacts                                 create (or upsert by source_id)
+ *   GET    /contacts/{id}
+ *   PUT    /contacts/{id}                            replace
+ *   PATCH  /contacts/{id}                            change the fields given
+ *   DELETE /contacts/{id}
+ * Contacts synced from an external book can be read here but not changed:
+ * the next sync would undo the change, so the answer is 409 instead.
+ * The admin key of the account has been checked before these run.
+ */
+import { randomUUID } from 'node:crypto';
+
+import type { Request, Response } from 'express';
+
+import type { AppContext } from '../app-context.ts';
+import { SwitchboardError } from '../errors.ts';
+import type { AdminRoutes } from '../http/app.ts';
+import { accountParam, pagingParams, queryParam } from '../http/query.ts';
+import type { AccountEntry } from '../manifests/snapshot.ts';
+import { toE164 } from '../phone.ts';
+import { CONTACT_LIMITS, normalizeContact, type ContactInput, type PhoneInput } from './input.ts';
+import { contactJson } from './present.ts';
+import { NATIVE_SOURCE, type Contact } from './store.ts';
+
+const FIELDS = ['name', 'company', 'phone_numbers', 'source_id'];
+
+interface ContactBody {
+  name?: string;
+  company?: string | null;
+  phones?: PhoneInput[];
+  sourceId?: string;
+}
+
+const bad = (message: string): SwitchboardError => new SwitchboardError('BAD_REQUEST', message);
+
+function readPhones(value: unknown): PhoneInput[] {
+  if (!Array.isArray(value)) throw bad('phone_numbers must be an array of numbers ("+12125550100" or {"number": "+12125550100", "label": "mobile"})');
+  if (value.length > CONTACT_LIMITS.phones) throw bad(`a contact has at most ${CONTACT_LIMITS.phones} phone numbers (got ${value.length})`);
+  return value.map((item: unknown, index) => {
+    if (typeof item === 'string') return { number: item };
+    const entry = item as { number?: unknown; label?: unknown } | null;
+    if (!entry || typeof entry !== 'object' || typeof entry.number !== 'string') throw bad(`phone_numbers[${index}] must be a string or an object with a string "number"`);
+    if (entry.label !== undefined && entry.label !== null && typeof entry.label !== 'string') throw bad(`phone_numbers[${index}].label must be a string`);
+    return { number: entry.number, label: entry.label ?? null };
+  });
+}
+
+function readBody(body: unknown): ContactBody {
+  if (!body || typeof body !== 'object' || Array.isArray(body)) throw bad('send a JSON object with name, company, phone_numbers');
+  const fields = body as Record<string, unknown>;
+  const unknown = Object.keys(fields).filter((key) => !FIELDS.includes(key));
+  if (unknown.length) throw bad(`unknown field ${unknown.join(', ')}; a contact has ${FIELDS.join(', ')}`);
+  const result: ContactBody = {};
+  if (fields.name !== undefined) {
+    if (typeof fields.name !== 'string') throw bad('name must be a string');
+    result.name = fields.name;
+  }
+  if (fields.company !== undefined) {
+    if (fields.company !== null && typeof fields.company !== 'string') throw bad('company must be a string or null');
+    result.company = fields.company;
+  }
+  if (fields.phone_numbers !== undefined) result.phones = readPhones(fields.phone_numbers);
+  if (fields.source_id !== undefined) {
+    if (typeof fields.source_id !== 'string' || !fields.source_id.trim() || fields.source_id.length > CONTACT_LIMITS.sourceId) {
+      throw bad(`source_id must be a string of 1-${CONTACT_LIMITS.sourceId} characters`);
+    }
+    result.sourceId = fields.source_id.trim();
+  }
+  return result;
+}
+
+/** Normalizes strictly: over the API, a number that cannot be read is refused rather than dropped. */
+function strictContact(input: ContactInput, account: AccountEntry) {
+  const { contact, skipped } = normalizeContact(input, account.defaultCountry);
+  if (skipped.length) throw bad(`phone number "${skipped[0]}" could not be read; write it with its country code, e.g. +12125550100`);
+  return contact;
+}
+
+export function contactAdminRoutes(context: Pick<AppContext, 'registry' | 'services'>): AdminRoutes {
+  const { contacts } = context.services;
+
+  const accountOf = (req: Request): AccountEntry => {
+    const id = accountParam(req);
+    const account = context.registry.current().accounts.get(id);
+    if (!account) throw new SwitchboardError('UNKNOWN_ACCOUNT', `account ${id} has no manifest loaded; its contacts need its default_country`);
+    return account;
+  };
+
+  const contactOf = (req: Request, account: AccountEntry, forChange: boolean): Contact => {
+    const contact = contacts.get(account.id, String(req.params.id));
+    if (!contact) throw new SwitchboardError('NOT_FOUND', `account ${account.id} has no contact ${String(req.params.id)}`);
+    if (forChange && contact.source !== NATIVE_SOURCE) {
+      throw new SwitchboardError('CONFLICT', `contact ${contact.id} is synced from ${contact.source}; change it there, the next sync brings it here`);
+    }
+    return contact;
+  };
+
+  return (router) => {
+    router.get('/contacts', (req, res) => {
+      const account = accountOf(req);
+      const phone = queryParam(req, 'phone', CONTACT_LIMITS.number);
+      if (phone !== undefined) {
+        const e164 = toE164(phone, account.defaultCountry);
+        if (!e164) throw bad(`phone "${phone}" is not a phone number that can be read; e.g. +12125550100`);
+        res.json({ phone_number: e164, contacts: contacts.findByNumber(account.id, e164, 50).map(contactJson), next_cursor: null });
+        return;
+      }
+      const page = contacts.list(account.id, { ...pagingParams(req), source: queryParam(req, 'source', 64) });
+      res.json({ contacts: page.contacts.map(contactJson), next_cursor: page.nextCursor });
+    });
+
+    router.post('/contacts', (req, res) => {
+      const account = accountOf(req);
+      const body = readBody(req.body);
+      if (body.name === undefined || body.phones === undefined) throw bad('name and phone_numbers are required');
+      const contact = strictContact({ name: body.name, company: body.company, phones: body.phones }, account);
+      const { contact: stored, change } = contacts.upsertContact(account.id, NATIVE_SOURCE, body.sourceId ?? randomUUID(), contact);
+      res.status(change === 'created' ? 201 : 200).json(contactJson(stored));
+    });
+
+    router.get('/contacts/:id', (req, res) => {
+      const account = accountOf(req);
+      res.json(contactJson(contactOf(req, account, false)));
+    });
+
+    const change = (replace: boolean) => (req: Request, res: Response) => {
+      const account = accountOf(req);
+      const current = contactOf(req, account, true);
+      const body = readBody(req.body);
+      if (body.sourceId !== undefined && body.sourceId !== current.sourceId) throw bad('source_id cannot be changed');
+      if (replace && (body.name === undefined || body.phones === undefined)) throw bad('PUT replaces the contact: name and phone_numbers are required (use PATCH to change some fields)');
+      const contact = strictContact(
+        {
+          name: body.name ?? current.name,
+          company: body.company !== undefined || replace ? body.company : current.company,
+          phones: body.phones ?? current.phones.map((phone) => ({ number: phone.e164, label: phone.label })),
+        },
+        account,
+      );
+      res.json(contactJson(contacts.upsertContact(account.id, NATIVE_SOURCE, current.sourceId, contact).contact));
+    };
+    router.put('/contacts/:id', change(true));
+    router.patch('/contacts/:id', change(false));
+
+    router.delete('/contacts/:id', (req, res) => {
+      const account = accountOf(req);
+      const contact = contactOf(req, account, true);
+      contacts.deleteContact(account.id, contact.source, contact.sourceId);
+      res.status(204).end();
+    });
+  };
+}

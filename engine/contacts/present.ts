@@ -1,0 +1,39 @@
+/**
+ * How a contact is shown: as JSON (admin API, CLI --json, tool data, all
+ * snake_case) and as words a voice agent reads out.
+ */
+import { parsePhoneNumberFromString } from 'libphonenumber-js';
+
+import type { ContactPhone } from './input.ts';
+import type { Contact } from './store.ts';
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+/** +12125550100 -> "+1 212 555 0100": easier to read out than E.164. */
+export const spokenNumber = (e164: string): string => parsePhoneNumberFromString(e164)?.formatInternational() ?? e164;
+
+export const phonesJson = (phones: readonly ContactPhone[]) => phones.map((phone) => ({ number: phone.e164, label: phone.label }));
+
+export function contactJson(contact: Contact) {
+  return {
+    id: contact.id,
+    name: contact.name,
+    company: contact.company,
+    phone_numbers: phonesJson(contact.phones),
+    source: contact.source,
+    source_id: contact.sourceId,
+    created_at: iso(contact.createdAt),
+    updated_at: iso(contact.updatedAt),
+  };
+}
+
+/** "Jane Doe, company Acme, phone numbers +1 212 555 0100 (mobile); source: native" */
+export function describeContact(contact: Contact, withNumbers: boolean): string {
+  const parts = [contact.name];
+  if (contact.company) parts.push(`company ${contact.company}`);
+  if (withNumbers) {
+    const numbers = contact.phones.map((phone) => `${spokenNumber(phone.e164)}${phone.label ? ` (${phone.label})` : ''}`);
+    parts.push(`${numbers.length > 1 ? 'phone numbers' : 'phone number'} ${numbers.join(', ')}`);
+  }
+  return `${parts.join(', ')}; source: ${contact.source}`;
+}
