@@ -6,6 +6,7 @@
 import type { Clock } from './clock.ts';
 import type { ServerSettings } from './config.ts';
 import type { Logger } from './logging.ts';
+import { OutboundClient } from './outbound/client.ts';
 import type { SecretStore } from './secrets.ts';
 import type { Database } from './store/database.ts';
 import { DndStore } from './users/dnd-store.ts';
@@ -21,6 +22,8 @@ export interface ServiceBase {
 /** The base plus what capabilities add (their stores and clients). */
 export interface Services extends ServiceBase {
   dnd: DndStore;
+  /** The one HTTP client for other systems, with the SSRF guard (settings.outboundAllow). */
+  outbound: OutboundClient;
 }
 
 /** Builds every service over one database; the server and the CLI share this. */
@@ -28,5 +31,6 @@ export function createServices(base: ServiceBase): Services {
   return {
     ...base,
     dnd: new DndStore(base.db, base.clock),
+    outbound: new OutboundClient({ allow: base.settings.outboundAllow }),
   };
 }

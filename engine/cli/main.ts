@@ -7,9 +7,10 @@ import { print, type CliIO, type Command, EXIT } from './command.ts';
 import { keysCommand } from './commands/keys.ts';
 import { serveCommand } from './commands/serve.ts';
 import { statusCommand } from './commands/status.ts';
+import { tryCommand } from './commands/try.ts';
 import { validateCommand } from './commands/validate.ts';
 
-export const commands: Command[] = [serveCommand, validateCommand, statusCommand, keysCommand];
+export const commands: Command[] = [serveCommand, validateCommand, statusCommand, keysCommand, tryCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((command) => command.name.length));
