@@ -11,6 +11,8 @@ import { callHeaders, connect, startTestServer, textOf, type TestServer } from '
 import { startUpstream, type Upstream } from './helpers/upstream.ts';
 
 const TOKEN = 'shop-token-7f3a9c2e51';
+/** A secret that looks different once percent- or form-encoded. */
+const ODD_SECRET = 'odd/secret+value=1&"x"';
 
 function manifests(base: string): Record<string, string> {
   return {
@@ -89,6 +91,12 @@ tools:
     variables:
       - { name: text, type: text }
   - type: api_request
+    name: signed_query
+    description: Sends a secret as a query parameter.
+    method: GET
+    url: ${base}/signed/{{secret.ODD_SECRET}}
+    query: { api_key: "{{secret.ODD_SECRET}}" }
+  - type: api_request
     name: unconfigured
     description: Needs a secret that is not set.
     method: GET
@@ -151,7 +159,7 @@ const errorOf = (result: Awaited<ReturnType<typeof call>>) => (result.structured
 
 beforeAll(async () => {
   upstream = await startUpstream();
-  server = await startTestServer({ personas: manifests(upstream.base), settings: { outboundAllow: ['127.0.0.1'] }, env: { SHOP_TOKEN: TOKEN } });
+  server = await startTestServer({ personas: manifests(upstream.base), settings: { outboundAllow: ['127.0.0.1'] }, env: { SHOP_TOKEN: TOKEN, ODD_SECRET } });
   server.running.dispatcher.observe((event) => events.push(event));
   client = await connect(server, callHeaders({ key: server.key('acme'), persona: 'api', call: 'call-42', caller: '(212) 555-0100' }));
 });
@@ -364,6 +372,18 @@ describe('secrets', () => {
     expect(JSON.stringify(failed)).not.toContain(TOKEN);
     expect(server.logLines.some((line) => line.includes('"event":"api_request"'))).toBe(true);
     expect(server.logLines.join('\n')).not.toContain(TOKEN);
+  });
+
+  it('masks a secret in the logs also where it is percent- or form-encoded', async () => {
+    upstream.reset(() => ({ status: 500, body: { message: 'no' } }));
+    const result = await call('signed_query');
+    const request = upstream.requests[0];
+    expect(decodeURIComponent(request?.target.split('?')[0] ?? '')).toBe(`/signed/${ODD_SECRET}`);
+    expect(new URL(request?.target ?? '', 'http://x').searchParams.get('api_key')).toBe(ODD_SECRET);
+    expect(result.isError).toBe(true);
+    const logs = server.logLines.join('\n');
+    expect(logs).toContain('/signed/***?api_key=***');
+    for (const form of [ODD_SECRET, encodeURIComponent(ODD_SECRET), new URLSearchParams({ v: ODD_SECRET }).toString().slice(2)]) expect(logs).not.toContain(form);
   });
 
   it('tells the model a tool with a missing secret is not configured, and the operator which secret', async () => {

@@ -136,6 +136,12 @@ describe('the outbound client', () => {
     expect(other.requests).toHaveLength(0);
   });
 
+  it('refuses a redirect to another scheme, without retrying', async () => {
+    upstream.reset(() => ({ status: 302, headers: { location: 'file:///etc/passwd' } }));
+    expect((await failure(loopback.request({ method: 'GET', url: `${upstream.base}/file`, retries: 2 }))).kind).toBe('refused');
+    expect(upstream.requests).toHaveLength(1);
+  });
+
   it('stops after maxRedirects', async () => {
     upstream.reset(() => ({ status: 302, headers: { location: '/again' } }));
     expect((await failure(loopback.request({ method: 'GET', url: `${upstream.base}/loop`, maxRedirects: 2 }))).kind).toBe('redirects');
@@ -151,6 +157,9 @@ describe('the outbound client', () => {
   it('reaches a private address with allowPrivate, for the operator’s own configuration', async () => {
     upstream.reset();
     expect((await failure(strict.request({ method: 'GET', url: `${upstream.base}/x` }))).kind).toBe('refused');
+    // https goes through its own agent, with the same checks before any TLS handshake.
+    expect((await failure(strict.request({ method: 'GET', url: `https://127.0.0.1:${upstream.port}/x` }))).message).toBe('127.0.0.1 is a loopback address');
+    expect((await failure(strict.request({ method: 'GET', url: `https://localhost:${upstream.port}/x` }))).kind).toBe('refused');
     const response = await strict.request({ method: 'GET', url: `${upstream.base}/x`, allowPrivate: true });
     expect(response.status).toBe(200);
     expect(upstream.requests).toHaveLength(1);

@@ -195,6 +195,7 @@ export class OutboundClient {
   async request(request: OutboundRequest): Promise<OutboundResponse> {
     const url = parseUrl(request.url);
     const timeoutMs = request.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const deadlineAt = Date.now() + timeoutMs;
     const deadline = AbortSignal.timeout(timeoutMs);
     const signal = request.signal ? AbortSignal.any([request.signal, deadline]) : deadline;
     const retries = IDEMPOTENT.has(request.method) ? Math.max(0, request.retries ?? 0) : 0;
@@ -212,11 +213,12 @@ export class OutboundClient {
         return outcome;
       }
       const backoff = (outcome instanceof OutboundError ? undefined : retryAfterMs(String(outcome.headers['retry-after'] ?? ''))) ?? 100 * 2 ** (attempt - 1);
-      await sleep(backoff, signal);
-      if (signal.aborted) {
+      if (Date.now() + backoff >= deadlineAt) {
+        // No time for another attempt: the last answer stands.
         if (outcome instanceof OutboundError) throw outcome;
-        return outcome; // no time for another attempt: the last answer stands
+        return outcome;
       }
+      await sleep(backoff, signal);
     }
   }
 
@@ -245,8 +247,8 @@ export class OutboundClient {
       hooks: {
         beforeRedirect: [
           (options, response) => {
+            // got itself refuses a redirect to another scheme (ERR_UNSUPPORTED_PROTOCOL).
             const next = options.url as URL;
-            if (next.protocol !== 'http:' && next.protocol !== 'https:') throw new OutboundError('refused', `redirect to a ${next.protocol} URL`, { host: next.hostname });
             const from = new URL(response.url);
             if (next.origin === from.origin) return;
             if (options.body !== undefined) throw new OutboundError('redirects', `redirect to another origin (${next.host}) would resend the request body`, { host: next.hostname });
@@ -279,6 +281,7 @@ export class OutboundClient {
     if (context.signal.aborted) return new OutboundError('aborted', 'request cancelled', { host: context.host });
     const code = (error as { code?: string }).code ?? 'ERR_NETWORK';
     if (code === 'ERR_TOO_MANY_REDIRECTS') return new OutboundError('redirects', 'too many redirects', { host: context.host, code });
+    if (code === 'ERR_UNSUPPORTED_PROTOCOL') return new OutboundError('refused', `redirect to a URL that is not http or https`, { host: context.host, code });
     if (code === 'ETIMEDOUT') return new OutboundError('timeout', `no answer within ${context.timeoutMs} ms`, { host: context.host, code });
     return new OutboundError('network', `${code}: ${(error as Error).message}`.slice(0, 300), { host: context.host, code });
   }

@@ -99,10 +99,13 @@ function inputSchemaOf(variables: readonly VariableEntry[]): JsonSchema {
   };
 }
 
+/** Names that mean something else in templates, or to JavaScript objects. */
+const isReserved = (name: string): boolean => RESERVED_NAMES.has(name) || name in Object.prototype;
+
 function checkVariables(variables: readonly VariableEntry[]): void {
   variables.forEach((variable, index) => {
-    if (RESERVED_NAMES.has(variable.name)) {
-      throw problemAt(['variables', index, 'name'], `"${variable.name}" is reserved in templates (call context, secret or a template keyword); choose another name`);
+    if (isReserved(variable.name)) {
+      throw problemAt(['variables', index, 'name'], `"${variable.name}" is reserved (call context, secret, a template keyword or a JavaScript object property); choose another name`);
     }
     if (variable.required && variable.default !== undefined) {
       throw problemAt(['variables', index, 'default'], 'a required variable never uses its default; drop required or the default');
@@ -155,22 +158,21 @@ const decodeURIComponentSafe = (text: string): string => {
   }
 };
 
+/** Deepest nesting of a body, far beyond what an API tool needs. */
+const MAX_BODY_DEPTH = 8;
+
 function compileBody(value: unknown, names: TemplateNames, path: EntryPath, encoding: 'json' | 'form'): BodyNode {
   if (typeof value === 'string') return { kind: 'template', template: compileAt(value, names, path) };
-  if (Array.isArray(value)) {
-    if (encoding === 'form' || path.length > 1 + 8) throw problemAt(path, encoding === 'form' ? 'a form body is a flat mapping of names to values' : 'the body is nested too deeply');
-    return { kind: 'array', items: value.map((item, index) => compileBody(item, names, [...path, index], encoding)) };
-  }
-  if (value !== null && typeof value === 'object') {
-    if (encoding === 'form' && path.length > 1) throw problemAt(path, 'a form body is a flat mapping of names to values');
-    if (path.length > 1 + 8) throw problemAt(path, 'the body is nested too deeply');
-    const entries = Object.entries(value as Record<string, unknown>).map(([key, item]): [string, BodyNode] => {
-      if (key.includes('{{')) throw problemAt([...path, key], 'body keys are written out; placeholders go in values');
-      return [key, compileBody(item, names, [...path, key], encoding)];
-    });
-    return { kind: 'object', entries };
-  }
-  return { kind: 'literal', value };
+  if (value === null || typeof value !== 'object') return { kind: 'literal', value };
+  const depth = path.length - 1;
+  if (encoding === 'form' && depth > 0) throw problemAt(path, 'a form body is a flat mapping of names to values');
+  if (depth >= MAX_BODY_DEPTH) throw problemAt(path, `the body is nested more than ${MAX_BODY_DEPTH} levels deep`);
+  if (Array.isArray(value)) return { kind: 'array', items: value.map((item, index) => compileBody(item, names, [...path, index], encoding)) };
+  const entries = Object.entries(value as Record<string, unknown>).map(([key, item]): [string, BodyNode] => {
+    if (key.includes('{{')) throw problemAt([...path, key], 'body keys are written out; placeholders go in values');
+    return [key, compileBody(item, names, [...path, key], encoding)];
+  });
+  return { kind: 'object', entries };
 }
 
 function collectSecrets(node: BodyNode | undefined, into: Set<string>): void {
@@ -239,7 +241,7 @@ export function planApiRequest(entry: ApiRequestEntry): ApiRequestPlan {
 
   const pick = entry.response?.pick ? Object.entries(entry.response.pick).map(([name, expression]): [string, FieldGetter] => [name, fieldGetter(expression, ['response', 'pick', name])]) : undefined;
   for (const [name] of pick ?? []) {
-    if (variables.has(name) || RESERVED_NAMES.has(name)) throw problemAt(['response', 'pick', name], `"${name}" is already a variable or a reserved name; pick it under another name`);
+    if (variables.has(name) || isReserved(name)) throw problemAt(['response', 'pick', name], `"${name}" is already a variable or a reserved name; pick it under another name`);
   }
   const responseNames: TemplateNames = {
     kind: 'response',

@@ -28,7 +28,7 @@ export interface PreparedRequest {
   url: string;
   headers: Record<string, string>;
   body: string | undefined;
-  /** Values of the secrets used, for masking whatever is shown or logged. */
+  /** Values of the secrets used, raw and encoded, for masking whatever is shown or logged. */
   secretValues: string[];
 }
 
@@ -93,7 +93,8 @@ function renderBody(node: BodyNode, raw: Values): unknown {
     case 'array':
       return node.items.map((item) => renderBody(item, raw) ?? null);
     case 'object': {
-      const out: Record<string, unknown> = {};
+      // No prototype: a key such as __proto__ stays an ordinary key.
+      const out = Object.create(null) as Record<string, unknown>;
       for (const [key, child] of node.entries) {
         const value = renderBody(child, raw);
         if (value !== undefined) out[key] = value;
@@ -101,6 +102,18 @@ function renderBody(node: BodyNode, raw: Values): unknown {
       return out;
     }
   }
+}
+
+/** Each secret as it may appear in a URL, a form body or JSON text, so masking finds every copy. */
+function maskForms(values: readonly string[]): string[] {
+  const forms = new Set<string>();
+  for (const value of values) {
+    forms.add(value);
+    forms.add(encodeURIComponent(value));
+    forms.add(new URLSearchParams({ v: value }).toString().slice(2));
+    forms.add(JSON.stringify(value).slice(1, -1));
+  }
+  return [...forms];
 }
 
 export interface PrepareOptions {
@@ -172,5 +185,5 @@ export function prepareRequest(plan: ApiRequestPlan, args: Values, call: CallCon
   }
   if (!Object.keys(headers).some((name) => name.toLowerCase() === 'accept')) headers.Accept = 'application/json, text/plain;q=0.9, */*;q=0.5';
 
-  return { method: plan.entry.method, url: url.toString(), headers, body, secretValues: known };
+  return { method: plan.entry.method, url: url.toString(), headers, body, secretValues: maskForms(known) };
 }

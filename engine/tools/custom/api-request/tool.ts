@@ -39,18 +39,17 @@ export function prepareForCall(plan: ApiRequestPlan, args: Record<string, unknow
     return prepareRequest(plan, args, context.call, context.services.secrets);
   } catch (error) {
     if (!(error instanceof MissingSecretError)) throw error;
-    context.log.error({ event: 'secret_missing', secret: error.secret, tool: plan.entry.name }, `secret ${error.secret} used by tool ${plan.entry.name} is not set (environment or secrets file)`);
+    context.log.error({ event: 'secret_missing', secret_name: error.secret, tool: plan.entry.name }, `secret ${error.secret} used by tool ${plan.entry.name} is not set (environment or secrets file)`);
     throw new SwitchboardError('SECRET_MISSING', NOT_CONFIGURED_TEXT);
   }
 }
 
-function outboundToolError(error: OutboundError, plan: ApiRequestPlan, log: Logger, maskedUrl: string): SwitchboardError {
+function outboundToolError(error: OutboundError, plan: ApiRequestPlan): SwitchboardError {
   const seconds = Math.round((plan.timeoutMs / 1000) * 10) / 10;
   switch (error.kind) {
     case 'refused':
     case 'invalid_url':
-      log.warn({ event: 'outbound_refused', url: maskedUrl, reason: error.message }, `request refused: ${error.message}; an operator can allow internal hosts with SWITCHBOARD_OUTBOUND_ALLOW`);
-      return new SwitchboardError('TOOL_REFUSED', "This tool is not allowed to reach its service from this server. Tell the caller you cannot do this right now.");
+      return new SwitchboardError('TOOL_REFUSED', 'This tool is not allowed to reach its service from this server. Tell the caller you cannot do this right now.');
     case 'timeout':
     case 'aborted':
       return new SwitchboardError('TOOL_TIMEOUT', `The service did not answer within ${seconds} seconds. You may try once more; if it fails again, tell the caller you cannot do this right now.`);
@@ -84,8 +83,13 @@ export async function executePrepared(plan: ApiRequestPlan, prepared: PreparedRe
     return shapeOutcome({ plan, response, values, secretValues: prepared.secretValues, log: context.log });
   } catch (error) {
     if (error instanceof OutboundError) {
-      context.log.warn({ event: 'api_request_failed', method: prepared.method, url: maskedUrl, failure: error.kind, problem: maskSecrets(error.message, prepared.secretValues) }, 'api request failed');
-      throw outboundToolError(error, plan, context.log, maskedUrl);
+      const problem = maskSecrets(error.message, prepared.secretValues);
+      if (error.kind === 'refused' || error.kind === 'invalid_url') {
+        context.log.warn({ event: 'outbound_refused', url: maskedUrl, reason: problem }, `request refused: ${problem}; an operator can allow internal hosts with SWITCHBOARD_OUTBOUND_ALLOW`);
+      } else {
+        context.log.warn({ event: 'api_request_failed', method: prepared.method, url: maskedUrl, failure: error.kind, problem }, `api request failed: ${problem}`);
+      }
+      throw outboundToolError(error, plan);
     }
     throw error;
   }
