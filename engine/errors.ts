@@ -67,6 +67,8 @@ export const catalogue = {
   TOOL_REFUSED: spec(403, RPC.invalidParams),
   TOOL_NOT_FOUND: spec(404, RPC.invalidParams),
   TOOL_UPSTREAM: spec(502, RPC.internal, true),
+  /** The upstream answered, but with something unusable (too large, wrong format): trying again gets the same. */
+  TOOL_UPSTREAM_INVALID: spec(502, RPC.internal),
   TOOL_TIMEOUT: spec(504, RPC.internal, true),
   CALL_ENDED: spec(409, RPC.invalidParams),
   PERSONA_REMOVED: spec(410, RPC.unknownContext),

@@ -8,6 +8,7 @@ import { ContactStore } from './contacts/store.ts';
 import { LeadStore } from './leads/store.ts';
 import type { ServerSettings } from './config.ts';
 import type { Logger } from './logging.ts';
+import { OutboundClient } from './outbound/client.ts';
 import type { SecretStore } from './secrets.ts';
 import type { Database } from './store/database.ts';
 import { DndStore } from './users/dnd-store.ts';
@@ -25,6 +26,8 @@ export interface Services extends ServiceBase {
   dnd: DndStore;
   leads: LeadStore;
   contacts: ContactStore;
+  /** The one HTTP client for other systems, with the SSRF guard (settings.outboundAllow). */
+  outbound: OutboundClient;
 }
 
 /** Builds every service over one database; the server and the CLI share this. */
@@ -34,5 +37,6 @@ export function createServices(base: ServiceBase): Services {
     dnd: new DndStore(base.db, base.clock),
     leads: new LeadStore(base.db, base.clock),
     contacts: new ContactStore(base.db, base.clock),
+    outbound: new OutboundClient({ allow: base.settings.outboundAllow }),
   };
 }

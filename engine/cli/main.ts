@@ -9,9 +9,10 @@ import { keysCommand } from './commands/keys.ts';
 import { leadsCommand } from './commands/leads.ts';
 import { serveCommand } from './commands/serve.ts';
 import { statusCommand } from './commands/status.ts';
+import { tryCommand } from './commands/try.ts';
 import { validateCommand } from './commands/validate.ts';
 
-export const commands: Command[] = [serveCommand, validateCommand, statusCommand, keysCommand, leadsCommand, contactsCommand];
+export const commands: Command[] = [serveCommand, validateCommand, statusCommand, keysCommand, leadsCommand, contactsCommand, tryCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((command) => command.name.length));

@@ -1,0 +1,162 @@
+/**
+ * `switchboard try`: runs one API tool of a persona the way a call would,
+ * from the command line. It renders the exact HTTP request (secrets masked)
+ * and, unless --dry-run, sends it through the same outbound client and SSRF
+ * guard as the server and prints what the model would get. Persona authors
+ * use it before they merge a manifest change.
+ */
+import { Writable } from 'node:stream';
+
+import { pino } from 'pino';
+
+import { resolveSettings } from '../../config.ts';
+import { SwitchboardError } from '../../errors.ts';
+import { findPersona } from '../../manifests/snapshot.ts';
+import type { ApiRequestEntry } from '../../manifests/types.ts';
+import { OutboundClient } from '../../outbound/client.ts';
+import { toE164 } from '../../phone.ts';
+import { maskSecrets, SecretStore } from '../../secrets.ts';
+import { planApiRequest, type ApiRequestPlan } from '../../tools/custom/api-request/plan.ts';
+import { MissingSecretError, prepareRequest, type PreparedRequest } from '../../tools/custom/api-request/request.ts';
+import { executePrepared } from '../../tools/custom/api-request/tool.ts';
+import type { CallContext, ToolOutcome } from '../../tools/types.ts';
+import { describeArgumentErrors } from '../../tools/validation.ts';
+import { EXIT, jsonFlag, loadCliManifests, parseFlags, personasFlag, print, printJson, requireFlag, type CliIO, type Command } from '../command.ts';
+
+/** Operator hints from the tool (a refused address, a missing secret) as plain lines on stderr. */
+function hintLogger(stderr: NodeJS.WritableStream) {
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) {
+        const entry = JSON.parse(line) as { level?: string; msg?: string };
+        print(stderr, `${entry.level ?? 'warn'}: ${entry.msg ?? ''}`);
+      }
+      done();
+    },
+  });
+  return pino({ level: 'warn', base: null, timestamp: false, formatters: { level: (label) => ({ level: label }) } }, destination);
+}
+
+/** --arg name=value pairs, typed by the tool's variables. */
+function toolArguments(pairs: readonly string[], plan: ApiRequestPlan): Record<string, unknown> {
+  const args: Record<string, unknown> = {};
+  for (const pair of pairs) {
+    const equals = pair.indexOf('=');
+    if (equals < 1) throw new SwitchboardError('BAD_REQUEST', `--arg ${pair}: write --arg name=value`);
+    const name = pair.slice(0, equals);
+    const value = pair.slice(equals + 1);
+    const variable = plan.variables.get(name);
+    if (!variable) {
+      throw new SwitchboardError('BAD_REQUEST', `${plan.entry.name} has no variable "${name}" (variables: ${[...plan.variables.keys()].join(', ') || 'none'})`);
+    }
+    args[name] = variable.type === 'number' && value.trim() !== '' && Number.isFinite(Number(value)) ? Number(value) : value;
+  }
+  return args;
+}
+
+function masked(prepared: PreparedRequest) {
+  const mask = (text: string) => maskSecrets(text, prepared.secretValues);
+  return {
+    method: prepared.method,
+    url: mask(prepared.url),
+    headers: Object.fromEntries(Object.entries(prepared.headers).map(([name, value]) => [name, mask(value)])),
+    ...(prepared.body !== undefined ? { body: mask(prepared.body) } : {}),
+  };
+}
+
+export const tryCommand: Command = {
+  name: 'try',
+  summary: 'Show the HTTP request an API tool would send (secrets masked) and, without --dry-run, send it.',
+  usage: [
+    'switchboard try --account A --persona P TOOL [--arg name=value ...] [--caller NUMBER] [--call ID]',
+    '                [--dry-run] [--json] [--personas DIR]',
+    '',
+    'Loads the manifests (--personas, SWITCHBOARD_PERSONAS or ./personas) as the server does, checks',
+    'the arguments against the tool\'s variables and renders its request with the call context and',
+    'the secrets of this environment (SWITCHBOARD_SECRETS_FILE or environment variables). Prints the',
+    'request with every secret value masked. Without --dry-run it sends the request through the same',
+    'SSRF guard as the server (SWITCHBOARD_OUTBOUND_ALLOW) and prints the text and data the model',
+    'would get. Exit 0 on success, 1 when the tool answers with an error, 2 for usage problems.',
+  ].join('\n'),
+  async run(argv, io: CliIO) {
+    const { values, positionals } = parseFlags(argv, {
+      ...jsonFlag,
+      ...personasFlag,
+      account: { type: 'string' },
+      persona: { type: 'string' },
+      arg: { type: 'string', multiple: true },
+      caller: { type: 'string' },
+      call: { type: 'string' },
+      'dry-run': { type: 'boolean' },
+    });
+    const accountId = requireFlag(values.account, 'account');
+    const personaId = requireFlag(values.persona, 'persona');
+    const toolName = positionals[0];
+    if (!toolName || positionals.length > 1) throw new SwitchboardError('BAD_REQUEST', 'name exactly one tool: switchboard try --account A --persona P TOOL');
+
+    const snapshot = await loadCliManifests(values.personas, io.env);
+    const persona = findPersona(snapshot, accountId, personaId);
+    const account = snapshot.accounts.get(accountId);
+    if (!persona || !account) {
+      for (const problem of snapshot.problems.filter((item) => item.file.startsWith(`${accountId}/`))) print(io.stderr, `${problem.file}:${problem.line}:${problem.column}: ${problem.path ? `${problem.path}: ` : ''}${problem.message}`);
+      throw new SwitchboardError('BAD_REQUEST', `persona "${personaId}" of account "${accountId}" is not loaded (run switchboard validate)`);
+    }
+    const apiTools = (persona.manifest.tools ?? []).filter((tool): tool is ApiRequestEntry => tool.type === 'api_request');
+    const entry = apiTools.find((tool) => tool.name === toolName);
+    if (!entry) throw new SwitchboardError('BAD_REQUEST', `"${toolName}" is not an api_request tool of ${accountId}/${personaId} (api_request tools: ${apiTools.map((tool) => tool.name).join(', ') || 'none'})`);
+
+    const plan = planApiRequest(entry);
+    const args = toolArguments(values.arg ?? [], plan);
+    const validate = persona.catalog.tools.get(toolName)?.validate;
+    if (validate && !validate(args)) throw new SwitchboardError('BAD_REQUEST', describeArgumentErrors(validate.errors));
+
+    const settings = resolveSettings(values.personas ? { personas: values.personas } : {}, io.env);
+    const secrets = new SecretStore(io.env, settings.secretsFile);
+    const call: CallContext = {
+      accountId,
+      personaId,
+      callId: values.call ?? `try-${Date.now().toString(36)}`,
+      callerIdNumber: values.caller,
+      callerE164: toE164(values.caller, account.defaultCountry),
+      keyId: 'cli',
+    };
+    const dryRun = Boolean(values['dry-run']);
+    let prepared: PreparedRequest;
+    try {
+      prepared = prepareRequest(plan, args, call, secrets, { previewMissingSecrets: dryRun });
+    } catch (error) {
+      if (error instanceof MissingSecretError) throw new SwitchboardError('SECRET_MISSING', `secret ${error.secret} is not set: export ${error.secret}=… or add it to the secrets file (use --dry-run to see the request without it)`);
+      throw error;
+    }
+    const request = masked(prepared);
+    const missing = plan.secrets.filter((name) => !secrets.get(name));
+    if (missing.length) print(io.stderr, `warning: secret${missing.length > 1 ? 's' : ''} not set: ${missing.join(', ')}`);
+
+    let outcome: { isError: boolean; text: string; data: Record<string, unknown> } | undefined;
+    if (!dryRun) {
+      const outbound = new OutboundClient({ allow: settings.outboundAllow });
+      try {
+        const result: ToolOutcome = await executePrepared(plan, prepared, args, { outbound, call, signal: AbortSignal.timeout(plan.timeoutMs + 2000), log: hintLogger(io.stderr) });
+        outcome = { isError: false, ...result };
+      } catch (error) {
+        if (!(error instanceof SwitchboardError)) throw error;
+        outcome = { isError: true, text: error.message, data: { error: { code: error.code, message: error.message, retryable: error.retryable, ...(error.details ?? {}) } } };
+      } finally {
+        outbound.close();
+      }
+    }
+
+    if (values.json) {
+      printJson(io.stdout, { request, ...(outcome ? { result: { is_error: outcome.isError, text: outcome.text, structured_content: outcome.data } } : {}) });
+    } else {
+      print(io.stdout, `${request.method} ${request.url}`);
+      for (const [name, value] of Object.entries(request.headers)) print(io.stdout, `${name}: ${value}`);
+      if (request.body !== undefined) print(io.stdout, `\n${request.body}`);
+      if (outcome) {
+        print(io.stdout, `\n${outcome.isError ? 'Tool error' : 'The model gets'}: ${outcome.text}`);
+        print(io.stdout, `Structured content: ${JSON.stringify(outcome.data)}`);
+      }
+    }
+    return outcome?.isError ? EXIT.problems : EXIT.ok;
+  },
+};
