@@ -63,17 +63,17 @@ describe('switchboard validate', () => {
     expect(run.code).toBe(1);
     const lines = run.stdout.trim().split('\n').map((line) => line.replace(`${dir}/`, ''));
     const expected = [
-      /^acme\/bearer\.yaml:10:7: tools\[0\]\.headers\.Authorization: Authorization holds a literal credential; a secret never sits in YAML: write it as \{\{secret\.NAME\}\}/,
-      /^acme\/body\.yaml:10:9: tools\[0\]\.body\.visit\.when: unknown placeholder \{\{date\}\}: date is not a variable of this tool/,
-      /^acme\/host\.yaml:7:5: tools\[0\]\.url: the scheme, host and port of the url must be written out/,
-      /^acme\/pick\.yaml:10:7: tools\[0\]\.response\.template: unknown placeholder \{\{state\}\}: state is not a variable or picked field \(known: account_id, call_id, caller_id_number, persona_id, status\)/,
-      /^acme\/post-retries\.yaml:8:5: tools\[0\]\.retries: retries apply to GET, PUT and DELETE only/,
-      /^acme\/query-key\.yaml:9:7: tools\[0\]\.query\.api_key: query parameter "api_key" holds a literal credential; write its value as \{\{secret\.NAME\}\}/,
-      /^acme\/reserved\.yaml:9:11: tools\[0\]\.variables\[0\]\.name: "call_id" is reserved/,
-      /^acme\/shown-secret\.yaml:9:7: tools\[0\]\.response\.template: \{\{secret\.API_KEY\}\}: secrets are never shown to the model/,
-      /^acme\/unknown\.yaml:7:5: tools\[0\]\.url: unknown placeholder \{\{ordr_number\}\}: ordr_number is not a variable of this tool \(known: account_id, call_id, caller_id_number, order_number, persona_id, secret\.NAME\)/,
-      /^acme\/url-key\.yaml:7:5: tools\[0\]\.url: query parameter "token" holds a literal credential/,
-      /^acme\/userinfo\.yaml:7:5: tools\[0\]\.url: the url holds a user name or password \(user:password@host\)/,
+      /^acme\/bearer\.yaml:10:22: tools\[0\]\.headers\.Authorization: Authorization holds a literal credential; a secret never sits in YAML: write it as \{\{secret\.NAME\}\}/,
+      /^acme\/body\.yaml:10:15: tools\[0\]\.body\.visit\.when: unknown placeholder \{\{date\}\}: date is not a variable of this tool/,
+      /^acme\/host\.yaml:7:10: tools\[0\]\.url: the scheme, host and port of the url must be written out/,
+      /^acme\/pick\.yaml:10:17: tools\[0\]\.response\.template: unknown placeholder \{\{state\}\}: state is not a variable or picked field \(known: account_id, call_id, caller_id_number, persona_id, status\)/,
+      /^acme\/post-retries\.yaml:8:14: tools\[0\]\.retries: retries apply to GET, PUT and DELETE only/,
+      /^acme\/query-key\.yaml:9:16: tools\[0\]\.query\.api_key: query parameter "api_key" holds a literal credential; write its value as \{\{secret\.NAME\}\}/,
+      /^acme\/reserved\.yaml:9:17: tools\[0\]\.variables\[0\]\.name: "call_id" is reserved/,
+      /^acme\/shown-secret\.yaml:9:17: tools\[0\]\.response\.template: \{\{secret\.API_KEY\}\}: secrets are never shown to the model/,
+      /^acme\/unknown\.yaml:7:10: tools\[0\]\.url: unknown placeholder \{\{ordr_number\}\}: ordr_number is not a variable of this tool \(known: account_id, call_id, caller_id_number, order_number, persona_id, secret\.NAME\)/,
+      /^acme\/url-key\.yaml:7:10: tools\[0\]\.url: query parameter "token" holds a literal credential/,
+      /^acme\/userinfo\.yaml:7:10: tools\[0\]\.url: the url holds a user name or password \(user:password@host\)/,
     ];
     expect(lines).toHaveLength(expected.length);
     expected.forEach((pattern, index) => expect(lines[index]).toMatch(pattern));

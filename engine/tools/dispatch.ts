@@ -12,6 +12,7 @@
 import { ProtocolError, ProtocolErrorCode } from '@modelcontextprotocol/server';
 
 import { SwitchboardError, type ErrorCode } from '../errors.ts';
+import { maskSecrets } from '../secrets.ts';
 import type { Logger } from '../logging.ts';
 import type { Registry } from '../manifests/registry.ts';
 import { findPersona } from '../manifests/snapshot.ts';
@@ -52,11 +53,17 @@ const errorResult = (text: string, code: ErrorCode, details?: Record<string, unk
   isError: true,
 });
 
-function maskArguments(args: Record<string, unknown>, tool: ToolDefinition | undefined): Record<string, unknown> {
-  if (!tool?.sensitiveArguments?.length) return args;
-  const masked = { ...args };
-  for (const name of tool.sensitiveArguments) if (name in masked) masked[name] = '[redacted]';
-  return masked;
+/** The arguments as they may be recorded: sensitive ones redacted, secret values masked. */
+function recordableArguments(args: Record<string, unknown>, tool: ToolDefinition | undefined, secrets: readonly string[]): Record<string, unknown> {
+  const sensitive = new Set(tool?.sensitiveArguments ?? []);
+  if (!sensitive.size && !secrets.length) return args;
+  const mask = (value: unknown): unknown => {
+    if (typeof value === 'string') return maskSecrets(value, secrets);
+    if (Array.isArray(value)) return value.map(mask);
+    if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, mask(inner)]));
+    return value;
+  };
+  return Object.fromEntries(Object.entries(args).map(([name, value]) => [name, sensitive.has(name) ? '[redacted]' : mask(value)]));
 }
 
 export interface DispatcherDeps {
@@ -96,14 +103,15 @@ export class ToolDispatcher {
     const account = snapshot.accounts.get(call.accountId);
     const args = rawArguments && typeof rawArguments === 'object' && !Array.isArray(rawArguments) ? { ...(rawArguments as Record<string, unknown>) } : {};
 
+    const usedSecrets: string[] = [];
     const finish = (result: ToolCallResult, status: ToolCallStatus, errorCode: ErrorCode | undefined, tool?: ToolDefinition): ToolCallResult => {
       const event: ToolCallEvent = {
         call,
         tool: name,
-        arguments: maskArguments(args, tool),
+        arguments: recordableArguments(args, tool, usedSecrets),
         status,
         errorCode,
-        text: result.content[0]?.text ?? '',
+        text: maskSecrets(result.content[0]?.text ?? '', usedSecrets),
         startedAt,
         durationMs: performance.now() - started,
       };
@@ -141,7 +149,9 @@ export class ToolDispatcher {
 
     this.running += 1;
     try {
-      const outcome = await runUntilAborted(tool.handler({ call, account, persona, services: this.deps.services, signal: combined, log }, args), combined, timeoutMs);
+      const noteSecrets = (values: readonly string[]) => void usedSecrets.push(...values);
+      const context = { call, account, persona, services: this.deps.services, signal: combined, log, noteSecrets };
+      const outcome = await runUntilAborted(tool.handler(context, args), combined, timeoutMs);
       const result: ToolCallResult = { content: [{ type: 'text', text: outcome.text }], structuredContent: outcome.data };
       return finish(result, 'ok', undefined, tool);
     } catch (error) {

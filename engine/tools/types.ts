@@ -47,6 +47,11 @@ export interface ToolContext {
   /** Aborted when the client cancels, the call's deadline passes, or the server shuts down. */
   signal: AbortSignal;
   log: Logger;
+  /**
+   * Secret values this call used: they are masked wherever the call is
+   * recorded (audit trail, logs of the call), whatever the model sent back.
+   */
+  noteSecrets(values: readonly string[]): void;
 }
 
 export interface ToolOutcome {

@@ -95,15 +95,6 @@ export async function executePrepared(plan: ApiRequestPlan, prepared: PreparedRe
   }
 }
 
-/**
- * Masks secret values inside the arguments object in place: the dispatcher
- * records the same object in the audit trail after the handler returns.
- */
-function maskArgumentsInPlace(args: Record<string, unknown>, secretValues: readonly string[]): void {
-  if (!secretValues.length) return;
-  for (const [name, value] of Object.entries(args)) if (typeof value === 'string') args[name] = maskSecrets(value, secretValues);
-}
-
 export function apiRequestTool(plan: ApiRequestPlan): ToolDefinition {
   const { entry } = plan;
   const method = entry.method;
@@ -120,11 +111,8 @@ export function apiRequestTool(plan: ApiRequestPlan): ToolDefinition {
     timeoutMs: plan.timeoutMs + DEADLINE_MARGIN_MS,
     async handler(ctx, args) {
       const prepared = prepareForCall(plan, args, ctx);
-      try {
-        return await executePrepared(plan, prepared, args, { outbound: ctx.services.outbound, call: ctx.call, signal: ctx.signal, log: ctx.log });
-      } finally {
-        maskArgumentsInPlace(args, prepared.secretValues);
-      }
+      ctx.noteSecrets(prepared.secretValues);
+      return executePrepared(plan, prepared, args, { outbound: ctx.services.outbound, call: ctx.call, signal: ctx.signal, log: ctx.log });
     },
   };
 }
