@@ -6,6 +6,7 @@
 import type { Express } from 'express';
 
 import type { AppContext, BackgroundJob } from './app-context.ts';
+import { callControlExtension } from './calls/extension.ts';
 import type { AdminRoutes } from './http/app.ts';
 
 export interface ServerExtensions {
@@ -14,10 +15,11 @@ export interface ServerExtensions {
   jobs: BackgroundJob[];
 }
 
-export function serverExtensions(_context: AppContext): ServerExtensions {
+export function serverExtensions(context: AppContext): ServerExtensions {
+  const calls = callControlExtension(context);
   return {
-    adminRoutes: [],
+    adminRoutes: [...calls.adminRoutes],
     rootRoutes: [],
-    jobs: [],
+    jobs: [...calls.jobs],
   };
 }

@@ -3,6 +3,7 @@
  * process. Capabilities add their stores and clients here, so a handler never
  * opens its own connection or reads the wall clock.
  */
+import { CallControl } from './calls/control.ts';
 import type { Clock } from './clock.ts';
 import type { ServerSettings } from './config.ts';
 import type { Logger } from './logging.ts';
@@ -21,6 +22,7 @@ export interface ServiceBase {
 /** The base plus what capabilities add (their stores and clients). */
 export interface Services extends ServiceBase {
   dnd: DndStore;
+  calls: CallControl;
 }
 
 /** Builds every service over one database; the server and the CLI share this. */
@@ -28,5 +30,6 @@ export function createServices(base: ServiceBase): Services {
   return {
     ...base,
     dnd: new DndStore(base.db, base.clock),
+    calls: new CallControl(base),
   };
 }
