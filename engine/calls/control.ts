@@ -227,7 +227,7 @@ export class CallControl {
   }
 
   /** Records the PBX's final word and moves the call on; a command settled before keeps its first outcome. */
-  settle(id: number, success: boolean, reason: string | null, via: 'ack' | 'webhook' | 'job'): CommandOutcome {
+  settle(id: number, success: boolean, reason: string | null, via: 'ack' | 'webhook'): CommandOutcome {
     let ended: CommandRecord | undefined;
     this.transaction(() => {
       const command = this.store.command(id);

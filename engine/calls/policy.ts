@@ -21,12 +21,12 @@ import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import type { AccountEntry } from '../manifests/snapshot.ts';
 import { dialString, isExtension, toE164 } from '../phone.ts';
 
-export interface CompiledPattern {
+interface CompiledPattern {
   source: string;
   regex: RegExp;
 }
 
-export function compilePattern(pattern: string): CompiledPattern {
+function compilePattern(pattern: string): CompiledPattern {
   let body = '';
   const open = pattern.endsWith('.');
   const symbols = open ? pattern.slice(0, -1) : pattern;
@@ -52,6 +52,9 @@ export function readDestination(raw: string, defaultCountry: string): ReadNumber
   return e164 ? { dial: e164, type: 'e164' } : undefined;
 }
 
+/** A user's, queue's or voicemail's extension, read the same way as a destination. */
+const readExtension = (extension: string, defaultCountry: string): string => readDestination(extension, defaultCountry)?.dial ?? dialString(extension);
+
 export type PolicyVerdict =
   | { allowed: true; via: 'user' | 'queue' | 'allow_pattern'; id?: string; name?: string; pattern?: string }
   | { allowed: false; reason: 'denied' | 'premium_rate' | 'not_allowed'; pattern?: string };
@@ -70,7 +73,7 @@ function policyOf(account: AccountEntry): CompiledPolicy {
   let policy = compiled.get(account);
   if (!policy) {
     const extensions: CompiledPolicy['extensions'] = new Map();
-    const read = (extension: string) => readDestination(extension, account.defaultCountry)?.dial ?? dialString(extension);
+    const read = (extension: string) => readExtension(extension, account.defaultCountry);
     for (const queue of account.queues.values()) extensions.set(read(queue.extension), { via: 'queue', id: queue.id, name: queue.name });
     for (const user of account.users.values()) extensions.set(read(user.extension), { via: 'user', id: user.id, name: user.name });
     const manifest = account.manifest.transfer_policy;
@@ -82,7 +85,7 @@ function policyOf(account: AccountEntry): CompiledPolicy {
 
 const firstMatch = (patterns: readonly CompiledPattern[], dial: string): string | undefined => patterns.find((pattern) => pattern.regex.test(dial))?.source;
 
-export function isPremiumRate(number: ReadNumber): boolean {
+function isPremiumRate(number: ReadNumber): boolean {
   return number.type === 'e164' && parsePhoneNumberFromString(number.dial)?.getType() === 'PREMIUM_RATE';
 }
 
@@ -104,5 +107,5 @@ export function judgeDestination(account: AccountEntry, number: ReadNumber): Pol
  * pattern that blocks the extension, if any, so the manifest is refused at load.
  */
 export function deniedManifestTarget(account: AccountEntry, extension: string): string | undefined {
-  return firstMatch(policyOf(account).deny, readDestination(extension, account.defaultCountry)?.dial ?? dialString(extension));
+  return firstMatch(policyOf(account).deny, readExtension(extension, account.defaultCountry));
 }

@@ -126,7 +126,7 @@ export interface DueHangup {
 export class CallStore {
   private readonly statements;
 
-  constructor(readonly db: Database) {
+  constructor(db: Database) {
     this.statements = {
       call: db.prepare<[string, string], CallRow>('SELECT * FROM calls WHERE account_id = ? AND call_id = ?'),
       insertCall: db.prepare(

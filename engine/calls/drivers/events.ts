@@ -38,11 +38,6 @@ export class EventStreams {
     private readonly heartbeatMs = DEFAULT_HEARTBEAT_MS,
   ) {}
 
-  /** Streams connected for the account now. */
-  connected(accountId: string): number {
-    return this.byAccount.get(accountId)?.size ?? 0;
-  }
-
   /** Answers the request with a stream of the account's commands after `lastEventId`. */
   open(accountId: string, lastEventId: number, res: ServerResponse): void {
     res.writeHead(200, {

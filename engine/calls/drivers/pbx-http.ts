@@ -1,9 +1,11 @@
 /**
  * The one place call control talks HTTP to a PBX: a single POST with a time
  * limit, no redirects, no automatic retries (the webhook driver decides
- * those) and a cap on the answer's size. Kept this small so it can be moved
- * onto the project's shared, SSRF-guarded outbound client without touching
- * the driver.
+ * those) and a cap on the answer's size. Kept this small so it can move onto
+ * the project's shared outbound client without touching the driver: the URL
+ * comes from the operator's account.yaml (a PBX on the LAN is normal), so
+ * that request would be made with redirects and retries off, and its failure
+ * kinds mapped onto `not_sent` / `no_answer` as below.
  */
 import got, { RequestError } from 'got';
 
