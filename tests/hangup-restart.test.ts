@@ -92,6 +92,8 @@ describe('hang-up timing and restarts', () => {
 
       await eventually(() => (store.call('acme', 'r-restart')?.state === 'ended' ? true : undefined), 8000, 'the pending hang-up');
       expect(hangupsFor('r-restart')).toHaveLength(1);
+      const queued = store.eventsOfCall('acme', 'r-restart').find((event) => event.type === 'command_queued');
+      expect(queued?.detail).toMatchObject({ type: 'hangup', driver: 'webhook', late_ms: 3_600_000 - 9_000 });
 
       // The other account's signing secret is gone after the restart: the hang-up fails, and says why.
       const failed = await eventually(() => store.eventsOfCall('other', 'r-nosecret').find((event) => event.type === 'command_failed'), 8000, 'the failed hang-up');

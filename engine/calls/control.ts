@@ -94,8 +94,9 @@ export class CallControl {
 
   /**
    * The PBX reports the call over. A hang-up still waiting is dropped and
-   * commands no PBX has received are withdrawn; commands already delivered
-   * stay open, so their acknowledgement is still recorded.
+   * commands not yet handed to the PBX are withdrawn; commands already
+   * delivered (streamed, or POSTed at least once) stay open, so their
+   * outcome is still recorded.
    */
   end(accountId: string, callId: string, reason: string): CallRecord {
     const withdrawn: number[] = [];
@@ -145,15 +146,15 @@ export class CallControl {
     return scheduled;
   }
 
-  /** Queues the hang-up of a call whose delay has passed; undefined if it is no longer due. */
+  /** Queues the hang-up of a call whose delay has passed (recording how late, if at all); undefined if it is no longer due. */
   startHangup(call: CallRecord, settings: CallControlSettings): CommandRecord | undefined {
     return this.transaction(() => {
       if (!this.store.takeHangup(call.accountId, call.callId, this.now())) return undefined;
-      return this.queue(call, 'hangup', settings);
+      return this.queue(call, 'hangup', settings, undefined, { late_ms: Math.max(0, this.now() - (call.hangupAt ?? this.now())) });
     });
   }
 
-  private queue(call: CallRecord, kind: 'transfer' | 'hangup', settings: CallControlSettings, destination?: Destination): CommandRecord {
+  private queue(call: CallRecord, kind: 'transfer' | 'hangup', settings: CallControlSettings, destination?: Destination, detail: Record<string, unknown> = {}): CommandRecord {
     const command = this.store.insertCommand(
       {
         accountId: call.accountId,
@@ -167,7 +168,7 @@ export class CallControl {
       },
       this.now(),
     );
-    this.store.addEvent(call.accountId, call.callId, 'command_queued', this.now(), command.id, { type: kind, destination: command.destination, driver: command.driver });
+    this.store.addEvent(call.accountId, call.callId, 'command_queued', this.now(), command.id, { type: kind, destination: command.destination, driver: command.driver, ...detail });
     return command;
   }
 
@@ -184,6 +185,8 @@ export class CallControl {
       if (!options.awaitAck) return this.outcomeOf(command.id);
       return this.awaitSettlement(command.id, ackTimeoutMs, options.signal, command.kind === 'transfer');
     }
+    // From the first POST on, the PBX may act on it: the end of the call no longer withdraws it.
+    this.store.markDelivered(command.id, this.now());
     const answer = await sendWebhook(
       command,
       settings,

@@ -150,7 +150,7 @@ export class CallStore {
       commandsOfCall: db.prepare<[string, string], CommandRow>('SELECT * FROM call_commands WHERE account_id = ? AND call_id = ? ORDER BY id'),
       pendingWebhookHangups: db.prepare<[], CommandRow & { hangup_config: string | null }>(
         `SELECT c.*, calls.hangup_config FROM call_commands c JOIN calls USING (account_id, call_id)
-         WHERE c.status = 'pending' AND c.driver = 'webhook' AND c.kind = 'hangup' ORDER BY c.id`,
+         WHERE c.status = 'pending' AND c.driver = 'webhook' AND c.kind = 'hangup' AND calls.state = 'ending' ORDER BY c.id`,
       ),
       delivered: db.prepare('UPDATE call_commands SET delivered_at = coalesce(delivered_at, ?) WHERE id = ?'),
       attempt: db.prepare('UPDATE call_commands SET attempts = attempts + 1 WHERE id = ?'),
