@@ -83,6 +83,7 @@ describe('the call-events stream', () => {
     expect(consumer.headers['content-type']).toMatch(/^text\/event-stream/);
     expect(consumer.headers['x-accel-buffering']).toBe('no');
     expect(consumer.headers['cache-control']).toContain('no-cache');
+    expect(consumer.comments).toContain('connected');
     const mcpOnly = await SseConsumer.connect(server.url, 'acme', mcpKey);
     expect(mcpOnly.status).toBe(403);
     mcpOnly.close();
