@@ -6,9 +6,10 @@
 import type { Express } from 'express';
 
 import type { AppContext, BackgroundJob } from './app-context.ts';
+import { callControlExtension } from './calls/extension.ts';
 import { contactAdminRoutes } from './contacts/admin-routes.ts';
-import { leadAdminRoutes } from './leads/admin-routes.ts';
 import type { AdminRoutes } from './http/app.ts';
+import { leadAdminRoutes } from './leads/admin-routes.ts';
 
 export interface ServerExtensions {
   adminRoutes: AdminRoutes[];
@@ -17,9 +18,10 @@ export interface ServerExtensions {
 }
 
 export function serverExtensions(context: AppContext): ServerExtensions {
+  const calls = callControlExtension(context);
   return {
-    adminRoutes: [leadAdminRoutes(context.services), contactAdminRoutes(context)],
+    adminRoutes: [leadAdminRoutes(context.services), contactAdminRoutes(context), ...calls.adminRoutes],
     rootRoutes: [],
-    jobs: [],
+    jobs: [...calls.jobs],
   };
 }

@@ -3,6 +3,7 @@
  * process. Capabilities add their stores and clients here, so a handler never
  * opens its own connection or reads the wall clock.
  */
+import { CallControl } from './calls/control.ts';
 import type { Clock } from './clock.ts';
 import { ContactStore } from './contacts/store.ts';
 import { LeadStore } from './leads/store.ts';
@@ -28,6 +29,7 @@ export interface Services extends ServiceBase {
   contacts: ContactStore;
   /** The one HTTP client for other systems, with the SSRF guard (settings.outboundAllow). */
   outbound: OutboundClient;
+  calls: CallControl;
 }
 
 /** Builds every service over one database; the server and the CLI share this. */
@@ -38,5 +40,6 @@ export function createServices(base: ServiceBase): Services {
     leads: new LeadStore(base.db, base.clock),
     contacts: new ContactStore(base.db, base.clock),
     outbound: new OutboundClient({ allow: base.settings.outboundAllow }),
+    calls: new CallControl(base),
   };
 }

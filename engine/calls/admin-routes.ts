@@ -1,0 +1,120 @@
+/**
+ * The PBX's side of call control, under /ucp/v2/accounts/{account} with an
+ * admin key of that account (checked before these routes run):
+ *
+ *   POST   /calls                     register a call
+ *   GET    /calls                     list calls (newest first)
+ *   GET    /calls/{call_id}           one call with its commands and events
+ *   DELETE /calls/{call_id}           the call is over: its MCP sessions are closed
+ *   GET    /call-events               SSE stream of commands (events driver)
+ *   POST   /call-events/{id}/ack      the PBX's outcome of a command
+ *
+ * docs/pbx-integration.md is the contract; keep the two in step.
+ */
+import type { Request, Response, Router } from 'express';
+
+import type { AppContext } from '../app-context.ts';
+import { SwitchboardError } from '../errors.ts';
+import type { AdminRoutes } from '../http/app.ts';
+import { toE164 } from '../phone.ts';
+import type { CallState } from './types.ts';
+import { callView, cleanReason, commandView, eventView } from './views.ts';
+
+const CALL_ID = /^[\x21-\x7e]{1,256}$/;
+const IDENTIFIER = /^[A-Za-z0-9_.-]{1,64}$/;
+const CALLER = /^[\x20-\x7e]{0,64}$/;
+const COMMAND_ID = /^[0-9]{1,15}$/;
+const STATES: readonly CallState[] = ['active', 'transferring', 'transferred', 'ending', 'ended'];
+
+const bad = (message: string): SwitchboardError => new SwitchboardError('BAD_REQUEST', message);
+
+function bodyOf(req: Request): Record<string, unknown> {
+  const body: unknown = req.body;
+  if (body === undefined) return {};
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw bad('The body must be a JSON object');
+  return body as Record<string, unknown>;
+}
+
+function optionalString(body: Record<string, unknown>, name: string, pattern: RegExp, hint: string): string | null {
+  const value = body[name];
+  if (value === undefined || value === null || value === '') return null;
+  if (typeof value !== 'string' || !pattern.test(value)) throw bad(`${name} must be ${hint}`);
+  return value;
+}
+
+function callIdParam(req: Request): string {
+  const callId = String(req.params.call_id);
+  if (!CALL_ID.test(callId)) throw bad('call_id must be 1-256 printable characters without spaces');
+  return callId;
+}
+
+export function callRoutes(context: AppContext): AdminRoutes {
+  const calls = context.services.calls;
+  const accountOf = (req: Request): string => String(req.params.account);
+
+  return (router: Router) => {
+    router.post('/calls', (req: Request, res: Response) => {
+      const accountId = accountOf(req);
+      const body = bodyOf(req);
+      const callId = optionalString(body, 'call_id', CALL_ID, '1-256 printable characters without spaces');
+      if (!callId) throw bad('call_id is required');
+      const personaId = optionalString(body, 'persona_id', IDENTIFIER, '1-64 letters, digits, "_", "." or "-"');
+      const rawCaller = optionalString(body, 'caller_id_number', CALLER, 'at most 64 printable characters');
+      const country = context.registry.current().accounts.get(accountId)?.defaultCountry ?? 'US';
+      const caller = rawCaller ? (toE164(rawCaller, country) ?? rawCaller) : null;
+      const { call, created } = calls.register(accountId, callId, personaId, caller);
+      res.status(created ? 201 : 200).json({ call: callView(call) });
+    });
+
+    router.get('/calls', (req: Request, res: Response) => {
+      const state = typeof req.query.state === 'string' ? req.query.state : undefined;
+      if (state !== undefined && !(STATES as readonly string[]).includes(state)) throw bad(`state must be one of ${STATES.join(', ')}`);
+      const personaId = typeof req.query.persona_id === 'string' ? req.query.persona_id : undefined;
+      const limit = req.query.limit === undefined ? 100 : Number(req.query.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw bad('limit must be a whole number from 1 to 1000');
+      const list = calls.store.listCalls(accountOf(req), { state: state as CallState | undefined, personaId, limit });
+      res.json({ calls: list.map(callView) });
+    });
+
+    router.get('/calls/:call_id', (req: Request, res: Response) => {
+      const accountId = accountOf(req);
+      const callId = callIdParam(req);
+      const call = calls.store.call(accountId, callId);
+      if (!call) throw new SwitchboardError('NOT_FOUND', `No call ${callId} in this account`);
+      res.json({
+        call: callView(call),
+        commands: calls.store.commandsOfCall(accountId, callId).map(commandView),
+        events: calls.store.eventsOfCall(accountId, callId).map(eventView),
+      });
+    });
+
+    router.delete('/calls/:call_id', async (req: Request, res: Response) => {
+      const accountId = accountOf(req);
+      const callId = callIdParam(req);
+      const body = bodyOf(req);
+      const reason = body.reason === undefined ? 'ended_by_pbx' : cleanReason(body.reason, 'ended_by_pbx').slice(0, 100);
+      const call = calls.end(accountId, callId, reason);
+      const sessionsClosed = await context.sessions.closeWhere((session) => session.call.accountId === accountId && session.call.callId === callId, 'call_ended');
+      res.json({ call: callView(call), sessions_closed: sessionsClosed });
+    });
+
+    router.get('/call-events', (req: Request, res: Response) => {
+      const header = req.headers['last-event-id'];
+      const raw = (Array.isArray(header) ? header[0] : header) ?? (typeof req.query.last_event_id === 'string' ? req.query.last_event_id : undefined);
+      if (raw !== undefined && raw !== '' && !COMMAND_ID.test(raw.trim())) throw bad('Last-Event-ID must be the id of a command (a whole number)');
+      calls.streams.open(accountOf(req), raw ? Number(raw.trim()) : 0, res);
+    });
+
+    router.post('/call-events/:id/ack', (req: Request, res: Response) => {
+      const raw = String(req.params.id);
+      if (!COMMAND_ID.test(raw)) throw new SwitchboardError('NOT_FOUND', `No command ${raw} in this account`);
+      const body = bodyOf(req);
+      if (typeof body.success !== 'boolean') throw bad('success is required: true when the command was carried out, false when it was not');
+      if (body.reason !== undefined && body.reason !== null && (typeof body.reason !== 'string' || body.reason.length > 500)) throw bad('reason must be text of at most 500 characters');
+      const reason = body.success ? null : cleanReason(body.reason, 'refused by the phone system');
+      const { outcome, repeated } = calls.acknowledge(accountOf(req), Number(raw), body.success, reason);
+      const call = calls.store.call(outcome.command.accountId, outcome.command.callId);
+      res.json({ command: commandView(outcome.command), call: call ? callView(call) : null, already_acknowledged: repeated });
+    });
+  };
+}

@@ -1,0 +1,115 @@
+/**
+ * Hang-ups wait for their grace delay in SQLite, not in a timer, so a
+ * restart cannot drop one: the runner sends every hang-up whose time has
+ * come, including those that fell due while the server was down (the event
+ * records how late), and at start it re-sends webhook hang-ups a stopped
+ * process left unanswered, under their original idempotency key.
+ *
+ * The background job wakes the runner when the next hang-up is due, when a
+ * tool schedules one, and at least every second while any is waiting (a
+ * safety net against clock changes). Tests drive `runDue()` directly.
+ */
+import type { BackgroundJob } from '../app-context.ts';
+import type { Clock } from '../clock.ts';
+import type { Logger } from '../logging.ts';
+import type { CallControlSettings } from '../manifests/types.ts';
+import type { CallControl } from './control.ts';
+import { DEFAULT_CALL_CONTROL, type CommandRecord } from './types.ts';
+
+const MAX_SLEEP_MS = 1_000;
+
+const settingsFrom = (config: string | null): CallControlSettings => (config ? (JSON.parse(config) as CallControlSettings) : DEFAULT_CALL_CONTROL);
+
+export class HangupRunner {
+  private readonly sending = new Set<Promise<void>>();
+  private stopping = new AbortController();
+
+  constructor(
+    private readonly control: CallControl,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+  ) {}
+
+  /** Sends every hang-up that is due now; resolves when their sends have ended. */
+  async runDue(): Promise<number> {
+    const now = this.clock.now();
+    const started: Promise<void>[] = [];
+    for (const due of this.control.store.dueHangups(now)) {
+      const settings = settingsFrom(due.config);
+      const command = this.control.startHangup(due.call, settings);
+      if (!command) continue;
+      const lateMs = now - (due.call.hangupAt ?? now);
+      if (lateMs > MAX_SLEEP_MS) this.log.warn({ event: 'hangup_late', account: command.accountId, call: command.callId, lateMs }, 'hang-up sent late (the server was not running when it was due)');
+      started.push(this.send(command, settings));
+    }
+    await Promise.all(started);
+    return started.length;
+  }
+
+  /** Re-sends webhook hang-ups that a previous process sent without getting an answer. */
+  async recover(): Promise<number> {
+    const pending = this.control.store.pendingWebhookHangups();
+    await Promise.all(pending.map(({ command, config }) => this.send(command, settingsFrom(config))));
+    return pending.length;
+  }
+
+  nextDueAt(): number | null {
+    return this.control.store.nextHangupAt();
+  }
+
+  /** Aborts sends in flight and waits for them; what they did not finish is picked up at the next start. */
+  async stop(): Promise<void> {
+    this.stopping.abort();
+    await Promise.all([...this.sending]);
+    this.stopping = new AbortController();
+  }
+
+  private send(command: CommandRecord, settings: CallControlSettings): Promise<void> {
+    const work = this.control
+      .execute(command, settings, { awaitAck: false, signal: this.stopping.signal })
+      .then((outcome) => {
+        const log = { event: 'hangup_sent', account: command.accountId, call: command.callId, command: command.id, status: outcome.status };
+        if (outcome.status === 'failed') this.log.warn({ ...log, reason: outcome.reason }, 'the phone system did not hang up the call');
+        else this.log.info(log, 'hang-up sent');
+      })
+      .catch((error: unknown) => this.log.error({ err: error, event: 'hangup_failed', command: command.id }, 'sending a hang-up failed'))
+      .finally(() => this.sending.delete(work));
+    this.sending.add(work);
+    return work;
+  }
+}
+
+/** The background job that runs the hang-up runner on time. */
+export function hangupJob(control: CallControl, clock: Clock): BackgroundJob {
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<unknown> = Promise.resolve();
+  let stopped = true;
+
+  const schedule = (): void => {
+    if (stopped) return;
+    clearTimeout(timer);
+    const next = control.hangups.nextDueAt();
+    if (next === null) return;
+    timer = setTimeout(tick, Math.min(Math.max(next - clock.now(), 0), MAX_SLEEP_MS));
+    timer.unref();
+  };
+  const tick = (): void => {
+    if (stopped) return;
+    running = running.then(() => control.hangups.runDue()).finally(schedule);
+  };
+
+  return {
+    name: 'call-hangups',
+    start() {
+      stopped = false;
+      control.on('hangupScheduled', tick);
+      running = control.hangups.recover().finally(tick);
+    },
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await control.hangups.stop();
+      await running.catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,71 @@
+/**
+ * How calls, commands and events look outside the process: the JSON of the
+ * admin API and the command payload the PBX receives (the same object on the
+ * SSE stream and in the webhook body). snake_case, ISO 8601 times, nulls
+ * rather than missing keys, so a PBX integration can rely on every field.
+ * docs/pbx-integration.md documents these shapes field by field.
+ */
+import type { CallEvent, CallRecord, CommandRecord } from './types.ts';
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+export function callView(call: CallRecord) {
+  return {
+    account_id: call.accountId,
+    call_id: call.callId,
+    persona_id: call.personaId,
+    caller_id_number: call.caller,
+    source: call.source,
+    state: call.state,
+    transferred_to: call.transferredTo,
+    end_reason: call.endReason,
+    hangup_at: iso(call.hangupAt),
+    created_at: iso(call.createdAt),
+    updated_at: iso(call.updatedAt),
+    ended_at: iso(call.endedAt),
+  };
+}
+
+/** The command as the PBX receives it. */
+export function commandPayload(command: CommandRecord) {
+  return {
+    id: command.id,
+    type: command.kind,
+    account_id: command.accountId,
+    call_id: command.callId,
+    persona_id: command.personaId,
+    destination: command.destination,
+    destination_type: command.destinationType,
+    target: command.target,
+    idempotency_key: command.idempotencyKey,
+    created_at: iso(command.createdAt),
+  };
+}
+
+/** The command with what became of it, for the admin API. */
+export function commandView(command: CommandRecord) {
+  return {
+    ...commandPayload(command),
+    driver: command.driver,
+    status: command.status,
+    reason: command.reason,
+    attempts: command.attempts,
+    delivered_at: iso(command.deliveredAt),
+    settled_at: iso(command.settledAt),
+  };
+}
+
+export function eventView(event: CallEvent) {
+  return { id: event.id, at: iso(event.at), type: event.type, command_id: event.commandId, detail: event.detail };
+}
+
+/** A reason given by the PBX, made safe to store and to read to a model: one line, no control characters, bounded. */
+export function cleanReason(raw: unknown, fallback: string): string {
+  if (typeof raw !== 'string') return fallback;
+  const text = [...raw]
+    .map((char) => (char.charCodeAt(0) < 0x20 || char.charCodeAt(0) === 0x7f ? ' ' : char))
+    .join('')
+    .replace(/\s+/g, ' ')
+    .trim();
+  return text ? text.slice(0, 200) : fallback;
+}

@@ -1,0 +1,63 @@
+/**
+ * transfer_call: transfers the call to a number or extension the model names
+ * (usually one the caller said). The number is read with the account's
+ * default country and judged by the transfer policy before anything is sent:
+ * this is where toll fraud is stopped, so a refusal says plainly why.
+ */
+import { judgeDestination, readDestination, type PolicyVerdict } from '../../calls/policy.ts';
+import { CALL_CONTROL_TOOL_TIMEOUT_MS } from '../../calls/control.ts';
+import { callToTransfer, transferTo } from '../../calls/transfer.ts';
+import type { CallRecord, Destination } from '../../calls/types.ts';
+import { cleanReason } from '../../calls/views.ts';
+import { SwitchboardError } from '../../errors.ts';
+import type { ToolContext, ToolDefinition } from '../types.ts';
+
+const REFUSALS: Record<Extract<PolicyVerdict, { allowed: false }>['reason'], (dial: string) => string> = {
+  denied: (dial) => `Transfers to ${dial} are blocked by this office's transfer policy. Tell the caller you cannot transfer the call there.`,
+  premium_rate: (dial) => `${dial} is a premium-rate number, and transfers to premium-rate numbers are never allowed. Tell the caller you cannot transfer the call there.`,
+  not_allowed: (dial) => `${dial} is not a number this assistant may transfer to. Offer a transfer to a colleague or a team instead, or take a message.`,
+};
+
+function allowedDestination(ctx: ToolContext, call: CallRecord, raw: string): Destination {
+  const refuse = (reason: string, text: string, detail: Record<string, unknown>): never => {
+    ctx.services.calls.refuse(call, 'transfer', reason, detail);
+    throw new SwitchboardError('TOOL_REFUSED', text, { details: { status: 'refused', reason, ...detail } });
+  };
+  const number = readDestination(raw, ctx.account.defaultCountry);
+  if (!number) {
+    return refuse('invalid_number', `"${cleanReason(raw, '')}" is not a phone number or extension that can be dialed. Ask the caller to repeat the number.`, { destination_number: raw });
+  }
+  const verdict = judgeDestination(ctx.account, number);
+  if (!verdict.allowed) {
+    return refuse(verdict.reason, REFUSALS[verdict.reason](number.dial), { destination: number.dial, ...(verdict.pattern ? { pattern: verdict.pattern } : {}) });
+  }
+  if (verdict.via === 'user' || verdict.via === 'queue') {
+    return { ...number, target: { kind: verdict.via, id: verdict.id as string, name: verdict.name as string }, label: `${verdict.name} (extension ${number.dial})` };
+  }
+  return { ...number, target: { kind: 'number' }, label: number.dial };
+}
+
+export const transferCallTool: ToolDefinition<{ destination_number: string }> = {
+  name: 'transfer_call',
+  title: 'Transfer call',
+  description: 'Transfers the active call to a specified destination number.',
+  inputSchema: {
+    type: 'object',
+    properties: {
+      destination_number: {
+        type: 'string',
+        minLength: 1,
+        maxLength: 64,
+        description: 'The phone number or extension to transfer the call to, e.g. "101" or "+1 212 555 0100".',
+      },
+    },
+    required: ['destination_number'],
+    additionalProperties: false,
+  },
+  annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: true },
+  timeoutMs: CALL_CONTROL_TOOL_TIMEOUT_MS,
+  async handler(ctx, args) {
+    const call = callToTransfer(ctx);
+    return transferTo(ctx, call, allowedDestination(ctx, call, args.destination_number));
+  },
+};
