@@ -34,12 +34,13 @@ export interface Services extends ServiceBase {
 
 /** Builds every service over one database; the server and the CLI share this. */
 export function createServices(base: ServiceBase): Services {
+  const outbound = new OutboundClient({ allow: base.settings.outboundAllow });
   return {
     ...base,
+    outbound,
     dnd: new DndStore(base.db, base.clock),
     leads: new LeadStore(base.db, base.clock),
     contacts: new ContactStore(base.db, base.clock),
-    outbound: new OutboundClient({ allow: base.settings.outboundAllow }),
-    calls: new CallControl(base),
+    calls: new CallControl({ ...base, outbound }),
   };
 }

@@ -54,6 +54,8 @@ beforeAll(async () => {
       'offline/reception.yaml': 'persona_id: reception\n',
     },
     env: { GLOBEX_PBX_SECRET: SECRET },
+    // The PBX of these tests listens on loopback, which the outbound guard refuses unless allowed.
+    settings: { outboundAllow: ['127.0.0.1'] },
   });
   mcpKey = server.key('globex');
   adminKey = server.key('globex', 'admin');

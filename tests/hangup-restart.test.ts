@@ -53,7 +53,7 @@ afterAll(async () => {
 describe('hang-up timing and restarts', () => {
   it('sends nothing before the delay, then hangs up; pending hang-ups survive a restart', async () => {
     const clock = new FixedClock(T0);
-    const first = await startTestServer({ personas: personas(receiver.url), clock, settings: { dataDir }, env: { PBX_SECRET: SECRET, OTHER_SECRET: SECRET } });
+    const first = await startTestServer({ personas: personas(receiver.url), clock, settings: { dataDir, outboundAllow: ['127.0.0.1'] }, env: { PBX_SECRET: SECRET, OTHER_SECRET: SECRET } });
     const { calls } = first.running.services;
 
     expect(await hangUp(first, 'acme', 'r-now')).toBe('The call will be hung up in 3 seconds; finish your goodbye now.');
@@ -82,7 +82,7 @@ describe('hang-up timing and restarts', () => {
     const midwayKey = hangupsFor('r-midway')[0]?.headers['idempotency-key'];
 
     const later = new FixedClock(T0 + 3_600_000);
-    const second = await startTestServer({ personas: personas(receiver.url), clock: later, settings: { dataDir }, env: { PBX_SECRET: SECRET } });
+    const second = await startTestServer({ personas: personas(receiver.url), clock: later, settings: { dataDir, outboundAllow: ['127.0.0.1'] }, env: { PBX_SECRET: SECRET } });
     try {
       const store = second.running.services.calls.store;
       await eventually(() => (store.call('acme', 'r-midway')?.state === 'ended' ? true : undefined), 8000, 'the interrupted hang-up to be re-sent');

@@ -22,6 +22,7 @@ import type { CallContext } from '../tools/types.ts';
 import { EventStreams } from './drivers/events.ts';
 import { sendWebhook } from './drivers/webhook.ts';
 import { HangupRunner } from './hangup-job.ts';
+import type { OutboundClient } from '../outbound/client.ts';
 import { CallStore } from './store.ts';
 import { DEFAULT_ACK_TIMEOUT_SECONDS, type CallRecord, type CallState, type CommandOutcome, type CommandRecord, type Destination } from './types.ts';
 
@@ -30,6 +31,8 @@ export interface CallControlDeps {
   clock: Clock;
   log: Logger;
   secrets: SecretSource;
+  /** The SSRF-guarded client: a PBX on a private address must be in the operator's outbound allow list. */
+  outbound: OutboundClient;
 }
 
 interface CallControlEvents {
@@ -193,6 +196,7 @@ export class CallControl {
       {
         secrets: this.deps.secrets,
         clock: this.deps.clock,
+        outbound: this.deps.outbound,
         onAttempt: (attempt, failure) => {
           this.store.countAttempt(command.id);
           if (failure) this.store.addEvent(command.accountId, command.callId, 'command_attempt_failed', this.now(), command.id, { attempt, failure });

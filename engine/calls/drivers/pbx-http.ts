@@ -1,13 +1,12 @@
 /**
- * The one place call control talks HTTP to a PBX: a single POST with a time
- * limit, no redirects, no automatic retries (the webhook driver decides
- * those) and a cap on the answer's size. Kept this small so it can move onto
- * the project's shared outbound client without touching the driver: the URL
- * comes from the operator's account.yaml (a PBX on the LAN is normal), so
- * that request would be made with redirects and retries off, and its failure
- * kinds mapped onto `not_sent` / `no_answer` as below.
+ * The one place call control talks HTTP to a PBX: a single POST through the
+ * project's outbound client (SSRF guard, deadline, answer size cap), with
+ * redirects and automatic retries off: the webhook driver decides retries,
+ * because only it knows whether a command may have arrived. A PBX on a
+ * private address is reached only when the operator allows it
+ * (SWITCHBOARD_OUTBOUND_ALLOW), like every other internal host.
  */
-import got, { RequestError } from 'got';
+import { OutboundError, type OutboundClient } from '../../outbound/client.ts';
 
 export interface PbxAnswer {
   status: number;
@@ -17,8 +16,8 @@ export interface PbxAnswer {
 
 /**
  * Why a request got no usable HTTP answer. `not_sent`: the PBX cannot have
- * received it (no connection). `no_answer`: it may have (time-out, connection
- * lost after sending, an answer too large to read).
+ * received it (no connection, address not allowed). `no_answer`: it may have
+ * (time-out, connection lost after sending, an answer too large to read).
  */
 export class PbxUnreachable extends Error {
   constructor(
@@ -33,28 +32,18 @@ export class PbxUnreachable extends Error {
 const MAX_ANSWER_BYTES = 64 * 1024;
 const NOT_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
 
-export async function postToPbx(url: string, body: string, headers: Record<string, string>, timeoutMs: number, signal?: AbortSignal): Promise<PbxAnswer> {
-  const request = got.post(url, {
-    body,
-    headers,
-    timeout: { request: timeoutMs },
-    retry: { limit: 0 },
-    throwHttpErrors: false,
-    followRedirect: false,
-    responseType: 'text',
-    ...(signal ? { signal } : {}),
-  });
-  request.on('downloadProgress', (progress) => {
-    if (progress.transferred > MAX_ANSWER_BYTES) request.cancel('answer too large');
-  });
+export async function postToPbx(outbound: OutboundClient, url: string, body: string, headers: Record<string, string>, timeoutMs: number, signal?: AbortSignal): Promise<PbxAnswer> {
   try {
-    const response = await request;
-    return { status: response.statusCode, headers: response.headers, body: response.body };
+    const response = await outbound.request({ method: 'POST', url, headers, body, timeoutMs, maxBytes: MAX_ANSWER_BYTES, retries: 0, maxRedirects: 0, ...(signal ? { signal } : {}) });
+    return { status: response.status, headers: response.headers, body: response.body.toString('utf8') };
   } catch (error) {
-    if (signal?.aborted) throw new PbxUnreachable('aborted', 'ABORTED');
-    const code = error instanceof RequestError ? error.code || error.name : 'ANSWER_TOO_LARGE';
+    if (!(error instanceof OutboundError)) throw error;
+    if (error.kind === 'aborted') throw new PbxUnreachable('aborted', 'ABORTED');
+    if (error.kind === 'refused') throw new PbxUnreachable('not_sent', 'ADDRESS_NOT_ALLOWED');
+    if (error.kind === 'invalid_url') throw new PbxUnreachable('not_sent', 'INVALID_URL');
+    const code = error.details.code ?? error.kind.toUpperCase();
     // A refused connection or a certificate problem means the request never left.
-    const notSent = NOT_CONNECTED.has(code) || code.includes('CERT') || code.startsWith('ERR_TLS');
+    const notSent = error.kind === 'network' && (NOT_CONNECTED.has(code) || code.includes('CERT') || code.startsWith('ERR_TLS'));
     throw new PbxUnreachable(notSent ? 'not_sent' : 'no_answer', code);
   }
 }

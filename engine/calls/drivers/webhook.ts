@@ -19,6 +19,7 @@ import type { SecretSource } from '../../secrets.ts';
 import { VERSION } from '../../version.ts';
 import { DEFAULT_WEBHOOK_RETRIES, DEFAULT_WEBHOOK_TIMEOUT_SECONDS, type CommandRecord } from '../types.ts';
 import { cleanReason, commandPayload } from '../views.ts';
+import type { OutboundClient } from '../../outbound/client.ts';
 import { postToPbx, PbxUnreachable } from './pbx-http.ts';
 
 export type WebhookAnswer =
@@ -36,6 +37,7 @@ export type WebhookAnswer =
 export interface WebhookDeps {
   secrets: SecretSource;
   clock: Clock;
+  outbound: OutboundClient;
   /** Told about every attempt and how it ended (null: it got a final answer). */
   onAttempt(attempt: number, failure: string | null): void;
 }
@@ -109,7 +111,7 @@ export async function sendWebhook(command: CommandRecord, settings: CallControlS
     };
     let waitMs = BACKOFF_BASE_MS * 2 ** (attempt - 1);
     try {
-      const answer = await postToPbx(url, body, headers, Math.min(timeoutMs, remaining), signal);
+      const answer = await postToPbx(deps.outbound, url, body, headers, Math.min(timeoutMs, remaining), signal);
       if (answer.status >= 200 && answer.status < 300) {
         deps.onAttempt(attempt, null);
         return successAnswer(answer.body, answer.status);
