@@ -50,7 +50,7 @@ export async function notificationLatency(dir: string, era: Era, edits = 10): Pr
     const key = server.key('tenant-0');
     let resolveChange: (() => void) | undefined;
     const client = await connect(server, callHeaders({ key, account: 'tenant-0', persona: 'persona-0' }), era, {
-      listChanged: { tools: { autoRefresh: false, onChanged: () => resolveChange?.() } },
+      listChanged: { tools: { autoRefresh: false, debounceMs: 0, onChanged: () => resolveChange?.() } },
     });
     await new Promise((resolve) => setTimeout(resolve, 300)); // let the GET / listen stream open
     const file = path.join(server.personasDir, 'tenant-0/persona-0.yaml');

@@ -63,7 +63,31 @@ export interface CompiledTemplate {
 type Node = hbs.AST.Node;
 type Path = hbs.AST.PathExpression;
 
+/**
+ * Compiled templates by source and names: a thousand personas copied from one
+ * template share one compilation (compiling is pure; a failure is re-thrown).
+ */
+const compiledTemplates = new Map<string, CompiledTemplate | TemplateProblem>();
+const MAX_CACHED_TEMPLATES = 20_000;
+
 export function compileTemplate(source: string, names: TemplateNames): CompiledTemplate {
+  const key = `${names.kind}\u0000${names.openAnswer ? 1 : 0}\u0000${[...names.known].sort().join(',')}\u0000${source}`;
+  let compiled = compiledTemplates.get(key);
+  if (!compiled) {
+    try {
+      compiled = compileUncached(source, names);
+    } catch (error) {
+      if (!(error instanceof TemplateProblem)) throw error;
+      compiled = error;
+    }
+    if (compiledTemplates.size >= MAX_CACHED_TEMPLATES) compiledTemplates.clear();
+    compiledTemplates.set(key, compiled);
+  }
+  if (compiled instanceof TemplateProblem) throw compiled;
+  return compiled;
+}
+
+function compileUncached(source: string, names: TemplateNames): CompiledTemplate {
   let program: hbs.AST.Program;
   try {
     program = handlebars.parse(source);
