@@ -11,6 +11,7 @@ import { authenticate, assertKeyAccount } from './call-context.ts';
 import { errorHandler, MCP_PATH } from './errors.ts';
 import { healthRoutes, type HealthDeps } from './health.ts';
 import { hostGuard } from './host-guard.ts';
+import { jsonDepthGuard } from './json-depth.ts';
 import { SwitchboardError } from '../errors.ts';
 
 /** A capability's admin routes, mounted under /ucp/v2/accounts/:account with an admin key of that account. */
@@ -47,6 +48,7 @@ export function createApp(deps: AppDeps): Express {
   app.set('query parser', 'simple');
   app.use(hostGuard({ bindHost: deps.bindHost, allowedHosts: deps.allowedHosts, allowedOrigins: deps.allowedOrigins }));
   app.use(express.json({ limit: deps.bodyLimitBytes, type: ['application/json', 'application/*+json'] }));
+  app.use(jsonDepthGuard());
 
   const mcp = mcpEndpoint(deps);
   app.post(MCP_PATH, mcp);

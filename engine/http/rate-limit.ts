@@ -26,8 +26,10 @@ export class RateLimiter {
     const now = this.clock.now();
     const capacity = this.ratePerSecond * 2;
     const bucket = this.buckets.get(key) ?? { tokens: capacity, updatedAt: now };
-    bucket.tokens = Math.min(capacity, bucket.tokens + ((now - bucket.updatedAt) / 1000) * this.ratePerSecond);
-    bucket.updatedAt = now;
+    // A clock that stands still or steps back refills nothing, and never drains.
+    const elapsed = Math.max(0, now - bucket.updatedAt);
+    bucket.tokens = Math.min(capacity, bucket.tokens + (elapsed / 1000) * this.ratePerSecond);
+    bucket.updatedAt = Math.max(now, bucket.updatedAt);
     this.buckets.set(key, bucket);
     if (now - this.lastPrune > 60_000) this.prune(now);
     if (bucket.tokens < 1) {

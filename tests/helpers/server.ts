@@ -27,6 +27,8 @@ export interface TestServerOptions {
   clock?: Clock;
   env?: NodeJS.ProcessEnv;
   watch?: boolean;
+  /** Least severe log level kept in logLines (default debug). */
+  logLevel?: string;
 }
 
 export interface TestServer {
@@ -84,7 +86,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const running = await startServer({
     settings,
     env: options.env ?? {},
-    logger: createLogger({ level: 'debug', destination }),
+    logger: createLogger({ level: options.logLevel ?? 'debug', destination }),
     watch: options.watch ?? true,
     ...(options.toolKinds ? { toolKinds: options.toolKinds } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
