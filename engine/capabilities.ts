@@ -7,6 +7,7 @@ import type { Express } from 'express';
 
 import type { AppContext, BackgroundJob } from './app-context.ts';
 import type { AdminRoutes } from './http/app.ts';
+import { dndAdminRoutes } from './users/dnd-routes.ts';
 
 export interface ServerExtensions {
   adminRoutes: AdminRoutes[];
@@ -14,9 +15,9 @@ export interface ServerExtensions {
   jobs: BackgroundJob[];
 }
 
-export function serverExtensions(_context: AppContext): ServerExtensions {
+export function serverExtensions(context: AppContext): ServerExtensions {
   return {
-    adminRoutes: [],
+    adminRoutes: [dndAdminRoutes(context)],
     rootRoutes: [],
     jobs: [],
   };

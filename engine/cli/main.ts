@@ -4,12 +4,14 @@
  */
 import { isSwitchboardError } from '../errors.ts';
 import { print, type CliIO, type Command, EXIT } from './command.ts';
+import { dndCommand } from './commands/dnd.ts';
 import { keysCommand } from './commands/keys.ts';
+import { officeHoursCommand } from './commands/office-hours.ts';
 import { serveCommand } from './commands/serve.ts';
 import { statusCommand } from './commands/status.ts';
 import { validateCommand } from './commands/validate.ts';
 
-export const commands: Command[] = [serveCommand, validateCommand, statusCommand, keysCommand];
+export const commands: Command[] = [serveCommand, validateCommand, statusCommand, keysCommand, officeHoursCommand, dndCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((command) => command.name.length));
