@@ -59,7 +59,7 @@ export function spansOf(zone: IANAZone, plan: DayPlan): OpenSpan[] {
 }
 
 /** Dates looked at when searching for the next opening or closing: a year and a day, so yearly exceptions are seen. */
-export const SEARCH_DAYS = 367;
+const SEARCH_DAYS = 367;
 
 /** Spans of `first` and the dates after it, date by date, up to the search horizon. */
 export function* spansFrom(zone: IANAZone, officeHours: OfficeHours, first: CivilDate): Generator<{ date: CivilDate; spans: OpenSpan[] }> {

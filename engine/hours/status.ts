@@ -80,7 +80,7 @@ const sourceFields = (source: HoursSource) => (source.kind === 'exception' ? { s
 export function officeStatus(officeHours: OfficeHours | undefined, timezone: string, now: number): OfficeAnswer {
   const zone = IANAZone.create(timezone);
   const local = DateTime.fromMillis(now, { zone }).setLocale('en');
-  const base = { timezone, local_time: local.toISO({ suppressMilliseconds: true }) ?? '', local_day: local.toFormat('cccc') };
+  const base = { timezone, local_time: isoInZone(now, timezone), local_day: local.toFormat('cccc') };
   const none = { closes_at: null, closes_at_spoken: null, next_open_at: null, next_open_spoken: null };
   if (!officeHours) {
     return { text: OFFICE_TEXT.not_configured, data: { status: 'not_configured', open: null, ...base, today: null, ...none } };

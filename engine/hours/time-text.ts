@@ -11,9 +11,9 @@ import { daysBetween, type CivilDate } from './wall-time.ts';
 
 const civil = (time: DateTime): CivilDate => ({ year: time.year, month: time.month, day: time.day });
 
-/** "2026-03-06T10:15:00-05:00" */
+/** "2026-03-06T10:15:00-05:00", to the second. */
 export const isoInZone = (instant: number, timezone: string): string =>
-  DateTime.fromMillis(instant, { zone: timezone }).toISO({ suppressMilliseconds: true }) ?? new Date(instant).toISOString();
+  DateTime.fromMillis(Math.floor(instant / 1000) * 1000, { zone: timezone }).toISO({ suppressMilliseconds: true }) ?? new Date(instant).toISOString();
 
 /**
  * The instant as the local clock shows it, named relative to `now`. For the
