@@ -16,7 +16,6 @@ import { dialString } from '../phone.ts';
 import type { DndState } from './dnd-store.ts';
 
 export interface AvailabilityView {
-  [key: string]: unknown;
   user_id: string;
   name: string;
   extension: string;
