@@ -10,6 +10,7 @@ import { callControlExtension } from './calls/extension.ts';
 import { contactAdminRoutes } from './contacts/admin-routes.ts';
 import type { AdminRoutes } from './http/app.ts';
 import { leadAdminRoutes } from './leads/admin-routes.ts';
+import { dndAdminRoutes } from './users/dnd-routes.ts';
 
 export interface ServerExtensions {
   adminRoutes: AdminRoutes[];
@@ -20,7 +21,7 @@ export interface ServerExtensions {
 export function serverExtensions(context: AppContext): ServerExtensions {
   const calls = callControlExtension(context);
   return {
-    adminRoutes: [leadAdminRoutes(context.services), contactAdminRoutes(context), ...calls.adminRoutes],
+    adminRoutes: [leadAdminRoutes(context.services), contactAdminRoutes(context), dndAdminRoutes(context), ...calls.adminRoutes],
     rootRoutes: [],
     jobs: [...calls.jobs],
   };

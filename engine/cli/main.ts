@@ -5,14 +5,26 @@
 import { isSwitchboardError } from '../errors.ts';
 import { print, type CliIO, type Command, EXIT } from './command.ts';
 import { contactsCommand } from './commands/contacts.ts';
+import { dndCommand } from './commands/dnd.ts';
 import { keysCommand } from './commands/keys.ts';
 import { leadsCommand } from './commands/leads.ts';
+import { officeHoursCommand } from './commands/office-hours.ts';
 import { serveCommand } from './commands/serve.ts';
 import { statusCommand } from './commands/status.ts';
 import { tryCommand } from './commands/try.ts';
 import { validateCommand } from './commands/validate.ts';
 
-export const commands: Command[] = [serveCommand, validateCommand, statusCommand, keysCommand, leadsCommand, contactsCommand, tryCommand];
+export const commands: Command[] = [
+  serveCommand,
+  validateCommand,
+  statusCommand,
+  keysCommand,
+  officeHoursCommand,
+  dndCommand,
+  leadsCommand,
+  contactsCommand,
+  tryCommand,
+];
 
 function usage(): string {
   const width = Math.max(...commands.map((command) => command.name.length));

@@ -1,0 +1,76 @@
+/**
+ * `switchboard dnd`: set, clear and show users' Do-Not-Disturb from a shell.
+ * It writes the same SQLite file as a running server, which sees the change
+ * on its next tool call; users are checked against the account manifest.
+ */
+import { SwitchboardError } from '../../errors.ts';
+import { availabilityView, requireUser, type AvailabilityView } from '../../users/availability.ts';
+import { readDndInput } from '../../users/dnd-input.ts';
+import { dataFlag, EXIT, jsonFlag, loadCliManifests, openCliServices, parseFlags, personasFlag, print, printJson, requireFlag, table, type Command } from '../command.ts';
+import { cliAccount } from '../lookup.ts';
+
+const ACTIONS = ['set', 'clear', 'show'] as const;
+
+function describe(view: AvailabilityView): string {
+  const who = `${view.name} (${view.user_id}, extension ${view.extension})`;
+  if (view.available) return `${who} is available.`;
+  const { reason, until } = view.dnd;
+  return `${who} is on Do-Not-Disturb${reason ? `: ${reason}` : ''}${until ? ` (until ${until})` : ''}.`;
+}
+
+export const dndCommand: Command = {
+  name: 'dnd',
+  summary: "Set, clear or show users' Do-Not-Disturb.",
+  usage: [
+    'switchboard dnd set   --account ID --user ID [--reason TEXT] [--until ISO-8601] [--json] [--data DIR] [--personas DIR]',
+    '       switchboard dnd clear --account ID --user ID [--json] [--data DIR] [--personas DIR]',
+    '       switchboard dnd show  --account ID [--user ID] [--json] [--data DIR] [--personas DIR]',
+    '',
+    'set puts the user on Do-Not-Disturb (until the given time, or until cleared); --until without',
+    "an offset is local time of the account. show without --user lists every user of the account.",
+    'A running server on the same data directory sees the change on its next tool call.',
+  ].join('\n'),
+  async run(argv, io) {
+    const [action, ...rest] = argv;
+    if (!ACTIONS.includes(action as (typeof ACTIONS)[number])) throw new SwitchboardError('BAD_REQUEST', `unknown action "${action ?? ''}"; use ${ACTIONS.join(', ')}`);
+    const { values } = parseFlags(rest, { ...dataFlag, ...jsonFlag, ...personasFlag, account: { type: 'string' }, user: { type: 'string' }, reason: { type: 'string' }, until: { type: 'string' } }, false);
+    if (action !== 'set' && (values.reason !== undefined || values.until !== undefined)) throw new SwitchboardError('BAD_REQUEST', '--reason and --until go with dnd set only');
+    const account = cliAccount(await loadCliManifests(values.personas, io.env), requireFlag(values.account, 'account'));
+    const userId = action === 'show' ? values.user : requireFlag(values.user, 'user');
+
+    const services = openCliServices(values, io.env);
+    try {
+      const views: AvailabilityView[] = [];
+      if (userId === undefined) {
+        for (const user of account.users.values()) views.push(availabilityView(account, user, services.dnd.get(account.id, user.id)));
+      } else {
+        const user = requireUser(account, userId);
+        let state;
+        if (action === 'set') {
+          const input = readDndInput({ reason: values.reason, until: values.until }, account.manifest.timezone, services.clock.now());
+          state = services.dnd.set(account.id, user.id, { enabled: true, reason: input.reason, until: input.until, by: 'cli' });
+        } else if (action === 'clear') {
+          state = services.dnd.clear(account.id, user.id, 'cli');
+        } else {
+          state = services.dnd.get(account.id, user.id);
+        }
+        views.push(availabilityView(account, user, state));
+      }
+
+      if (values.json) printJson(io.stdout, userId === undefined ? { account_id: account.id, users: views } : views[0]);
+      else if (userId !== undefined) print(io.stdout, describe(views[0] as AvailabilityView));
+      else if (!views.length) print(io.stdout, `Account ${account.id} has no users.`);
+      else
+        print(
+          io.stdout,
+          table([
+            ['USER', 'NAME', 'EXTENSION', 'STATUS', 'REASON', 'UNTIL'],
+            ...views.map((view) => [view.user_id, view.name, view.extension, view.available ? 'available' : 'dnd', view.dnd.reason ?? '-', view.dnd.until ?? '-']),
+          ]),
+        );
+      return EXIT.ok;
+    } finally {
+      services.close();
+    }
+  },
+};

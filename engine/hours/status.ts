@@ -1,0 +1,112 @@
+/**
+ * Whether the office is open at an instant: a pure function of (office hours,
+ * time zone, instant), so the is_office_open tool, the office-hours command
+ * and tests all get the same answer for the same moment.
+ *
+ * The answer is one of the four sentences the tool contract names, chosen by
+ * these rules (docs/office-hours.md explains them for persona authors):
+ * 1. today's hours are 24h                  -> "Office is open 24 hours today"
+ * 2. now lies in an opening span            -> "Office is currently open"
+ *    (a span of yesterday that runs past midnight counts)
+ * 3. today's own hours are closed           -> "Office is closed today"
+ *    (a spill-over from yesterday does not give today hours of its own)
+ * 4. otherwise                              -> "Office is currently closed"
+ * With it come when the office closes and when it next opens, as instants
+ * and as phrases an agent can say.
+ */
+import { DateTime, IANAZone } from 'luxon';
+
+import type { DayHours, OfficeHours } from '../manifests/types.ts';
+import { planFor, spansFrom, spansOf, type HoursSource } from './schedule.ts';
+import { isoInZone, spokenTime } from './time-text.ts';
+import { addDays, dateKey, firstInstantAt, type CivilDate } from './wall-time.ts';
+
+export type OfficeStatus = 'open' | 'open_24h' | 'closed' | 'closed_today' | 'not_configured';
+
+export const OFFICE_TEXT: Record<OfficeStatus, string> = {
+  open: 'Office is currently open',
+  open_24h: 'Office is open 24 hours today',
+  closed: 'Office is currently closed',
+  closed_today: 'Office is closed today',
+  not_configured: 'Office hours are not configured for this assistant, so it cannot tell whether the office is open. Do not promise opening times.',
+};
+
+export interface OfficeStatusData {
+  [key: string]: unknown;
+  status: OfficeStatus;
+  /** null when office hours are not configured. */
+  open: boolean | null;
+  timezone: string;
+  local_time: string;
+  local_day: string;
+  /** Today's hours as configured (null when office hours are not configured). */
+  today: { date: string; hours: DayHours; source: 'weekday' | 'exception'; exception: string | null } | null;
+  closes_at: string | null;
+  closes_at_spoken: string | null;
+  next_open_at: string | null;
+  next_open_spoken: string | null;
+}
+
+export interface OfficeAnswer {
+  text: string;
+  data: OfficeStatusData;
+}
+
+/**
+ * When the opening that contains now ends, following spans that touch or
+ * overlap it (a night shift that runs into a 24h Saturday); null when it does
+ * not end within the search horizon.
+ */
+function closingTime(zone: IANAZone, officeHours: OfficeHours, today: CivilDate, openUntil: number): number | null {
+  let end = openUntil;
+  for (const { date, spans } of spansFrom(zone, officeHours, today)) {
+    // Spans of a date start on that date: once a date begins after the end, nothing can extend it.
+    if (firstInstantAt(zone, date, 0) > end) return end;
+    for (const span of spans) if (span.start <= end) end = Math.max(end, span.end);
+  }
+  return null;
+}
+
+/** The first opening that starts after `after`, or null if none within the search horizon. */
+function nextOpening(zone: IANAZone, officeHours: OfficeHours, today: CivilDate, after: number): number | null {
+  for (const { spans } of spansFrom(zone, officeHours, today)) {
+    for (const span of spans) if (span.start > after) return span.start;
+  }
+  return null;
+}
+
+const sourceFields = (source: HoursSource) => (source.kind === 'exception' ? { source: 'exception' as const, exception: source.key } : { source: 'weekday' as const, exception: null });
+
+export function officeStatus(officeHours: OfficeHours | undefined, timezone: string, now: number): OfficeAnswer {
+  const zone = IANAZone.create(timezone);
+  const local = DateTime.fromMillis(now, { zone }).setLocale('en');
+  const base = { timezone, local_time: isoInZone(now, timezone), local_day: local.toFormat('cccc') };
+  const none = { closes_at: null, closes_at_spoken: null, next_open_at: null, next_open_spoken: null };
+  if (!officeHours) {
+    return { text: OFFICE_TEXT.not_configured, data: { status: 'not_configured', open: null, ...base, today: null, ...none } };
+  }
+
+  const today: CivilDate = { year: local.year, month: local.month, day: local.day };
+  const plan = planFor(officeHours, today);
+  const candidates = [...spansOf(zone, planFor(officeHours, addDays(today, -1))), ...spansOf(zone, plan)];
+  const current = candidates.filter((span) => span.start <= now && now < span.end);
+  const open = current.length > 0;
+
+  const closesAt = open ? closingTime(zone, officeHours, today, Math.max(...current.map((span) => span.end))) : null;
+  const nextOpenAt = open && closesAt === null ? null : nextOpening(zone, officeHours, today, closesAt ?? now);
+  const status: OfficeStatus = plan.hours === '24h' ? 'open_24h' : open ? 'open' : plan.hours === 'closed' ? 'closed_today' : 'closed';
+
+  return {
+    text: OFFICE_TEXT[status],
+    data: {
+      status,
+      open,
+      ...base,
+      today: { date: dateKey(today), hours: plan.hours, ...sourceFields(plan.source) },
+      closes_at: closesAt === null ? null : isoInZone(closesAt, timezone),
+      closes_at_spoken: closesAt === null ? null : spokenTime(closesAt, now, timezone, true),
+      next_open_at: nextOpenAt === null ? null : isoInZone(nextOpenAt, timezone),
+      next_open_spoken: nextOpenAt === null ? null : spokenTime(nextOpenAt, now, timezone),
+    },
+  };
+}

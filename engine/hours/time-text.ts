@@ -1,0 +1,45 @@
+/**
+ * Instants as text, in an account's time zone: read from ISO-8601 as people
+ * type it, written as ISO-8601 with the zone's offset, and said as a short
+ * local phrase relative to now ("today 17:30", "tomorrow 09:00", "Monday
+ * 09:00", "Monday 4 January 2027 09:00"). Office hours and Do-Not-Disturb
+ * share these, so both speak of time the same way.
+ */
+import { DateTime } from 'luxon';
+
+import { daysBetween, type CivilDate } from './wall-time.ts';
+
+const civil = (time: DateTime): CivilDate => ({ year: time.year, month: time.month, day: time.day });
+
+/** "2026-03-06T10:15:00-05:00", to the second. */
+export const isoInZone = (instant: number, timezone: string): string =>
+  DateTime.fromMillis(Math.floor(instant / 1000) * 1000, { zone: timezone }).toISO({ suppressMilliseconds: true }) ?? new Date(instant).toISOString();
+
+/**
+ * The instant as the local clock shows it, named relative to `now`. For the
+ * end of something (`end`), midnight is said as 24:00 of the day before
+ * ("closes today 24:00"), the way office hours are written, so it is not
+ * mistaken for the next morning.
+ */
+export function spokenTime(instant: number, now: number, timezone: string, end = false): string {
+  let time = DateTime.fromMillis(instant, { zone: timezone }).setLocale('en');
+  let clock = time.toFormat('HH:mm');
+  if (end && clock === '00:00') {
+    time = time.minus({ days: 1 });
+    clock = '24:00';
+  }
+  const days = daysBetween(civil(DateTime.fromMillis(now, { zone: timezone })), civil(time));
+  const day = days === 0 ? 'today' : days === 1 ? 'tomorrow' : days === -1 ? 'yesterday' : days > 1 && days < 7 ? time.toFormat('cccc') : time.toFormat('cccc d LLLL yyyy');
+  return `${day} ${clock}`;
+}
+
+/**
+ * An instant from ISO-8601 text: with an offset or Z it is exact; without one
+ * ("2026-12-25T10:00", "2026-12-25") it is read as local time of the zone.
+ * undefined when the text is not ISO-8601.
+ */
+export function parseInstant(text: string, timezone: string): number | undefined {
+  if (text.length > 64) return undefined;
+  const parsed = DateTime.fromISO(text.trim(), { zone: timezone });
+  return parsed.isValid ? parsed.toMillis() : undefined;
+}

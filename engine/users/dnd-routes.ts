@@ -1,0 +1,66 @@
+/**
+ * Admin API for users and their Do-Not-Disturb state, mounted under
+ * /ucp/v2/accounts/{account} (the admin guard has checked an admin key of
+ * that account):
+ *
+ *   GET    /users                 every user with availability and DND
+ *   GET    /users/{user}/dnd      one user's state
+ *   PUT    /users/{user}/dnd      set DND; body { "reason"?, "until"? }
+ *   DELETE /users/{user}/dnd      clear DND
+ *
+ * A PBX calls PUT/DELETE when a phone's DND key is pressed. Every answer is
+ * the user's state after the request, written before the answer is sent.
+ */
+import type { Request } from 'express';
+
+import type { AppContext } from '../app-context.ts';
+import { SwitchboardError } from '../errors.ts';
+import { adminKeyOf, type AdminRoutes } from '../http/app.ts';
+import type { AccountEntry } from '../manifests/snapshot.ts';
+import { availabilityView, requireUser } from './availability.ts';
+import { readDndInput } from './dnd-input.ts';
+
+function accountOf(context: AppContext, req: Request): AccountEntry {
+  const id = String(req.params.account);
+  const account = context.registry.current().accounts.get(id);
+  if (!account) throw new SwitchboardError('UNKNOWN_ACCOUNT', `Account "${id}" is not configured on this server`);
+  return account;
+}
+
+/** A body that express.json did not read (another content type) must not be taken for an empty one. */
+function bodyOf(req: Request): unknown {
+  const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+  if (req.body === undefined && hasBody) throw new SwitchboardError('BAD_REQUEST', 'body: send it as JSON with Content-Type: application/json', { details: { field: 'body' } });
+  return req.body;
+}
+
+export function dndAdminRoutes(context: AppContext): AdminRoutes {
+  const { dnd, clock } = context.services;
+  return (router) => {
+    router.get('/users', (req, res) => {
+      const account = accountOf(context, req);
+      const users = [...account.users.values()].map((user) => availabilityView(account, user, dnd.get(account.id, user.id)));
+      res.json({ account_id: account.id, users });
+    });
+
+    router.get('/users/:user/dnd', (req, res) => {
+      const account = accountOf(context, req);
+      const user = requireUser(account, String(req.params.user));
+      res.json(availabilityView(account, user, dnd.get(account.id, user.id)));
+    });
+
+    router.put('/users/:user/dnd', (req, res) => {
+      const account = accountOf(context, req);
+      const user = requireUser(account, String(req.params.user));
+      const input = readDndInput(bodyOf(req), account.manifest.timezone, clock.now());
+      const state = dnd.set(account.id, user.id, { enabled: true, reason: input.reason, until: input.until, by: `api:${adminKeyOf(res).id}` });
+      res.json(availabilityView(account, user, state));
+    });
+
+    router.delete('/users/:user/dnd', (req, res) => {
+      const account = accountOf(context, req);
+      const user = requireUser(account, String(req.params.user));
+      res.json(availabilityView(account, user, dnd.clear(account.id, user.id, `api:${adminKeyOf(res).id}`)));
+    });
+  };
+}

@@ -1,0 +1,100 @@
+/**
+ * `switchboard office-hours` as a persona author runs it: the real CLI on
+ * manifests in a temporary directory, at chosen moments (--at), as text and
+ * as JSON, and its refusals (exit 2).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { runCli } from './helpers/cli.ts';
+import { tempDir, writeManifests } from './helpers/server.ts';
+
+let dir: string;
+
+beforeAll(() => {
+  dir = tempDir('office-hours-cli');
+  writeManifests(dir, {
+    'acme/account.yaml': 'account_id: acme\ntimezone: America/New_York\n',
+    'acme/front-desk.yaml': `persona_id: front-desk
+office_hours:
+  monday: ["09:00-17:00"]
+  tuesday: ["09:00-17:00"]
+  wednesday: ["09:00-17:00"]
+  thursday: ["09:00-17:00"]
+  friday: ["09:00-15:00"]
+  exceptions:
+    "12-25": closed
+    "2026-12-24": ["09:00-12:00"]
+`,
+    'acme/no-hours.yaml': 'persona_id: no-hours\n',
+    'acme/broken.yaml': 'persona_id: broken\noffice_hours:\n  monday: ["09:00-09:00"]\n',
+  });
+});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const officeHours = (...args: string[]) => runCli(['office-hours', '--personas', dir, ...args]);
+
+describe('office-hours', () => {
+  it('prints the tool text first, then the hours that apply, for a holiday', async () => {
+    const { code, stdout, stderr } = await officeHours('--account', 'acme', '--persona', 'front-desk', '--at', '2026-12-25T10:00');
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(stdout.split('\n')).toEqual([
+      'Office is closed today',
+      'Local time: Friday 2026-12-25T10:00:00-05:00 (America/New_York)',
+      'Today:      closed (exception 12-25)',
+      'Next open:  Monday 09:00 (2026-12-28T09:00:00-05:00)',
+      '',
+    ]);
+  });
+
+  it('reads --at with an offset and prints the structured result with --json', async () => {
+    const { code, stdout } = await officeHours('--account', 'acme', '--persona', 'front-desk', '--at', '2026-12-24T16:00:00Z', '--json');
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toEqual({
+      status: 'open',
+      open: true,
+      timezone: 'America/New_York',
+      local_time: '2026-12-24T11:00:00-05:00',
+      local_day: 'Thursday',
+      today: { date: '2026-12-24', hours: ['09:00-12:00'], source: 'exception', exception: '2026-12-24' },
+      closes_at: '2026-12-24T12:00:00-05:00',
+      closes_at_spoken: 'today 12:00',
+      next_open_at: '2026-12-28T09:00:00-05:00',
+      next_open_spoken: 'Monday 09:00',
+    });
+  });
+
+  it('says when office hours are not configured', async () => {
+    const { code, stdout } = await officeHours('--account', 'acme', '--persona', 'no-hours', '--at', '2026-12-24T11:00');
+    expect(code).toBe(0);
+    expect(stdout.split('\n')[0]).toMatch(/^Office hours are not configured/);
+  });
+
+  it('answers for the present moment without --at', async () => {
+    const { code, stdout } = await officeHours('--account', 'acme', '--persona', 'front-desk');
+    expect(code).toBe(0);
+    expect(['Office is currently open', 'Office is currently closed', 'Office is closed today', 'Office is open 24 hours today']).toContain(stdout.split('\n')[0]);
+  });
+
+  it.each<[string, string[], RegExp]>([
+    ['an unknown account', ['--account', 'initech', '--persona', 'front-desk'], /account "initech" is not in the manifests \(accounts: acme\)/],
+    ['an unknown persona', ['--account', 'acme', '--persona', 'sales'], /persona "sales" is not in account acme \(personas: front-desk, no-hours\)/],
+    ['a persona whose file has problems', ['--account', 'acme', '--persona', 'broken'], /acme\/broken\.yaml:3:\d+: office_hours\.monday\[0\]: interval 09:00-09:00 is empty/],
+    ['an --at that is not ISO-8601', ['--account', 'acme', '--persona', 'front-desk', '--at', 'Christmas'], /--at "Christmas" is not an ISO-8601 date-time/],
+    ['a missing --persona', ['--account', 'acme'], /--persona is required/],
+  ])('refuses %s with exit 2 and a clear message', async (_name, args, message) => {
+    const { code, stdout, stderr } = await officeHours(...args);
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr).toMatch(message);
+  });
+
+  it('reads the manifests from SWITCHBOARD_PERSONAS as well', async () => {
+    const { code, stdout } = await runCli(['office-hours', '--account', 'acme', '--persona', 'front-desk', '--at', '2026-12-25T10:00'], { env: { SWITCHBOARD_PERSONAS: path.resolve(dir) } });
+    expect(code).toBe(0);
+    expect(stdout.split('\n')[0]).toBe('Office is closed today');
+  });
+});

@@ -1,0 +1,255 @@
+/**
+ * check_user_availability through MCP with the official client, with
+ * Do-Not-Disturb changed through the admin API and through the real CLI and
+ * seen by the next tool call; the admin API's refusals; unknown users and bad
+ * arguments as tool errors that help the model and name no other account.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import type { Client } from '@modelcontextprotocol/client';
+
+import { FixedClock } from '../engine/clock.ts';
+import { runCli } from './helpers/cli.ts';
+import { callHeaders, connect, startTestServer, textOf, type Era, type TestServer } from './helpers/server.ts';
+
+const manifests: Record<string, string> = {
+  'acme/account.yaml': `account_id: acme
+timezone: America/New_York
+users:
+  - { id: u-100, name: Dana Reyes, extension: "100" }
+  - { id: u-101, name: Sam Ortiz, extension: "101" }
+  - { id: u-102, name: Dana Cole, extension: "102" }
+`,
+  'acme/front-desk.yaml': 'persona_id: front-desk\n',
+  'globex/account.yaml': 'account_id: globex\ntimezone: Europe/London\nusers:\n  - { id: dr-hughes, name: Emma Hughes, extension: "2001" }\n',
+  'globex/reception.yaml': 'persona_id: reception\n',
+};
+
+// Monday 2026-03-09 10:00 in New York.
+const clock = new FixedClock(Date.parse('2026-03-09T14:00:00Z'));
+let server: TestServer;
+let acmeAdmin: string;
+let acmeMcp: string;
+let globexAdmin: string;
+const clients: Partial<Record<Era, Client>> = {};
+
+beforeAll(async () => {
+  server = await startTestServer({ personas: manifests, clock, settings: { rateLimitPerSecond: 0 } });
+  acmeAdmin = server.key('acme', 'admin');
+  acmeMcp = server.key('acme', 'mcp');
+  globexAdmin = server.key('globex', 'admin');
+  clients.legacy = await connect(server, callHeaders({ key: acmeMcp }), 'legacy');
+  clients.modern = await connect(server, callHeaders({ key: acmeMcp }), 'modern');
+});
+afterAll(async () => {
+  await clients.legacy?.close();
+  await clients.modern?.close();
+  await server.close();
+});
+
+interface Availability {
+  user_id: string;
+  name: string;
+  available: boolean;
+  matched_by: string;
+  dnd: { enabled: boolean; reason: string | null; until: string | null; until_spoken: string | null };
+}
+
+async function check(userId: unknown, era: Era = 'legacy') {
+  const result = await (clients[era] as Client).callTool({ name: 'check_user_availability', arguments: { user_id: userId } });
+  return { text: textOf(result), data: result.structuredContent as unknown as Availability, isError: result.isError === true, error: (result.structuredContent as { error?: { code: string } } | undefined)?.error };
+}
+
+async function admin(method: string, path: string, options: { key?: string | undefined; body?: unknown; raw?: string; type?: string } = {}) {
+  const headers: Record<string, string> = {};
+  const key = 'key' in options ? options.key : acmeAdmin;
+  if (key) headers['X-API-Key'] = key;
+  let body: string | undefined;
+  if (options.raw !== undefined || options.body !== undefined) {
+    headers['Content-Type'] = options.type ?? 'application/json';
+    body = options.raw ?? JSON.stringify(options.body);
+  }
+  const response = await fetch(new URL(`/ucp/v2/accounts/${path}`, server.url), { method, headers, ...(body === undefined ? {} : { body }) });
+  return { status: response.status, json: (await response.json()) as Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any -- bodies are read field by field
+}
+
+describe.each<Era>(['legacy', 'modern'])('%s era', (era) => {
+  it('lists the tool with its user_id parameter, read-only', async () => {
+    const { tools } = await (clients[era] as Client).listTools();
+    const tool = tools.find((candidate) => candidate.name === 'check_user_availability');
+    expect(tool?.inputSchema).toMatchObject({ required: ['user_id'], properties: { user_id: { type: 'string' } } });
+    expect(tool?.annotations).toMatchObject({ readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false });
+  });
+
+  it('sees DND set and cleared through the admin API on the next call', async () => {
+    expect(await check('u-101', era)).toMatchObject({ text: 'Sam Ortiz is available.', data: { user_id: 'u-101', available: true, dnd: { enabled: false, reason: null, until: null } } });
+
+    const set = await admin('PUT', 'acme/users/u-101/dnd', { body: { reason: 'In a meeting', until: '2026-03-09T15:00' } });
+    expect(set.status).toBe(200);
+    expect(set.json).toMatchObject({ user_id: 'u-101', available: false, dnd: { enabled: true, reason: 'In a meeting', until: '2026-03-09T15:00:00-04:00', updated_by: expect.stringMatching(/^api:key_/) } });
+
+    const busy = await check('u-101', era);
+    expect(busy.isError).toBe(false);
+    expect(busy.text).toBe('Sam Ortiz is on Do-Not-Disturb (In a meeting) until today 15:00 and cannot take calls now.');
+    expect(busy.data).toMatchObject({ available: false, dnd: { enabled: true, reason: 'In a meeting', until: '2026-03-09T15:00:00-04:00', until_spoken: 'today 15:00' } });
+
+    const cleared = await admin('DELETE', 'acme/users/u-101/dnd');
+    expect(cleared).toMatchObject({ status: 200, json: { available: true, dnd: { enabled: false } } });
+    expect((await check('u-101', era)).data.available).toBe(true);
+  });
+});
+
+describe('Do-Not-Disturb state', () => {
+  it('ends a timed DND by itself when its time has come', async () => {
+    await admin('PUT', 'acme/users/u-102/dnd', { body: { until: '2026-03-09T11:00:00-04:00' } });
+    expect((await check('u-102')).data.dnd).toMatchObject({ enabled: true, reason: null, until_spoken: 'today 11:00' });
+    clock.advance(60 * 60 * 1000);
+    expect(await check('u-102')).toMatchObject({ text: 'Dana Cole is available.', data: { available: true, dnd: { enabled: false, until: null } } });
+    clock.set(Date.parse('2026-03-09T14:00:00Z'));
+    await admin('DELETE', 'acme/users/u-102/dnd');
+  });
+
+  it('keeps DND without an end until it is cleared', async () => {
+    const set = await admin('PUT', 'acme/users/u-100/dnd', {});
+    expect(set.json).toMatchObject({ available: false, dnd: { enabled: true, reason: null, until: null } });
+    expect((await check('u-100')).text).toBe('Dana Reyes is on Do-Not-Disturb and cannot take calls now.');
+    await admin('DELETE', 'acme/users/u-100/dnd');
+  });
+
+  it('shows one user and lists every user with their state', async () => {
+    await admin('PUT', 'acme/users/u-100/dnd', { body: { reason: 'Lunch' } });
+    const one = await admin('GET', 'acme/users/u-100/dnd');
+    expect(one).toMatchObject({ status: 200, json: { user_id: 'u-100', name: 'Dana Reyes', extension: '100', available: false, dnd: { reason: 'Lunch' } } });
+    const list = await admin('GET', 'acme/users');
+    expect(list.status).toBe(200);
+    expect(list.json.users.map((user: { user_id: string; available: boolean }) => [user.user_id, user.available])).toEqual([
+      ['u-100', false],
+      ['u-101', true],
+      ['u-102', true],
+    ]);
+    await admin('DELETE', 'acme/users/u-100/dnd');
+  });
+
+  it('sees DND set and cleared with the CLI on the next call', async () => {
+    const flags = ['--account', 'acme', '--user', 'u-101', '--data', server.dataDir, '--personas', server.personasDir];
+    const set = await runCli(['dnd', 'set', ...flags, '--reason', 'On vacation', '--until', '2099-01-02T09:00', '--json']);
+    expect(set.stderr).toBe('');
+    expect(set.code).toBe(0);
+    expect(JSON.parse(set.stdout)).toMatchObject({ user_id: 'u-101', available: false, dnd: { reason: 'On vacation', until: '2099-01-02T09:00:00-05:00', updated_by: 'cli' } });
+    expect(await check('u-101')).toMatchObject({ data: { available: false, dnd: { reason: 'On vacation', until_spoken: 'Friday 2 January 2099 09:00' } } });
+
+    const shown = await runCli(['dnd', 'show', ...flags]);
+    expect(shown.stdout.trim()).toBe('Sam Ortiz (u-101, extension 101) is on Do-Not-Disturb: On vacation (until 2099-01-02T09:00:00-05:00).');
+    const listed = await runCli(['dnd', 'show', '--account', 'acme', '--data', server.dataDir, '--personas', server.personasDir]);
+    expect(listed.stdout).toMatch(/^u-101\s+Sam Ortiz\s+101\s+dnd\s+On vacation\s+2099-01-02T09:00:00-05:00$/m);
+
+    const cleared = await runCli(['dnd', 'clear', ...flags]);
+    expect(cleared).toMatchObject({ code: 0, stdout: 'Sam Ortiz (u-101, extension 101) is available.\n' });
+    expect((await check('u-101')).data.available).toBe(true);
+  });
+
+  it('refuses an unknown user, an account that is not there and a bad --until in the CLI with exit 2', async () => {
+    const base = ['--data', server.dataDir, '--personas', server.personasDir];
+    const unknownUser = await runCli(['dnd', 'set', '--account', 'acme', '--user', 'u-999', ...base]);
+    expect(unknownUser.code).toBe(2);
+    expect(unknownUser.stderr).toMatch(/User "u-999" is not in account acme \(users: u-100, u-101, u-102\)/);
+    const unknownAccount = await runCli(['dnd', 'show', '--account', 'initech', ...base]);
+    expect(unknownAccount.code).toBe(2);
+    expect(unknownAccount.stderr).toMatch(/account "initech" is not in the manifests/);
+    const badUntil = await runCli(['dnd', 'set', '--account', 'acme', '--user', 'u-100', '--until', 'next week', ...base]);
+    expect(badUntil.code).toBe(2);
+    expect(badUntil.stderr).toMatch(/until: is not an ISO-8601 date-time/);
+    expect((await check('u-100')).data.available).toBe(true);
+  });
+});
+
+describe('which user', () => {
+  it('accepts an extension or an unambiguous name for the id, and says so', async () => {
+    expect(await check('101')).toMatchObject({ isError: false, data: { user_id: 'u-101', matched_by: 'extension' } });
+    expect(await check('Sam')).toMatchObject({ isError: false, text: 'Sam Ortiz is available.', data: { user_id: 'u-101', matched_by: 'name' } });
+    expect(await check('dana reyes')).toMatchObject({ data: { user_id: 'u-100', matched_by: 'name' } });
+    expect(await check('U-102')).toMatchObject({ data: { user_id: 'u-102', matched_by: 'id' } });
+  });
+
+  it('asks which one when a name matches several users', async () => {
+    const { isError, text, error } = await check('Dana');
+    expect(isError).toBe(true);
+    expect(error?.code).toBe('TOOL_NOT_FOUND');
+    expect(text).toContain('"Dana" matches several users');
+    expect(text).toContain('Dana Reyes (id u-100, extension 100)');
+    expect(text).toContain('Dana Cole (id u-102, extension 102)');
+  });
+
+  it.each<Era>(['legacy', 'modern'])('answers an unknown user with the users of this account only (%s)', async (era) => {
+    const { isError, text, error } = await check('dr-hughes', era);
+    expect(isError).toBe(true);
+    expect(error?.code).toBe('TOOL_NOT_FOUND');
+    expect(text).toBe(
+      'There is no user "dr-hughes". Users of this account: Dana Reyes (id u-100, extension 100), Sam Ortiz (id u-101, extension 101), Dana Cole (id u-102, extension 102). Call again with one of these ids.',
+    );
+    expect(JSON.stringify(await check('Emma Hughes'))).not.toMatch(/globex|2001|dr-hughes/);
+  });
+});
+
+describe('bad arguments', () => {
+  it.each<[string, unknown, RegExp]>([
+    ['a number', 42, /"user_id" must be a string/],
+    ['null', null, /"user_id" must be a string/],
+    ['empty', '', /"user_id" must not be empty/],
+    ['blank', '   ', /"user_id" must not be empty/],
+    ['huge', 'x'.repeat(100_000), /"user_id" must be at most 100 characters/],
+  ])('refuses %s with a clear tool error', async (_name, value, message) => {
+    const { isError, text, error } = await check(value);
+    expect(isError).toBe(true);
+    expect(error?.code).toBe('TOOL_ARGUMENTS');
+    expect(text).toMatch(message);
+    expect(text.length).toBeLessThan(300);
+  });
+
+  it('refuses a missing user_id', async () => {
+    const result = await (clients.modern as Client).callTool({ name: 'check_user_availability', arguments: {} });
+    expect(result.isError).toBe(true);
+    expect(textOf(result)).toMatch(/"user_id" is required/);
+  });
+});
+
+describe('admin API refusals', () => {
+  it('needs an admin key of the account', async () => {
+    expect(await admin('GET', 'acme/users/u-100/dnd', { key: undefined })).toMatchObject({ status: 401, json: { error: { code: 'AUTH_KEY_MISSING' } } });
+    expect(await admin('PUT', 'acme/users/u-100/dnd', { key: 'sb_not-a-key', body: {} })).toMatchObject({ status: 401, json: { error: { code: 'AUTH_KEY_INVALID' } } });
+    expect(await admin('PUT', 'acme/users/u-100/dnd', { key: acmeMcp, body: {} })).toMatchObject({ status: 403, json: { error: { code: 'AUTH_ROLE' } } });
+    expect(await admin('DELETE', 'acme/users/u-100/dnd', { key: globexAdmin })).toMatchObject({ status: 403, json: { error: { code: 'AUTH_WRONG_ACCOUNT' } } });
+    expect(await admin('GET', 'acme/users', { key: globexAdmin })).toMatchObject({ status: 403 });
+    expect((await check('u-100')).data.available).toBe(true);
+  });
+
+  it('answers an unknown user with 404 and the error body of the catalogue', async () => {
+    for (const method of ['GET', 'PUT', 'DELETE']) {
+      const response = await admin(method, 'acme/users/dr-hughes/dnd', method === 'PUT' ? { body: {} } : {});
+      expect(response.status).toBe(404);
+      expect(response.json).toEqual({ error: { code: 'NOT_FOUND', message: 'User "dr-hughes" is not in account acme (users: u-100, u-101, u-102)', details: { user_id: 'dr-hughes' } } });
+    }
+  });
+
+  it.each<[string, { body?: unknown; raw?: string; type?: string }, string]>([
+    ['until that is not a date', { body: { until: 'tomorrow' } }, 'until'],
+    ['until in the past', { body: { until: '2026-03-09T09:00' } }, 'until'],
+    ['until of the wrong type', { body: { until: 1773064800000 } }, 'until'],
+    ['reason of the wrong type', { body: { reason: 5 } }, 'reason'],
+    ['a reason that is too long', { body: { reason: 'x'.repeat(201) } }, 'reason'],
+    ['a reason over several lines', { body: { reason: 'a\nb' } }, 'reason'],
+    ['an unknown field', { body: { enabled: false } }, 'enabled'],
+    ['an array', { body: [] }, 'body'],
+    ['a body that is not JSON', { raw: 'reason=lunch', type: 'application/x-www-form-urlencoded' }, 'body'],
+  ])('refuses %s with 400 naming the field', async (_name, request, field) => {
+    const response = await admin('PUT', 'acme/users/u-100/dnd', request);
+    expect(response.status).toBe(400);
+    expect(response.json.error.code).toBe('BAD_REQUEST');
+    expect(response.json.error.message.startsWith(`${field}: `)).toBe(true);
+    expect((await check('u-100')).data.available).toBe(true);
+  });
+
+  it('answers invalid JSON with 400', async () => {
+    expect(await admin('PUT', 'acme/users/u-100/dnd', { raw: '{"reason":' })).toMatchObject({ status: 400, json: { error: { code: 'BODY_INVALID_JSON' } } });
+  });
+});
