@@ -60,6 +60,22 @@ export function minutesOf(time: string): number {
  * or more: 24:00 is midnight at the start of the next day.
  */
 export function firstInstantAt(zone: IANAZone, date: CivilDate, minutes: number): number {
+  // Each answer costs several time-zone lookups through Intl; the same few
+  // dates and times are asked on every call, so answers are kept.
+  const key = `${zone.name}|${date.year}-${date.month}-${date.day}|${minutes}`;
+  let instant = instants.get(key);
+  if (instant === undefined) {
+    if (instants.size >= MAX_KEPT_INSTANTS) instants.clear();
+    instant = computeFirstInstantAt(zone, date, minutes);
+    instants.set(key, instant);
+  }
+  return instant;
+}
+
+const instants = new Map<string, number>();
+const MAX_KEPT_INSTANTS = 100_000;
+
+function computeFirstInstantAt(zone: IANAZone, date: CivilDate, minutes: number): number {
   const wall = utcMidnight(date) + minutes * MINUTE;
   // The offsets in force a day before and a day after: around a transition
   // one of them is the old and one the new offset.
