@@ -7,6 +7,8 @@ import type { Express } from 'express';
 
 import type { AppContext, BackgroundJob } from './app-context.ts';
 import { contactAdminRoutes } from './contacts/admin-routes.ts';
+import { contactSourceAdminRoutes } from './contacts/sources/admin-routes.ts';
+import { ContactSourceScheduler } from './contacts/sources/scheduler.ts';
 import { leadAdminRoutes } from './leads/admin-routes.ts';
 import type { AdminRoutes } from './http/app.ts';
 
@@ -17,9 +19,10 @@ export interface ServerExtensions {
 }
 
 export function serverExtensions(context: AppContext): ServerExtensions {
+  const contactSync = new ContactSourceScheduler(context);
   return {
-    adminRoutes: [leadAdminRoutes(context.services), contactAdminRoutes(context)],
+    adminRoutes: [leadAdminRoutes(context.services), contactAdminRoutes(context), contactSourceAdminRoutes(context, contactSync)],
     rootRoutes: [],
-    jobs: [],
+    jobs: [contactSync],
   };
 }
