@@ -19,7 +19,7 @@ import type { ResolvedSource } from './config.ts';
 import { failureForAnswer, providerError, ResyncRequired, SourceFailure } from './failures.ts';
 import type { HttpResponse } from './http.ts';
 import { authorizedGet, jsonBody } from './oauth.ts';
-import { contactInput, MAX_PAGES, type ContactChange, type ContactProvider, type ProviderDeps } from './provider.ts';
+import { contactInput, MAX_PAGES, type ApplyPage, type ContactChange, type ContactProvider, type ProviderDeps } from './provider.ts';
 
 interface Stream {
   key: 'connections' | 'other';
@@ -83,7 +83,7 @@ function parseCursor(cursor: string): Record<string, string> {
 export function googleProvider(source: ResolvedSource, deps: ProviderDeps): ContactProvider {
   const streams = source.entry.other_contacts ? [CONNECTIONS, OTHER_CONTACTS] : [CONNECTIONS];
 
-  async function readStream(stream: Stream, syncToken: string | undefined, apply: (changes: ContactChange[]) => Promise<void>, signal: AbortSignal): Promise<string> {
+  async function readStream(stream: Stream, syncToken: string | undefined, apply: ApplyPage, signal: AbortSignal): Promise<string> {
     let pageToken: string | undefined;
     for (let page = 1; page <= MAX_PAGES; page++) {
       const params = new URLSearchParams({ [stream.mask[0]]: stream.mask[1], pageSize: PAGE_SIZE, requestSyncToken: 'true' });
@@ -97,7 +97,7 @@ export function googleProvider(source: ResolvedSource, deps: ProviderDeps): Cont
       const body = jsonBody(SERVICE, response);
       const people = body[stream.items] ?? [];
       if (!Array.isArray(people)) throw new SourceFailure('protocol', `${SERVICE} answered with ${stream.items} that is not a list`);
-      await apply(people.map((person) => personChange(person as Person)).filter((change): change is ContactChange => change !== undefined));
+      await apply(people as Person[], personChange);
       const next = body.nextPageToken;
       if (typeof next === 'string' && next) {
         if (next === pageToken) throw new SourceFailure('protocol', `${SERVICE} answered the same nextPageToken twice`);

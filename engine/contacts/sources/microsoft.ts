@@ -73,7 +73,7 @@ export function microsoftProvider(source: ResolvedSource, deps: ProviderDeps): C
         const body = jsonBody(SERVICE, response);
         const contacts = body.value ?? [];
         if (!Array.isArray(contacts)) throw new SourceFailure('protocol', `${SERVICE} answered with a value that is not a list`);
-        await apply(contacts.map((contact) => graphChange(contact as GraphContact)).filter((change): change is ContactChange => change !== undefined));
+        await apply(contacts as GraphContact[], graphChange);
         const next = body['@odata.nextLink'];
         const delta = body['@odata.deltaLink'];
         if (typeof next === 'string' && next) {

@@ -13,13 +13,16 @@ import type { AccessTokens } from './oauth.ts';
 
 export type ContactChange = { kind: 'upsert'; id: string; input: ContactInput } | { kind: 'delete'; id: string };
 
+/** Writes a page: its items as the provider sent them, and how to read one as a change (undefined: not a contact). */
+export type ApplyPage = <T>(items: readonly T[], toChange: (item: T) => ContactChange | undefined) => Promise<void>;
+
 export interface ContactProvider {
   /**
    * Reads the changes since `cursor` (every contact when null), page by
    * page, awaiting `apply` for each page; returns the cursor for the next
    * sync. Throws ResyncRequired when the provider refuses the cursor.
    */
-  read(cursor: string | null, apply: (changes: ContactChange[]) => Promise<void>, signal: AbortSignal): Promise<string>;
+  read(cursor: string | null, apply: ApplyPage, signal: AbortSignal): Promise<string>;
 }
 
 export interface ProviderDeps {

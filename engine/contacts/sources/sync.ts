@@ -37,6 +37,8 @@ export const LEASE_MS = SYNC_DEADLINE_MS + 60_000;
 const BACKOFF_BASE_MS = 60_000;
 const BACKOFF_MAX_MS = 6 * 3_600_000;
 const RETRY_AFTER_MAX_MS = 24 * 3_600_000;
+/** Contacts written per transaction: small enough that a lookup waits at most a few milliseconds for the writer. */
+const WRITE_CHUNK = 100;
 const DELETE_CHUNK = 500;
 
 /** The abort reason of a server that is stopping: the sync is interrupted, not failed. */
@@ -197,9 +199,12 @@ export class ContactSourceSync {
     const seen = cursor === null ? new Set<string>() : undefined;
     const next = await provider.read(
       cursor,
-      async (changes) => {
-        this.apply(source, changes, counts, seen);
-        await yieldToEventLoop();
+      async (items, toChange) => {
+        for (let start = 0; start < items.length; start += WRITE_CHUNK) {
+          const changes = items.slice(start, start + WRITE_CHUNK).map(toChange).filter((change) => change !== undefined);
+          this.apply(source, changes, counts, seen);
+          await yieldToEventLoop();
+        }
       },
       signal,
     );
@@ -207,7 +212,7 @@ export class ContactSourceSync {
     return { mode: seen ? 'full' : 'incremental', resynced: false, ...counts, cursor: next };
   }
 
-  /** One page, one transaction. In an incremental sync a contact that lost its last usable number leaves the index. */
+  /** One transaction. In an incremental sync a contact that lost its last usable number leaves the index. */
   private apply(source: ResolvedSource, changes: ContactChange[], counts: SyncCounts, seen: Set<string> | undefined): void {
     const { contacts } = this.deps;
     contacts.batch(() => {
