@@ -3,6 +3,10 @@
  * from a fake Microsoft Graph (tests/helpers/fake-graph.ts) with the delta
  * query, and lookup_contact finds them over MCP.
  */
+import fs from 'node:fs';
+import path from 'node:path';
+
+import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { FixedClock } from '../engine/clock.ts';
@@ -109,6 +113,23 @@ describe('Microsoft contact source', () => {
     expect((await find('0113 496 0001')).data.found).toBe(false);
     expect((await find('+1 646 555 0143')).data.contacts[0]).toMatchObject({ name: 'Sam Carter', company: 'Carter Labs' });
     expect((await find('07700 900456')).data.contacts[0]).toMatchObject({ name: 'Uma Shah', source: 'globex-outlook' });
+  });
+
+  it('keeps the newest refresh token, sealed, and uses it once the granted one has run out', async () => {
+    const issued = [...graph.refreshTokens].filter((token) => token !== credentials.refreshToken);
+    expect(issued.length).toBeGreaterThan(0);
+    const db = new BetterSqlite3(path.join(server.dataDir, 'switchboard.db'), { readonly: true });
+    const row = db.prepare('SELECT refresh_token FROM contact_source_state WHERE source = ?').get('globex-outlook') as { refresh_token: string };
+    db.close();
+    expect(row.refresh_token).toMatch(/^v1\./);
+    const files = fs.readdirSync(server.dataDir).map((file) => fs.readFileSync(path.join(server.dataDir, file)).toString('latin1'));
+    for (const token of [...issued, credentials.refreshToken, credentials.clientSecret]) expect(files.some((content) => content.includes(token))).toBe(false);
+
+    graph.refreshTokens.delete(credentials.refreshToken);
+    graph.revokeAccessTokens();
+    expect(await syncNow(server, adminKey, 'globex', 'globex-outlook')).toMatchObject({ ok: true });
+    expect(issued).toContain(new URLSearchParams(graph.tokenRequests.at(-1)!.body).get('refresh_token'));
+    graph.refreshTokens.add(credentials.refreshToken);
   });
 
   it.each(['gone', 'sync-state-not-found'] as const)('starts over with a full round when Graph refuses the delta token (%s)', async (answer) => {

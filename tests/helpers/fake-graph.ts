@@ -7,7 +7,8 @@
  * contacts as `{ id, "@removed": { reason } }`, an unknown delta token
  * answered 410 Gone (or 400 syncStateNotFound); and the Microsoft identity
  * platform's token endpoint (POST /{tenant}/oauth2/v2.0/token), which wants
- * a scope and rotates refresh tokens.
+ * a scope and answers each refresh with a new refresh token (the old ones
+ * stay valid until the test retires them, as their 90 days run out).
  */
 import { decodeToken, encodeToken, FakeOAuthApi, VersionedBook, type JsonAnswer, type RecordedRequest } from './fake-oauth-api.ts';
 
@@ -63,7 +64,7 @@ export class FakeGraph extends FakeOAuthApi {
 
   protected tokenAnswer(accessToken: string, form: URLSearchParams): Record<string, unknown> {
     const lifetime = this.tokenLifetimeSeconds;
-    return { token_type: 'Bearer', scope: form.get('scope'), expires_in: lifetime, ext_expires_in: lifetime, access_token: accessToken, refresh_token: `rotated-${accessToken}` };
+    return { token_type: 'Bearer', scope: form.get('scope'), expires_in: lifetime, ext_expires_in: lifetime, access_token: accessToken, refresh_token: `0.rotated-${accessToken}` };
   }
 
   protected invalidGrant(): JsonAnswer {

@@ -52,6 +52,8 @@ export abstract class FakeOAuthApi {
   readonly tokenRequests: RecordedRequest[] = [];
   /** The refresh token has been revoked: the token endpoint answers invalid_grant. */
   revoked = false;
+  /** Refresh tokens the endpoint accepts: the granted one and those it handed out since. */
+  readonly refreshTokens = new Set<string>();
   tokenLifetimeSeconds = 3599;
   private readonly faults: Fault[] = [];
   private readonly tokenFaults: Fault[] = [];
@@ -62,7 +64,9 @@ export abstract class FakeOAuthApi {
   constructor(
     protected readonly clock: Clock,
     protected readonly credentials: ClientCredentials,
-  ) {}
+  ) {
+    this.refreshTokens.add(credentials.refreshToken);
+  }
 
   async start(): Promise<this> {
     await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
@@ -143,13 +147,15 @@ export abstract class FakeOAuthApi {
     if (form.get('client_id') !== this.credentials.clientId || form.get('client_secret') !== this.credentials.clientSecret) {
       return { status: 401, body: { error: 'invalid_client', error_description: 'The OAuth client was not found.' } };
     }
-    if (this.revoked || form.get('refresh_token') !== this.credentials.refreshToken) return this.invalidGrant();
+    if (this.revoked || !this.refreshTokens.has(form.get('refresh_token') ?? '')) return this.invalidGrant();
     const refused = this.checkGrant(form);
     if (refused) return { status: 400, body: { error: 'invalid_scope', error_description: refused } };
     this.issued += 1;
     const accessToken = `at-${this.issued}-${Math.random().toString(36).slice(2)}`;
     this.accessTokens.set(accessToken, this.clock.now() + this.tokenLifetimeSeconds * 1000);
-    return { status: 200, body: this.tokenAnswer(accessToken, form) };
+    const answer = this.tokenAnswer(accessToken, form);
+    if (typeof answer.refresh_token === 'string') this.refreshTokens.add(answer.refresh_token);
+    return { status: 200, body: answer };
   }
 
   private authorized(request: RecordedRequest): JsonAnswer {

@@ -3,14 +3,14 @@
  * Microsoft identity platform implement it), cached until shortly before
  * they expire, and the authorized GETs the providers' APIs are read with.
  *
- * The refresh token is always the one the operator configured: Microsoft
- * may hand out a new one with each access token, but secrets live in the
- * environment or the secrets file, never in the database, and the
- * configured token stays valid while it is used.
+ * When the token endpoint hands back a new refresh token (Microsoft does on
+ * every refresh), it is kept (refresh-tokens.ts) and used from then on; if
+ * the kept one is refused, the configured one is tried once more.
  */
 import type { Clock } from '../../clock.ts';
 import { describeAnswer, failureForAnswer, fromHttpFailure, providerError, SourceFailure } from './failures.ts';
 import { HttpFailure, type HttpResponse, type Send } from './http.ts';
+import type { RefreshTokenStore } from './refresh-tokens.ts';
 
 export interface OAuthClient {
   tokenUrl: string;
@@ -40,15 +40,18 @@ async function sendOrFail(send: Send, request: Parameters<Send>[0]): Promise<Htt
 export class AccessTokens {
   private cached: { token: string; expiresAt: number } | undefined;
 
+  private kept: string | undefined;
+
   constructor(
     private readonly client: OAuthClient,
     private readonly send: Send,
     private readonly clock: Clock,
+    private readonly refreshTokens?: RefreshTokenStore,
   ) {}
 
-  /** The cached access token (for masking). */
-  current(): string | undefined {
-    return this.cached?.token;
+  /** The tokens this holds besides the configured credentials (for masking). */
+  held(): string[] {
+    return [this.cached?.token, this.kept].filter((token): token is string => token !== undefined);
   }
 
   /** Forgets the cached token (the API refused it). */
@@ -58,9 +61,36 @@ export class AccessTokens {
 
   async get(signal?: AbortSignal): Promise<string> {
     if (this.cached && this.cached.expiresAt - EXPIRY_MARGIN_MS > this.clock.now()) return this.cached.token;
-    const form = new URLSearchParams({ grant_type: 'refresh_token', client_id: this.client.clientId, client_secret: this.client.clientSecret, refresh_token: this.client.refreshToken });
+    this.kept = this.refreshTokens?.load();
+    let refreshToken = this.kept ?? this.client.refreshToken;
+    let response = await this.refresh(refreshToken, signal);
+    if (response.status !== 200 && this.kept !== undefined && providerError(response.body).code === 'invalid_grant') {
+      this.refreshTokens?.clear();
+      this.kept = undefined;
+      refreshToken = this.client.refreshToken;
+      response = await this.refresh(refreshToken, signal);
+    }
+    if (response.status !== 200) throw this.tokenFailure(response);
+    let answer: { access_token?: unknown; expires_in?: unknown; refresh_token?: unknown };
+    try {
+      answer = JSON.parse(response.body.toString('utf8')) as typeof answer;
+    } catch {
+      throw new SourceFailure('protocol', 'the token endpoint did not answer with JSON');
+    }
+    if (typeof answer.access_token !== 'string' || !answer.access_token) throw new SourceFailure('protocol', 'the token endpoint answered without an access_token');
+    if (typeof answer.refresh_token === 'string' && answer.refresh_token && answer.refresh_token !== refreshToken) {
+      this.kept = answer.refresh_token;
+      this.refreshTokens?.save(answer.refresh_token);
+    }
+    const expiresIn = Number(answer.expires_in);
+    this.cached = { token: answer.access_token, expiresAt: this.clock.now() + (Number.isFinite(expiresIn) && expiresIn > 0 ? expiresIn : 3600) * 1000 };
+    return this.cached.token;
+  }
+
+  private refresh(refreshToken: string, signal: AbortSignal | undefined): Promise<HttpResponse> {
+    const form = new URLSearchParams({ grant_type: 'refresh_token', client_id: this.client.clientId, client_secret: this.client.clientSecret, refresh_token: refreshToken });
     if (this.client.scope) form.set('scope', this.client.scope);
-    const response = await sendOrFail(this.send, {
+    return sendOrFail(this.send, {
       method: 'POST',
       url: this.client.tokenUrl,
       headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
@@ -68,17 +98,6 @@ export class AccessTokens {
       ...requestDefaults,
       signal,
     });
-    if (response.status !== 200) throw this.tokenFailure(response);
-    let answer: { access_token?: unknown; expires_in?: unknown };
-    try {
-      answer = JSON.parse(response.body.toString('utf8')) as typeof answer;
-    } catch {
-      throw new SourceFailure('protocol', 'the token endpoint did not answer with JSON');
-    }
-    if (typeof answer.access_token !== 'string' || !answer.access_token) throw new SourceFailure('protocol', 'the token endpoint answered without an access_token');
-    const expiresIn = Number(answer.expires_in);
-    this.cached = { token: answer.access_token, expiresAt: this.clock.now() + (Number.isFinite(expiresIn) && expiresIn > 0 ? expiresIn : 3600) * 1000 };
-    return this.cached.token;
   }
 
   private tokenFailure(response: HttpResponse): SourceFailure {

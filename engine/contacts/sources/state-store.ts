@@ -89,6 +89,8 @@ export class SourceStateStore {
   private readonly failureStatement;
   private readonly interruptedStatement;
   private readonly removeStatement;
+  private readonly refreshRead;
+  private readonly refreshWrite;
   private readonly ids;
   private readonly count;
 
@@ -115,6 +117,10 @@ export class SourceStateStore {
     );
     this.interruptedStatement = db.prepare(`UPDATE contact_source_state SET contact_count = @count, next_attempt_at = @now, running_since = NULL, running_owner = NULL ${mine}`);
     this.removeStatement = db.prepare('DELETE FROM contact_source_state WHERE account_id = ? AND source = ?');
+    this.refreshRead = db.prepare<[string, string], { refresh_token: string | null; refresh_lineage: string | null }>(
+      'SELECT refresh_token, refresh_lineage FROM contact_source_state WHERE account_id = ? AND source = ?',
+    );
+    this.refreshWrite = db.prepare('UPDATE contact_source_state SET refresh_token = ?, refresh_lineage = ? WHERE account_id = ? AND source = ?');
     this.ids = db.prepare<[string, string], { source_id: string }>('SELECT source_id FROM contacts WHERE account_id = ? AND source = ?');
     this.count = db.prepare<[string, string], { n: number }>('SELECT COUNT(*) AS n FROM contacts WHERE account_id = ? AND source = ?');
   }
@@ -160,6 +166,16 @@ export class SourceStateStore {
 
   remove(accountId: string, source: string): void {
     this.removeStatement.run(accountId, source);
+  }
+
+  /** The sealed refresh token kept for the source, with the lineage it was kept for. */
+  refreshToken(accountId: string, source: string): { sealed: string; lineage: string } | undefined {
+    const row = this.refreshRead.get(accountId, source);
+    return row?.refresh_token && row.refresh_lineage ? { sealed: row.refresh_token, lineage: row.refresh_lineage } : undefined;
+  }
+
+  saveRefreshToken(accountId: string, source: string, kept: { sealed: string; lineage: string } | undefined): void {
+    this.refreshWrite.run(kept?.sealed ?? null, kept?.lineage ?? null, accountId, source);
   }
 
   /** The source ids the index holds for this source. */

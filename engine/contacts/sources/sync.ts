@@ -28,6 +28,7 @@ import { googleProvider } from './google.ts';
 import { HttpFailure, send as defaultSend, type Send } from './http.ts';
 import { graphScope, microsoftProvider } from './microsoft.ts';
 import { AccessTokens, type OAuthClient } from './oauth.ts';
+import { lineageOf, seal, unseal } from './refresh-tokens.ts';
 import type { ContactChange, ContactProvider } from './provider.ts';
 import { SourceStateStore, type SyncCounts, type SyncResult } from './state-store.ts';
 
@@ -184,14 +185,22 @@ export class ContactSourceSync {
     const fingerprint = JSON.stringify(client);
     const cached = this.tokens.get(key);
     if (cached?.fingerprint === fingerprint) return cached.tokens;
-    const tokens = new AccessTokens(client, this.send, this.deps.clock);
+    const lineage = lineageOf(client.refreshToken);
+    const { accountId, name } = source;
+    const tokens = new AccessTokens(client, this.send, this.deps.clock, {
+      load: () => {
+        const kept = this.states.refreshToken(accountId, name);
+        return kept?.lineage === lineage ? unseal(kept.sealed, client.clientSecret) : undefined;
+      },
+      save: (token) => this.states.saveRefreshToken(accountId, name, { sealed: seal(token, client.clientSecret), lineage }),
+      clear: () => this.states.saveRefreshToken(accountId, name, undefined),
+    });
     this.tokens.set(key, { fingerprint, tokens });
     return tokens;
   }
 
   private liveTokens(source: ResolvedSource): string[] {
-    const token = this.tokens.get(`${source.accountId}\u0000${source.name}`)?.tokens.current();
-    return token ? [token] : [];
+    return this.tokens.get(`${source.accountId}\u0000${source.name}`)?.tokens.held() ?? [];
   }
 
   private async pass(source: ResolvedSource, provider: ContactProvider, cursor: string | null, signal: AbortSignal): Promise<SyncResult & { cursor: string }> {
