@@ -73,7 +73,7 @@ describe('switchboard contacts sync and sources', () => {
     const failed = await cli('sync');
     google.revoked = false;
     expect(failed.code).toBe(1);
-    expect(failed.stderr).toMatch(/^acme-google: sync failed \(auth\): the token endpoint answered 400 invalid_grant: Token has been expired or revoked\.; .*; the server tries again after \d{4}-/);
+    expect(failed.stderr).toMatch(/^acme-google: sync failed \(auth\): the token endpoint answered 400 invalid_grant: Token has been expired or revoked; the refresh token was revoked or has expired: grant access again and update the refresh_token secret; the server tries again after \d{4}-/);
     const sources = await cli('sources');
     expect(sources.stdout).toMatch(/acme-google\s+google\s+failing\s+1 /);
     expect(sources.stdout).toContain('acme-google: 1 failed attempt, last at ');

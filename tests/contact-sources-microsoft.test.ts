@@ -161,7 +161,7 @@ describe('Microsoft contact source', () => {
     const throttled = await syncNow(server, adminKey, 'globex', 'globex-outlook');
     expect(throttled).toMatchObject({ ok: false, kind: 'rate_limited' });
     expect(Date.parse(throttled.next_attempt_at) - clock.now()).toBeGreaterThanOrEqual(90_000);
-    expect(throttled.message).toBe('Microsoft Graph answered 429 TooManyRequests: Please retry again later.');
+    expect(throttled.message).toBe('Microsoft Graph answered 429 TooManyRequests: Please retry again later');
 
     graph.fail({ status: 503, body: { error: { code: 'serviceNotAvailable', message: 'Service unavailable' } } });
     expect(await syncNow(server, adminKey, 'globex', 'globex-outlook')).toMatchObject({ ok: false, kind: 'upstream', consecutive_failures: 2 });

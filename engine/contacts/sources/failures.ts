@@ -77,9 +77,10 @@ export function providerError(body: Buffer): ProviderError {
   };
 }
 
-/** "429 RESOURCE_EXHAUSTED: Quota exceeded" (capped, one line). */
+/** "429 RESOURCE_EXHAUSTED: Quota exceeded" (capped, one line, no closing full stop: more may follow). */
 export function describeAnswer(status: number, error: ProviderError): string {
-  const parts = [String(status), error.code, error.message ? `: ${error.message}` : ''].filter(Boolean);
+  const message = error.message?.trim().replace(/[.\s]+$/, '');
+  const parts = [String(status), error.code, message ? `: ${message}` : ''].filter(Boolean);
   return oneLine(parts.join(' ').replace(' :', ':')).slice(0, 300);
 }
 
