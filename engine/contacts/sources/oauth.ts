@@ -23,10 +23,10 @@ export interface OAuthClient {
 
 const REQUEST_TIMEOUT_MS = 30_000;
 const MAX_BYTES = 16 * 1024 * 1024;
-/** A token this close to its expiry is replaced, so none expires mid-sync. */
+/** A token this close to its expiry is not used for another request (one that dies anyway is replaced on the 401). */
 const EXPIRY_MARGIN_MS = 120_000;
 
-export const requestDefaults = { timeoutMs: REQUEST_TIMEOUT_MS, maxBytes: MAX_BYTES } as const;
+const requestDefaults = { timeoutMs: REQUEST_TIMEOUT_MS, maxBytes: MAX_BYTES } as const;
 
 async function sendOrFail(send: Send, request: Parameters<Send>[0]): Promise<HttpResponse> {
   try {
@@ -39,7 +39,7 @@ async function sendOrFail(send: Send, request: Parameters<Send>[0]): Promise<Htt
 
 export class AccessTokens {
   private cached: { token: string; expiresAt: number } | undefined;
-
+  /** The refresh token the endpoint handed back last, when it did. */
   private kept: string | undefined;
 
   constructor(

@@ -18,14 +18,6 @@ import type { Snapshot } from '../../manifests/snapshot.ts';
 import { resolveSources, type ResolvedSource } from './config.ts';
 import { ContactSourceSync, LEASE_MS, SHUTDOWN, type SyncOutcome } from './sync.ts';
 
-export interface SchedulerOptions {
-  tickMs?: number;
-  /** Syncs running at once in this process. */
-  maxConcurrent?: number;
-  /** Of those, at most this many of one account. */
-  maxPerAccount?: number;
-}
-
 interface Running {
   accountId: string;
   controller: AbortController;
@@ -34,30 +26,30 @@ interface Running {
 
 const keyOf = (accountId: string, name: string): string => `${accountId}\u0000${name}`;
 const PURGE_CHUNK = 500;
+const TICK_MS = 1000;
+/** Syncs running at once in this process. */
+const MAX_CONCURRENT = 4;
+/** Of those, at most this many of one account. */
+const MAX_PER_ACCOUNT = 2;
 
 export class ContactSourceScheduler implements BackgroundJob {
   readonly name = 'contact-sources';
   readonly sync: ContactSourceSync;
   private readonly running = new Map<string, Running>();
-  private readonly options: Required<SchedulerOptions>;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private sources: { generation: number; list: ResolvedSource[] } = { generation: -1, list: [] };
   private readonly onReload = (_report: unknown, snapshot: Snapshot) => this.reconcile(snapshot);
 
-  constructor(
-    private readonly context: Pick<AppContext, 'registry' | 'services'>,
-    options: SchedulerOptions = {},
-  ) {
+  constructor(private readonly context: Pick<AppContext, 'registry' | 'services'>) {
     const { services } = context;
     this.sync = new ContactSourceSync({ db: services.db, contacts: services.contacts, secrets: services.secrets, clock: services.clock, log: services.log });
-    this.options = { tickMs: 1000, maxConcurrent: 4, maxPerAccount: 2, ...options };
   }
 
   start(): void {
     this.reconcile(this.context.registry.current());
     this.context.registry.on('reload', this.onReload);
-    this.timer = setInterval(() => this.tick(), this.options.tickMs);
+    this.timer = setInterval(() => this.tick(), TICK_MS);
     this.timer.unref();
     setImmediate(() => this.tick());
   }
@@ -96,6 +88,14 @@ export class ContactSourceScheduler implements BackgroundJob {
 
   private tick(): void {
     if (this.stopped) return;
+    try {
+      this.startDue();
+    } catch (error) {
+      this.context.services.log.error({ event: 'contact_sync_error', err: error }, 'could not start contact source syncs');
+    }
+  }
+
+  private startDue(): void {
     const now = this.context.services.clock.now();
     const due: { source: ResolvedSource; at: number }[] = [];
     for (const source of this.configured()) {
@@ -107,8 +107,8 @@ export class ContactSourceScheduler implements BackgroundJob {
     }
     due.sort((a, b) => a.at - b.at);
     for (const { source } of due) {
-      if (this.running.size >= this.options.maxConcurrent) break;
-      if ([...this.running.values()].filter((run) => run.accountId === source.accountId).length >= this.options.maxPerAccount) continue;
+      if (this.running.size >= MAX_CONCURRENT) break;
+      if ([...this.running.values()].filter((run) => run.accountId === source.accountId).length >= MAX_PER_ACCOUNT) continue;
       const controller = new AbortController();
       let done: Promise<SyncOutcome>;
       try {

@@ -4,10 +4,10 @@
  * stored cursor (or everything), write them into the contact index, record
  * the outcome and when to try next.
  *
- * The index never loses its last good data to a failed sync. Each page is
- * written in its own transaction (a lookup never waits long for the
- * writer), and what a page says is true in the book, so a sync that fails
- * half-way leaves correct, newer contacts behind. What only a complete read
+ * The index never loses its last good data to a failed sync. Pages are
+ * written as they arrive, in transactions of 100 contacts (a lookup never
+ * waits long for the writer), and what a page says is true in the book, so
+ * a sync that fails half-way leaves correct, newer contacts behind. What only a complete read
  * can tell - which contacts are gone - is applied after the read completed:
  * a full read removes the source's contacts it did not see, at the end. The
  * cursor moves only on success, so the next attempt reads the same changes
