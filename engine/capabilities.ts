@@ -8,6 +8,8 @@ import type { Express } from 'express';
 import type { AppContext, BackgroundJob } from './app-context.ts';
 import { callControlExtension } from './calls/extension.ts';
 import { contactAdminRoutes } from './contacts/admin-routes.ts';
+import { contactSourceAdminRoutes } from './contacts/sources/admin-routes.ts';
+import { ContactSourceScheduler } from './contacts/sources/scheduler.ts';
 import type { AdminRoutes } from './http/app.ts';
 import { leadAdminRoutes } from './leads/admin-routes.ts';
 import { dndAdminRoutes } from './users/dnd-routes.ts';
@@ -20,9 +22,16 @@ export interface ServerExtensions {
 
 export function serverExtensions(context: AppContext): ServerExtensions {
   const calls = callControlExtension(context);
+  const contactSync = new ContactSourceScheduler(context);
   return {
-    adminRoutes: [leadAdminRoutes(context.services), contactAdminRoutes(context), dndAdminRoutes(context), ...calls.adminRoutes],
+    adminRoutes: [
+      leadAdminRoutes(context.services),
+      contactAdminRoutes(context),
+      contactSourceAdminRoutes(context, contactSync),
+      dndAdminRoutes(context),
+      ...calls.adminRoutes,
+    ],
     rootRoutes: [],
-    jobs: [...calls.jobs],
+    jobs: [contactSync, ...calls.jobs],
   };
 }
