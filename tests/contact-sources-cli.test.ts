@@ -16,7 +16,8 @@ import { runCli } from './helpers/cli.ts';
 import { startTestServer, tempDir, writeManifests } from './helpers/server.ts';
 
 const credentials = { clientId: 'cli-client-id-4411.apps.example', clientSecret: 'GOCSPX-cli-secret-value', refreshToken: '1//cli-refresh-token-value' };
-const env = secretEnv('ACME_GOOGLE', credentials);
+// The fake Google listens on loopback, which the outbound guard refuses unless allowed.
+const env = { ...secretEnv('ACME_GOOGLE', credentials), SWITCHBOARD_OUTBOUND_ALLOW: '127.0.0.1' };
 
 let google: FakeGoogle;
 let personas: string;
@@ -101,7 +102,7 @@ describe('switchboard contacts sync and sources', () => {
   });
 
   it('shares the database with a running server: a CLI sync shows in the server', async () => {
-    const server = await startTestServer({ personas, env });
+    const server = await startTestServer({ personas, env, settings: { outboundAllow: ['127.0.0.1'] } });
     try {
       const adminKey = server.key('acme', 'admin');
       await waitForState(server, adminKey, 'acme', 'acme-google', 'ok');

@@ -47,6 +47,8 @@ beforeAll(async () => {
   slowGoogle.connections.put('people/g1', person('Olivia Patel', [['020 7946 0000', 'work']]));
 
   server = await startTestServer({
+    // The fake Google and Microsoft servers listen on loopback, which the outbound guard refuses unless allowed.
+    settings: { outboundAllow: ['127.0.0.1'] },
     clock,
     personas: {
       'acme/account.yaml': accountYaml('acme', 'US', [

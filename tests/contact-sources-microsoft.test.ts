@@ -37,6 +37,8 @@ beforeAll(async () => {
   shared.contacts.put('AAMkADs1', graphContact('Referrer Clinic', { business: ['0121 496 0002'] }));
 
   server = await startTestServer({
+    // The fake Google and Microsoft servers listen on loopback, which the outbound guard refuses unless allowed.
+    settings: { outboundAllow: ['127.0.0.1'] },
     clock,
     personas: {
       'globex/account.yaml': accountYaml('globex', 'GB', [

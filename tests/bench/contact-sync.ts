@@ -21,6 +21,7 @@ import { parseArgs } from 'node:util';
 
 import { systemClock } from '../../engine/clock.ts';
 import { resolveSource } from '../../engine/contacts/sources/config.ts';
+import { OutboundClient } from '../../engine/outbound/client.ts';
 import { ContactSourceSync } from '../../engine/contacts/sources/sync.ts';
 import { ContactStore } from '../../engine/contacts/store.ts';
 import { silentLogger } from '../../engine/logging.ts';
@@ -63,7 +64,8 @@ const dir = fs.mkdtempSync(path.join(values.dir ?? os.tmpdir(), 'switchboard-ben
 const db = openDatabase(path.join(dir, 'switchboard.db'), { synchronous: 'normal' });
 const contacts = new ContactStore(db, systemClock);
 const secrets = new SecretStore({ BENCH_CLIENT_ID: credentials.clientId, BENCH_CLIENT_SECRET: credentials.clientSecret, BENCH_REFRESH_TOKEN: credentials.refreshToken });
-const sync = new ContactSourceSync({ db, contacts, secrets, clock: systemClock, log: silentLogger });
+// The fake Google listens on loopback, which the outbound guard refuses unless allowed.
+const sync = new ContactSourceSync({ db, contacts, secrets, clock: systemClock, log: silentLogger, outbound: new OutboundClient({ allow: ['127.0.0.1'] }) });
 const entry = { type: 'google' as const, name: 'bench-google', credentials: { client_id: 'BENCH_CLIENT_ID', client_secret: 'BENCH_CLIENT_SECRET', refresh_token: 'BENCH_REFRESH_TOKEN' }, api_base_url: google.url, token_url: google.tokenUrl };
 const account = makeAccountEntry({ account_id: 'bench', timezone: 'UTC', default_country: 'US', contact_sources: [entry] }, 'bench/account.yaml', 'v1');
 const source = resolveSource(account, entry);

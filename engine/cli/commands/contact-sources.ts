@@ -42,7 +42,7 @@ export async function syncSources(flags: SourceFlags, io: CliIO): Promise<number
     return EXIT.ok;
   }
   const services = openCliServices(flags, io.env);
-  const sync = new ContactSourceSync({ db: services.db, contacts: services.contacts, secrets: services.secrets, clock: services.clock, log: services.log });
+  const sync = new ContactSourceSync({ db: services.db, contacts: services.contacts, secrets: services.secrets, clock: services.clock, log: services.log, outbound: services.outbound });
   // Ctrl-C ends the sync cleanly: its lease is released and the server takes over.
   const interrupt = new AbortController();
   const onSignal = () => interrupt.abort(SHUTDOWN);

@@ -44,6 +44,7 @@ export function retryAfterMs(value: string | string[] | undefined, now: number):
 export function fromHttpFailure(error: HttpFailure): SourceFailure {
   if (error.kind === 'aborted') return new SourceFailure('cancelled', error.message);
   if (error.kind === 'invalid_url') return new SourceFailure('config', `${error.message}; check api_base_url and token_url`);
+  if (error.kind === 'refused') return new SourceFailure('config', `${error.message}; an operator can allow it with SWITCHBOARD_OUTBOUND_ALLOW`);
   if (error.kind === 'too_large') return new SourceFailure('protocol', error.message);
   return new SourceFailure('network', error.message);
 }

@@ -25,7 +25,8 @@ import type { ContactStore } from '../store.ts';
 import type { ResolvedSource } from './config.ts';
 import { ResyncRequired, SourceFailure, fromHttpFailure, type FailureKind } from './failures.ts';
 import { googleProvider } from './google.ts';
-import { HttpFailure, send as defaultSend, type Send } from './http.ts';
+import type { OutboundClient } from '../../outbound/client.ts';
+import { HttpFailure, sendThrough, type Send } from './http.ts';
 import { graphScope, microsoftProvider } from './microsoft.ts';
 import { AccessTokens, type OAuthClient } from './oauth.ts';
 import { lineageOf, seal, unseal } from './refresh-tokens.ts';
@@ -55,6 +56,8 @@ export interface SyncDeps {
   secrets: SecretSource;
   clock: Clock;
   log: Logger;
+  /** The shared outbound client; `send` replaces it in benchmarks. */
+  outbound: OutboundClient;
   send?: Send;
   random?: () => number;
 }
@@ -80,7 +83,7 @@ export class ContactSourceSync {
 
   constructor(private readonly deps: SyncDeps) {
     this.states = new SourceStateStore(deps.db);
-    this.send = deps.send ?? defaultSend;
+    this.send = deps.send ?? sendThrough(deps.outbound);
     this.random = deps.random ?? Math.random;
   }
 
