@@ -6,7 +6,9 @@
 import type { Express } from 'express';
 
 import type { AppContext, BackgroundJob } from './app-context.ts';
+import { auditExtension } from './audit/extension.ts';
 import type { AdminRoutes } from './http/app.ts';
+import { observabilityExtension } from './observability/extension.ts';
 
 export interface ServerExtensions {
   adminRoutes: AdminRoutes[];
@@ -14,10 +16,12 @@ export interface ServerExtensions {
   jobs: BackgroundJob[];
 }
 
-export function serverExtensions(_context: AppContext): ServerExtensions {
+export function serverExtensions(context: AppContext): ServerExtensions {
+  const observability = observabilityExtension(context);
+  const audit = auditExtension(context);
   return {
-    adminRoutes: [],
-    rootRoutes: [],
-    jobs: [],
+    adminRoutes: [...audit.adminRoutes],
+    rootRoutes: [...observability.rootRoutes],
+    jobs: [...audit.jobs],
   };
 }

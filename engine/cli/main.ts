@@ -4,12 +4,14 @@
  */
 import { isSwitchboardError } from '../errors.ts';
 import { print, type CliIO, type Command, EXIT } from './command.ts';
+import { auditCommand } from './commands/audit.ts';
+import { backupCommand } from './commands/backup.ts';
 import { keysCommand } from './commands/keys.ts';
 import { serveCommand } from './commands/serve.ts';
 import { statusCommand } from './commands/status.ts';
 import { validateCommand } from './commands/validate.ts';
 
-export const commands: Command[] = [serveCommand, validateCommand, statusCommand, keysCommand];
+export const commands: Command[] = [serveCommand, validateCommand, statusCommand, keysCommand, auditCommand, backupCommand];
 
 function usage(): string {
   const width = Math.max(...commands.map((command) => command.name.length));
