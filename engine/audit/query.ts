@@ -16,15 +16,17 @@ export type RawAuditFilters = Partial<Record<AuditFilterName, string>>;
 
 const STATUSES: readonly ToolCallStatus[] = ['ok', 'error', 'invalid_arguments'];
 const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
-const ISO_TIME = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
+const ISO_TIME = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,3})?)?)(Z|[+-]\d{2}:\d{2})?)?$/;
 
 const bad = (message: string) => new SwitchboardError('BAD_REQUEST', message);
 
-/** An ISO 8601 time ("2026-05-01", "2026-05-01T08:00:00Z") or a duration back from `now` ("24h", "7d"). */
+/** An ISO 8601 time ("2026-05-01", "2026-05-01T08:00:00Z", UTC unless an offset is given) or a duration back from `now` ("24h", "7d"). */
 export function parseTime(raw: string, name: string, now: number): number {
   const duration = /^(\d{1,6})([smhdw])$/.exec(raw.trim());
   if (duration) return now - Number(duration[1]) * (UNIT_MS[duration[2] as string] as number);
-  const ms = ISO_TIME.test(raw.trim()) ? Date.parse(raw.trim()) : NaN;
+  // A time without an offset is UTC, like a bare date: never the server's local zone.
+  const iso = ISO_TIME.exec(raw.trim());
+  const ms = iso ? Date.parse(iso[2] ? `${iso[1]}T${iso[2]}${iso[3] ?? 'Z'}` : (iso[1] as string)) : NaN;
   if (Number.isNaN(ms)) throw bad(`${name} must be an ISO 8601 time (2026-05-01T08:00:00Z) or a duration back from now (90m, 24h, 7d), got "${raw}"`);
   return ms;
 }

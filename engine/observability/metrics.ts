@@ -13,10 +13,11 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
+import type { ToolCallStatus } from '../tools/dispatch.ts';
+
 /** Seconds; from a cache hit to a slow upstream a voice agent still waits for. */
 export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-export type ToolCallStatus = 'ok' | 'error' | 'invalid_arguments';
 /** Why an outbound HTTP request was made. */
 export type OutboundPurpose = 'api_tool' | 'webhook' | 'contact_sync';
 /** How it ended: an answer (2xx/3xx), an error status, no answer in time, a network failure, or refused by the SSRF guard. */
