@@ -6,12 +6,14 @@
 import type { Express } from 'express';
 
 import type { AppContext, BackgroundJob } from './app-context.ts';
+import { auditExtension } from './audit/extension.ts';
 import { callControlExtension } from './calls/extension.ts';
 import { contactAdminRoutes } from './contacts/admin-routes.ts';
 import { contactSourceAdminRoutes } from './contacts/sources/admin-routes.ts';
 import { ContactSourceScheduler } from './contacts/sources/scheduler.ts';
 import type { AdminRoutes } from './http/app.ts';
 import { leadAdminRoutes } from './leads/admin-routes.ts';
+import { observabilityExtension } from './observability/extension.ts';
 import { dndAdminRoutes } from './users/dnd-routes.ts';
 
 export interface ServerExtensions {
@@ -21,6 +23,8 @@ export interface ServerExtensions {
 }
 
 export function serverExtensions(context: AppContext): ServerExtensions {
+  const observability = observabilityExtension(context);
+  const audit = auditExtension(context);
   const calls = callControlExtension(context);
   const contactSync = new ContactSourceScheduler(context);
   return {
@@ -30,8 +34,9 @@ export function serverExtensions(context: AppContext): ServerExtensions {
       contactSourceAdminRoutes(context, contactSync),
       dndAdminRoutes(context),
       ...calls.adminRoutes,
+      ...audit.adminRoutes,
     ],
-    rootRoutes: [],
-    jobs: [contactSync, ...calls.jobs],
+    rootRoutes: [...observability.rootRoutes],
+    jobs: [...audit.jobs, contactSync, ...calls.jobs],
   };
 }
