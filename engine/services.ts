@@ -38,15 +38,15 @@ export interface Services extends ServiceBase {
 
 /** Builds every service over one database; the server and the CLI share this. */
 export function createServices(base: ServiceBase): Services {
-  const outbound = new OutboundClient({ allow: base.settings.outboundAllow });
   const metrics = new Metrics();
+  const outbound = new OutboundClient({ allow: base.settings.outboundAllow, observe: (purpose, outcome, seconds) => metrics.outboundRequest(purpose, outcome, seconds) });
   return {
     ...base,
     outbound,
     dnd: new DndStore(base.db, base.clock),
     leads: new LeadStore(base.db, base.clock),
     contacts: new ContactStore(base.db, base.clock),
-    calls: new CallControl({ ...base, outbound }),
+    calls: new CallControl({ ...base, outbound, metrics }),
     metrics,
     audit: new AuditLog(base.db, base.log, metrics),
   };

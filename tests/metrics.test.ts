@@ -1,4 +1,6 @@
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 
 import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
@@ -173,6 +175,36 @@ describe('metrics access', () => {
       expect(body.error.message).toContain('--metrics-token');
     } finally {
       await server.close();
+    }
+  });
+});
+
+describe('metrics fed by the capabilities themselves', () => {
+  it('counts outbound API requests, refused transfers and PBX commands from real tool calls', async () => {
+    const api = http.createServer((_req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end('{"status":"shipped"}');
+    });
+    await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
+    const apiUrl = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
+    const server = await startTestServer({
+      personas: {
+        'acme/account.yaml': 'account_id: acme\ntimezone: America/New_York\ndefault_country: US\nusers:\n  - { id: u-1, name: Ann Lee, extension: "101" }\n',
+        'acme/desk.yaml': `persona_id: desk\ntools:\n  - type: api_request\n    name: order_status\n    description: Order status.\n    method: GET\n    url: ${apiUrl}/orders/1\n`,
+      },
+      settings: { outboundAllow: ['127.0.0.1'] },
+    });
+    try {
+      const client = await connect(server, callHeaders({ key: server.key('acme'), persona: 'desk' }));
+      expect((await client.callTool({ name: 'order_status', arguments: {} })).isError).toBeFalsy();
+      expect((await client.callTool({ name: 'transfer_call', arguments: { destination_number: '+1 900 555 0123' } })).isError).toBe(true);
+      await client.close();
+      const text = await scrape(server);
+      expect(sample(text, 'switchboard_outbound_request_duration_seconds_count', { purpose: 'api_tool', outcome: 'ok' })).toBe(1);
+      expect(sample(text, 'switchboard_call_control_commands_total', { kind: 'transfer', outcome: 'refused' })).toBe(1);
+    } finally {
+      await server.close();
+      api.close();
     }
   });
 });

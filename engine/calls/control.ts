@@ -22,6 +22,7 @@ import type { CallContext } from '../tools/types.ts';
 import { EventStreams } from './drivers/events.ts';
 import { sendWebhook } from './drivers/webhook.ts';
 import { HangupRunner } from './hangup-job.ts';
+import type { Metrics } from '../observability/metrics.ts';
 import type { OutboundClient } from '../outbound/client.ts';
 import { CallStore } from './store.ts';
 import { DEFAULT_ACK_TIMEOUT_SECONDS, type CallRecord, type CallState, type CommandOutcome, type CommandRecord, type Destination } from './types.ts';
@@ -33,6 +34,7 @@ export interface CallControlDeps {
   secrets: SecretSource;
   /** The SSRF-guarded client: a PBX on a private address must be in the operator's outbound allow list. */
   outbound: OutboundClient;
+  metrics: Metrics;
 }
 
 interface CallControlEvents {
@@ -123,6 +125,7 @@ export class CallControl {
   /** Records that a tool refused a command, and why. */
   refuse(call: CallRecord, type: 'transfer' | 'hangup', reason: string, detail: Record<string, unknown> = {}): void {
     this.store.addEvent(call.accountId, call.callId, 'command_refused', this.now(), null, { type, reason, ...detail });
+    this.deps.metrics.callControlCommand(type, 'refused');
   }
 
   /** Records that a tool asked again for a command still waiting for its answer (it is not sent twice). */
@@ -214,6 +217,7 @@ export class CallControl {
       case 'accepted':
         return options.awaitAck ? this.awaitSettlement(command.id, ackTimeoutMs, options.signal, false) : this.outcomeOf(command.id);
       case 'unanswered':
+        this.deps.metrics.callControlCommand(command.kind, 'timeout');
         this.store.addEvent(command.accountId, command.callId, 'command_unconfirmed', this.now(), command.id, { reason: answer.reason });
         return this.outcomeOf(command.id);
     }
@@ -250,6 +254,7 @@ export class CallControl {
         this.store.setState(accountId, callId, ['ending'], 'active', now);
       }
       this.store.addEvent(accountId, callId, success ? 'command_succeeded' : 'command_failed', now, id, { type: command.kind, via, ...(success ? {} : { reason }) });
+      this.deps.metrics.callControlCommand(command.kind, success ? 'ok' : 'failed');
     });
     this.wake(id);
     if (ended) this.events.emit('ended', ended.accountId, ended.callId);
@@ -272,6 +277,7 @@ export class CallControl {
     await this.waitFor(id, timeoutMs, signal);
     const command = this.store.command(id) as CommandRecord;
     if (command.status !== 'pending' || signal?.aborted) return this.outcomeOf(id);
+    this.deps.metrics.callControlCommand(command.kind, 'timeout');
     if (withdrawIfUndelivered && this.withdraw(command, 'no phone system connection took the command in time')) return this.outcomeOf(id);
     this.store.addEvent(command.accountId, command.callId, 'command_unconfirmed', this.now(), id, { waited_ms: timeoutMs });
     return this.outcomeOf(id);

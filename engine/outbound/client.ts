@@ -40,6 +40,7 @@ import type { Duplex } from 'node:stream';
 import got, { type Response } from 'got';
 
 import { VERSION } from '../version.ts';
+import type { OutboundOutcome, OutboundPurpose } from '../observability/metrics.ts';
 import { AddressPolicy } from './address-policy.ts';
 
 export type OutboundMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -60,6 +61,8 @@ export interface OutboundRequest {
   /** Skip the address guard: only for addresses from the operator's own configuration. */
   allowPrivate?: boolean;
   signal?: AbortSignal;
+  /** What the request is for, in metrics. */
+  purpose?: OutboundPurpose;
 }
 
 export interface OutboundResponse {
@@ -180,19 +183,44 @@ const retryAfterMs = (value: string | undefined): number | undefined => (value &
 export interface OutboundClientOptions {
   /** The operator's allow list (settings.outboundAllow). */
   allow?: readonly string[];
+  /** Told how every request ended (metrics). */
+  observe?: (purpose: OutboundPurpose, outcome: OutboundOutcome, seconds: number) => void;
 }
+
+const outcomeOf = (result: OutboundResponse | OutboundError): OutboundOutcome => {
+  if (!(result instanceof OutboundError)) return result.status < 400 ? 'ok' : 'http_error';
+  if (result.kind === 'refused') return 'blocked';
+  if (result.kind === 'timeout') return 'timeout';
+  return 'network_error';
+};
 
 export class OutboundClient {
   readonly policy: AddressPolicy;
   private readonly guarded: { http: http.Agent; https: https.Agent };
   private readonly open = { http: new http.Agent({ keepAlive: true, maxSockets: 64 }), https: new https.Agent({ keepAlive: true, maxSockets: 64 }) };
 
+  private readonly observe: OutboundClientOptions['observe'];
+
   constructor(options: OutboundClientOptions = {}) {
     this.policy = new AddressPolicy(options.allow);
+    this.observe = options.observe;
     this.guarded = { http: new GuardedHttpAgent(this.policy), https: new GuardedHttpsAgent(this.policy) };
   }
 
   async request(request: OutboundRequest): Promise<OutboundResponse> {
+    if (!this.observe) return this.send(request);
+    const started = performance.now();
+    try {
+      const response = await this.send(request);
+      this.observe(request.purpose ?? 'api_tool', outcomeOf(response), (performance.now() - started) / 1000);
+      return response;
+    } catch (error) {
+      if (error instanceof OutboundError) this.observe(request.purpose ?? 'api_tool', outcomeOf(error), (performance.now() - started) / 1000);
+      throw error;
+    }
+  }
+
+  private async send(request: OutboundRequest): Promise<OutboundResponse> {
     const url = parseUrl(request.url);
     const timeoutMs = request.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const deadlineAt = Date.now() + timeoutMs;

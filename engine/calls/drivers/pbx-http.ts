@@ -34,7 +34,7 @@ const NOT_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTU
 
 export async function postToPbx(outbound: OutboundClient, url: string, body: string, headers: Record<string, string>, timeoutMs: number, signal?: AbortSignal): Promise<PbxAnswer> {
   try {
-    const response = await outbound.request({ method: 'POST', url, headers, body, timeoutMs, maxBytes: MAX_ANSWER_BYTES, retries: 0, maxRedirects: 0, ...(signal ? { signal } : {}) });
+    const response = await outbound.request({ method: 'POST', url, headers, body, timeoutMs, maxBytes: MAX_ANSWER_BYTES, retries: 0, maxRedirects: 0, purpose: 'webhook', ...(signal ? { signal } : {}) });
     return { status: response.status, headers: response.headers, body: response.body.toString('utf8') };
   } catch (error) {
     if (!(error instanceof OutboundError)) throw error;

@@ -56,6 +56,7 @@ export function sendThrough(outbound: OutboundClient): Send {
         maxBytes: request.maxBytes,
         retries: 0,
         maxRedirects: 0,
+        purpose: 'contact_sync',
         ...(request.signal ? { signal: request.signal } : {}),
       });
       return { status: response.status, headers: response.headers, body: response.body, url: response.url };

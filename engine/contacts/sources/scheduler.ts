@@ -43,7 +43,7 @@ export class ContactSourceScheduler implements BackgroundJob {
 
   constructor(private readonly context: Pick<AppContext, 'registry' | 'services'>) {
     const { services } = context;
-    this.sync = new ContactSourceSync({ db: services.db, contacts: services.contacts, secrets: services.secrets, clock: services.clock, log: services.log, outbound: services.outbound });
+    this.sync = new ContactSourceSync({ db: services.db, contacts: services.contacts, secrets: services.secrets, clock: services.clock, log: services.log, outbound: services.outbound, metrics: services.metrics });
   }
 
   start(): void {

@@ -25,6 +25,7 @@ import type { ContactStore } from '../store.ts';
 import type { ResolvedSource } from './config.ts';
 import { ResyncRequired, SourceFailure, fromHttpFailure, type FailureKind } from './failures.ts';
 import { googleProvider } from './google.ts';
+import type { Metrics } from '../../observability/metrics.ts';
 import type { OutboundClient } from '../../outbound/client.ts';
 import { HttpFailure, sendThrough, type Send } from './http.ts';
 import { graphScope, microsoftProvider } from './microsoft.ts';
@@ -58,6 +59,7 @@ export interface SyncDeps {
   log: Logger;
   /** The shared outbound client; `send` replaces it in benchmarks. */
   outbound: OutboundClient;
+  metrics?: Metrics;
   send?: Send;
   random?: () => number;
 }
@@ -128,6 +130,7 @@ export class ContactSourceSync {
       const { cursor: nextCursor, ...summary } = result;
       this.states.recordSuccess(source, this.owner, { cursor: nextCursor, result: summary, now, next });
       const contacts = this.states.contactCount(source.accountId, source.name);
+      this.deps.metrics?.contactSyncSucceeded(source.accountId, source.name, contacts, now);
       log.info({ event: 'contact_sync', ...context, ...summary, contacts, durationMs: durationMs() }, 'contact source synced');
       return { ok: true, account: source.accountId, source: source.name, ...summary, contacts, durationMs: durationMs(), nextAttemptAt: next };
     } catch (error) {
@@ -139,6 +142,7 @@ export class ContactSourceSync {
   /** Forgets cached access tokens of sources no longer configured. */
   forget(accountId: string, name: string): void {
     this.tokens.delete(`${accountId}\u0000${name}`);
+    this.deps.metrics?.forgetContactSource(accountId, name);
   }
 
   private failed(source: ResolvedSource, failure: SourceFailure | 'interrupted', masks: string[], durationMs: number, context: Record<string, string>): SyncOutcome {
@@ -152,6 +156,7 @@ export class ContactSourceSync {
     const message = maskSecrets(failure.message, masks);
     const next = now + backoffMs(failures + 1, failure.retryAfterMs, this.random);
     this.states.recordFailure(source, this.owner, { kind: failure.kind, message, now, next });
+    this.deps.metrics?.contactSyncFailed(source.accountId, source.name);
     this.deps.log.warn({ event: 'contact_sync_failed', ...context, kind: failure.kind, consecutiveFailures: failures + 1, nextAttemptAt: new Date(next).toISOString() }, message);
     return { ...base, kind: failure.kind, message, consecutiveFailures: failures + 1, nextAttemptAt: next };
   }
