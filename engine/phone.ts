@@ -6,9 +6,25 @@
  */
 import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js';
 
+/**
+ * Parsed numbers by (country, text). Parsing costs tens of microseconds and
+ * the same few numbers (the caller's, the office's) come back all call long.
+ */
+const parsed = new Map<string, string | undefined>();
+const MAX_PARSED = 10_000;
+
 /** The number in E.164 (+12125550100), or undefined when it is not a possible phone number. */
 export function toE164(raw: string | undefined, defaultCountry: string): string | undefined {
   if (!raw) return undefined;
+  const key = `${defaultCountry}|${raw}`;
+  if (parsed.has(key)) return parsed.get(key);
+  const e164 = parseE164(raw, defaultCountry);
+  if (parsed.size >= MAX_PARSED) parsed.clear();
+  parsed.set(key, e164);
+  return e164;
+}
+
+function parseE164(raw: string, defaultCountry: string): string | undefined {
   const trimmed = raw.trim();
   if (!/\d/.test(trimmed) || trimmed.length > 64) return undefined;
   // The default country's own international prefix (011 in the US, 00 in the UK) is understood by the parser.

@@ -80,8 +80,9 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
 
   const shutdown = new AbortController();
   const dispatcher = new ToolDispatcher({ registry, services, log, shutdownSignal: shutdown.signal });
+  // Per call at debug only: the audit trail and the metrics hold every call; an info line each would cost more than most tools.
   dispatcher.observe((call) =>
-    log.info(
+    log.debug(
       { event: 'tool_call', tool: call.tool, account: call.call.accountId, persona: call.call.personaId, call: call.call.callId, status: call.status, errorCode: call.errorCode, durationMs: Math.round(call.durationMs * 10) / 10 },
       'tool call',
     ),

@@ -4,10 +4,10 @@
  *
  * Writing is shaped by cost. `record` only appends the event to a queue; the
  * queue is written in one transaction a few milliseconds later (or at once
- * when it reaches a batch size), so a burst of calls pays one commit (one
- * fsync with synchronous=full) instead of one each, and serializing and
- * masking happen off the answer's path. A crash can lose the rows of the last
- * few milliseconds; a graceful shutdown loses none: `close` writes the queue
+ * when it reaches a batch size), without an fsync of its own (the next
+ * durable commit carries it), so a burst of calls pays one cheap commit and
+ * serializing and masking happen off the answer's path. A crash can lose the
+ * rows of the last few milliseconds; a graceful shutdown loses none: `close` writes the queue
  * and every row recorded after it is written at once. A failed write keeps
  * the rows queued and retries (up to a cap, past which the oldest are dropped
  * and logged).
@@ -19,7 +19,7 @@ import type { Statement } from 'better-sqlite3';
 
 import type { Logger } from '../logging.ts';
 import type { Metrics } from '../observability/metrics.ts';
-import type { Database } from '../store/database.ts';
+import { writeWithoutFsync, type Database } from '../store/database.ts';
 import type { ToolCallEvent, ToolCallStatus } from '../tools/dispatch.ts';
 
 export interface AuditEntry {
@@ -167,7 +167,8 @@ export class AuditLog {
     const batch = this.queue;
     this.queue = [];
     try {
-      this.insertBatch(batch.map((event) => this.toRow(event)));
+      // A lost audit batch is acceptable on power failure, a blocked event loop on every batch is not.
+      writeWithoutFsync(this.db, () => this.insertBatch(batch.map((event) => this.toRow(event))));
       return batch.length;
     } catch (error) {
       this.metrics.auditWriteFailed();
