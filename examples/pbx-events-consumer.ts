@@ -51,6 +51,8 @@ export interface ConsumerOptions {
 
 /** No bytes for this long (heartbeats come every 15 s) means the stream is dead. */
 const SILENCE_MS = 45_000;
+/** Outcomes kept for commands sent again; far more than can be pending at once. */
+const REMEMBERED_OUTCOMES = 10_000;
 
 /** Accepts the server's base URL or its MCP endpoint URL. */
 export function baseUrlOf(url: string): string {
@@ -77,7 +79,12 @@ export async function consumeCallEvents(options: ConsumerOptions): Promise<void>
     const connection = new AbortController();
     const stop = () => connection.abort();
     options.signal?.addEventListener('abort', stop);
-    let watchdog = setTimeout(stop, SILENCE_MS);
+    let watchdog: NodeJS.Timeout | undefined;
+    const arm = () => {
+      clearTimeout(watchdog);
+      watchdog = setTimeout(stop, SILENCE_MS);
+    };
+    arm();
     try {
       const response = await fetch(streamUrl, {
         headers: { 'X-API-Key': options.adminKey, Accept: 'text/event-stream', ...(lastProcessed ? { 'Last-Event-ID': String(lastProcessed) } : {}) },
@@ -90,18 +97,20 @@ export async function consumeCallEvents(options: ConsumerOptions): Promise<void>
         throw new Error(message);
       }
       log(`connected to ${streamUrl}`);
-      for await (const event of sseEvents(response.body, () => {
-        clearTimeout(watchdog);
-        watchdog = setTimeout(stop, SILENCE_MS);
-      })) {
+      for await (const event of sseEvents(response.body, arm)) {
         if (event.retry !== undefined) retryMs = event.retry;
         if (event.event !== 'command' || event.data === undefined) continue;
+        // The stream is not read while the PBX works: its silence then means nothing.
+        clearTimeout(watchdog);
         const command = JSON.parse(event.data) as CallCommand;
-        const outcome = outcomes.get(command.idempotency_key) ?? (await options.carryOut(command));
+        const outcome = outcomes.get(command.idempotency_key) ?? (await carryOutSafely(options.carryOut, command, log));
         outcomes.set(command.idempotency_key, outcome);
-        if (!(await acknowledge(options, command, outcome, log))) continue;
-        lastProcessed = command.id;
-        if (options.limit !== undefined && ++acknowledged >= options.limit) return;
+        if (outcomes.size > REMEMBERED_OUTCOMES) outcomes.delete(outcomes.keys().next().value as string);
+        if (await acknowledge(options, command, outcome, log)) {
+          lastProcessed = command.id;
+          if (options.limit !== undefined && ++acknowledged >= options.limit) return;
+        }
+        arm();
       }
       log('the stream ended');
     } catch (error) {
@@ -120,6 +129,16 @@ export async function consumeCallEvents(options: ConsumerOptions): Promise<void>
 }
 
 class FatalError extends Error {}
+
+/** A PBX error is an outcome too: the agent hears that the call was not transferred. */
+async function carryOutSafely(carryOut: ConsumerOptions['carryOut'], command: CallCommand, log: (line: string) => void): Promise<Outcome> {
+  try {
+    return await carryOut(command);
+  } catch (error) {
+    log(`command ${command.id}: the PBX failed (${error instanceof Error ? error.message : String(error)})`);
+    return { success: false, reason: 'the phone system reported an error' };
+  }
+}
 
 /**
  * POST .../call-events/{id}/ack, retried on network errors, 429 and 5xx (it is

@@ -141,7 +141,11 @@ export class DocShell {
           check();
         }),
       stop: async () => {
-        if (child.exitCode === null && child.signalCode === null && child.pid) process.kill(-child.pid, 'SIGTERM');
+        try {
+          if (child.exitCode === null && child.signalCode === null && child.pid) process.kill(-child.pid, 'SIGTERM');
+        } catch {
+          // the group ended in the meantime
+        }
         await exited;
       },
     };
