@@ -6,10 +6,14 @@
 import type { Express } from 'express';
 
 import type { AppContext, BackgroundJob } from './app-context.ts';
+import { auditExtension } from './audit/extension.ts';
 import { callControlExtension } from './calls/extension.ts';
 import { contactAdminRoutes } from './contacts/admin-routes.ts';
+import { contactSourceAdminRoutes } from './contacts/sources/admin-routes.ts';
+import { ContactSourceScheduler } from './contacts/sources/scheduler.ts';
 import type { AdminRoutes } from './http/app.ts';
 import { leadAdminRoutes } from './leads/admin-routes.ts';
+import { observabilityExtension } from './observability/extension.ts';
 import { dndAdminRoutes } from './users/dnd-routes.ts';
 
 export interface ServerExtensions {
@@ -19,10 +23,20 @@ export interface ServerExtensions {
 }
 
 export function serverExtensions(context: AppContext): ServerExtensions {
+  const observability = observabilityExtension(context);
+  const audit = auditExtension(context);
   const calls = callControlExtension(context);
+  const contactSync = new ContactSourceScheduler(context);
   return {
-    adminRoutes: [leadAdminRoutes(context.services), contactAdminRoutes(context), dndAdminRoutes(context), ...calls.adminRoutes],
-    rootRoutes: [],
-    jobs: [...calls.jobs],
+    adminRoutes: [
+      leadAdminRoutes(context.services),
+      contactAdminRoutes(context),
+      contactSourceAdminRoutes(context, contactSync),
+      dndAdminRoutes(context),
+      ...calls.adminRoutes,
+      ...audit.adminRoutes,
+    ],
+    rootRoutes: [...observability.rootRoutes],
+    jobs: [...audit.jobs, contactSync, ...calls.jobs],
   };
 }

@@ -61,6 +61,7 @@ export const catalogue = {
   METHOD_NOT_ALLOWED: spec(405, RPC.methodNotFound),
   BAD_REQUEST: spec(400, RPC.invalidParams),
   CONFLICT: spec(409, RPC.invalidParams),
+  METRICS_TOKEN_REQUIRED: spec(403, RPC.forbidden),
 
   // Tool calls: reported as tool results with isError, never as stack traces.
   TOOL_UNKNOWN: spec(404, RPC.invalidParams),

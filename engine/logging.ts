@@ -43,7 +43,12 @@ export function createLogger(settings: LoggerSettings = {}): Logger {
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
   };
-  return settings.destination ? pino(options, settings.destination as pino.DestinationStream) : pino(options);
+  if (settings.destination) return pino(options, settings.destination as pino.DestinationStream);
+  // Asynchronous stdout: under load, lines written while one write is in
+  // flight go out together instead of one system call each. The process
+  // ends by letting its event loop drain (never process.exit), so pending
+  // lines are written before it exits.
+  return pino(options, pino.destination({ dest: 1, sync: false }));
 }
 
 /** A logger that drops everything; for CLI commands that print their own output. */

@@ -3,12 +3,14 @@
  * process. Capabilities add their stores and clients here, so a handler never
  * opens its own connection or reads the wall clock.
  */
+import { AuditLog } from './audit/audit-log.ts';
 import { CallControl } from './calls/control.ts';
 import type { Clock } from './clock.ts';
+import type { ServerSettings } from './config.ts';
 import { ContactStore } from './contacts/store.ts';
 import { LeadStore } from './leads/store.ts';
-import type { ServerSettings } from './config.ts';
 import type { Logger } from './logging.ts';
+import { Metrics } from './observability/metrics.ts';
 import { OutboundClient } from './outbound/client.ts';
 import type { SecretStore } from './secrets.ts';
 import type { Database } from './store/database.ts';
@@ -30,11 +32,14 @@ export interface Services extends ServiceBase {
   /** The one HTTP client for other systems, with the SSRF guard (settings.outboundAllow). */
   outbound: OutboundClient;
   calls: CallControl;
+  metrics: Metrics;
+  audit: AuditLog;
 }
 
 /** Builds every service over one database; the server and the CLI share this. */
 export function createServices(base: ServiceBase): Services {
   const outbound = new OutboundClient({ allow: base.settings.outboundAllow });
+  const metrics = new Metrics();
   return {
     ...base,
     outbound,
@@ -42,5 +47,7 @@ export function createServices(base: ServiceBase): Services {
     leads: new LeadStore(base.db, base.clock),
     contacts: new ContactStore(base.db, base.clock),
     calls: new CallControl({ ...base, outbound }),
+    metrics,
+    audit: new AuditLog(base.db, base.log, metrics),
   };
 }

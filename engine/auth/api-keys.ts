@@ -49,10 +49,14 @@ export const hashKey = (key: string): string => createHash('sha256').update(key)
 export const roleAllows = (role: KeyRole, needed: KeyRole): boolean => role === 'admin' || role === needed;
 
 const LAST_USED_FLUSH_MS = 10_000;
+const VERIFY_CACHE_MS = 1000;
+/** Bounds the cache against a flood of random keys. */
+const MAX_RECENT_KEYS = 10_000;
 
 export class ApiKeyStore {
   private readonly byHash;
   private readonly pendingLastUse = new Map<string, number>();
+  private readonly recent = new Map<string, { at: number; record: ApiKeyRecord | undefined }>();
   private lastFlush = 0;
 
   constructor(
@@ -94,16 +98,29 @@ export class ApiKeyStore {
   /** Revokes a key; returns the record, or undefined when no key has that id. */
   revoke(id: string): ApiKeyRecord | undefined {
     this.db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(this.clock.now(), id);
+    this.recent.clear();
     const row = this.db.prepare<[string], ApiKeyRow>('SELECT * FROM api_keys WHERE id = ?').get(id);
     return row ? toRecord(row) : undefined;
   }
 
-  /** The live record of a presented key, or undefined when unknown or revoked. */
+  /**
+   * The live record of a presented key, or undefined when unknown or revoked.
+   * Answers are kept for a second: a voice agent sends its key with every
+   * request, and a revocation (by any process sharing the file) still takes
+   * effect within that second.
+   */
   verify(key: string): ApiKeyRecord | undefined {
-    const row = this.byHash.get(hashKey(key));
-    if (!row || row.revoked_at !== null) return undefined;
-    this.noteUse(row.id);
-    return toRecord(row);
+    const now = this.clock.now();
+    const hash = hashKey(key);
+    let known = this.recent.get(hash);
+    if (!known || now - known.at >= VERIFY_CACHE_MS || now < known.at) {
+      const row = this.byHash.get(hash);
+      known = { at: now, record: row && row.revoked_at === null ? toRecord(row) : undefined };
+      if (this.recent.size >= MAX_RECENT_KEYS) this.recent.clear();
+      this.recent.set(hash, known);
+    }
+    if (known.record) this.noteUse(known.record.id);
+    return known.record;
   }
 
   /** Last-use times are batched: one write per key every few seconds, not one per request. */

@@ -4,6 +4,8 @@
  */
 import { isSwitchboardError } from '../errors.ts';
 import { print, type CliIO, type Command, EXIT } from './command.ts';
+import { auditCommand } from './commands/audit.ts';
+import { backupCommand } from './commands/backup.ts';
 import { contactsCommand } from './commands/contacts.ts';
 import { dndCommand } from './commands/dnd.ts';
 import { keysCommand } from './commands/keys.ts';
@@ -24,6 +26,8 @@ export const commands: Command[] = [
   leadsCommand,
   contactsCommand,
   tryCommand,
+  auditCommand,
+  backupCommand,
 ];
 
 function usage(): string {

@@ -68,6 +68,17 @@ function decodeCursor(cursor: string): { name: string; seq: number } {
 const samePhones = (a: readonly ContactPhone[], b: readonly ContactPhone[]): boolean =>
   a.length === b.length && a.every((phone, index) => phone.e164 === b[index]!.e164 && phone.label === b[index]!.label);
 
+/** How many contacts of one number are read before ordering (more share a number only in broken data). */
+const MAX_CONTACTS_PER_NUMBER = 100;
+
+/** Native contacts first, then by name (case-insensitive), then oldest first. */
+function byLookupOrder(a: ContactRow, b: ContactRow): number {
+  const native = Number(a.source !== NATIVE_SOURCE) - Number(b.source !== NATIVE_SOURCE);
+  if (native) return native;
+  const name = a.name.toLowerCase().localeCompare(b.name.toLowerCase());
+  return name || a.seq - b.seq;
+}
+
 export class ContactStore {
   private readonly bySource;
   private readonly byId;
@@ -89,9 +100,11 @@ export class ContactStore {
     this.bySource = db.prepare<[string, string, string], ContactRow>('SELECT * FROM contacts WHERE account_id = ? AND source = ? AND source_id = ?');
     this.byId = db.prepare<[string, string], ContactRow>('SELECT * FROM contacts WHERE account_id = ? AND id = ?');
     // Native contacts first: they are the ones this office curates.
+    // No ORDER BY: SQLite would build a sorter even for no rows, which costs
+    // more than the lookup. A number has a handful of contacts at most; they
+    // are ordered in findByNumber.
     this.byNumber = db.prepare<[string, string, number], ContactRow>(
-      `SELECT c.* FROM contact_phones p JOIN contacts c ON c.seq = p.contact_seq
-       WHERE p.account_id = ? AND p.e164 = ? ORDER BY c.source <> '${NATIVE_SOURCE}', c.name COLLATE NOCASE, c.seq LIMIT ?`,
+      `SELECT c.* FROM contact_phones p JOIN contacts c ON c.seq = p.contact_seq WHERE p.account_id = ? AND p.e164 = ? LIMIT ?`,
     );
     this.phonesOf = db.prepare<[string], PhoneRow>(
       'SELECT contact_seq, e164, label FROM contact_phones WHERE contact_seq IN (SELECT value FROM json_each(?)) ORDER BY contact_seq, position',
@@ -159,7 +172,9 @@ export class ContactStore {
 
   /** Contacts that have this E.164 number, native ones first, at most `limit`. */
   findByNumber(accountId: string, e164: string, limit = 5): Contact[] {
-    return this.withPhones(this.byNumber.all(accountId, e164, limit));
+    const rows = this.byNumber.all(accountId, e164, MAX_CONTACTS_PER_NUMBER);
+    if (rows.length > 1) rows.sort(byLookupOrder);
+    return this.withPhones(rows.slice(0, limit));
   }
 
   /** Contacts by name (case-insensitive), optionally of one source. */

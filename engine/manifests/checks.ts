@@ -6,6 +6,7 @@
 import { isSupportedCountry } from 'libphonenumber-js';
 import { IANAZone } from 'luxon';
 
+import { checkContactSources } from '../contacts/sources/config.ts';
 import type { AccountEntry } from './snapshot.ts';
 import { GLOBAL_TOOL_NAMES, type AccountManifest, type DayHours, type PersonaManifest, type VariableEntry, WEEKDAYS } from './types.ts';
 
@@ -54,6 +55,7 @@ export function checkAccount(account: AccountManifest, directoryName: string): F
   for (const index of duplicates(sources, (source) => source.name ?? source.type)) {
     findings.push({ path: ['contact_sources', index, 'name'], message: 'two contact sources have the same name; give each a distinct name' });
   }
+  findings.push(...checkContactSources(sources));
   return findings;
 }
 

@@ -48,6 +48,7 @@ export interface ContactSourceEntry {
   credentials: { client_id: string; client_secret: string; refresh_token: string };
   tenant?: string;
   user?: string;
+  folder?: string;
   other_contacts?: boolean;
   sync_interval_minutes?: number;
   api_base_url?: string;

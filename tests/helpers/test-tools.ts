@@ -50,3 +50,23 @@ export const basicManifests: Record<string, string> = {
   'globex/account.yaml': 'account_id: globex\ntimezone: Europe/London\ndefault_country: GB\n',
   'globex/reception.yaml': 'persona_id: reception\n',
 };
+
+/** Like echo, with a PIN the tool marks sensitive: the audit trail and logs must never hold it. */
+export const echoPinTool: ToolDefinition<{ text: string; pin: string }> = {
+  name: 'echo_pin',
+  description: 'Repeats the text; checks a PIN it never repeats.',
+  inputSchema: {
+    type: 'object',
+    properties: { text: { type: 'string', maxLength: 100 }, pin: { type: 'string', maxLength: 12 } },
+    required: ['text', 'pin'],
+    additionalProperties: false,
+  },
+  annotations: { readOnlyHint: true },
+  sensitiveArguments: ['pin'],
+  async handler(_ctx, args) {
+    return { text: `echo: ${args.text}`, data: { text: args.text } };
+  },
+};
+
+/** The test tools plus echo_pin. */
+export const sensitiveToolKinds: ToolKinds = { global: new Map([...testToolKinds.global, ['echo_pin', echoPinTool as ToolDefinition]]), custom: testToolKinds.custom };

@@ -7,6 +7,7 @@ import { SwitchboardError } from '../../errors.ts';
 import { toE164 } from '../../phone.ts';
 import { oneLine } from '../../plain-text.ts';
 import { dataFlag, EXIT, jsonFlag, loadCliManifests, openCliServices, parseFlags, personasFlag, print, printJson, requireFlag, table, type CliIO, type Command } from '../command.ts';
+import { showSources, syncSources } from './contact-sources.ts';
 import { pagingFlags, readPaging } from './paging.ts';
 
 const MAX_FILE_BYTES = 64 * 1024 * 1024;
@@ -39,10 +40,12 @@ function printReport(io: CliIO, file: string, account: string, report: ImportRep
 
 export const contactsCommand: Command = {
   name: 'contacts',
-  summary: 'Import native contacts from CSV or vCard, and list the contact index.',
+  summary: 'Import native contacts, list the contact index, sync Google and Microsoft contact sources.',
   usage: [
     'switchboard contacts import --account ID FILE [--format csv|vcard] [--country CC] [--personas DIR] [--json] [--data DIR]',
     '       switchboard contacts list --account ID [--phone NUMBER] [--source NAME] [--limit N] [--cursor C] [--json] [--data DIR]',
+    '       switchboard contacts sync --account ID [--source NAME] [--full] [--personas DIR] [--json] [--data DIR]',
+    '       switchboard contacts sources --account ID [--personas DIR] [--json] [--data DIR]',
     '',
     'import: reads a CSV file with a header row (columns: name or first/last name, company, phone,',
     'mobile, work, home, ...) or a vCard 3.0/4.0 file (FN/N, ORG, TEL, UID). National numbers are read',
@@ -50,6 +53,8 @@ export const contactsCommand: Command = {
     'others are imported; importing the same file again updates instead of duplicating. Exit 1 when',
     'some rows were not imported.',
     'list: contacts by name, or with --phone the contacts that have that number (native first).',
+    "sync: syncs the account's contact sources (or --source NAME) now; --full reads every contact",
+    'again. Exit 1 when a sync failed. sources: the sync state of each contact source.',
   ].join('\n'),
   async run(argv, io) {
     const [action, ...rest] = argv;
@@ -63,6 +68,7 @@ export const contactsCommand: Command = {
       country: { type: 'string' },
       phone: { type: 'string' },
       source: { type: 'string' },
+      full: { type: 'boolean' },
     });
     const account = requireFlag(values.account, 'account');
     if (action === 'import') {
@@ -117,6 +123,8 @@ export const contactsCommand: Command = {
         services.close();
       }
     }
-    throw new SwitchboardError('BAD_REQUEST', `unknown action "${action ?? ''}"; use import or list`);
+    if (action === 'sync') return syncSources({ ...values, account }, io);
+    if (action === 'sources') return showSources({ ...values, account }, io);
+    throw new SwitchboardError('BAD_REQUEST', `unknown action "${action ?? ''}"; use import, list, sync or sources`);
   },
 };

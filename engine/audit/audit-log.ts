@@ -1,0 +1,257 @@
+/**
+ * The audit trail of tool calls: written from the request path, read by the
+ * admin API and `switchboard audit`, trimmed by the retention job.
+ *
+ * Writing is shaped by cost. `record` only appends the event to a queue; the
+ * queue is written in one transaction a few milliseconds later (or at once
+ * when it reaches a batch size), so a burst of calls pays one commit (one
+ * fsync with synchronous=full) instead of one each, and serializing and
+ * masking happen off the answer's path. A crash can lose the rows of the last
+ * few milliseconds; a graceful shutdown loses none: `close` writes the queue
+ * and every row recorded after it is written at once. A failed write keeps
+ * the rows queued and retries (up to a cap, past which the oldest are dropped
+ * and logged).
+ *
+ * Reading is newest first by (time, id), paged with an opaque cursor, and
+ * always within one account: every query has `account_id = ?`.
+ */
+import type { Statement } from 'better-sqlite3';
+
+import type { Logger } from '../logging.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import type { Database } from '../store/database.ts';
+import type { ToolCallEvent, ToolCallStatus } from '../tools/dispatch.ts';
+
+export interface AuditEntry {
+  id: number;
+  at: number;
+  accountId: string;
+  personaId: string;
+  callId: string;
+  keyId: string;
+  tool: string;
+  arguments: Record<string, unknown>;
+  status: ToolCallStatus;
+  errorCode: string | null;
+  text: string;
+  durationMs: number;
+}
+
+/** Where a page ended: the next page starts after this row. */
+export interface AuditCursor {
+  at: number;
+  id: number;
+}
+
+export interface AuditQuery {
+  accountId: string;
+  callId?: string;
+  tool?: string;
+  personaId?: string;
+  status?: ToolCallStatus;
+  /** Rows that started at or after this time (ms). */
+  since?: number;
+  /** Rows that started before this time (ms). */
+  until?: number;
+  limit: number;
+  cursor?: AuditCursor;
+}
+
+export interface AuditPage {
+  items: AuditEntry[];
+  next: AuditCursor | null;
+}
+
+export interface AuditWriteOptions {
+  /** Longest a recorded row waits before its batch is written. */
+  flushMs: number;
+  /** A batch this large is written at once. */
+  maxBatch: number;
+  /** Rows kept while the database refuses writes; past it the oldest are dropped. */
+  maxQueue: number;
+}
+
+const DEFAULT_WRITE: AuditWriteOptions = { flushMs: 10, maxBatch: 200, maxQueue: 10_000 };
+const RETRY_MS = 1000;
+/** Stored sizes: enough for any real tool call, bounded against a runaway argument or answer. */
+export const MAX_ARGUMENTS_CHARS = 16_384;
+export const MAX_TEXT_CHARS = 8192;
+
+interface AuditRow {
+  id: number;
+  at: number;
+  account_id: string;
+  persona_id: string;
+  call_id: string;
+  key_id: string;
+  tool: string;
+  arguments: string;
+  status: ToolCallStatus;
+  error_code: string | null;
+  result_text: string;
+  duration_ms: number;
+}
+
+type NewRow = Omit<AuditRow, 'id'>;
+
+/** Replaces every secret value in a text; the identity until the server sets one. */
+export type Masker = (text: string) => string;
+
+const truncate = (text: string, max: number): string => (text.length > max ? `${text.slice(0, max)}…[truncated]` : text);
+
+function maskValues(value: unknown, mask: Masker): unknown {
+  if (typeof value === 'string') return mask(value);
+  if (Array.isArray(value)) return value.map((item) => maskValues(item, mask));
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, maskValues(item, mask)]));
+  return value;
+}
+
+function argumentsJson(args: Record<string, unknown>, mask: Masker): string {
+  const json = JSON.stringify(maskValues(args, mask));
+  return json.length > MAX_ARGUMENTS_CHARS ? JSON.stringify({ '[truncated]': truncate(json, MAX_ARGUMENTS_CHARS) }) : json;
+}
+
+const COLUMNS = 'id, at, account_id, persona_id, call_id, key_id, tool, arguments, status, error_code, result_text, duration_ms';
+
+export class AuditLog {
+  private queue: ToolCallEvent[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private immediate: NodeJS.Immediate | undefined;
+  private closed = false;
+  private mask: Masker = (text) => text;
+  private readonly options: AuditWriteOptions;
+  private readonly insertBatch: (rows: NewRow[]) => void;
+  private readonly deleteChunk: Statement<[number, number]>;
+  private readonly queries = new Map<string, Statement>();
+
+  constructor(
+    private readonly db: Database,
+    private readonly log: Logger,
+    private readonly metrics: Metrics,
+    options: Partial<AuditWriteOptions> = {},
+  ) {
+    this.options = { ...DEFAULT_WRITE, ...options };
+    const insert = db.prepare<NewRow>(
+      'INSERT INTO audit_log (at, account_id, persona_id, call_id, key_id, tool, arguments, status, error_code, result_text, duration_ms) VALUES (@at, @account_id, @persona_id, @call_id, @key_id, @tool, @arguments, @status, @error_code, @result_text, @duration_ms)',
+    );
+    this.insertBatch = db.transaction((rows: NewRow[]) => {
+      for (const row of rows) insert.run(row);
+    });
+    this.deleteChunk = db.prepare('DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < ? ORDER BY at LIMIT ?)');
+  }
+
+  /** Sets how secret values are masked in arguments and texts before they are stored. */
+  setMasker(mask: Masker): void {
+    this.mask = mask;
+  }
+
+  /** Queues a tool call for writing; cheap enough for the request path. */
+  record(event: ToolCallEvent): void {
+    this.queue.push(event);
+    if (this.closed) {
+      this.flush();
+    } else if (this.queue.length >= this.options.maxBatch) {
+      this.immediate ??= setImmediate(() => this.flush());
+    } else {
+      this.timer ??= setTimeout(() => this.flush(), this.options.flushMs).unref();
+    }
+  }
+
+  /** Writes every queued row now; returns how many were written. */
+  flush(): number {
+    clearTimeout(this.timer);
+    clearImmediate(this.immediate);
+    this.timer = undefined;
+    this.immediate = undefined;
+    if (!this.queue.length) return 0;
+    const batch = this.queue;
+    this.queue = [];
+    try {
+      this.insertBatch(batch.map((event) => this.toRow(event)));
+      return batch.length;
+    } catch (error) {
+      this.metrics.auditWriteFailed();
+      const kept = [...batch, ...this.queue];
+      const dropped = Math.max(0, kept.length - this.options.maxQueue);
+      this.queue = kept.slice(dropped);
+      this.log.error({ err: error, event: 'audit_write_failed', queued: this.queue.length, dropped }, 'could not write audit rows; will retry');
+      if (!this.closed) this.timer = setTimeout(() => this.flush(), RETRY_MS).unref();
+      return 0;
+    }
+  }
+
+  /**
+   * Writes what is queued and from now on writes each row as it is recorded.
+   * Waits one turn of the event loop first: tool calls cut short by the
+   * shutdown finish in the microtasks right after the abort.
+   */
+  async close(): Promise<void> {
+    this.closed = true;
+    await new Promise((resolve) => setImmediate(resolve));
+    this.flush();
+  }
+
+  private toRow(event: ToolCallEvent): NewRow {
+    return {
+      at: event.startedAt,
+      account_id: event.call.accountId,
+      persona_id: event.call.personaId,
+      call_id: event.call.callId,
+      key_id: event.call.keyId,
+      tool: event.tool,
+      arguments: argumentsJson(event.arguments, this.mask),
+      status: event.status,
+      error_code: event.errorCode ?? null,
+      result_text: truncate(this.mask(event.text), MAX_TEXT_CHARS),
+      duration_ms: Math.round(event.durationMs * 10) / 10,
+    };
+  }
+
+  query(query: AuditQuery): AuditPage {
+    const conditions = ['account_id = ?'];
+    const params: (string | number)[] = [query.accountId];
+    const add = (condition: string, ...values: (string | number)[]) => {
+      conditions.push(condition);
+      params.push(...values);
+    };
+    if (query.callId !== undefined) add('call_id = ?', query.callId);
+    if (query.tool !== undefined) add('tool = ?', query.tool);
+    if (query.personaId !== undefined) add('persona_id = ?', query.personaId);
+    if (query.status !== undefined) add('status = ?', query.status);
+    if (query.since !== undefined) add('at >= ?', query.since);
+    if (query.until !== undefined) add('at < ?', query.until);
+    if (query.cursor) add('(at, id) < (?, ?)', query.cursor.at, query.cursor.id);
+    const sql = `SELECT ${COLUMNS} FROM audit_log WHERE ${conditions.join(' AND ')} ORDER BY at DESC, id DESC LIMIT ?`;
+    let statement = this.queries.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.queries.set(sql, statement);
+    }
+    const rows = statement.all(...params, query.limit + 1) as AuditRow[];
+    const items = rows.slice(0, query.limit).map(fromRow);
+    const last = items[items.length - 1];
+    return { items, next: rows.length > query.limit && last ? { at: last.at, id: last.id } : null };
+  }
+
+  /** Deletes up to `limit` rows that started before `cutoff`; returns how many. */
+  deleteBefore(cutoff: number, limit: number): number {
+    return this.deleteChunk.run(cutoff, limit).changes;
+  }
+}
+
+function fromRow(row: AuditRow): AuditEntry {
+  return {
+    id: row.id,
+    at: row.at,
+    accountId: row.account_id,
+    personaId: row.persona_id,
+    callId: row.call_id,
+    keyId: row.key_id,
+    tool: row.tool,
+    arguments: JSON.parse(row.arguments) as Record<string, unknown>,
+    status: row.status,
+    errorCode: row.error_code,
+    text: row.result_text,
+    durationMs: row.duration_ms,
+  };
+}

@@ -1,0 +1,19 @@
+/**
+ * What the audit trail adds to a running server: the tool-call observer, the
+ * secret masker, the admin route, the retention job, and a job whose stop
+ * writes the rows still queued at shutdown.
+ */
+import type { AppContext, BackgroundJob } from '../app-context.ts';
+import type { AdminRoutes } from '../http/app.ts';
+import { auditRoutes } from './admin-routes.ts';
+import { AuditRetentionJob } from './retention.ts';
+import { secretMasker } from './secret-masking.ts';
+
+export function auditExtension(context: AppContext): { adminRoutes: AdminRoutes[]; jobs: BackgroundJob[] } {
+  const { audit, clock, log, metrics, secrets } = context.services;
+  audit.setMasker(secretMasker(context.registry, secrets));
+  context.dispatcher.observe((event) => audit.record(event));
+  const writer: BackgroundJob = { name: 'audit-writer', start: () => {}, stop: () => audit.close() };
+  const retention = new AuditRetentionJob(audit, clock, log, metrics, { retentionDays: context.settings.auditRetentionDays });
+  return { adminRoutes: [auditRoutes(audit, clock)], jobs: [writer, retention] };
+}

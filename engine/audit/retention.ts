@@ -1,0 +1,72 @@
+/**
+ * Deletes audit rows older than the retention setting, at start and then
+ * daily. Rows go in chunks, each its own short transaction, with a turn of the
+ * event loop between chunks, so a first sweep over months of rows never holds
+ * the write lock long enough to delay a tool call's own writes.
+ */
+import type { BackgroundJob } from '../app-context.ts';
+import type { Clock } from '../clock.ts';
+import type { Logger } from '../logging.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import type { AuditLog } from './audit-log.ts';
+
+export const DAY_MS = 86_400_000;
+const CHUNK = 2000;
+
+export interface RetentionOptions {
+  retentionDays: number;
+  intervalMs?: number;
+}
+
+export class AuditRetentionJob implements BackgroundJob {
+  readonly name = 'audit-retention';
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<number> | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly audit: AuditLog,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    private readonly metrics: Metrics,
+    private readonly options: RetentionOptions,
+  ) {}
+
+  start(): void {
+    if (this.options.retentionDays === 0) return;
+    void this.sweep();
+    this.timer = setInterval(() => void this.sweep(), this.options.intervalMs ?? DAY_MS).unref();
+  }
+
+  /** Deletes what is past retention now; a sweep asked for while one runs joins it. */
+  sweep(): Promise<number> {
+    this.running ??= this.deleteExpired().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    await this.running;
+  }
+
+  private async deleteExpired(): Promise<number> {
+    const cutoff = this.clock.now() - this.options.retentionDays * DAY_MS;
+    let deleted = 0;
+    try {
+      for (;;) {
+        const count = this.audit.deleteBefore(cutoff, CHUNK);
+        deleted += count;
+        if (count < CHUNK || this.stopped) break;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    } catch (error) {
+      this.log.error({ err: error, event: 'audit_retention_failed' }, 'audit retention sweep failed; it runs again tomorrow');
+    }
+    this.metrics.auditRowsExpired(deleted);
+    this.log.info({ event: 'audit_retention', deleted, before: new Date(cutoff).toISOString() }, 'deleted audit rows past retention');
+    return deleted;
+  }
+}

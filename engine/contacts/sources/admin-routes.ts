@@ -1,0 +1,64 @@
+/**
+ * Admin API of contact sources, under /ucp/v2/accounts/{account}:
+ *   GET  /contact-sources               status of each configured source
+ *   POST /contact-sources/{name}/sync   sync now; body {"full": bool, "wait": bool}, both optional
+ * Without wait the answer is 202 as soon as the sync has started (its state
+ * is "syncing"); with wait it is 200 once the sync has ended, with its
+ * outcome (a failed sync is an outcome too, not an HTTP error).
+ */
+import type { Request } from 'express';
+
+import type { AppContext } from '../../app-context.ts';
+import { SwitchboardError } from '../../errors.ts';
+import type { AdminRoutes } from '../../http/app.ts';
+import { accountParam } from '../../http/query.ts';
+import type { ContactSourceScheduler } from './scheduler.ts';
+import { outcomeJson, sourceStatusJson } from './status.ts';
+
+const bad = (message: string): SwitchboardError => new SwitchboardError('BAD_REQUEST', message);
+
+function readOptions(body: unknown): { full: boolean; wait: boolean } {
+  if (body === undefined || body === null) return { full: false, wait: false };
+  if (typeof body !== 'object' || Array.isArray(body)) throw bad('send a JSON object such as {"full": true, "wait": true}, or no body');
+  const fields = body as Record<string, unknown>;
+  const unknown = Object.keys(fields).filter((key) => key !== 'full' && key !== 'wait');
+  if (unknown.length) throw bad(`unknown field ${unknown.join(', ')}; a sync request has full and wait`);
+  for (const key of ['full', 'wait']) if (fields[key] !== undefined && typeof fields[key] !== 'boolean') throw bad(`${key} must be true or false`);
+  return { full: fields.full === true, wait: fields.wait === true };
+}
+
+export function contactSourceAdminRoutes(context: Pick<AppContext, 'registry' | 'services'>, scheduler: ContactSourceScheduler): AdminRoutes {
+  const { clock } = context.services;
+
+  const loadedAccount = (req: Request): string => {
+    const id = accountParam(req);
+    if (!context.registry.current().accounts.has(id)) throw new SwitchboardError('UNKNOWN_ACCOUNT', `account ${id} has no manifest loaded; its contact sources are configured in account.yaml`);
+    return id;
+  };
+
+  const statusOf = (accountId: string, name: string) => {
+    const source = scheduler.configured(accountId).find((candidate) => candidate.name === name);
+    return source ? sourceStatusJson(source, scheduler.sync.states.get(accountId, name), clock.now()) : undefined;
+  };
+
+  return (router) => {
+    router.get('/contact-sources', (req, res) => {
+      const accountId = loadedAccount(req);
+      const now = clock.now();
+      res.json({ account: accountId, sources: scheduler.configured(accountId).map((source) => sourceStatusJson(source, scheduler.sync.states.get(accountId, source.name), now)) });
+    });
+
+    router.post('/contact-sources/:name/sync', async (req, res) => {
+      const accountId = loadedAccount(req);
+      const name = String(req.params.name);
+      const options = readOptions(req.body);
+      const done = scheduler.trigger(accountId, name, { full: options.full });
+      if (!options.wait) {
+        res.status(202).json({ source: statusOf(accountId, name) });
+        return;
+      }
+      const outcome = await done;
+      res.json({ outcome: outcomeJson(outcome), source: statusOf(accountId, name) });
+    });
+  };
+}

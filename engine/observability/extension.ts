@@ -1,0 +1,34 @@
+/**
+ * What metrics add to a running server: tool-call and reload observers, the
+ * live figures read at scrape time, the HTTP request counter in front of
+ * every route, process metrics, and GET /metrics.
+ */
+import type { Express } from 'express';
+
+import type { AppContext } from '../app-context.ts';
+import { httpMetrics, mountFirst } from './http-metrics.ts';
+import { metricsRoute } from './metrics-route.ts';
+
+export function observabilityExtension(context: AppContext): { rootRoutes: ((app: Express) => void)[] } {
+  const { metrics, log } = context.services;
+  metrics.collectProcessMetrics();
+  metrics.bindServer({
+    sessions: () => context.sessions.size,
+    manifests: () => {
+      const snapshot = context.registry.current();
+      return { generation: snapshot.generation, loadedAt: snapshot.loadedAt, accounts: snapshot.accounts.size, personas: snapshot.personas.size, problems: snapshot.problems.length };
+    },
+    reloads: () => context.registry.stats(),
+  });
+  context.dispatcher.observe((event) => {
+    // A removed persona's calls carry whatever tool name the client sent: not a label.
+    const tool = event.errorCode === 'PERSONA_REMOVED' ? '-' : event.tool;
+    metrics.toolCall(tool, event.call.accountId, event.status, event.errorCode ?? 'ok', event.durationMs / 1000);
+  });
+  context.registry.on('reload', (report) => metrics.manifestReloaded(report.durationMs));
+  const mount = (app: Express) => {
+    if (!mountFirst(app, httpMetrics(metrics))) log.warn({ event: 'http_metrics_late' }, 'HTTP request metrics could not be placed first; requests refused early are not counted');
+    metricsRoute(metrics, { token: context.settings.metricsToken, bindHost: context.settings.host })(app);
+  };
+  return { rootRoutes: [mount] };
+}
