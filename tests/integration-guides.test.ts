@@ -165,8 +165,32 @@ describe('every code block of the integration guides', () => {
     }
   });
 
+  it('links only to files and headings that exist', () => {
+    const broken: string[] = [];
+    for (const file of guideFiles) {
+      for (const [, target] of fs.readFileSync(file, 'utf8').matchAll(/\]\(([^)\s]+)\)/g)) {
+        if (/^[a-z]+:/.test(target as string)) continue;
+        const [relative, anchor] = (target as string).split('#');
+        const linked = relative ? path.resolve(path.dirname(file), relative) : file;
+        if (!fs.existsSync(linked)) broken.push(`${path.basename(file)}: ${target}`);
+        else if (anchor && !headingSlugs(linked).includes(anchor)) broken.push(`${path.basename(file)}: ${target} (no such heading)`);
+      }
+    }
+    expect(broken).toEqual([]);
+  });
+
   it('is run by a test where it is marked to be run', () => {
     const marked = blocks.filter((block) => block.marker?.kind === 'run').map((block) => `${path.basename(block.file)}#${block.marker?.value}`);
     expect(marked.filter((name) => !ran.has(name))).toEqual([]);
   });
 });
+
+/** GitHub's anchors of a Markdown file's headings. */
+function headingSlugs(file: string): string[] {
+  return [...fs.readFileSync(file, 'utf8').matchAll(/^#{1,6} (.+)$/gm)].map(([, title]) =>
+    (title as string)
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N} _-]/gu, '')
+      .replace(/ /g, '-'),
+  );
+}
