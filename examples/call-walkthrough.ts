@@ -10,9 +10,9 @@
  *   SWITCHBOARD_URL=http://127.0.0.1:9443 SWITCHBOARD_API_KEY=sb_... SWITCHBOARD_ADMIN_KEY=sb_... \
  *     npx tsx examples/call-walkthrough.ts [--account acme] [--persona front-desk] [--call-id ID] [--caller +12125550100] [--external-pbx]
  *
- * Without an admin key only the agent's side runs (and the transfer waits for a
- * PBX that never answers). With --external-pbx the PBX consumer is expected to
- * run in another terminal.
+ * Without an admin key only the agent's side runs: with no PBX consumer running
+ * anywhere, the transfer is reported as failed after the account's timeout. With
+ * --external-pbx the PBX consumer is expected to run in another terminal.
  */
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { parseArgs } from 'node:util';
