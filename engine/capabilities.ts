@@ -3,7 +3,7 @@
  * under /ucp/v2/accounts/{account}/…, routes at the root, background jobs and
  * tool-call observers. server.ts mounts whatever is listed here.
  */
-import type { Express } from 'express';
+import type { Express, RequestHandler } from 'express';
 
 import type { AppContext, BackgroundJob } from './app-context.ts';
 import { auditExtension } from './audit/extension.ts';
@@ -17,6 +17,8 @@ import { observabilityExtension } from './observability/extension.ts';
 import { dndAdminRoutes } from './users/dnd-routes.ts';
 
 export interface ServerExtensions {
+  /** Handlers in front of everything else, the host guard included. */
+  firstMiddleware: RequestHandler[];
   adminRoutes: AdminRoutes[];
   rootRoutes: ((app: Express) => void)[];
   jobs: BackgroundJob[];
@@ -28,6 +30,7 @@ export function serverExtensions(context: AppContext): ServerExtensions {
   const calls = callControlExtension(context);
   const contactSync = new ContactSourceScheduler(context);
   return {
+    firstMiddleware: [...observability.firstMiddleware],
     adminRoutes: [
       leadAdminRoutes(context.services),
       contactAdminRoutes(context),

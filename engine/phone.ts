@@ -7,22 +7,33 @@
 import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js';
 
 /**
- * Parsed numbers by (country, text). Parsing costs tens of microseconds and
- * the same few numbers (the caller's, the office's) come back all call long.
+ * Parsing or formatting a number costs tens of microseconds, and the same few
+ * numbers (the caller's, the office's) come back all call long: answers are
+ * kept, in a table that is emptied when it gets large.
  */
-const parsed = new Map<string, string | undefined>();
-const MAX_PARSED = 10_000;
+function remembered<T>(compute: (key: string) => T): (key: string) => T {
+  const known = new Map<string, T>();
+  return (key) => {
+    if (known.has(key)) return known.get(key) as T;
+    const value = compute(key);
+    if (known.size >= 10_000) known.clear();
+    known.set(key, value);
+    return value;
+  };
+}
+
+const e164Of = remembered((key) => {
+  const split = key.indexOf('|');
+  return parseE164(key.slice(split + 1), key.slice(0, split));
+});
 
 /** The number in E.164 (+12125550100), or undefined when it is not a possible phone number. */
 export function toE164(raw: string | undefined, defaultCountry: string): string | undefined {
-  if (!raw) return undefined;
-  const key = `${defaultCountry}|${raw}`;
-  if (parsed.has(key)) return parsed.get(key);
-  const e164 = parseE164(raw, defaultCountry);
-  if (parsed.size >= MAX_PARSED) parsed.clear();
-  parsed.set(key, e164);
-  return e164;
+  return raw ? e164Of(`${defaultCountry}|${raw}`) : undefined;
 }
+
+/** +12125550100 -> "+1 212 555 0100": easier to read out than E.164. */
+export const spokenNumber = remembered((e164) => parsePhoneNumberFromString(e164)?.formatInternational() ?? e164);
 
 function parseE164(raw: string, defaultCountry: string): string | undefined {
   const trimmed = raw.trim();

@@ -14,6 +14,8 @@ export interface SecretSource {
 
 export class SecretStore implements SecretSource {
   private fileValues = new Map<string, string>();
+  /** Goes up with every reload of the secrets file: what was read before may be stale. */
+  version = 0;
 
   constructor(
     private readonly env: NodeJS.ProcessEnv = process.env,
@@ -32,6 +34,7 @@ export class SecretStore implements SecretSource {
       throw new SwitchboardError('CONFIG_INVALID', `cannot read secrets file ${this.file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
     }
     this.fileValues = parseSecretsFile(text);
+    this.version += 1;
   }
 
   get(name: string): string | undefined {

@@ -130,6 +130,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     bodyLimitBytes: settings.bodyLimitBytes,
     adminRoutes: extensions.adminRoutes,
     rootRoutes: extensions.rootRoutes,
+    firstMiddleware: extensions.firstMiddleware,
   });
 
   const tls = settings.tlsCert && settings.tlsKey ? { cert: fs.readFileSync(settings.tlsCert), key: fs.readFileSync(settings.tlsKey) } : undefined;

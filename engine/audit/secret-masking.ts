@@ -3,8 +3,8 @@
  * secrets (a webhook's `secret`, a contact source's `credentials`, a
  * `{{secret.NAME}}` placeholder in a custom tool); the values of every secret
  * any manifest names are masked in stored arguments and texts, whatever tool
- * or account produced them. The names are collected once per snapshot; the
- * values are read at masking time, so a secrets file reloaded on SIGHUP is
+ * or account produced them. Names and values are collected once per snapshot
+ * and per version of the secrets, so a secrets file reloaded on SIGHUP is
  * honoured.
  */
 import type { Registry } from '../manifests/registry.ts';
@@ -33,18 +33,19 @@ export function referencedSecretNames(snapshot: Snapshot): Set<string> {
   return names;
 }
 
-export function secretMasker(registry: Registry, secrets: SecretSource): Masker {
+export function secretMasker(registry: Registry, secrets: SecretSource & { readonly version?: number }): Masker {
   let seen: Snapshot | undefined;
-  let names: string[] = [];
+  let seenVersion: number | undefined;
+  let values: string[] = [];
   return (text) => {
     const snapshot = registry.current();
-    if (snapshot !== seen) {
+    // Names change with the manifests, values with a secrets-file reload; both are rare.
+    if (snapshot !== seen || secrets.version !== seenVersion) {
       seen = snapshot;
-      names = [...referencedSecretNames(snapshot)];
+      seenVersion = secrets.version;
+      // Longest first, so a secret that contains another is masked whole.
+      values = [...referencedSecretNames(snapshot)].map((name) => secrets.get(name) ?? '').filter(Boolean).sort((a, b) => b.length - a.length);
     }
-    if (!names.length) return text;
-    // Longest first, so a secret that contains another is masked whole.
-    const values = names.map((name) => secrets.get(name) ?? '').sort((a, b) => b.length - a.length);
-    return maskSecrets(text, values);
+    return values.length ? maskSecrets(text, values) : text;
   };
 }

@@ -2,15 +2,12 @@
  * How a contact is shown: as JSON (admin API, CLI --json, tool data, all
  * snake_case) and as words a voice agent reads out.
  */
-import { parsePhoneNumberFromString } from 'libphonenumber-js';
-
+import { spokenNumber } from '../phone.ts';
 import type { ContactPhone } from './input.ts';
 import type { Contact } from './store.ts';
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
-/** +12125550100 -> "+1 212 555 0100": easier to read out than E.164. */
-export const spokenNumber = (e164: string): string => parsePhoneNumberFromString(e164)?.formatInternational() ?? e164;
 
 export const phonesJson = (phones: readonly ContactPhone[]) => phones.map((phone) => ({ number: phone.e164, label: phone.label }));
 

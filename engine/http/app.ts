@@ -2,7 +2,7 @@
  * The HTTP application: guards first (Host/Origin, body size), then the MCP
  * endpoint, the health endpoints and the admin API, then one error handler.
  */
-import express, { type Express, type Router } from 'express';
+import express, { type Express, type RequestHandler, type Router } from 'express';
 
 import type { ApiKeyRecord, ApiKeyStore } from '../auth/api-keys.ts';
 import type { Logger } from '../logging.ts';
@@ -26,6 +26,8 @@ export interface AppDeps extends McpEndpointDeps, Omit<HealthDeps, 'sessions'> {
   adminRoutes: AdminRoutes[];
   /** Routes outside the account tree (e.g. /metrics). */
   rootRoutes?: ((app: Express) => void)[];
+  /** Handlers in front of everything else (request metrics). */
+  firstMiddleware?: RequestHandler[];
 }
 
 /** The admin key of a request, set by the admin guard. */
@@ -46,6 +48,7 @@ export function createApp(deps: AppDeps): Express {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', 'simple');
+  for (const handler of deps.firstMiddleware ?? []) app.use(handler);
   app.use(hostGuard({ bindHost: deps.bindHost, allowedHosts: deps.allowedHosts, allowedOrigins: deps.allowedOrigins }));
   app.use(express.json({ limit: deps.bodyLimitBytes, type: ['application/json', 'application/*+json'] }));
   app.use(jsonDepthGuard());

@@ -3,14 +3,14 @@
  * live figures read at scrape time, the HTTP request counter in front of
  * every route, process metrics, and GET /metrics.
  */
-import type { Express } from 'express';
+import type { Express, RequestHandler } from 'express';
 
 import type { AppContext } from '../app-context.ts';
-import { httpMetrics, mountFirst } from './http-metrics.ts';
+import { httpMetrics } from './http-metrics.ts';
 import { metricsRoute } from './metrics-route.ts';
 
-export function observabilityExtension(context: AppContext): { rootRoutes: ((app: Express) => void)[] } {
-  const { metrics, log } = context.services;
+export function observabilityExtension(context: AppContext): { firstMiddleware: RequestHandler[]; rootRoutes: ((app: Express) => void)[] } {
+  const { metrics } = context.services;
   metrics.collectProcessMetrics();
   metrics.bindServer({
     sessions: () => context.sessions.size,
@@ -26,9 +26,9 @@ export function observabilityExtension(context: AppContext): { rootRoutes: ((app
     metrics.toolCall(tool, event.call.accountId, event.status, event.errorCode ?? 'ok', event.durationMs / 1000);
   });
   context.registry.on('reload', (report) => metrics.manifestReloaded(report.durationMs));
-  const mount = (app: Express) => {
-    if (!mountFirst(app, httpMetrics(metrics))) log.warn({ event: 'http_metrics_late' }, 'HTTP request metrics could not be placed first; requests refused early are not counted');
-    metricsRoute(metrics, { token: context.settings.metricsToken, bindHost: context.settings.host })(app);
+  return {
+    // First of all handlers: requests the host guard or the endpoint refuse are counted too.
+    firstMiddleware: [httpMetrics(metrics)],
+    rootRoutes: [metricsRoute(metrics, { token: context.settings.metricsToken, bindHost: context.settings.host })],
   };
-  return { rootRoutes: [mount] };
 }

@@ -1,14 +1,14 @@
 /**
  * Counts every HTTP request by route template and status, and the MCP
  * requests and streams open right now by protocol era. The middleware has to
- * see requests that the host guard or the MCP endpoint refuse, so it is put
- * in front of every other handler of the app.
+ * see requests that the host guard or the MCP endpoint refuse, so the app
+ * mounts it before every other handler (ServerExtensions.firstMiddleware).
  *
  * Route labels are templates ("/ucp/v2/accounts/{account}/audit"), never the
  * concrete path, so an account id, a call id or a scanner's random URL never
  * becomes a series of its own.
  */
-import type { Express, NextFunction, Request, RequestHandler, Response } from 'express';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
 
 import { MCP_PATH } from '../http/errors.ts';
 import type { Metrics, ProtocolEra } from './metrics.ts';
@@ -39,25 +39,11 @@ export const eraOf = (req: Request): ProtocolEra => ((headerOf(req, 'mcp-protoco
 
 export function httpMetrics(metrics: Metrics): RequestHandler {
   return (req: Request, res: Response, next: NextFunction): void => {
-    if (req.path === MCP_PATH) {
-      const stream = req.method === 'GET' || headerOf(req, 'mcp-method') === 'subscriptions/listen';
-      res.once('close', metrics.mcpOpened(eraOf(req), stream ? 'stream' : 'request'));
-    }
-    res.once('close', () => metrics.httpRequest(METHODS.has(req.method) ? req.method : 'OTHER', routeLabel(req), res.statusCode));
+    const closeMcp = req.path === MCP_PATH ? metrics.mcpOpened(eraOf(req), req.method === 'GET' || headerOf(req, 'mcp-method') === 'subscriptions/listen' ? 'stream' : 'request') : undefined;
+    res.once('close', () => {
+      closeMcp?.();
+      metrics.httpRequest(METHODS.has(req.method) ? req.method : 'OTHER', routeLabel(req), res.statusCode);
+    });
     next();
   };
-}
-
-/**
- * Adds a middleware in front of everything the app already has. Express has
- * no public "prepend"; its router stack is an array, and the middleware is
- * moved to its head. Returns false if the stack could not be found (then the
- * middleware runs after the routes mounted before it).
- */
-export function mountFirst(app: Express, handler: RequestHandler): boolean {
-  app.use(handler);
-  const stack = (app as unknown as { router?: { stack?: unknown[] } }).router?.stack;
-  if (!Array.isArray(stack) || stack.length < 2) return false;
-  stack.unshift(stack.pop());
-  return true;
 }

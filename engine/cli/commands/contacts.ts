@@ -2,9 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { IMPORT_FORMATS, importContacts, type ImportFormat, type ImportReport } from '../../contacts/import.ts';
-import { contactJson, spokenNumber } from '../../contacts/present.ts';
+import { contactJson } from '../../contacts/present.ts';
 import { SwitchboardError } from '../../errors.ts';
-import { toE164 } from '../../phone.ts';
+import { spokenNumber, toE164 } from '../../phone.ts';
 import { oneLine } from '../../plain-text.ts';
 import { dataFlag, EXIT, jsonFlag, loadCliManifests, openCliServices, parseFlags, personasFlag, print, printJson, requireFlag, table, type CliIO, type Command } from '../command.ts';
 import { showSources, syncSources } from './contact-sources.ts';

@@ -4,9 +4,9 @@
  * written. The index is local, so the answer never waits on a remote API.
  * No match is a normal answer; only a number that cannot be read is an error.
  */
-import { describeContact, phonesJson, spokenNumber } from '../../contacts/present.ts';
+import { describeContact, phonesJson } from '../../contacts/present.ts';
 import { SwitchboardError } from '../../errors.ts';
-import { toE164 } from '../../phone.ts';
+import { spokenNumber, toE164 } from '../../phone.ts';
 import type { ToolDefinition } from '../types.ts';
 
 const MAX_MATCHES = 5;
