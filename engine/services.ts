@@ -14,6 +14,7 @@ import { Metrics } from './observability/metrics.ts';
 import { OutboundClient } from './outbound/client.ts';
 import type { SecretStore } from './secrets.ts';
 import type { Database } from './store/database.ts';
+import { GroupCommit } from './store/group-commit.ts';
 import { DndStore } from './users/dnd-store.ts';
 
 export interface ServiceBase {
@@ -39,12 +40,13 @@ export interface Services extends ServiceBase {
 /** Builds every service over one database; the server and the CLI share this. */
 export function createServices(base: ServiceBase): Services {
   const metrics = new Metrics();
+  const commits = new GroupCommit(base.db);
   const outbound = new OutboundClient({ allow: base.settings.outboundAllow, observe: (purpose, outcome, seconds) => metrics.outboundRequest(purpose, outcome, seconds) });
   return {
     ...base,
     outbound,
     dnd: new DndStore(base.db, base.clock),
-    leads: new LeadStore(base.db, base.clock),
+    leads: new LeadStore(base.db, base.clock, commits),
     contacts: new ContactStore(base.db, base.clock),
     calls: new CallControl({ ...base, outbound, metrics }),
     metrics,

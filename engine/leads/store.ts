@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import type { Clock } from '../clock.ts';
 import { SwitchboardError } from '../errors.ts';
 import type { Database } from '../store/database.ts';
+import { GroupCommit } from '../store/group-commit.ts';
 
 export const CLASSIFICATIONS = ['lead', 'customer', 'spam', 'other'] as const;
 export type Classification = (typeof CLASSIFICATIONS)[number];
@@ -138,6 +139,7 @@ export class LeadStore {
   constructor(
     db: Database,
     private readonly clock: Clock,
+    private readonly commits: GroupCommit = new GroupCommit(db),
   ) {
     this.caseOfCall = db.prepare<[string, string], { id: string; lead_id: string }>('SELECT id, lead_id FROM lead_cases WHERE account_id = ? AND call_id = ?');
     this.updateCase = db.prepare(
@@ -177,6 +179,11 @@ export class LeadStore {
   /** Records what create_lead was told in this call; committed when it returns. */
   record(input: CaseInput): RecordedCase {
     return this.recordTx.immediate(input);
+  }
+
+  /** `record` in the next group commit (engine/store/group-commit.ts): resolves once it is on disk. */
+  recordCommitted(input: CaseInput): Promise<RecordedCase> {
+    return this.commits.run(() => this.record(input));
   }
 
   private recordInTransaction(input: CaseInput): RecordedCase {

@@ -23,42 +23,47 @@ function buildServer(): McpServer {
   return server;
 }
 
-const sessions = new Map<string, NodeStreamableHTTPServerTransport>();
-const stateless = toNodeHandler(createMcpHandler(() => buildServer()));
+export function referenceApp(): express.Express {
+  const sessions = new Map<string, NodeStreamableHTTPServerTransport>();
+  const stateless = toNodeHandler(createMcpHandler(() => buildServer()));
 
-const app = express();
-app.use(express.json());
-const route = async (req: express.Request, res: express.Response) => {
-  const sessionId = req.headers['mcp-session-id'] as string | undefined;
-  if (sessionId && sessions.has(sessionId)) {
-    await sessions.get(sessionId)!.handleRequest(req, res, req.body);
-    return;
-  }
-  if (!sessionId && req.method === 'POST' && isInitializeRequest(req.body)) {
-    const transport = new NodeStreamableHTTPServerTransport({
-      sessionIdGenerator: () => randomUUID(),
-      onsessioninitialized: (id) => {
-        sessions.set(id, transport);
-      },
-    });
-    transport.onclose = () => {
-      if (transport.sessionId) sessions.delete(transport.sessionId);
-    };
-    await buildServer().connect(transport);
-    await transport.handleRequest(req, res, req.body);
-    return;
-  }
-  if (sessionId) {
-    res.status(404).json({ jsonrpc: '2.0', error: { code: -32001, message: 'Session not found' }, id: null });
-    return;
-  }
-  await stateless(req, res, req.body);
-};
-app.post('/mcp', route);
-app.get('/mcp', route);
-app.delete('/mcp', route);
+  const app = express();
+  app.use(express.json());
+  const route = async (req: express.Request, res: express.Response) => {
+    const sessionId = req.headers['mcp-session-id'] as string | undefined;
+    if (sessionId && sessions.has(sessionId)) {
+      await sessions.get(sessionId)!.handleRequest(req, res, req.body);
+      return;
+    }
+    if (!sessionId && req.method === 'POST' && isInitializeRequest(req.body)) {
+      const transport = new NodeStreamableHTTPServerTransport({
+        sessionIdGenerator: () => randomUUID(),
+        onsessioninitialized: (id) => {
+          sessions.set(id, transport);
+        },
+      });
+      transport.onclose = () => {
+        if (transport.sessionId) sessions.delete(transport.sessionId);
+      };
+      await buildServer().connect(transport);
+      await transport.handleRequest(req, res, req.body);
+      return;
+    }
+    if (sessionId) {
+      res.status(404).json({ jsonrpc: '2.0', error: { code: -32001, message: 'Session not found' }, id: null });
+      return;
+    }
+    await stateless(req, res, req.body);
+  };
+  app.post('/mcp', route);
+  app.get('/mcp', route);
+  app.delete('/mcp', route);
+  return app;
+}
 
-const server = app.listen(Number(process.argv[2] ?? 0), '127.0.0.1', () => {
-  console.log(`listening http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`);
-});
-process.on('SIGTERM', () => process.exit(0));
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const server = referenceApp().listen(Number(process.argv[2] ?? 0), '127.0.0.1', () => {
+    console.log(`listening http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`);
+  });
+  process.on('SIGTERM', () => process.exit(0));
+}

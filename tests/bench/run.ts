@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { EXAMPLE_PERSONAS, REPO_ROOT, tempDir } from '../helpers/server.ts';
 import { measureContactLookup } from './contacts-lookup.ts';
 import { measureCreateLead } from './create-lead.ts';
-import { createAgent, measureSessionSetup, openSession, runLoad, type LoadCall, type LoadEra, type LoadResult, type LoadTarget } from './load.ts';
+import { measureSessionSetup, runLoad, type LoadCall, type LoadEra, type LoadResult, type LoadTarget } from './load.ts';
 import { coldLoad, generatePersonas, notificationLatency } from './manifests.ts';
 import { percentile, printTable } from './stats.ts';
 
@@ -61,8 +61,6 @@ async function startProcess(args: string[], pattern: RegExp): Promise<Started> {
   }
 }
 
-const rssOf = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
-const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function main(): Promise<void> {
   const started = new Date();
@@ -77,11 +75,14 @@ async function main(): Promise<void> {
   });
   const key = (JSON.parse(keyOutput) as { key: string }).key;
 
-  const reference = await startProcess([tsx, 'tests/bench/reference-server.ts'], /listening (http\S+)/);
-  const switchboard = await startProcess(
-    [bin, 'serve', '--port', '0', '--data', data, '--personas', EXAMPLE_PERSONAS, '--rate-limit', '0', '--max-sessions', '100000', '--session-idle-seconds', '3600'],
-    /"mcp":"(http[^"]+)"/,
-  );
+  const startReference = () => startProcess([tsx, 'tests/bench/reference-server.ts'], /listening (http\S+)/);
+  const startSwitchboard = () =>
+    startProcess(
+      [bin, 'serve', '--port', '0', '--data', data, '--personas', EXAMPLE_PERSONAS, '--rate-limit', '0', '--max-sessions', '100000', '--session-idle-seconds', '3600'],
+      /"mcp":"(http[^"]+)"/,
+    );
+  const reference = await startReference();
+  const switchboard = await startSwitchboard();
   try {
     const referenceTarget: LoadTarget = { url: new URL(reference.url), headers: {} };
     const switchboardTarget: LoadTarget = {
@@ -133,17 +134,13 @@ async function main(): Promise<void> {
       switchboard: await measureSessionSetup(switchboardTarget, quick ? 500 : 2000, 20),
     };
 
-    // Memory per idle session: RSS before and after opening 500 sessions that then sit idle.
-    const idle = async (target: LoadTarget, pid: number) => {
-      await settle(2000);
-      const before = rssOf(pid);
-      const agent = createAgent(20);
-      for (let i = 0; i < 500; i += 20) await Promise.all(Array.from({ length: 20 }, (_, j) => openSession(agent, target, 10_000 + i + j)));
-      agent.destroy();
-      await settle(3000);
-      return { sessions: 500, rssBeforeMiB: before / 2 ** 20, rssAfterMiB: rssOf(pid) / 2 ** 20, perSessionKiB: (rssOf(pid) - before) / 500 / 1024 };
-    };
-    const idleSessions = { reference: await idle(referenceTarget, reference.child.pid as number), switchboard: await idle(switchboardTarget, switchboard.child.pid as number) };
+    // Heap per idle session, after full garbage collections, in a process of its own.
+    const idleSessions = await new Promise<{ sessions: number; referenceKiB: number; switchboardKiB: number }>((resolve, reject) => {
+      const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', 'tests/bench/idle-sessions.ts', '--json'], { cwd: REPO_ROOT });
+      let text = '';
+      child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      child.on('close', (code) => (code === 0 ? resolve(JSON.parse(text.trim().split('\n').pop() as string)) : reject(new Error(`idle-sessions exited with ${code}`))));
+    });
 
     const personasDir = generatePersonas(1000);
     const manifests = {
@@ -177,7 +174,7 @@ async function main(): Promise<void> {
         name.startsWith('switchboard legacy') ? 'ratio >= 1.0' : '',
       ]),
       ['session setup, reference / switchboard', `${fixed(sessionSetup.reference.perSecond)} / ${fixed(sessionSetup.switchboard.perSecond)} per s`, ''],
-      ['RSS per idle session, reference / switchboard', `${fixed(idleSessions.reference.perSessionKiB, 1)} / ${fixed(idleSessions.switchboard.perSessionKiB, 1)} KiB`, '<= 40 KiB'],
+      ['heap per idle session, reference / switchboard', `${fixed(idleSessions.referenceKiB, 1)} / ${fixed(idleSessions.switchboardKiB, 1)} KiB`, '<= 40 KiB'],
       [`cold load of ${manifests.coldLoad.personas} personas`, `${fixed(manifests.coldLoad.bestMs)} ms`, '< 2000 ms'],
       ['edited file -> list_changed, 2025 / 2026 (p50)', `${fixed(manifests.notification2025.p50Ms)} / ${fixed(manifests.notification2026.p50Ms)} ms`, '< 300 ms'],
       [`lookup_contact over ${lookup.contacts.toLocaleString('en')} contacts (p99)`, `${fixed(lookup.handler.p99Ms, 3)} ms`, '< 1 ms'],

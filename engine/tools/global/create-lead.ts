@@ -58,7 +58,7 @@ export const createLeadTool: ToolDefinition<CreateLeadArgs> = {
     if (blank.length) {
       throw new SwitchboardError('TOOL_ARGUMENTS', `Invalid arguments: ${blank.join(' and ')} must not be blank. Ask the caller and call the tool again.`);
     }
-    const recorded = ctx.services.leads.record({
+    const recorded = await ctx.services.leads.recordCommitted({
       accountId: ctx.call.accountId,
       personaId: ctx.call.personaId,
       callId: ctx.call.callId,
