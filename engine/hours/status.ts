@@ -77,13 +77,34 @@ function nextOpening(zone: IANAZone, officeHours: OfficeHours, today: CivilDate,
 
 const sourceFields = (source: HoursSource) => (source.kind === 'exception' ? { source: 'exception' as const, exception: source.key } : { source: 'weekday' as const, exception: null });
 
+/**
+ * Answers stay the same, but for the local time, until the office opens or
+ * closes or the local date changes; within that stretch an answer is reused
+ * instead of walking the schedule again (the time-zone arithmetic is most of
+ * the tool's cost). Keyed by the office-hours object, so a reload starts afresh.
+ */
+const answers = new WeakMap<OfficeHours, Map<string, { from: number; until: number; answer: OfficeAnswer }>>();
+
 export function officeStatus(officeHours: OfficeHours | undefined, timezone: string, now: number): OfficeAnswer {
+  if (!officeHours) return computeOfficeStatus(officeHours, timezone, now).answer;
+  let byZone = answers.get(officeHours);
+  if (!byZone) answers.set(officeHours, (byZone = new Map()));
+  const kept = byZone.get(timezone);
+  if (kept && now >= kept.from && now < kept.until) {
+    return { text: kept.answer.text, data: { ...kept.answer.data, local_time: isoInZone(now, timezone) } };
+  }
+  const { answer, until } = computeOfficeStatus(officeHours, timezone, now);
+  byZone.set(timezone, { from: now, until, answer });
+  return answer;
+}
+
+function computeOfficeStatus(officeHours: OfficeHours | undefined, timezone: string, now: number): { answer: OfficeAnswer; until: number } {
   const zone = IANAZone.create(timezone);
   const local = DateTime.fromMillis(now, { zone }).setLocale('en');
   const base = { timezone, local_time: isoInZone(now, timezone), local_day: local.toFormat('cccc') };
   const none = { closes_at: null, closes_at_spoken: null, next_open_at: null, next_open_spoken: null };
   if (!officeHours) {
-    return { text: OFFICE_TEXT.not_configured, data: { status: 'not_configured', open: null, ...base, today: null, ...none } };
+    return { answer: { text: OFFICE_TEXT.not_configured, data: { status: 'not_configured', open: null, ...base, today: null, ...none } }, until: now };
   }
 
   const today: CivilDate = { year: local.year, month: local.month, day: local.day };
@@ -96,7 +117,10 @@ export function officeStatus(officeHours: OfficeHours | undefined, timezone: str
   const nextOpenAt = open && closesAt === null ? null : nextOpening(zone, officeHours, today, closesAt ?? now);
   const status: OfficeStatus = plan.hours === '24h' ? 'open_24h' : open ? 'open' : plan.hours === 'closed' ? 'closed_today' : 'closed';
 
-  return {
+  // The answer holds until the next opening or closing, or the local midnight, whichever comes first.
+  const midnight = firstInstantAt(zone, addDays(today, 1), 0);
+  const until = Math.min(midnight, (open ? closesAt : nextOpenAt) ?? midnight);
+  const answer: OfficeAnswer = {
     text: OFFICE_TEXT[status],
     data: {
       status,
@@ -109,4 +133,5 @@ export function officeStatus(officeHours: OfficeHours | undefined, timezone: str
       next_open_spoken: nextOpenAt === null ? null : spokenTime(nextOpenAt, now, timezone),
     },
   };
+  return { answer, until };
 }
