@@ -111,13 +111,13 @@ export class ApiKeyStore {
    */
   verify(key: string): ApiKeyRecord | undefined {
     const now = this.clock.now();
-    const hash = hashKey(key);
-    let known = this.recent.get(hash);
+    // Kept by the presented key itself, so a repeat does not even hash it; the process holds it anyway.
+    let known = this.recent.get(key);
     if (!known || now - known.at >= VERIFY_CACHE_MS || now < known.at) {
-      const row = this.byHash.get(hash);
+      const row = this.byHash.get(hashKey(key));
       known = { at: now, record: row && row.revoked_at === null ? toRecord(row) : undefined };
       if (this.recent.size >= MAX_RECENT_KEYS) this.recent.clear();
-      this.recent.set(hash, known);
+      this.recent.set(key, known);
     }
     if (known.record) this.noteUse(known.record.id);
     return known.record;

@@ -22,11 +22,19 @@ const headerOf = (req: Request, name: string): string | undefined => {
   return Array.isArray(value) ? value[0] : value;
 };
 
+/** Labels of matched routes, by route object and mount point: computed once, not per request. */
+const labels = new WeakMap<object, Map<string, string>>();
+
 /** The route template a request matched, or a fixed label when it matched none. */
 export function routeLabel(req: Request): string {
   const route = req.route as { path?: unknown } | undefined;
   if (route && typeof route.path === 'string') {
-    return req.baseUrl.replace(ACCOUNT_PREFIX, ACCOUNT_TEMPLATE) + route.path.replace(/[:*](\w+)/g, '{$1}');
+    let byBase = labels.get(route);
+    if (!byBase) labels.set(route, (byBase = new Map()));
+    // Keyed by the concrete mount point: only authenticated admin requests match routes under an account.
+    let label = byBase.get(req.baseUrl);
+    if (label === undefined) byBase.set(req.baseUrl, (label = req.baseUrl.replace(ACCOUNT_PREFIX, ACCOUNT_TEMPLATE) + route.path.replace(/[:*](\w+)/g, '{$1}')));
+    return label;
   }
   const path = req.originalUrl.split('?')[0] ?? '';
   if (path === MCP_PATH) return MCP_PATH;

@@ -19,7 +19,7 @@ import { findPersona } from '../manifests/snapshot.ts';
 import type { Services } from '../services.ts';
 import type { ListedTool } from './catalog.ts';
 import { describeArgumentErrors } from './validation.ts';
-import type { CallContext, ToolDefinition, ToolOutcome } from './types.ts';
+import type { CallContext, ToolContext, ToolDefinition, ToolOutcome } from './types.ts';
 
 export const DEFAULT_TOOL_TIMEOUT_MS = 15_000;
 
@@ -144,12 +144,25 @@ export class ToolDispatcher {
     const timeoutMs = tool.timeoutMs ?? DEFAULT_TOOL_TIMEOUT_MS;
     const deadline = callDeadline(timeoutMs, signal, this.deps.shutdownSignal);
     const combined = deadline.signal;
-    const log = this.deps.log.child({ tool: name, account: call.accountId, persona: call.personaId, call: call.callId });
+    // The call's logger is made when first used: most calls log nothing, and a child logger costs more than many tools.
+    let callLog: Logger | undefined;
+    const logOfCall = () => (callLog ??= this.deps.log.child({ tool: name, account: call.accountId, persona: call.personaId, call: call.callId }));
 
     this.running += 1;
     try {
       const noteSecrets = (values: readonly string[]) => void usedSecrets.push(...values);
-      const context = { call, account, persona, services: this.deps.services, signal: combined, log, noteSecrets };
+      const services = this.deps.services;
+      const context: ToolContext = {
+        call,
+        account,
+        persona,
+        services,
+        signal: combined,
+        get log() {
+          return logOfCall();
+        },
+        noteSecrets,
+      };
       const outcome = await runUntilAborted(tool.handler(context, args), combined, timeoutMs);
       const result: ToolCallResult = { content: [{ type: 'text', text: outcome.text }], structuredContent: outcome.data };
       return finish(result, 'ok', undefined, tool);
@@ -157,7 +170,7 @@ export class ToolDispatcher {
       if (error instanceof SwitchboardError) {
         return finish(errorResult(error.message, error.code, error.details, error.retryable), 'error', error.code, tool);
       }
-      log.error({ err: error, event: 'tool_failed' }, 'tool handler failed');
+      logOfCall().error({ err: error, event: 'tool_failed' }, 'tool handler failed');
       const text = 'The tool failed because of an internal error. You may try once more; if it fails again, tell the caller you cannot do this right now.';
       return finish(errorResult(text, 'INTERNAL', undefined, true), 'error', 'INTERNAL', tool);
     } finally {
