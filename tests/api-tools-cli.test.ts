@@ -4,7 +4,6 @@
  * prints the request a tool would send and what the model would get. Both
  * run as real processes over manifests on disk.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -13,26 +12,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseManifest } from '../engine/manifests/parse.ts';
 import type { ApiRequestEntry, PersonaManifest } from '../engine/manifests/types.ts';
 import { planApiRequest } from '../engine/tools/custom/api-request/plan.ts';
-import { EXAMPLE_PERSONAS, REPO_ROOT, tempDir, writeManifests } from './helpers/server.ts';
+import { runCli } from './helpers/cli.ts';
+import { EXAMPLE_PERSONAS, tempDir, writeManifests } from './helpers/server.ts';
 import { startUpstream, type Upstream } from './helpers/upstream.ts';
-
-interface CliRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function runCli(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin/switchboard.mjs'), ...args], { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 const ACCOUNT = 'account_id: acme\ntimezone: America/New_York\ndefault_country: US\n';
 
@@ -150,7 +132,7 @@ tools:
 
   it('prints the exact request with secrets masked, and sends nothing with --dry-run', async () => {
     upstream.reset();
-    const run = await runCli([...base(), 'order_status', '--arg', 'order_number=A/1 "x"', '--caller', '(212) 555-0100', '--dry-run'], { SHOP_TOKEN: TOKEN });
+    const run = await runCli([...base(), 'order_status', '--arg', 'order_number=A/1 "x"', '--caller', '(212) 555-0100', '--dry-run'], { env: { SHOP_TOKEN: TOKEN } });
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     expect(run.stdout).toBe(
@@ -170,7 +152,7 @@ tools:
     expect(dry.code).toBe(0);
     expect(dry.stdout).toContain('Authorization: Bearer <missing secret SHOP_TOKEN>');
     expect(dry.stderr).toContain('warning: secret not set: SHOP_TOKEN');
-    const real = await runCli([...base(), 'order_status', '--arg', 'order_number=A1'], { SWITCHBOARD_OUTBOUND_ALLOW: '127.0.0.1' });
+    const real = await runCli([...base(), 'order_status', '--arg', 'order_number=A1'], { env: { SWITCHBOARD_OUTBOUND_ALLOW: '127.0.0.1' } });
     expect(real.code).toBe(2);
     expect(real.stderr).toContain('secret SHOP_TOKEN is not set');
   });
@@ -185,13 +167,13 @@ tools:
 
   it('sends the request and prints what the model gets, through the same SSRF guard', async () => {
     upstream.reset(() => ({ body: { status: 'shipped' } }));
-    const refused = await runCli([...base(), 'order_status', '--arg', 'order_number=A-1'], { SHOP_TOKEN: TOKEN });
+    const refused = await runCli([...base(), 'order_status', '--arg', 'order_number=A-1'], { env: { SHOP_TOKEN: TOKEN } });
     expect(refused.code).toBe(1);
     expect(refused.stdout).toContain('Tool error: This tool is not allowed to reach its service');
     expect(refused.stderr).toContain('127.0.0.1 is a loopback address; an operator can allow internal hosts with SWITCHBOARD_OUTBOUND_ALLOW');
     expect(upstream.requests).toHaveLength(0);
 
-    const run = await runCli([...base(), 'order_status', '--arg', 'order_number=A-1', '--json'], { SHOP_TOKEN: TOKEN, SWITCHBOARD_OUTBOUND_ALLOW: '127.0.0.1' });
+    const run = await runCli([...base(), 'order_status', '--arg', 'order_number=A-1', '--json'], { env: { SHOP_TOKEN: TOKEN, SWITCHBOARD_OUTBOUND_ALLOW: '127.0.0.1' } });
     expect(run.code).toBe(0);
     const output = JSON.parse(run.stdout) as { request: { headers: Record<string, string> }; result: unknown };
     expect(output.request.headers.Authorization).toBe('Bearer ***');

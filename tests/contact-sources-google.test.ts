@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { FixedClock } from '../engine/clock.ts';
-import { admin } from './helpers/admin-and-cli.ts';
+import { admin } from './helpers/admin.ts';
 import { accountYaml, lookup, msFrom, secretEnv, statusOf, syncNow, waitForState, type Json } from './helpers/contact-sources.ts';
 import { FakeGoogle, person } from './helpers/fake-google.ts';
 import { eventually, startTestServer, type TestServer } from './helpers/server.ts';

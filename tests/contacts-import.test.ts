@@ -3,7 +3,7 @@ import path from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { runCli } from './helpers/admin-and-cli.ts';
+import { runCli } from './helpers/cli.ts';
 import { callHeaders, connect, startTestServer, tempDir, textOf, type TestServer } from './helpers/server.ts';
 import { basicManifests } from './helpers/test-tools.ts';
 

@@ -3,7 +3,8 @@ import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { admin, runCli } from './helpers/admin-and-cli.ts';
+import { admin } from './helpers/admin.ts';
+import { runCli } from './helpers/cli.ts';
 import { callHeaders, connect, startTestServer, textOf, type Era, type TestServer } from './helpers/server.ts';
 import { basicManifests } from './helpers/test-tools.ts';
 

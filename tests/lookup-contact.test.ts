@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { normalizeContact } from '../engine/contacts/input.ts';
-import { admin } from './helpers/admin-and-cli.ts';
+import { admin } from './helpers/admin.ts';
 import { callHeaders, connect, startTestServer, textOf, type Era, type TestServer } from './helpers/server.ts';
 import { basicManifests } from './helpers/test-tools.ts';
 

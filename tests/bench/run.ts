@@ -75,16 +75,18 @@ async function main(): Promise<void> {
   });
   const key = (JSON.parse(keyOutput) as { key: string }).key;
 
-  const startReference = () => startProcess([tsx, 'tests/bench/reference-server.ts'], /listening (http\S+)/);
+  const startReference = (routing = 'example') => startProcess([tsx, 'tests/bench/reference-server.ts', '0', routing], /listening (http\S+)/);
   const startSwitchboard = () =>
     startProcess(
       [bin, 'serve', '--port', '0', '--data', data, '--personas', EXAMPLE_PERSONAS, '--rate-limit', '0', '--max-sessions', '100000', '--session-idle-seconds', '3600'],
       /"mcp":"(http[^"]+)"/,
     );
   const reference = await startReference();
+  const direct = await startReference('direct');
   const switchboard = await startSwitchboard();
   try {
     const referenceTarget: LoadTarget = { url: new URL(reference.url), headers: {} };
+    const directTarget: LoadTarget = { url: new URL(direct.url), headers: {} };
     const switchboardTarget: LoadTarget = {
       url: new URL(switchboard.url),
       headers: { 'x-api-key': key, account_id: 'acme', persona_id: 'front-desk', caller_id_number: '+12125550100' },
@@ -107,6 +109,8 @@ async function main(): Promise<void> {
           record(`switchboard ${era} ${tool}`, await runLoad(switchboardTarget, era, call, CLIENTS, SECONDS));
         }
       }
+      // The reference again, routing known sessions without classifying them, as Switchboard does.
+      record('reference-direct legacy noop', await runLoad(directTarget, 'legacy', noop, CLIENTS, SECONDS));
     }
     const median = (results: LoadResult[], pick: (result: LoadResult) => number) => percentile(results.map(pick), 50);
     const throughput = Object.fromEntries(
@@ -127,6 +131,11 @@ async function main(): Promise<void> {
           const era = name.split(' ')[1];
           return [name, throughput[name]!.callsPerSecond / throughput[`reference ${era} noop`]!.callsPerSecond];
         }),
+    );
+    const ratiosToDirectRouting = Object.fromEntries(
+      Object.keys(samples)
+        .filter((name) => name.startsWith('switchboard legacy'))
+        .map((name) => [name, throughput[name]!.callsPerSecond / throughput['reference-direct legacy noop']!.callsPerSecond]),
     );
 
     const sessionSetup = {
@@ -157,6 +166,7 @@ async function main(): Promise<void> {
       load: { clients: CLIENTS, secondsPerPhase: SECONDS, rounds: ROUNDS },
       throughput,
       ratioToReference: ratios,
+      ratioToDirectRoutingReference: ratiosToDirectRouting,
       sessionSetup,
       idleSessions,
       manifests,
@@ -170,7 +180,7 @@ async function main(): Promise<void> {
       ['figure', 'value', 'target'],
       ...Object.entries(throughput).map(([name, t]) => [
         `${name}: calls/s, p50 / p99`,
-        `${fixed(t.callsPerSecond)}, ${fixed(t.p50Ms, 1)} / ${fixed(t.p99Ms, 1)} ms${ratios[name] ? `, ratio ${fixed(ratios[name], 2)}` : ''}${t.errors ? `, ${t.errors} errors` : ''}`,
+        `${fixed(t.callsPerSecond)}, ${fixed(t.p50Ms, 1)} / ${fixed(t.p99Ms, 1)} ms${ratios[name] ? `, ratio ${fixed(ratios[name], 2)}` : ''}${ratiosToDirectRouting[name] ? ` (${fixed(ratiosToDirectRouting[name], 2)} to direct)` : ''}${t.errors ? `, ${t.errors} errors` : ''}`,
         name.startsWith('switchboard legacy') ? 'ratio >= 1.0' : '',
       ]),
       ['session setup, reference / switchboard', `${fixed(sessionSetup.reference.perSecond)} / ${fixed(sessionSetup.switchboard.perSecond)} per s`, ''],
@@ -183,6 +193,7 @@ async function main(): Promise<void> {
     console.log(`\nwritten to ${path.relative(process.cwd(), OUT)}`);
   } finally {
     await reference.stop();
+    await direct.stop();
     await switchboard.stop();
   }
 }

@@ -1,6 +1,6 @@
 /**
- * Requests to the admin API of a test server, and reading the audit trail
- * through it.
+ * Requests to the admin API of a test server the way operators make them
+ * (an admin key of the account), and reading the audit trail through it.
  */
 import type { TestServer } from './server.ts';
 import { eventually } from './server.ts';
@@ -56,3 +56,29 @@ export function auditRows(server: TestServer, key: string, query: Record<string,
     `${count} audit rows for ${JSON.stringify(query)}`,
   );
 }
+
+
+export interface AdminReply {
+  status: number;
+  headers: Headers;
+  text: string;
+  /** The parsed JSON body, or undefined when it is not JSON. */
+  json: any; // eslint-disable-line @typescript-eslint/no-explicit-any -- test bodies are read field by field
+}
+
+export async function admin(server: TestServer, key: string, method: string, route: string, body?: unknown): Promise<AdminReply> {
+  const response = await fetch(new URL(`/ucp/v2/accounts/${route}`, server.url), {
+    method,
+    headers: { 'X-API-Key': key, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+  });
+  const text = await response.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: response.status, headers: response.headers, text, json };
+}
+

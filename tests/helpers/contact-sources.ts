@@ -5,7 +5,7 @@
  */
 import { expect } from 'vitest';
 
-import { admin } from './admin-and-cli.ts';
+import { admin } from './admin.ts';
 import { callHeaders, connect, eventually, textOf, type TestServer } from './server.ts';
 
 export interface SourceYaml {
