@@ -51,6 +51,8 @@ export interface RunningServer {
   readonly keys: ApiKeyStore;
   readonly dispatcher: ToolDispatcher;
   readonly context: AppContext;
+  /** Re-reads the TLS certificate and key (after a renewal); new connections use them, open ones are kept. */
+  reloadTls(): void;
   /** Stops accepting, lets tool calls in flight finish (up to the grace time), closes sessions and the store. */
   close(): Promise<void>;
 }
@@ -133,8 +135,16 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     firstMiddleware: extensions.firstMiddleware,
   });
 
-  const tls = settings.tlsCert && settings.tlsKey ? { cert: fs.readFileSync(settings.tlsCert), key: fs.readFileSync(settings.tlsKey) } : undefined;
+  const readTls = () => (settings.tlsCert && settings.tlsKey ? { cert: fs.readFileSync(settings.tlsCert), key: fs.readFileSync(settings.tlsKey) } : undefined);
+  const tls = readTls();
   const server = tls ? https.createServer(tls, app) : http.createServer(app);
+  const reloadTls = () => {
+    const renewed = readTls();
+    if (renewed && server instanceof https.Server) {
+      server.setSecureContext(renewed);
+      log.info({ event: 'tls_reloaded' }, 'TLS certificate reloaded');
+    }
+  };
   // Voice agents hold SSE streams for a whole call; only idle keep-alive sockets time out.
   server.requestTimeout = 0;
   server.keepAliveTimeout = 65_000;
@@ -175,5 +185,5 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     return closing;
   };
 
-  return { url, port, services, registry, sessions, keys, dispatcher, context, close };
+  return { url, port, services, registry, sessions, keys, dispatcher, context, reloadTls, close };
 }

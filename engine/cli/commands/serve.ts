@@ -45,11 +45,16 @@ export const serveCommand: Command = {
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));
       process.on('SIGHUP', () => {
-        server.services.log.info({ event: 'signal', signal: 'SIGHUP' }, 'reloading manifests and secrets');
+        server.services.log.info({ event: 'signal', signal: 'SIGHUP' }, 'reloading manifests, secrets and the TLS certificate');
         try {
           server.services.secrets.reload();
         } catch (error) {
           server.services.log.error({ err: error }, 'secrets file reload failed; keeping the previous secrets');
+        }
+        try {
+          server.reloadTls();
+        } catch (error) {
+          server.services.log.error({ err: error }, 'TLS certificate reload failed; keeping the previous certificate');
         }
         void server.registry.reload();
       });
