@@ -6,6 +6,7 @@ import express, { type Express, type RequestHandler, type Router } from 'express
 
 import type { ApiKeyRecord, ApiKeyStore } from '../auth/api-keys.ts';
 import type { Logger } from '../logging.ts';
+import { contextFromPath, MCP_CONTEXT_PATH } from '../mcp/context-path.ts';
 import { mcpEndpoint, type McpEndpointDeps } from '../mcp/endpoint.ts';
 import { authenticate, assertKeyAccount } from './call-context.ts';
 import { errorHandler, MCP_PATH } from './errors.ts';
@@ -54,12 +55,18 @@ export function createApp(deps: AppDeps): Express {
   app.use(jsonDepthGuard());
 
   const mcp = mcpEndpoint(deps);
+  const methodNotAllowed = () => {
+    throw new SwitchboardError('METHOD_NOT_ALLOWED', 'Use POST, GET or DELETE on the MCP endpoint');
+  };
   app.post(MCP_PATH, mcp);
   app.get(MCP_PATH, mcp);
   app.delete(MCP_PATH, mcp);
-  app.all(MCP_PATH, () => {
-    throw new SwitchboardError('METHOD_NOT_ALLOWED', 'Use POST, GET or DELETE on the MCP endpoint');
-  });
+  app.all(MCP_PATH, methodNotAllowed);
+  // The same endpoint with the call context in the path, for platforms that cannot send per-call headers.
+  app.post(MCP_CONTEXT_PATH, contextFromPath, mcp);
+  app.get(MCP_CONTEXT_PATH, contextFromPath, mcp);
+  app.delete(MCP_CONTEXT_PATH, contextFromPath, mcp);
+  app.all(MCP_CONTEXT_PATH, methodNotAllowed);
 
   healthRoutes(app, deps);
   for (const mount of deps.rootRoutes ?? []) mount(app);

@@ -32,6 +32,9 @@ export function toSwitchboardError(error: unknown): SwitchboardError | undefined
 
 export const MCP_PATH = '/ucp/v2/mcp';
 
+/** The MCP endpoint, with or without the call context in its path. */
+export const isMcpPath = (path: string): boolean => path === MCP_PATH || path.startsWith(`${MCP_PATH}/`);
+
 export function errorHandler(log: Logger) {
   return (error: unknown, req: Request, res: Response, _next: NextFunction): void => {
     const known = toSwitchboardError(error);
@@ -43,7 +46,7 @@ export function errorHandler(log: Logger) {
       return;
     }
     if (failure.retryAfter !== undefined) res.setHeader('Retry-After', String(failure.retryAfter));
-    const body = req.path === MCP_PATH ? jsonRpcErrorBody(failure, rpcIdOf(req.body)) : errorBody(failure);
+    const body = isMcpPath(req.path) ? jsonRpcErrorBody(failure, rpcIdOf(req.body)) : errorBody(failure);
     res.status(failure.status).json(body);
   };
 }

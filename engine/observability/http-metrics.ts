@@ -10,7 +10,7 @@
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 
-import { MCP_PATH } from '../http/errors.ts';
+import { isMcpPath, MCP_PATH } from '../http/errors.ts';
 import type { Metrics, ProtocolEra } from './metrics.ts';
 
 const ACCOUNT_PREFIX = /^\/ucp\/v2\/accounts\/[^/]+/;
@@ -47,7 +47,7 @@ export const eraOf = (req: Request): ProtocolEra => ((headerOf(req, 'mcp-protoco
 
 export function httpMetrics(metrics: Metrics): RequestHandler {
   return (req: Request, res: Response, next: NextFunction): void => {
-    const closeMcp = req.path === MCP_PATH ? metrics.mcpOpened(eraOf(req), req.method === 'GET' || headerOf(req, 'mcp-method') === 'subscriptions/listen' ? 'stream' : 'request') : undefined;
+    const closeMcp = isMcpPath(req.path) ? metrics.mcpOpened(eraOf(req), req.method === 'GET' || headerOf(req, 'mcp-method') === 'subscriptions/listen' ? 'stream' : 'request') : undefined;
     res.once('close', () => {
       closeMcp?.();
       metrics.httpRequest(METHODS.has(req.method) ? req.method : 'OTHER', routeLabel(req), res.statusCode);
