@@ -126,6 +126,27 @@ describe('contacts admin API', () => {
     }
   });
 
+  it('pages past a contact whose name is as long as allowed, in any script', async () => {
+    // The cursor carries the last name of the page; 200 characters of CJK or quotes make a long one.
+    const names = ['語'.repeat(200), '"'.repeat(200), 'z-last'];
+    for (const [index, name] of names.entries()) {
+      expect((await admin(server, acmeAdmin, 'POST', 'acme/contacts', { name, phone_numbers: [`+1 646 555 01${20 + index}`], source_id: `long-${index}` })).status).toBe(201);
+    }
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: { status: number; text: string; json: { contacts: { name: string }[]; next_cursor: string | null } } = await acme('GET', `?limit=1${cursor ? `&cursor=${cursor}` : ''}`);
+      expect(page.status, page.text).toBe(200);
+      seen.push(...page.json.contacts.map((contact) => contact.name));
+      cursor = page.json.next_cursor;
+    } while (cursor);
+    expect(seen).toEqual(expect.arrayContaining(names));
+    for (const index of names.keys()) {
+      const [contact] = (await acme('GET', `?phone=%2B1646555012${index}`)).json.contacts as { id: string }[];
+      expect((await acme('DELETE', `/${contact!.id}`)).status).toBe(204);
+    }
+  });
+
   it('reads synced contacts but refuses to change them (the next sync would undo it)', async () => {
     const synced = normalizeContact({ name: 'Synced Sue', phones: [{ number: '+12125550160' }] }, 'US').contact;
     const { contact } = server.running.services.contacts.upsertContact('acme', 'acme-google', 'people/c9', synced);
