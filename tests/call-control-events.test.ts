@@ -262,6 +262,35 @@ describe('calls registered and ended by the PBX', () => {
     expect((await admin('GET', '/calls/unknown')).status).toBe(404);
   });
 
+  it('lists calls newest first in pages, like every admin list', async () => {
+    const initechAdmin = server.key('initech', 'admin');
+    const initech = (path: string, body?: unknown) => adminRequest(server.url, initechAdmin, body === undefined ? 'GET' : 'POST', `/ucp/v2/accounts/initech${path}`, body);
+    // Registered within the same millisecond or not: the call id breaks ties in creation time.
+    for (const id of ['i-page-3', 'i-page-1', 'i-page-5', 'i-page-2', 'i-page-4']) expect((await initech('/calls', { call_id: id, persona_id: 'desk' })).status).toBe(201);
+
+    const whole = await initech('/calls?persona_id=desk&limit=200');
+    expect(whole.body.next_cursor).toBeNull();
+    const expected = (whole.body.calls as { call_id: string }[]).map((call) => call.call_id);
+    expect(expected.filter((id) => id.startsWith('i-page-')).sort()).toEqual(['i-page-1', 'i-page-2', 'i-page-3', 'i-page-4', 'i-page-5']);
+
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page = await initech(`/calls?persona_id=desk&limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+      expect(page.status).toBe(200);
+      expect((page.body.calls as unknown[]).length).toBeLessThanOrEqual(2);
+      seen.push(...(page.body.calls as { call_id: string }[]).map((call) => call.call_id));
+      cursor = page.body.next_cursor as string | null;
+    } while (cursor);
+    expect(seen).toEqual(expected);
+
+    for (const query of ['limit=0', 'limit=201', 'cursor=garbage', 'state=gone', 'state=active&state=ended']) {
+      const response = await initech(`/calls?${query}`);
+      expect(response.status, query).toBe(400);
+      expect(response.body.error).toMatchObject({ code: 'BAD_REQUEST' });
+    }
+  });
+
   it('drops a hang-up still waiting when the PBX ends the call first', async () => {
     await admin('POST', '/calls', { call_id: 'pbx-2' });
     const client = await clientFor('acme', 'slow', 'pbx-2');
