@@ -254,6 +254,11 @@ describe('calls registered and ended by the PBX', () => {
     const listed = await admin('GET', '/calls?state=active');
     expect((listed.body.calls as { call_id: string }[]).map((call) => call.call_id)).toContain('pbx-1');
 
+    // A reason sent with another content type is refused, not dropped.
+    const plain = await fetch(new URL('/ucp/v2/accounts/acme/calls/pbx-1', server.url), { method: 'DELETE', headers: { 'X-API-Key': adminKey, 'Content-Type': 'text/plain' }, body: 'caller hung up' });
+    expect(plain.status).toBe(400);
+    expect((await admin('GET', '/calls/pbx-1')).body.call).toMatchObject({ state: 'active' });
+
     const ended = await admin('DELETE', '/calls/pbx-1', { reason: 'caller hung up' });
     expect(ended.status).toBe(200);
     expect(ended.body).toMatchObject({ call: { state: 'ended', end_reason: 'caller hung up' }, sessions_closed: 1 });

@@ -16,6 +16,7 @@ import type { Request, Response, Router } from 'express';
 import type { AppContext } from '../app-context.ts';
 import { SwitchboardError } from '../errors.ts';
 import type { AdminRoutes } from '../http/app.ts';
+import { jsonBody } from '../http/body.ts';
 import { pagingParams, queryParam } from '../http/query.ts';
 import { toE164 } from '../phone.ts';
 import type { CallListPosition } from './store.ts';
@@ -31,7 +32,7 @@ const STATES: readonly CallState[] = ['active', 'transferring', 'transferred', '
 const bad = (message: string): SwitchboardError => new SwitchboardError('BAD_REQUEST', message);
 
 function bodyOf(req: Request): Record<string, unknown> {
-  const body: unknown = req.body;
+  const body = jsonBody(req);
   if (body === undefined) return {};
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw bad('The body must be a JSON object');
   return body as Record<string, unknown>;

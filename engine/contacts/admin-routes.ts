@@ -17,6 +17,7 @@ import type { Request, Response } from 'express';
 import type { AppContext } from '../app-context.ts';
 import { SwitchboardError } from '../errors.ts';
 import type { AdminRoutes } from '../http/app.ts';
+import { jsonBody } from '../http/body.ts';
 import { accountParam, pagingParams, queryParam } from '../http/query.ts';
 import type { AccountEntry } from '../manifests/snapshot.ts';
 import { toE164 } from '../phone.ts';
@@ -113,7 +114,7 @@ export function contactAdminRoutes(context: Pick<AppContext, 'registry' | 'servi
 
     router.post('/contacts', (req, res) => {
       const account = accountOf(req);
-      const body = readBody(req.body);
+      const body = readBody(jsonBody(req));
       if (body.name === undefined || body.phones === undefined) throw bad('name and phone_numbers are required');
       const contact = strictContact({ name: body.name, company: body.company, phones: body.phones }, account);
       const { contact: stored, change } = contacts.upsertContact(account.id, NATIVE_SOURCE, body.sourceId ?? randomUUID(), contact);
@@ -128,7 +129,7 @@ export function contactAdminRoutes(context: Pick<AppContext, 'registry' | 'servi
     const change = (replace: boolean) => (req: Request, res: Response) => {
       const account = accountOf(req);
       const current = contactOf(req, account, true);
-      const body = readBody(req.body);
+      const body = readBody(jsonBody(req));
       if (body.sourceId !== undefined && body.sourceId !== current.sourceId) throw bad('source_id cannot be changed');
       if (replace && (body.name === undefined || body.phones === undefined)) throw bad('PUT replaces the contact: name and phone_numbers are required (use PATCH to change some fields)');
       const contact = strictContact(
