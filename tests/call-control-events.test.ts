@@ -289,11 +289,12 @@ describe('calls registered and ended by the PBX', () => {
     } while (cursor);
     expect(seen).toEqual(expected);
 
-    for (const query of ['limit=0', 'limit=201', 'cursor=garbage', 'state=gone', 'state=active&state=ended']) {
+    for (const query of ['limit=0', 'limit=201', 'cursor=garbage', 'state=gone', 'state=active&state=ended', 'persona=desk']) {
       const response = await initech(`/calls?${query}`);
       expect(response.status, query).toBe(400);
       expect(response.body.error).toMatchObject({ code: 'BAD_REQUEST' });
     }
+    for (const query of ['last_event=3', 'last_event_id=1&last_event_id=2']) expect((await initech(`/call-events?${query}`)).status, query).toBe(400);
   });
 
   it('drops a hang-up still waiting when the PBX ends the call first', async () => {

@@ -120,7 +120,7 @@ describe('contacts admin API', () => {
       ['echo', 'clinic-outlook', 'AAMk-1'],
     ]);
 
-    for (const query of ['limit=0', 'limit=x', 'cursor=garbage', 'phone=not-a-number']) {
+    for (const query of ['limit=0', 'limit=x', 'limit=%2010', 'cursor=garbage', 'phone=not-a-number', 'sorce=native']) {
       const response = await admin(server, globexAdmin, 'GET', `globex/contacts?${query}`);
       expect(response.status, query).toBe(400);
     }

@@ -17,7 +17,7 @@ import type { AppContext } from '../app-context.ts';
 import { SwitchboardError } from '../errors.ts';
 import type { AdminRoutes } from '../http/app.ts';
 import { jsonBody } from '../http/body.ts';
-import { pagingParams, queryParam } from '../http/query.ts';
+import { onlyQueryParams, pagingParams, queryParam } from '../http/query.ts';
 import { toE164 } from '../phone.ts';
 import type { CallListPosition } from './store.ts';
 import type { CallRecord, CallState } from './types.ts';
@@ -79,6 +79,7 @@ export function callRoutes(context: AppContext): AdminRoutes {
     });
 
     router.get('/calls', (req: Request, res: Response) => {
+      onlyQueryParams(req, ['state', 'persona_id', 'limit', 'cursor']);
       const state = queryParam(req, 'state', 20);
       if (state !== undefined && !(STATES as readonly string[]).includes(state)) throw bad(`state must be one of ${STATES.join(', ')}`);
       const personaId = queryParam(req, 'persona_id', 64);
@@ -112,8 +113,9 @@ export function callRoutes(context: AppContext): AdminRoutes {
     });
 
     router.get('/call-events', (req: Request, res: Response) => {
+      onlyQueryParams(req, ['last_event_id']);
       const header = req.headers['last-event-id'];
-      const raw = (Array.isArray(header) ? header[0] : header) ?? (typeof req.query.last_event_id === 'string' ? req.query.last_event_id : undefined);
+      const raw = (Array.isArray(header) ? header[0] : header) ?? queryParam(req, 'last_event_id', 20);
       if (raw !== undefined && raw !== '' && !COMMAND_ID.test(raw.trim())) throw bad('Last-Event-ID must be the id of a command (a whole number)');
       calls.streams.open(accountOf(req), raw ? Number(raw.trim()) : 0, res);
     });

@@ -18,7 +18,7 @@ import type { AppContext } from '../app-context.ts';
 import { SwitchboardError } from '../errors.ts';
 import type { AdminRoutes } from '../http/app.ts';
 import { jsonBody } from '../http/body.ts';
-import { accountParam, pagingParams, queryParam } from '../http/query.ts';
+import { accountParam, onlyQueryParams, pagingParams, queryParam } from '../http/query.ts';
 import type { AccountEntry } from '../manifests/snapshot.ts';
 import { toE164 } from '../phone.ts';
 import { CONTACT_LIMITS, normalizeContact, type ContactInput, type PhoneInput } from './input.ts';
@@ -100,6 +100,7 @@ export function contactAdminRoutes(context: Pick<AppContext, 'registry' | 'servi
 
   return (router) => {
     router.get('/contacts', (req, res) => {
+      onlyQueryParams(req, ['phone', 'source', 'limit', 'cursor']);
       const account = accountOf(req);
       const phone = queryParam(req, 'phone', CONTACT_LIMITS.number);
       if (phone !== undefined) {
