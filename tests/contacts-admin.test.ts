@@ -164,7 +164,9 @@ describe('contacts admin API', () => {
 
   it('keeps accounts apart', async () => {
     const mine = await acme('POST', '', { name: 'Private Person', phone_numbers: ['+1 212 555 0170'] });
-    expect((await admin(server, globexAdmin, 'GET', 'acme/contacts')).status).toBe(403);
+    const foreign = await admin(server, globexAdmin, 'GET', 'acme/contacts');
+    expect(foreign.status).toBe(403);
+    expect(foreign.json.error).toEqual({ code: 'AUTH_WRONG_ACCOUNT', message: 'This API key does not belong to the account in the path' });
     expect((await admin(server, globexAdmin, 'GET', `globex/contacts/${mine.json.id}`)).status).toBe(404);
     expect((await admin(server, globexAdmin, 'DELETE', `globex/contacts/${mine.json.id}`)).status).toBe(404);
     expect((await admin(server, globexAdmin, 'GET', 'globex/contacts?phone=%2B12125550170')).json.contacts).toEqual([]);
