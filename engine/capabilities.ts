@@ -12,6 +12,7 @@ import { contactAdminRoutes } from './contacts/admin-routes.ts';
 import { contactSourceAdminRoutes } from './contacts/sources/admin-routes.ts';
 import { ContactSourceScheduler } from './contacts/sources/scheduler.ts';
 import type { AdminRoutes } from './http/app.ts';
+import { openapiRoutes } from './http/openapi-route.ts';
 import { leadAdminRoutes } from './leads/admin-routes.ts';
 import { observabilityExtension } from './observability/extension.ts';
 import { dndAdminRoutes } from './users/dnd-routes.ts';
@@ -39,7 +40,7 @@ export function serverExtensions(context: AppContext): ServerExtensions {
       ...calls.adminRoutes,
       ...audit.adminRoutes,
     ],
-    rootRoutes: [...observability.rootRoutes],
+    rootRoutes: [...observability.rootRoutes, openapiRoutes()],
     jobs: [...audit.jobs, contactSync, ...calls.jobs],
   };
 }

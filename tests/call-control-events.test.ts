@@ -254,12 +254,47 @@ describe('calls registered and ended by the PBX', () => {
     const listed = await admin('GET', '/calls?state=active');
     expect((listed.body.calls as { call_id: string }[]).map((call) => call.call_id)).toContain('pbx-1');
 
+    // A reason sent with another content type is refused, not dropped.
+    const plain = await fetch(new URL('/ucp/v2/accounts/acme/calls/pbx-1', server.url), { method: 'DELETE', headers: { 'X-API-Key': adminKey, 'Content-Type': 'text/plain' }, body: 'caller hung up' });
+    expect(plain.status).toBe(400);
+    expect((await admin('GET', '/calls/pbx-1')).body.call).toMatchObject({ state: 'active' });
+
     const ended = await admin('DELETE', '/calls/pbx-1', { reason: 'caller hung up' });
     expect(ended.status).toBe(200);
     expect(ended.body).toMatchObject({ call: { state: 'ended', end_reason: 'caller hung up' }, sessions_closed: 1 });
     await expect(client.callTool({ name: 'hangup_call', arguments: {} })).rejects.toThrow();
     expect((await admin('POST', '/calls', { call_id: 'pbx-1' })).status).toBe(409);
     expect((await admin('GET', '/calls/unknown')).status).toBe(404);
+  });
+
+  it('lists calls newest first in pages, like every admin list', async () => {
+    const initechAdmin = server.key('initech', 'admin');
+    const initech = (path: string, body?: unknown) => adminRequest(server.url, initechAdmin, body === undefined ? 'GET' : 'POST', `/ucp/v2/accounts/initech${path}`, body);
+    // Registered within the same millisecond or not: the call id breaks ties in creation time.
+    for (const id of ['i-page-3', 'i-page-1', 'i-page-5', 'i-page-2', 'i-page-4']) expect((await initech('/calls', { call_id: id, persona_id: 'desk' })).status).toBe(201);
+
+    const whole = await initech('/calls?persona_id=desk&limit=200');
+    expect(whole.body.next_cursor).toBeNull();
+    const expected = (whole.body.calls as { call_id: string }[]).map((call) => call.call_id);
+    expect(expected.filter((id) => id.startsWith('i-page-')).sort()).toEqual(['i-page-1', 'i-page-2', 'i-page-3', 'i-page-4', 'i-page-5']);
+
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page = await initech(`/calls?persona_id=desk&limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+      expect(page.status).toBe(200);
+      expect((page.body.calls as unknown[]).length).toBeLessThanOrEqual(2);
+      seen.push(...(page.body.calls as { call_id: string }[]).map((call) => call.call_id));
+      cursor = page.body.next_cursor as string | null;
+    } while (cursor);
+    expect(seen).toEqual(expected);
+
+    for (const query of ['limit=0', 'limit=201', 'cursor=garbage', 'state=gone', 'state=active&state=ended', 'persona=desk']) {
+      const response = await initech(`/calls?${query}`);
+      expect(response.status, query).toBe(400);
+      expect(response.body.error).toMatchObject({ code: 'BAD_REQUEST' });
+    }
+    for (const query of ['last_event=3', 'last_event_id=1&last_event_id=2']) expect((await initech(`/call-events?${query}`)).status, query).toBe(400);
   });
 
   it('drops a hang-up still waiting when the PBX ends the call first', async () => {

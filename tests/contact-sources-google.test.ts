@@ -282,6 +282,16 @@ describe('Google contact source', () => {
     expect(badBody.json.error.message).toBe('full must be true or false');
     const extra = await admin(server, acmeAdmin, 'POST', 'acme/contact-sources/acme-google/sync', { fast: true });
     expect(extra.status).toBe(400);
+    // Options sent with another content type are refused, not taken for "no options".
+    const before = (await statusOf(server, acmeAdmin, 'acme', 'acme-google')).last_attempt_at;
+    const plain = await fetch(new URL('/ucp/v2/accounts/acme/contact-sources/acme-google/sync', server.url), {
+      method: 'POST',
+      headers: { 'X-API-Key': acmeAdmin, 'Content-Type': 'text/plain' },
+      body: '{"full": true}',
+    });
+    expect(plain.status).toBe(400);
+    expect(await plain.json()).toEqual({ error: { code: 'BAD_REQUEST', message: 'body: send it as JSON with Content-Type: application/json', details: { field: 'body' } } });
+    expect((await statusOf(server, acmeAdmin, 'acme', 'acme-google')).last_attempt_at).toBe(before);
     expect((await admin(server, globexAdmin, 'GET', 'acme/contact-sources')).status).toBe(403);
     expect((await admin(server, acmeKey, 'GET', 'acme/contact-sources')).status).toBe(403);
     const list = await admin(server, globexAdmin, 'GET', 'globex/contact-sources');

@@ -120,9 +120,30 @@ describe('contacts admin API', () => {
       ['echo', 'clinic-outlook', 'AAMk-1'],
     ]);
 
-    for (const query of ['limit=0', 'limit=x', 'cursor=garbage', 'phone=not-a-number']) {
+    for (const query of ['limit=0', 'limit=x', 'limit=%2010', 'cursor=garbage', 'phone=not-a-number', 'sorce=native']) {
       const response = await admin(server, globexAdmin, 'GET', `globex/contacts?${query}`);
       expect(response.status, query).toBe(400);
+    }
+  });
+
+  it('pages past a contact whose name is as long as allowed, in any script', async () => {
+    // The cursor carries the last name of the page; 200 characters of CJK or quotes make a long one.
+    const names = ['語'.repeat(200), '"'.repeat(200), 'z-last'];
+    for (const [index, name] of names.entries()) {
+      expect((await admin(server, acmeAdmin, 'POST', 'acme/contacts', { name, phone_numbers: [`+1 646 555 01${20 + index}`], source_id: `long-${index}` })).status).toBe(201);
+    }
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: { status: number; text: string; json: { contacts: { name: string }[]; next_cursor: string | null } } = await acme('GET', `?limit=1${cursor ? `&cursor=${cursor}` : ''}`);
+      expect(page.status, page.text).toBe(200);
+      seen.push(...page.json.contacts.map((contact) => contact.name));
+      cursor = page.json.next_cursor;
+    } while (cursor);
+    expect(seen).toEqual(expect.arrayContaining(names));
+    for (const index of names.keys()) {
+      const [contact] = (await acme('GET', `?phone=%2B1646555012${index}`)).json.contacts as { id: string }[];
+      expect((await acme('DELETE', `/${contact!.id}`)).status).toBe(204);
     }
   });
 
@@ -143,7 +164,9 @@ describe('contacts admin API', () => {
 
   it('keeps accounts apart', async () => {
     const mine = await acme('POST', '', { name: 'Private Person', phone_numbers: ['+1 212 555 0170'] });
-    expect((await admin(server, globexAdmin, 'GET', 'acme/contacts')).status).toBe(403);
+    const foreign = await admin(server, globexAdmin, 'GET', 'acme/contacts');
+    expect(foreign.status).toBe(403);
+    expect(foreign.json.error).toEqual({ code: 'AUTH_WRONG_ACCOUNT', message: 'This API key does not belong to the account in the path' });
     expect((await admin(server, globexAdmin, 'GET', `globex/contacts/${mine.json.id}`)).status).toBe(404);
     expect((await admin(server, globexAdmin, 'DELETE', `globex/contacts/${mine.json.id}`)).status).toBe(404);
     expect((await admin(server, globexAdmin, 'GET', 'globex/contacts?phone=%2B12125550170')).json.contacts).toEqual([]);

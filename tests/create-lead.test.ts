@@ -158,8 +158,8 @@ describe('leads admin API and CLI', () => {
     expect(new Set(seen).size).toBe(seen.length);
   });
 
-  it('refuses a bad limit, cursor or format with 400', async () => {
-    for (const query of ['?limit=0', '?limit=500', '?limit=abc', '?cursor=bm9wZQ', '?format=xml', '?limit=1&limit=2']) {
+  it('refuses a bad limit, cursor or format, or an unknown parameter, with 400', async () => {
+    for (const query of ['?limit=0', '?limit=500', '?limit=abc', '?cursor=bm9wZQ', '?format=xml', '?limit=1&limit=2', '?limt=5', '?limit=1e1']) {
       const response = await admin(server, acmeAdmin, 'GET', `acme/leads${query}`);
       expect(response.status, query).toBe(400);
       expect(response.json.error.code).toBe('BAD_REQUEST');

@@ -3,7 +3,7 @@
  * admin key of that account (checked before these routes run):
  *
  *   POST   /calls                     register a call
- *   GET    /calls                     list calls (newest first)
+ *   GET    /calls                     list calls (newest first, paged)
  *   GET    /calls/{call_id}           one call with its commands and events
  *   DELETE /calls/{call_id}           the call is over: its MCP sessions are closed
  *   GET    /call-events               SSE stream of commands (events driver)
@@ -16,8 +16,11 @@ import type { Request, Response, Router } from 'express';
 import type { AppContext } from '../app-context.ts';
 import { SwitchboardError } from '../errors.ts';
 import type { AdminRoutes } from '../http/app.ts';
+import { jsonBody } from '../http/body.ts';
+import { onlyQueryParams, pagingParams, queryParam } from '../http/query.ts';
 import { toE164 } from '../phone.ts';
-import type { CallState } from './types.ts';
+import type { CallListPosition } from './store.ts';
+import type { CallRecord, CallState } from './types.ts';
 import { callView, cleanReason, commandView, eventView } from './views.ts';
 
 const CALL_ID = /^[\x21-\x7e]{1,256}$/;
@@ -29,7 +32,7 @@ const STATES: readonly CallState[] = ['active', 'transferring', 'transferred', '
 const bad = (message: string): SwitchboardError => new SwitchboardError('BAD_REQUEST', message);
 
 function bodyOf(req: Request): Record<string, unknown> {
-  const body: unknown = req.body;
+  const body = jsonBody(req);
   if (body === undefined) return {};
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw bad('The body must be a JSON object');
   return body as Record<string, unknown>;
@@ -40,6 +43,15 @@ function optionalString(body: Record<string, unknown>, name: string, pattern: Re
   if (value === undefined || value === null || value === '') return null;
   if (typeof value !== 'string' || !pattern.test(value)) throw bad(`${name} must be ${hint}`);
   return value;
+}
+
+/** Cursors are opaque to clients; inside they are the last call's creation time and id. */
+const encodeCursor = (call: CallRecord): string => Buffer.from(`${call.createdAt}:${call.callId}`).toString('base64url');
+
+function decodeCursor(cursor: string): CallListPosition {
+  const match = /^(\d{1,16}):([\x21-\x7e]{1,256})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (!match) throw bad('cursor is not valid: pass the next_cursor of the previous page');
+  return { createdAt: Number(match[1]), callId: match[2] as string };
 }
 
 function callIdParam(req: Request): string {
@@ -67,13 +79,15 @@ export function callRoutes(context: AppContext): AdminRoutes {
     });
 
     router.get('/calls', (req: Request, res: Response) => {
-      const state = typeof req.query.state === 'string' ? req.query.state : undefined;
+      onlyQueryParams(req, ['state', 'persona_id', 'limit', 'cursor']);
+      const state = queryParam(req, 'state', 20);
       if (state !== undefined && !(STATES as readonly string[]).includes(state)) throw bad(`state must be one of ${STATES.join(', ')}`);
-      const personaId = typeof req.query.persona_id === 'string' ? req.query.persona_id : undefined;
-      const limit = req.query.limit === undefined ? 100 : Number(req.query.limit);
-      if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw bad('limit must be a whole number from 1 to 1000');
-      const list = calls.store.listCalls(accountOf(req), { state: state as CallState | undefined, personaId, limit });
-      res.json({ calls: list.map(callView) });
+      const personaId = queryParam(req, 'persona_id', 64);
+      const { limit, cursor } = pagingParams(req);
+      const list = calls.store.listCalls(accountOf(req), { state: state as CallState | undefined, personaId, after: cursor === undefined ? undefined : decodeCursor(cursor), limit: limit + 1 });
+      const more = list.length > limit;
+      const shown = more ? list.slice(0, limit) : list;
+      res.json({ calls: shown.map(callView), next_cursor: more ? encodeCursor(shown[shown.length - 1] as CallRecord) : null });
     });
 
     router.get('/calls/:call_id', (req: Request, res: Response) => {
@@ -99,8 +113,9 @@ export function callRoutes(context: AppContext): AdminRoutes {
     });
 
     router.get('/call-events', (req: Request, res: Response) => {
+      onlyQueryParams(req, ['last_event_id']);
       const header = req.headers['last-event-id'];
-      const raw = (Array.isArray(header) ? header[0] : header) ?? (typeof req.query.last_event_id === 'string' ? req.query.last_event_id : undefined);
+      const raw = (Array.isArray(header) ? header[0] : header) ?? queryParam(req, 'last_event_id', 20);
       if (raw !== undefined && raw !== '' && !COMMAND_ID.test(raw.trim())) throw bad('Last-Event-ID must be the id of a command (a whole number)');
       calls.streams.open(accountOf(req), raw ? Number(raw.trim()) : 0, res);
     });

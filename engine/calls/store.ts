@@ -123,6 +123,12 @@ export interface DueHangup {
   config: string | null;
 }
 
+/** Where a page of the call list ended. */
+export interface CallListPosition {
+  createdAt: number;
+  callId: string;
+}
+
 export class CallStore {
   private readonly statements;
 
@@ -137,8 +143,10 @@ export class CallStore {
         `UPDATE calls SET persona_id = coalesce(persona_id, @personaId), caller = coalesce(caller, @caller), updated_at = @now
          WHERE account_id = @accountId AND call_id = @callId`,
       ),
-      listCalls: db.prepare<{ accountId: string; state: string | null; personaId: string | null; limit: number }, CallRow>(
-        'SELECT * FROM calls WHERE account_id = @accountId AND (@state IS NULL OR state = @state) AND (@personaId IS NULL OR persona_id = @personaId) ORDER BY created_at DESC, call_id LIMIT @limit',
+      listCalls: db.prepare<{ accountId: string; state: string | null; personaId: string | null; afterAt: number | null; afterId: string | null; limit: number }, CallRow>(
+        `SELECT * FROM calls WHERE account_id = @accountId AND (@state IS NULL OR state = @state) AND (@personaId IS NULL OR persona_id = @personaId)
+           AND (@afterAt IS NULL OR created_at < @afterAt OR (created_at = @afterAt AND call_id > @afterId))
+         ORDER BY created_at DESC, call_id LIMIT @limit`,
       ),
       command: db.prepare<[number], CommandRow>('SELECT * FROM call_commands WHERE id = ?'),
       insertCommand: db.prepare(
@@ -184,8 +192,11 @@ export class CallStore {
     return { call: this.call(call.accountId, call.callId) as CallRecord, created };
   }
 
-  listCalls(accountId: string, filter: { state?: CallState | undefined; personaId?: string | undefined; limit: number }): CallRecord[] {
-    return this.statements.listCalls.all({ accountId, state: filter.state ?? null, personaId: filter.personaId ?? null, limit: filter.limit }).map(toCall);
+  /** Newest first; `after` is the last call of the previous page. */
+  listCalls(accountId: string, filter: { state?: CallState | undefined; personaId?: string | undefined; after?: CallListPosition | undefined; limit: number }): CallRecord[] {
+    return this.statements.listCalls
+      .all({ accountId, state: filter.state ?? null, personaId: filter.personaId ?? null, afterAt: filter.after?.createdAt ?? null, afterId: filter.after?.callId ?? null, limit: filter.limit })
+      .map(toCall);
   }
 
   /**

@@ -17,7 +17,8 @@ import type { Request, Response } from 'express';
 import type { AppContext } from '../app-context.ts';
 import { SwitchboardError } from '../errors.ts';
 import type { AdminRoutes } from '../http/app.ts';
-import { accountParam, pagingParams, queryParam } from '../http/query.ts';
+import { jsonBody } from '../http/body.ts';
+import { accountParam, onlyQueryParams, pagingParams, queryParam } from '../http/query.ts';
 import type { AccountEntry } from '../manifests/snapshot.ts';
 import { toE164 } from '../phone.ts';
 import { CONTACT_LIMITS, normalizeContact, type ContactInput, type PhoneInput } from './input.ts';
@@ -99,6 +100,7 @@ export function contactAdminRoutes(context: Pick<AppContext, 'registry' | 'servi
 
   return (router) => {
     router.get('/contacts', (req, res) => {
+      onlyQueryParams(req, ['phone', 'source', 'limit', 'cursor']);
       const account = accountOf(req);
       const phone = queryParam(req, 'phone', CONTACT_LIMITS.number);
       if (phone !== undefined) {
@@ -113,7 +115,7 @@ export function contactAdminRoutes(context: Pick<AppContext, 'registry' | 'servi
 
     router.post('/contacts', (req, res) => {
       const account = accountOf(req);
-      const body = readBody(req.body);
+      const body = readBody(jsonBody(req));
       if (body.name === undefined || body.phones === undefined) throw bad('name and phone_numbers are required');
       const contact = strictContact({ name: body.name, company: body.company, phones: body.phones }, account);
       const { contact: stored, change } = contacts.upsertContact(account.id, NATIVE_SOURCE, body.sourceId ?? randomUUID(), contact);
@@ -128,7 +130,7 @@ export function contactAdminRoutes(context: Pick<AppContext, 'registry' | 'servi
     const change = (replace: boolean) => (req: Request, res: Response) => {
       const account = accountOf(req);
       const current = contactOf(req, account, true);
-      const body = readBody(req.body);
+      const body = readBody(jsonBody(req));
       if (body.sourceId !== undefined && body.sourceId !== current.sourceId) throw bad('source_id cannot be changed');
       if (replace && (body.name === undefined || body.phones === undefined)) throw bad('PUT replaces the contact: name and phone_numbers are required (use PATCH to change some fields)');
       const contact = strictContact(

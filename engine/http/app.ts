@@ -38,7 +38,7 @@ export function adminGuard(keys: ApiKeyStore, rateLimiter: McpEndpointDeps['rate
   return (req: express.Request, res: express.Response, next: express.NextFunction): void => {
     const record = authenticate(req.headers, keys, 'admin');
     rateLimiter.take(record.id);
-    assertKeyAccount(record, String(req.params.account));
+    assertKeyAccount(record, String(req.params.account), 'the path');
     res.locals.adminKey = record;
     next();
   };

@@ -88,10 +88,14 @@ export function authenticate(headers: IncomingHttpHeaders, keys: ApiKeyStore, ro
   return record;
 }
 
-/** Refuses a key used for another account than its own (403), before revealing whether that account exists. */
-export function assertKeyAccount(record: ApiKeyRecord, accountId: string): void {
+/**
+ * Refuses a key used for another account than its own (403), before
+ * revealing whether that account exists. `where` names where the request
+ * gave the account: the account_id header, or the path of the admin API.
+ */
+export function assertKeyAccount(record: ApiKeyRecord, accountId: string, where = 'account_id'): void {
   if (record.accountId !== accountId) {
-    throw new SwitchboardError('AUTH_WRONG_ACCOUNT', 'This API key does not belong to the account in account_id');
+    throw new SwitchboardError('AUTH_WRONG_ACCOUNT', `This API key does not belong to the account in ${where}`);
   }
 }
 

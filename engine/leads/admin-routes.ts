@@ -8,13 +8,14 @@ import { once } from 'node:events';
 
 import { SwitchboardError } from '../errors.ts';
 import type { AdminRoutes } from '../http/app.ts';
-import { accountParam, pagingParams, queryParam } from '../http/query.ts';
+import { accountParam, onlyQueryParams, pagingParams, queryParam } from '../http/query.ts';
 import type { Services } from '../services.ts';
 import { csvHeader, csvRow, leadJson } from './present.ts';
 
 export function leadAdminRoutes(services: Pick<Services, 'leads'>): AdminRoutes {
   return (router) => {
     router.get('/leads', async (req, res) => {
+      onlyQueryParams(req, ['format', 'limit', 'cursor']);
       const account = accountParam(req);
       const format = queryParam(req, 'format') ?? 'json';
       if (format === 'json') {

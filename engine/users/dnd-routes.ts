@@ -16,6 +16,7 @@ import type { Request } from 'express';
 import type { AppContext } from '../app-context.ts';
 import { SwitchboardError } from '../errors.ts';
 import { adminKeyOf, type AdminRoutes } from '../http/app.ts';
+import { jsonBody } from '../http/body.ts';
 import type { AccountEntry } from '../manifests/snapshot.ts';
 import { availabilityView, requireUser } from './availability.ts';
 import { readDndInput } from './dnd-input.ts';
@@ -25,13 +26,6 @@ function accountOf(context: AppContext, req: Request): AccountEntry {
   const account = context.registry.current().accounts.get(id);
   if (!account) throw new SwitchboardError('UNKNOWN_ACCOUNT', `Account "${id}" is not configured on this server`);
   return account;
-}
-
-/** A body that express.json did not read (another content type) must not be taken for an empty one. */
-function bodyOf(req: Request): unknown {
-  const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
-  if (req.body === undefined && hasBody) throw new SwitchboardError('BAD_REQUEST', 'body: send it as JSON with Content-Type: application/json', { details: { field: 'body' } });
-  return req.body;
 }
 
 export function dndAdminRoutes(context: AppContext): AdminRoutes {
@@ -52,7 +46,7 @@ export function dndAdminRoutes(context: AppContext): AdminRoutes {
     router.put('/users/:user/dnd', (req, res) => {
       const account = accountOf(context, req);
       const user = requireUser(account, String(req.params.user));
-      const input = readDndInput(bodyOf(req), account.manifest.timezone, clock.now());
+      const input = readDndInput(jsonBody(req), account.manifest.timezone, clock.now());
       const state = dnd.set(account.id, user.id, { enabled: true, reason: input.reason, until: input.until, by: `api:${adminKeyOf(res).id}` });
       res.json(availabilityView(account, user, state));
     });

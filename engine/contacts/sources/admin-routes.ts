@@ -11,6 +11,7 @@ import type { Request } from 'express';
 import type { AppContext } from '../../app-context.ts';
 import { SwitchboardError } from '../../errors.ts';
 import type { AdminRoutes } from '../../http/app.ts';
+import { jsonBody } from '../../http/body.ts';
 import { accountParam } from '../../http/query.ts';
 import type { ContactSourceScheduler } from './scheduler.ts';
 import { outcomeJson, sourceStatusJson } from './status.ts';
@@ -51,7 +52,7 @@ export function contactSourceAdminRoutes(context: Pick<AppContext, 'registry' | 
     router.post('/contact-sources/:name/sync', async (req, res) => {
       const accountId = loadedAccount(req);
       const name = String(req.params.name);
-      const options = readOptions(req.body);
+      const options = readOptions(jsonBody(req));
       const done = scheduler.trigger(accountId, name, { full: options.full });
       if (!options.wait) {
         res.status(202).json({ source: statusOf(accountId, name) });
