@@ -11,9 +11,21 @@ import { daysBetween, type CivilDate } from './wall-time.ts';
 
 const civil = (time: DateTime): CivilDate => ({ year: time.year, month: time.month, day: time.day });
 
+/** The last few answers of isoInZone: under load, many calls ask for the same second. */
+const recentIso = new Map<string, string>();
+
 /** "2026-03-06T10:15:00-05:00", to the second. */
-export const isoInZone = (instant: number, timezone: string): string =>
-  DateTime.fromMillis(Math.floor(instant / 1000) * 1000, { zone: timezone }).toISO({ suppressMilliseconds: true }) ?? new Date(instant).toISOString();
+export function isoInZone(instant: number, timezone: string): string {
+  const second = Math.floor(instant / 1000) * 1000;
+  const key = `${second}|${timezone}`;
+  let iso = recentIso.get(key);
+  if (iso === undefined) {
+    iso = DateTime.fromMillis(second, { zone: timezone }).toISO({ suppressMilliseconds: true }) ?? new Date(instant).toISOString();
+    if (recentIso.size >= 64) recentIso.clear();
+    recentIso.set(key, iso);
+  }
+  return iso;
+}
 
 /**
  * The instant as the local clock shows it, named relative to `now`. For the
