@@ -31,17 +31,18 @@
  * Every HTTP status comes back as a response; the caller decides what a 404
  * means. Failures to get one throw `OutboundError` with a `kind`.
  */
-import dns from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
-import net from 'node:net';
-import type { Duplex } from 'node:stream';
 
 import got, { type Response } from 'got';
 
 import { VERSION } from '../version.ts';
 import type { OutboundOutcome, OutboundPurpose } from '../observability/metrics.ts';
 import { AddressPolicy } from './address-policy.ts';
+import { OutboundError, type OutboundFailure } from './errors.ts';
+import { GuardedHttpAgent, GuardedHttpsAgent } from './guarded-agents.ts';
+
+export { OutboundError, type OutboundFailure };
 
 export type OutboundMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -75,20 +76,6 @@ export interface OutboundResponse {
   attempts: number;
 }
 
-export type OutboundFailure = 'invalid_url' | 'refused' | 'timeout' | 'aborted' | 'too_large' | 'redirects' | 'network';
-
-/** Why no usable response was had. `message` is for logs; it never holds header values or bodies. */
-export class OutboundError extends Error {
-  constructor(
-    readonly kind: OutboundFailure,
-    message: string,
-    readonly details: { host?: string; address?: string; code?: string; limit?: number } = {},
-  ) {
-    super(message);
-    this.name = 'OutboundError';
-  }
-}
-
 export const DEFAULT_TIMEOUT_MS = 5000;
 export const DEFAULT_MAX_BYTES = 64 * 1024;
 export const DEFAULT_MAX_REDIRECTS = 3;
@@ -97,64 +84,6 @@ const IDEMPOTENT = new Set<OutboundMethod>(['GET', 'HEAD', 'PUT', 'DELETE']);
 const CROSS_ORIGIN_SAFE_HEADERS = new Set(['accept', 'content-type', 'user-agent']);
 /** Network errors that another attempt will not cure. */
 const PERMANENT_NETWORK_CODES = new Set(['ENOTFOUND', 'ERR_INVALID_URL', 'EPROTO', 'CERT_HAS_EXPIRED', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'ERR_TLS_CERT_ALTNAME_INVALID']);
-
-type LookupCallback = (error: NodeJS.ErrnoException | null, address: string | dns.LookupAddress[], family?: number) => void;
-
-/** dns.lookup that refuses a name when any address it resolves to is refused. */
-function guardedLookup(policy: AddressPolicy) {
-  return (hostname: string, options: dns.LookupOptions, callback: LookupCallback): void => {
-    dns.lookup(hostname, { ...options, all: true }, (error, addresses) => {
-      if (error) return callback(error, []);
-      for (const { address } of addresses) {
-        const reason = policy.refusal(address, hostname);
-        if (reason) return callback(new OutboundError('refused', `${hostname} resolves to ${address}, ${reason}`, { host: hostname, address }), []);
-      }
-      if (options.all) return callback(null, addresses);
-      const first = addresses[0];
-      if (!first) return callback(Object.assign(new Error(`no address for ${hostname}`), { code: 'ENOTFOUND' }), []);
-      callback(null, first.address, first.family);
-    });
-  };
-}
-
-type ConnectionOptions = http.ClientRequestArgs & { lookup?: unknown };
-type ConnectionCallback = (error: Error | null, stream: Duplex) => void;
-
-/** Checks IP literals itself (they skip DNS) and resolves names through the guarded lookup. */
-function guard(policy: AddressPolicy, options: ConnectionOptions, callback: ConnectionCallback | undefined): { refused: boolean; options: ConnectionOptions } {
-  const host = String(options.host ?? options.hostname ?? '').replace(/^\[(.*)\]$/, '$1');
-  if (net.isIP(host)) {
-    const reason = policy.refusal(host);
-    if (reason) {
-      const error = new OutboundError('refused', `${host} is ${reason}`, { host, address: host });
-      if (callback) process.nextTick(() => callback(error, undefined as unknown as Duplex));
-      return { refused: true, options };
-    }
-  }
-  return { refused: false, options: { ...options, lookup: guardedLookup(policy) } };
-}
-
-class GuardedHttpAgent extends http.Agent {
-  constructor(private readonly policy: AddressPolicy) {
-    super({ keepAlive: true, maxSockets: 64 });
-  }
-
-  override createConnection(options: ConnectionOptions, callback?: ConnectionCallback): Duplex | null | undefined {
-    const checked = guard(this.policy, options, callback);
-    return checked.refused ? undefined : super.createConnection(checked.options, callback);
-  }
-}
-
-class GuardedHttpsAgent extends https.Agent {
-  constructor(private readonly policy: AddressPolicy) {
-    super({ keepAlive: true, maxSockets: 64 });
-  }
-
-  override createConnection(options: ConnectionOptions, callback?: ConnectionCallback): Duplex | null | undefined {
-    const checked = guard(this.policy, options, callback);
-    return checked.refused ? undefined : super.createConnection(checked.options as https.RequestOptions, callback);
-  }
-}
 
 function findCause(error: unknown): OutboundError | undefined {
   let current: unknown = error;
