@@ -8,7 +8,7 @@
  * Conditional updates (state IN (...), status = 'pending') settle races: two
  * transfers at once, an acknowledgement against a time-out, the PBX ending
  * a call while a hang-up waits. Waiting for an acknowledgement is in-process
- * (a waiter per command id, woken by `settle`), with SQLite as the truth.
+ * (waiters.ts, woken by `settle`), with SQLite as the truth.
  */
 import { EventEmitter } from 'node:events';
 
@@ -19,13 +19,14 @@ import type { CallControlSettings } from '../manifests/types.ts';
 import type { SecretSource } from '../secrets.ts';
 import type { Database } from '../store/database.ts';
 import type { CallContext } from '../tools/types.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import type { OutboundClient } from '../outbound/client.ts';
 import { EventStreams } from './drivers/events.ts';
 import { sendWebhook } from './drivers/webhook.ts';
 import { HangupRunner } from './hangup-job.ts';
-import type { Metrics } from '../observability/metrics.ts';
-import type { OutboundClient } from '../outbound/client.ts';
 import { CallStore } from './store.ts';
 import { DEFAULT_ACK_TIMEOUT_SECONDS, type CallRecord, type CallState, type CommandOutcome, type CommandRecord, type Destination } from './types.ts';
+import { CommandWaiters } from './waiters.ts';
 
 export interface CallControlDeps {
   db: Database;
@@ -52,7 +53,7 @@ export class CallControl {
   readonly store: CallStore;
   readonly streams: EventStreams;
   readonly hangups: HangupRunner;
-  private readonly waiters = new Map<number, Set<() => void>>();
+  private readonly waiters = new CommandWaiters();
   private readonly events = new EventEmitter<CallControlEvents>();
 
   constructor(private readonly deps: CallControlDeps) {
@@ -118,7 +119,7 @@ export class CallControl {
       this.store.addEvent(accountId, callId, 'call_ended', this.now(), null, { reason, previous_state: before.state });
       return this.store.call(accountId, callId) as CallRecord;
     });
-    withdrawn.forEach((id) => this.wake(id));
+    withdrawn.forEach((id) => this.waiters.wake(id));
     return call;
   }
 
@@ -256,7 +257,7 @@ export class CallControl {
       this.store.addEvent(accountId, callId, success ? 'command_succeeded' : 'command_failed', now, id, { type: command.kind, via, ...(success ? {} : { reason }) });
       this.deps.metrics.callControlCommand(command.kind, success ? 'ok' : 'failed');
     });
-    this.wake(id);
+    this.waiters.wake(id);
     if (ended) this.events.emit('ended', ended.accountId, ended.callId);
     return this.outcomeOf(id);
   }
@@ -274,7 +275,8 @@ export class CallControl {
    * later); one that was delivered stays open: the PBX may still do it.
    */
   private async awaitSettlement(id: number, timeoutMs: number, signal: AbortSignal | undefined, withdrawIfUndelivered: boolean): Promise<CommandOutcome> {
-    await this.waitFor(id, timeoutMs, signal);
+    // Already settled: nothing to wait for.
+    if (this.store.command(id)?.status === 'pending') await this.waiters.waitFor(id, timeoutMs, signal);
     const command = this.store.command(id) as CommandRecord;
     if (command.status !== 'pending' || signal?.aborted) return this.outcomeOf(id);
     this.deps.metrics.callControlCommand(command.kind, 'timeout');
@@ -290,30 +292,7 @@ export class CallControl {
       this.store.addEvent(command.accountId, command.callId, 'command_withdrawn', this.now(), command.id, { type: command.kind, reason });
       return true;
     });
-    if (withdrawn) this.wake(command.id);
+    if (withdrawn) this.waiters.wake(command.id);
     return withdrawn;
-  }
-
-  private waitFor(id: number, timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
-    return new Promise((resolve) => {
-      if (this.store.command(id)?.status !== 'pending' || signal?.aborted) return resolve();
-      let waiting = this.waiters.get(id);
-      if (!waiting) this.waiters.set(id, (waiting = new Set()));
-      const set = waiting;
-      const done = (): void => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', done);
-        set.delete(done);
-        if (set.size === 0 && this.waiters.get(id) === set) this.waiters.delete(id);
-        resolve();
-      };
-      const timer = setTimeout(done, timeoutMs);
-      signal?.addEventListener('abort', done, { once: true });
-      set.add(done);
-    });
-  }
-
-  private wake(id: number): void {
-    for (const done of [...(this.waiters.get(id) ?? [])]) done();
   }
 }
