@@ -7,6 +7,7 @@ import { isSupportedCountry } from 'libphonenumber-js';
 import { IANAZone } from 'luxon';
 
 import { checkContactSources } from '../contacts/sources/config.ts';
+import { minutesOf } from '../hours/wall-time.ts';
 import type { AccountEntry } from './snapshot.ts';
 import { GLOBAL_TOOL_NAMES, type AccountManifest, type DayHours, type PersonaManifest, type VariableEntry, WEEKDAYS } from './types.ts';
 
@@ -58,11 +59,6 @@ export function checkAccount(account: AccountManifest, directoryName: string): F
   findings.push(...checkContactSources(sources));
   return findings;
 }
-
-const minutesOf = (time: string): number => {
-  const [hours, minutes] = time.split(':').map(Number);
-  return (hours ?? 0) * 60 + (minutes ?? 0);
-};
 
 function checkDayHours(hours: DayHours, path: (string | number)[], findings: Finding[]): void {
   if (!Array.isArray(hours)) return;
