@@ -22,6 +22,8 @@ export interface ServerExtensions {
   firstMiddleware: RequestHandler[];
   adminRoutes: AdminRoutes[];
   rootRoutes: ((app: Express) => void)[];
+  /** Root routes that read their own raw body (signed callbacks), mounted before the JSON parser. */
+  rawBodyRoutes: ((app: Express) => void)[];
   jobs: BackgroundJob[];
 }
 
@@ -41,6 +43,7 @@ export function serverExtensions(context: AppContext): ServerExtensions {
       ...audit.adminRoutes,
     ],
     rootRoutes: [...observability.rootRoutes, openapiRoutes()],
-    jobs: [...audit.jobs, contactSync, ...calls.jobs],
+    rawBodyRoutes: [...calls.rawBodyRoutes],
+    jobs: [...calls.startJobs, ...audit.jobs, contactSync, ...calls.jobs],
   };
 }

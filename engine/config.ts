@@ -30,6 +30,7 @@ export interface ServerSettings {
   reloadDebounceMs: number;
   auditRetentionDays: number;
   dbSynchronous: 'normal' | 'full';
+  publicUrl: string | undefined;
 }
 
 type Parser<T> = (raw: string, name: string) => T;
@@ -79,6 +80,21 @@ const byteSize: Parser<number> = (raw, name) => {
   return Number(match[1]) * factor;
 };
 
+/** An http(s) base URL without a path, query or trailing slash: where phone systems reach this server. */
+const publicUrl: Parser<string | undefined> = (raw, name) => {
+  if (raw === '') return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new SwitchboardError('CONFIG_INVALID', `${name} must be a URL such as https://switchboard.example.com, got "${raw}"`);
+  }
+  if (!/^https?:$/.test(url.protocol) || url.username || url.password || url.search || url.hash || !['', '/'].includes(url.pathname)) {
+    throw new SwitchboardError('CONFIG_INVALID', `${name} must be an http(s) URL with no path, query or credentials, such as https://switchboard.example.com, got "${raw}"`);
+  }
+  return url.origin;
+};
+
 function setting<K extends keyof ServerSettings>(spec: SettingSpec<K>): SettingSpec<K> {
   return spec;
 }
@@ -103,6 +119,7 @@ export const SETTINGS = [
   setting({ key: 'shutdownGraceSeconds', flag: 'shutdown-grace-seconds', env: 'SWITCHBOARD_SHUTDOWN_GRACE_SECONDS', default: 10, parse: integer(0, 600), description: 'On SIGTERM, how long requests in flight may finish before sessions are closed.' }),
   setting({ key: 'reloadDebounceMs', flag: 'reload-debounce-ms', env: 'SWITCHBOARD_RELOAD_DEBOUNCE_MS', default: 75, parse: integer(0, 60_000), description: 'Quiet time after a manifest change before the reload (one reload for a burst of writes); at least 60.' }),
   setting({ key: 'auditRetentionDays', flag: 'audit-retention-days', env: 'SWITCHBOARD_AUDIT_RETENTION_DAYS', default: 90, parse: integer(0, 36_500), description: 'Audit rows older than this are deleted daily; 0 keeps them forever.' }),
+  setting({ key: 'publicUrl', flag: 'public-url', env: 'SWITCHBOARD_PUBLIC_URL', default: undefined, parse: publicUrl, description: 'The URL phone systems use to reach this server (https://host[:port]); Twilio and Telnyx send transfer outcomes to /ucp/v2/pbx/… under it, and their signatures cover it.' }),
   setting({ key: 'dbSynchronous', flag: 'db-synchronous', env: 'SWITCHBOARD_DB_SYNCHRONOUS', default: 'full', parse: oneOf('normal', 'full'), description: 'SQLite fsync policy: full survives power loss, normal survives process crashes only and is faster.' }),
 ] as const;
 

@@ -132,6 +132,8 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     bodyLimitBytes: settings.bodyLimitBytes,
     adminRoutes: extensions.adminRoutes,
     rootRoutes: extensions.rootRoutes,
+    rawBodyRoutes: extensions.rawBodyRoutes,
+    callControl: () => services.calls.drivers.health(),
     firstMiddleware: extensions.firstMiddleware,
   });
 

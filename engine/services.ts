@@ -42,13 +42,14 @@ export function createServices(base: ServiceBase): Services {
   const metrics = new Metrics();
   const commits = new GroupCommit(base.db);
   const outbound = new OutboundClient({ allow: base.settings.outboundAllow, observe: (purpose, outcome, seconds) => metrics.outboundRequest(purpose, outcome, seconds) });
+  const dnd = new DndStore(base.db, base.clock);
   return {
     ...base,
     outbound,
-    dnd: new DndStore(base.db, base.clock),
+    dnd,
     leads: new LeadStore(base.db, base.clock, commits),
     contacts: new ContactStore(base.db, base.clock),
-    calls: new CallControl({ ...base, outbound, metrics }),
+    calls: new CallControl({ ...base, outbound, metrics, dnd, publicUrl: base.settings.publicUrl }),
     metrics,
     audit: new AuditLog(base.db, base.log, metrics),
   };

@@ -39,6 +39,7 @@ users:
 call_control:
   driver: events
   timeout_seconds: 0.5
+  ring_timeout_seconds: 1
 `,
   'initech/desk.yaml': 'persona_id: desk\n',
   'acme/slow.yaml': 'persona_id: slow\nhangup_delay_seconds: 30\n',
@@ -148,47 +149,72 @@ describe('transfer_call', () => {
 });
 
 describe('acknowledgement time-outs', () => {
-  it('withdraws a transfer no stream picked up, so it can never happen later', async () => {
+  it('fails at once when no phone system is connected, and never sends the command later', async () => {
     const client = await clientFor('initech', 'desk', 'i-nobody');
     const result = await client.callTool({ name: 'transfer_call', arguments: { destination_number: '300' } });
     expect(result.isError).toBe(true);
-    expect(textOf(result)).toContain('did not transfer the call to Peter Gibbons (extension 300) (no phone system connection took the command in time)');
+    expect(textOf(result)).toBe('The phone system is not connected right now, so the call was not transferred to Peter Gibbons (extension 300). Tell the caller and offer to take a message instead.');
+    expect(result.structuredContent).toMatchObject({ error: { status: 'failed', reason: 'phone_system_not_connected' } });
+    const hangup = await client.callTool({ name: 'hangup_call', arguments: {} });
+    expect(hangup.isError).toBe(true);
+    expect(textOf(hangup)).toBe('The call cannot be ended from here right now: the phone system is not connected. Say goodbye; the caller can hang up.');
     const initechAdmin = server.key('initech', 'admin');
     const late = await SseConsumer.connect(server.url, 'initech', initechAdmin);
     const { body } = await adminRequest(server.url, initechAdmin, 'GET', '/ucp/v2/accounts/initech/calls/i-nobody');
     expect(body.call).toMatchObject({ state: 'active' });
-    expect((body.commands as { status: string }[])[0]).toMatchObject({ status: 'withdrawn' });
-    // The withdrawn command is not replayed to a stream that connects afterwards; a new one is.
+    expect((body.commands as unknown[])[0]).toMatchObject({ status: 'failed', outcome: 'failed', delivered_at: null, reason: 'the phone system is not connected: no phone system is connected to the call-events stream' });
+    expect((body.events as { type: string; detail: { reason?: string } }[]).map((e) => e.detail?.reason ?? e.type)).toContain('phone_system_not_connected');
+    // The failed command is not replayed to a stream that connects afterwards; a new one is.
     const client2 = await clientFor('initech', 'desk', 'i-later');
     const pending = client2.callTool({ name: 'transfer_call', arguments: { destination_number: '300' } });
     const event = await late.next();
-    expect(event.data.call_id).toBe('i-later');
+    expect(event.data).toMatchObject({ call_id: 'i-later', ring_timeout_seconds: 1 });
     await late.ack(event.id, true);
     expect(textOf(await pending)).toBe('The call was transferred to Peter Gibbons (extension 300).');
     late.close();
   });
 
-  it('says "not confirmed" when a delivered command gets no answer, and a late answer still counts', async () => {
+  it('says "not confirmed" when a delivered command gets no answer, frees the call, and a late answer still counts', async () => {
     const initechAdmin = server.key('initech', 'admin');
     const pbx = await SseConsumer.connect(server.url, 'initech', initechAdmin);
     const client = await clientFor('initech', 'desk', 'i-slow');
     const result = await client.callTool({ name: 'transfer_call', arguments: { destination_number: '300' } });
     expect(result.isError).toBeFalsy();
     expect(result.structuredContent).toMatchObject({ status: 'unconfirmed' });
-    expect(textOf(result)).toContain('has not confirmed it yet');
+    expect(textOf(result)).toBe(
+      'The phone system has not confirmed the transfer to Peter Gibbons (extension 300). Do not say it worked. If the caller is still on the line, the transfer did not go through: tell them, and offer to try again or take a message.',
+    );
     const call = () => adminRequest(server.url, initechAdmin, 'GET', '/ucp/v2/accounts/initech/calls/i-slow');
-    expect((await call()).body.call).toMatchObject({ state: 'transferring' });
-
-    // Asking again for the same destination waits for the same command instead of sending another.
+    // Never stuck: the call is active again, so the agent can hang up or try once more.
+    expect((await call()).body.call).toMatchObject({ state: 'active' });
     const event = await pbx.next();
-    const retry = client.callTool({ name: 'transfer_call', arguments: { destination_number: '300' } });
-    await eventually(async () => ((await call()).body.events as { type: string }[]).some((e) => e.type === 'command_asked_again') || undefined);
-    await pbx.ack(event.id, true);
-    expect(textOf(await retry)).toBe('The call was transferred to Peter Gibbons (extension 300).');
-    expect(pbx.events.filter((e) => e.data.call_id === 'i-slow')).toHaveLength(1);
+
+    // The late acknowledgement is recorded, and a late success still moves the call to transferred.
+    expect((await pbx.ack(event.id, true, undefined, 'connected')).status).toBe(200);
     const { body } = await call();
-    expect(body.call).toMatchObject({ state: 'transferred' });
-    expect((body.events as { type: string }[]).map((e) => e.type)).toContain('command_unconfirmed');
+    expect(body.call).toMatchObject({ state: 'transferred', transferred_to: '300' });
+    expect((body.events as { type: string }[]).map((e) => e.type)).toEqual(['call_started', 'command_queued', 'command_unconfirmed', 'command_succeeded']);
+    const after = await client.callTool({ name: 'hangup_call', arguments: {} });
+    expect(textOf(after)).toBe('This call was already transferred to 300, so there is nothing left to hang up.');
+    pbx.close();
+  });
+
+  it('frees a call whose transfer was never confirmed for a hang-up', async () => {
+    const initechAdmin = server.key('initech', 'admin');
+    const pbx = await SseConsumer.connect(server.url, 'initech', initechAdmin);
+    const client = await clientFor('initech', 'desk', 'i-free');
+    expect((await client.callTool({ name: 'transfer_call', arguments: { destination_number: '300' } })).structuredContent).toMatchObject({ status: 'unconfirmed' });
+    const transfer = await pbx.next();
+    const hangup = await client.callTool({ name: 'hangup_call', arguments: {} });
+    expect(hangup.isError).toBeFalsy();
+    const next = await pbx.next();
+    expect(next.data).toMatchObject({ type: 'hangup', call_id: 'i-free' });
+    await pbx.ack(next.id, true);
+    // The transfer's verdict still arrives afterwards, and is kept without reviving the call.
+    expect((await pbx.ack(transfer.id, false, 'caller gone', 'failed')).status).toBe(200);
+    const { body } = await adminRequest(server.url, initechAdmin, 'GET', '/ucp/v2/accounts/initech/calls/i-free');
+    expect(body.call).toMatchObject({ state: 'ended', end_reason: 'hangup' });
+    expect((body.commands as { status: string }[]).map((c) => c.status)).toEqual(['failed', 'succeeded']);
     pbx.close();
   });
 });

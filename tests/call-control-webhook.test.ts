@@ -128,7 +128,8 @@ describe('webhook commands', () => {
     expect(result.structuredContent).toMatchObject({ status: 'unconfirmed' });
     expect(receiver.received).toHaveLength(3);
     const info = await callInfo('w-slow');
-    expect(info.call).toMatchObject({ state: 'transferring' });
+    // The unconfirmed transfer no longer holds the call; the late acknowledgement still counts.
+    expect(info.call).toMatchObject({ state: 'active' });
     const id = (info.commands as { id: number }[])[0]?.id;
     const ack = await adminRequest(server.url, adminKey, 'POST', `/ucp/v2/accounts/globex/call-events/${id}/ack`, { success: true });
     expect(ack.body).toMatchObject({ command: { status: 'succeeded' }, call: { state: 'transferred' } });
@@ -141,14 +142,28 @@ describe('webhook commands', () => {
     };
     const result = await (await call('w-202')).callTool({ name: 'transfer_call', arguments: { destination_number: '2001' } });
     expect(textOf(result)).toContain('(no answer from extension)');
-    expect(receiver.received).toHaveLength(1);
+    // An acknowledgement may say what happened: busy is not a generic failure.
+    receiver.reply = (request) => {
+      setTimeout(() => void adminRequest(server.url, adminKey, 'POST', `/ucp/v2/accounts/globex/call-events/${String(request.json.id)}/ack`, { success: false, outcome: 'busy' }), 50);
+      return { status: 202 };
+    };
+    const busy = await (await call('w-202-busy')).callTool({ name: 'transfer_call', arguments: { destination_number: '2001' } });
+    expect(textOf(busy)).toBe('Dr. Emma Hughes (extension 2001) is busy. The caller is still with you: offer to take a message or to try someone else.');
+    expect(busy.structuredContent).toMatchObject({ error: { status: 'busy', outcome: 'busy' } });
+    // A contradiction (success with a failure outcome) is refused with a message that names the field.
+    const contradiction = await adminRequest(server.url, adminKey, 'POST', `/ucp/v2/accounts/globex/call-events/${String(receiver.received[1]?.json.id)}/ack`, { success: true, outcome: 'busy' });
+    expect(contradiction.status).toBe(400);
+    expect(contradiction.body).toMatchObject({ error: { message: 'outcome must be one of connected, handed_over when success is true' } });
+    expect(receiver.received).toHaveLength(2);
   });
 
   it('fails cleanly when the PBX cannot be reached or the secret is missing', async () => {
     const offline = await (await call('w-offline', 'offline')).callTool({ name: 'transfer_call', arguments: { destination_number: '2000' } });
     expect(textOf(offline)).toContain('(could not connect (ECONNREFUSED))');
     const unsigned = await (await call('w-unsigned', 'unsigned')).callTool({ name: 'transfer_call', arguments: { destination_number: '2000' } });
-    expect(textOf(unsigned)).toContain('(the signing secret is not set on the server)');
+    expect(textOf(unsigned)).toBe('The phone system is not connected right now, so the call was not transferred to Reception (extension 2000). Tell the caller and offer to take a message instead.');
+    const { body } = await adminRequest(server.url, server.key('unsigned', 'admin'), 'GET', '/ucp/v2/accounts/unsigned/calls/w-unsigned');
+    expect((body.commands as { reason: string }[])[0]?.reason).toMatch(/^the phone system is not connected: secret [A-Z_]+ is not set \(environment variable or secrets file\)$/);
     expect(receiver.received).toHaveLength(0);
   });
 });

@@ -17,7 +17,10 @@ describe('switchboard status', () => {
   it('reports a ready server, then a broken file served from its last good version', async () => {
     const ok = await runCli(['status', '--url', server.url]);
     expect(ok.code).toBe(0);
-    expect(ok.stdout).toMatch(/^ready at http:\/\/127\.0\.0\.1:\d+\nmanifests: generation 1, loaded \S+, 2 accounts, 3 personas\nsessions: 0\n$/);
+    // Each account's phone system is listed; with no call-events consumer connected, the events driver is down and says why.
+    expect(ok.stdout).toMatch(
+      /^ready at http:\/\/127\.0\.0\.1:\d+\nmanifests: generation 1, loaded \S+, 2 accounts, 3 personas\nsessions: 0\nphone systems:\n  acme: events down \(no phone system is connected to the call-events stream\) since \S+\n  globex: events down \(no phone system is connected to the call-events stream\) since \S+\n$/,
+    );
 
     writeManifests(server.personasDir, { 'acme/sales.yaml': 'persona_id: sales\nglobal_tools:\n  hangup_call: maybe\n' });
     await eventually(() => (server.running.registry.current().problems.length ? true : undefined));

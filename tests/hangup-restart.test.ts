@@ -97,7 +97,7 @@ describe('hang-up timing and restarts', () => {
 
       // The other account's signing secret is gone after the restart: the hang-up fails, and says why.
       const failed = await eventually(() => store.eventsOfCall('other', 'r-nosecret').find((event) => event.type === 'command_failed'), 8000, 'the failed hang-up');
-      expect(failed.detail).toMatchObject({ type: 'hangup', reason: 'the signing secret is not set on the server' });
+      expect(failed.detail).toMatchObject({ type: 'hangup', reason: 'the phone system is not connected: secret OTHER_SECRET is not set (environment variable or secrets file)' });
       expect(store.call('other', 'r-nosecret')?.state).toBe('active');
       expect(second.logLines.some((line) => line.includes('the phone system did not hang up the call') && line.includes('r-nosecret'))).toBe(true);
     } finally {

@@ -7,7 +7,7 @@
  *   GET    /calls/{call_id}           one call with its commands and events
  *   DELETE /calls/{call_id}           the call is over: its MCP sessions are closed
  *   GET    /call-events               SSE stream of commands (events driver)
- *   POST   /call-events/{id}/ack      the PBX's outcome of a command
+ *   POST   /call-events/{id}/ack      the PBX's outcome of a command (success, reason, outcome)
  *
  * docs/pbx-integration.md is the contract; keep the two in step.
  */
@@ -20,7 +20,8 @@ import { jsonBody } from '../http/body.ts';
 import { onlyQueryParams, pagingParams, queryParam } from '../http/query.ts';
 import { toE164 } from '../phone.ts';
 import type { CallListPosition } from './store.ts';
-import type { CallRecord, CallState } from './types.ts';
+import { readOutcome } from './drivers/outcome-field.ts';
+import type { CallRecord, CallState, FailureOutcome, SuccessOutcome, Verdict } from './types.ts';
 import { callView, cleanReason, commandView, eventView } from './views.ts';
 
 const CALL_ID = /^[\x21-\x7e]{1,256}$/;
@@ -74,7 +75,8 @@ export function callRoutes(context: AppContext): AdminRoutes {
       const rawCaller = optionalString(body, 'caller_id_number', CALLER, 'at most 64 printable characters');
       const country = context.registry.current().accounts.get(accountId)?.defaultCountry ?? 'US';
       const caller = rawCaller ? (toE164(rawCaller, country) ?? rawCaller) : null;
-      const { call, created } = calls.register(accountId, callId, personaId, caller);
+      const pbxCallRef = optionalString(body, 'pbx_call_ref', CALL_ID, "the phone system's id of the caller's leg: 1-256 printable characters without spaces");
+      const { call, created } = calls.register(accountId, callId, personaId, caller, pbxCallRef);
       res.status(created ? 201 : 200).json({ call: callView(call) });
     });
 
@@ -126,8 +128,12 @@ export function callRoutes(context: AppContext): AdminRoutes {
       const body = bodyOf(req);
       if (typeof body.success !== 'boolean') throw bad('success is required: true when the command was carried out, false when it was not');
       if (body.reason !== undefined && body.reason !== null && (typeof body.reason !== 'string' || body.reason.length > 500)) throw bad('reason must be text of at most 500 characters');
-      const reason = body.success ? null : cleanReason(body.reason, 'refused by the phone system');
-      const { outcome, repeated } = calls.acknowledge(accountOf(req), Number(raw), body.success, reason);
+      const field = readOutcome(body.outcome, body.success);
+      if (!field.ok) throw bad(field.message);
+      const verdict: Verdict = body.success
+        ? { success: true, ...(field.value ? { outcome: field.value as SuccessOutcome } : {}) }
+        : { success: false, reason: cleanReason(body.reason, 'refused by the phone system'), ...(field.value ? { outcome: field.value as FailureOutcome } : {}) };
+      const { outcome, repeated } = calls.acknowledge(accountOf(req), Number(raw), verdict);
       const call = calls.store.call(outcome.command.accountId, outcome.command.callId);
       res.json({ command: commandView(outcome.command), call: call ? callView(call) : null, already_acknowledged: repeated });
     });

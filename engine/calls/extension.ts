@@ -1,17 +1,31 @@
 /**
- * What call control adds to a running server: the PBX-facing admin routes,
- * the hang-up job, and the end of a call's MCP sessions once a hang-up is
- * confirmed (a DELETE of the call closes them in its own route, to report
- * how many). Streams of the events driver end at shutdown, so PBX
- * integrations reconnect instead of waiting on a dead socket.
+ * What call control adds to a running server: the phone-system drivers (one
+ * per account, kept in step with the manifests), the PBX-facing admin
+ * routes, the signed callback route of phone systems that call back, the
+ * hang-up job, and the end of a call's MCP sessions once the call is over
+ * (a DELETE of the call closes them in its own route, to report how many).
+ * Streams of the events driver end at shutdown, so PBX integrations
+ * reconnect instead of waiting on a dead socket.
  */
+import type { Express } from 'express';
+
 import type { AppContext, BackgroundJob } from '../app-context.ts';
 import type { AdminRoutes } from '../http/app.ts';
 import { callRoutes } from './admin-routes.ts';
+import { pbxCallbackRoute } from './drivers/callback-route.ts';
 import { hangupJob } from './hangup-job.ts';
 
-export function callControlExtension(context: AppContext): { adminRoutes: AdminRoutes[]; jobs: BackgroundJob[] } {
+export function callControlExtension(context: AppContext): { adminRoutes: AdminRoutes[]; rawBodyRoutes: ((app: Express) => void)[]; startJobs: BackgroundJob[]; jobs: BackgroundJob[] } {
   const calls = context.services.calls;
+  // Started before every other job: the hang-up job's recovery sends through these drivers.
+  const drivers: BackgroundJob = {
+    name: 'call-control-drivers',
+    start() {
+      calls.drivers.reconcile(context.registry.current().accounts);
+      context.registry.on('reload', () => calls.drivers.reconcile(context.registry.current().accounts));
+    },
+    stop: () => calls.drivers.stopAll(),
+  };
   const endSessions: BackgroundJob = {
     name: 'call-sessions',
     start() {
@@ -23,5 +37,10 @@ export function callControlExtension(context: AppContext): { adminRoutes: AdminR
       calls.streams.closeAll();
     },
   };
-  return { adminRoutes: [callRoutes(context)], jobs: [hangupJob(calls, context.services.clock), endSessions] };
+  return {
+    adminRoutes: [callRoutes(context)],
+    rawBodyRoutes: [pbxCallbackRoute(calls.drivers, context.settings.publicUrl, context.services.log)],
+    startJobs: [drivers],
+    jobs: [hangupJob(calls, context.services.clock), endSessions],
+  };
 }

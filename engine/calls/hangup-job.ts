@@ -12,13 +12,10 @@
 import type { BackgroundJob } from '../app-context.ts';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../logging.ts';
-import type { CallControlSettings } from '../manifests/types.ts';
 import type { CallControl } from './control.ts';
-import { DEFAULT_CALL_CONTROL, type CommandRecord } from './types.ts';
+import type { CommandRecord } from './types.ts';
 
 const MAX_SLEEP_MS = 1_000;
-
-const settingsFrom = (config: string | null): CallControlSettings => (config ? (JSON.parse(config) as CallControlSettings) : DEFAULT_CALL_CONTROL);
 
 export class HangupRunner {
   private readonly sending = new Set<Promise<void>>();
@@ -32,24 +29,29 @@ export class HangupRunner {
 
   /** Sends every hang-up that is due now; resolves when their sends have ended. */
   async runDue(): Promise<number> {
-    const now = this.clock.now();
-    const started: Promise<void>[] = [];
-    for (const due of this.control.store.dueHangups(now)) {
-      const settings = settingsFrom(due.config);
-      const command = this.control.startHangup(due.call, settings);
-      if (!command) continue;
-      const lateMs = now - (due.call.hangupAt ?? now);
-      if (lateMs > MAX_SLEEP_MS) this.log.warn({ event: 'hangup_late', account: command.accountId, call: command.callId, lateMs }, 'hang-up sent late (the server was not running when it was due)');
-      started.push(this.send(command, settings));
-    }
+    const started = this.startDue();
     await Promise.all(started);
     return started.length;
   }
 
-  /** Re-sends webhook hang-ups that a previous process sent without getting an answer. */
+  /** Starts sending every hang-up that is due now, without waiting for verdicts (the job's tick must not wait on one call's PBX). */
+  startDue(): Promise<void>[] {
+    const now = this.clock.now();
+    const started: Promise<void>[] = [];
+    for (const call of this.control.store.dueHangups(now)) {
+      const command = this.control.startHangup(call);
+      if (!command) continue;
+      const lateMs = now - (call.hangupAt ?? now);
+      if (lateMs > MAX_SLEEP_MS) this.log.warn({ event: 'hangup_late', account: command.accountId, call: command.callId, lateMs }, 'hang-up sent late (the server was not running when it was due)');
+      started.push(this.send(command));
+    }
+    return started;
+  }
+
+  /** Re-sends hang-ups that a previous process sent without getting a verdict. */
   async recover(): Promise<number> {
-    const pending = this.control.store.pendingWebhookHangups();
-    await Promise.all(pending.map(({ command, config }) => this.send(command, settingsFrom(config))));
+    const pending = this.control.store.unsettledHangups();
+    await Promise.all(pending.map((command) => this.send(command)));
     return pending.length;
   }
 
@@ -64,9 +66,9 @@ export class HangupRunner {
     this.stopping = new AbortController();
   }
 
-  private send(command: CommandRecord, settings: CallControlSettings): Promise<void> {
+  private send(command: CommandRecord): Promise<void> {
     const work = this.control
-      .execute(command, settings, { awaitAck: false, signal: this.stopping.signal })
+      .execute(command, { waitMs: this.control.hangupWaitMs(command.accountId), signal: this.stopping.signal })
       .then((outcome) => {
         const log = { event: 'hangup_sent', account: command.accountId, call: command.callId, command: command.id, status: outcome.status };
         if (outcome.status === 'failed') this.log.warn({ ...log, reason: outcome.reason }, 'the phone system did not hang up the call');
@@ -95,7 +97,7 @@ export function hangupJob(control: CallControl, clock: Clock): BackgroundJob {
   };
   const tick = (): void => {
     if (stopped) return;
-    running = running.then(() => control.hangups.runDue()).finally(schedule);
+    running = running.then(() => void control.hangups.startDue()).finally(schedule);
   };
 
   return {

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 
 import type { Database } from '../store/database.ts';
-import type { CallEvent, CallRecord, CallState, CommandKind, CommandRecord, CommandStatus, DriverName, TransferTarget } from './types.ts';
+import type { CallEvent, CallRecord, CallState, CommandKind, CommandRecord, CommandStatus, DriverName, TransferOutcome, TransferTarget } from './types.ts';
 
 interface CallRow {
   account_id: string;
@@ -15,11 +15,11 @@ interface CallRow {
   persona_id: string | null;
   caller: string | null;
   source: 'pbx' | 'tool';
+  pbx_call_ref: string | null;
   state: CallState;
   transferred_to: string | null;
   end_reason: string | null;
   hangup_at: number | null;
-  hangup_config: string | null;
   created_at: number;
   updated_at: number;
   ended_at: number | null;
@@ -37,8 +37,10 @@ interface CommandRow {
   driver: DriverName;
   idempotency_key: string;
   status: CommandStatus;
+  outcome: TransferOutcome | null;
   reason: string | null;
   attempts: number;
+  ring_timeout_ms: number | null;
   created_at: number;
   delivered_at: number | null;
   settled_at: number | null;
@@ -60,6 +62,7 @@ const toCall = (row: CallRow): CallRecord => ({
   personaId: row.persona_id,
   caller: row.caller,
   source: row.source,
+  pbxCallRef: row.pbx_call_ref,
   state: row.state,
   transferredTo: row.transferred_to,
   endReason: row.end_reason,
@@ -81,8 +84,10 @@ const toCommand = (row: CommandRow): CommandRecord => ({
   driver: row.driver,
   idempotencyKey: row.idempotency_key,
   status: row.status,
+  outcome: row.outcome,
   reason: row.reason,
   attempts: row.attempts,
+  ringTimeoutMs: row.ring_timeout_ms,
   createdAt: row.created_at,
   deliveredAt: row.delivered_at,
   settledAt: row.settled_at,
@@ -104,6 +109,8 @@ export interface NewCall {
   personaId: string | null;
   caller: string | null;
   source: 'pbx' | 'tool';
+  /** The phone system's id of the caller's leg, when it is not the call_id. */
+  pbxCallRef?: string | null;
 }
 
 export interface NewCommand {
@@ -115,12 +122,7 @@ export interface NewCommand {
   destinationType?: 'extension' | 'e164' | null;
   target?: TransferTarget | null;
   driver: DriverName;
-}
-
-/** A hang-up whose grace delay has passed, with the call_control settings (JSON) it was asked with. */
-export interface DueHangup {
-  call: CallRecord;
-  config: string | null;
+  ringTimeoutMs?: number | null;
 }
 
 /** Where a page of the call list ended. */
@@ -136,12 +138,18 @@ export class CallStore {
     this.statements = {
       call: db.prepare<[string, string], CallRow>('SELECT * FROM calls WHERE account_id = ? AND call_id = ?'),
       insertCall: db.prepare(
-        `INSERT INTO calls (account_id, call_id, persona_id, caller, source, state, created_at, updated_at)
-         VALUES (@accountId, @callId, @personaId, @caller, @source, 'active', @now, @now) ON CONFLICT DO NOTHING`,
+        `INSERT INTO calls (account_id, call_id, persona_id, caller, source, pbx_call_ref, state, created_at, updated_at)
+         VALUES (@accountId, @callId, @personaId, @caller, @source, @pbxCallRef, 'active', @now, @now) ON CONFLICT DO NOTHING`,
       ),
       fillCall: db.prepare(
-        `UPDATE calls SET persona_id = coalesce(persona_id, @personaId), caller = coalesce(caller, @caller), updated_at = @now
+        `UPDATE calls SET persona_id = coalesce(persona_id, @personaId), caller = coalesce(caller, @caller),
+           pbx_call_ref = coalesce(@pbxCallRef, pbx_call_ref), updated_at = @now
          WHERE account_id = @accountId AND call_id = @callId`,
+      ),
+      // The newest live call the phone system knows by this id: its own (pbx_call_ref) or our call_id.
+      callByRef: db.prepare<[string, string, string, string], CallRow>(
+        `SELECT * FROM calls WHERE account_id = ? AND (pbx_call_ref = ? OR (call_id = ? AND pbx_call_ref IS NULL)) AND state <> 'ended'
+         ORDER BY (pbx_call_ref = ?) DESC, created_at DESC LIMIT 1`,
       ),
       listCalls: db.prepare<{ accountId: string; state: string | null; personaId: string | null; afterAt: number | null; afterId: string | null; limit: number }, CallRow>(
         `SELECT * FROM calls WHERE account_id = @accountId AND (@state IS NULL OR state = @state) AND (@personaId IS NULL OR persona_id = @personaId)
@@ -150,28 +158,29 @@ export class CallStore {
       ),
       command: db.prepare<[number], CommandRow>('SELECT * FROM call_commands WHERE id = ?'),
       insertCommand: db.prepare(
-        `INSERT INTO call_commands (account_id, call_id, persona_id, kind, destination, destination_type, target, driver, idempotency_key, status, created_at)
-         VALUES (@accountId, @callId, @personaId, @kind, @destination, @destinationType, @target, @driver, @idempotencyKey, 'pending', @now)`,
+        `INSERT INTO call_commands (account_id, call_id, persona_id, kind, destination, destination_type, target, driver, idempotency_key, status, ring_timeout_ms, created_at)
+         VALUES (@accountId, @callId, @personaId, @kind, @destination, @destinationType, @target, @driver, @idempotencyKey, 'pending', @ringTimeoutMs, @now)`,
       ),
+      lastCommandId: db.prepare<[], { seq: number | null }>("SELECT max(seq) AS seq FROM sqlite_sequence WHERE name = 'call_commands'"),
       pendingAfter: db.prepare<[string, number], CommandRow>("SELECT * FROM call_commands WHERE account_id = ? AND status = 'pending' AND id > ? AND driver = 'events' ORDER BY id"),
       pendingOfCall: db.prepare<[string, string], CommandRow>("SELECT * FROM call_commands WHERE account_id = ? AND call_id = ? AND status = 'pending' ORDER BY id"),
       commandsOfCall: db.prepare<[string, string], CommandRow>('SELECT * FROM call_commands WHERE account_id = ? AND call_id = ? ORDER BY id'),
-      pendingWebhookHangups: db.prepare<[], CommandRow & { hangup_config: string | null }>(
-        `SELECT c.*, calls.hangup_config FROM call_commands c JOIN calls USING (account_id, call_id)
-         WHERE c.status = 'pending' AND c.driver = 'webhook' AND c.kind = 'hangup' AND calls.state = 'ending' ORDER BY c.id`,
+      // Hang-ups a stopped process sent without a final word; the events driver's are replayed by its streams instead.
+      unsettledHangups: db.prepare<[], CommandRow>(
+        `SELECT c.* FROM call_commands c JOIN calls USING (account_id, call_id)
+         WHERE c.status = 'pending' AND c.driver <> 'events' AND c.kind = 'hangup' AND calls.state = 'ending' ORDER BY c.id`,
       ),
       delivered: db.prepare('UPDATE call_commands SET delivered_at = coalesce(delivered_at, ?) WHERE id = ?'),
       attempt: db.prepare('UPDATE call_commands SET attempts = attempts + 1 WHERE id = ?'),
-      settle: db.prepare("UPDATE call_commands SET status = ?, reason = ?, settled_at = ? WHERE id = ? AND status = 'pending'"),
+      settle: db.prepare("UPDATE call_commands SET status = ?, outcome = ?, reason = ?, settled_at = ? WHERE id = ? AND status = 'pending'"),
       withdrawUndelivered: db.prepare("UPDATE call_commands SET status = 'withdrawn', reason = ?, settled_at = ? WHERE id = ? AND status = 'pending' AND delivered_at IS NULL"),
       setState: db.prepare(
         `UPDATE calls SET state = @to, updated_at = @now,
            transferred_to = coalesce(@transferredTo, transferred_to), end_reason = coalesce(@endReason, end_reason),
            ended_at = CASE WHEN @to = 'ended' THEN coalesce(ended_at, @now) ELSE ended_at END,
-           hangup_at = @hangupAt, hangup_config = @hangupConfig
+           hangup_at = @hangupAt
          WHERE account_id = @accountId AND call_id = @callId AND state IN (SELECT value FROM json_each(@from))`,
       ),
-      // The settings stay with the call until it leaves 'ending': a re-send after a restart needs them.
       takeHangup: db.prepare('UPDATE calls SET hangup_at = NULL, updated_at = ? WHERE account_id = ? AND call_id = ? AND hangup_at IS NOT NULL'),
       dueHangups: db.prepare<[number], CallRow>("SELECT * FROM calls WHERE hangup_at IS NOT NULL AND hangup_at <= ? AND state = 'ending' ORDER BY hangup_at"),
       nextHangup: db.prepare<[], { next: number | null }>('SELECT min(hangup_at) AS next FROM calls WHERE hangup_at IS NOT NULL'),
@@ -187,9 +196,18 @@ export class CallStore {
 
   /** Creates the call unless it exists (then fills in what it lacked); tells which happened. */
   ensureCall(call: NewCall, now: number): { call: CallRecord; created: boolean } {
-    const created = this.statements.insertCall.run({ ...call, now }).changes === 1;
-    if (!created && (call.personaId || call.caller)) this.statements.fillCall.run({ accountId: call.accountId, callId: call.callId, personaId: call.personaId, caller: call.caller, now });
+    const pbxCallRef = call.pbxCallRef ?? null;
+    const created = this.statements.insertCall.run({ ...call, pbxCallRef, now }).changes === 1;
+    if (!created && (call.personaId || call.caller || pbxCallRef)) {
+      this.statements.fillCall.run({ accountId: call.accountId, callId: call.callId, personaId: call.personaId, caller: call.caller, pbxCallRef, now });
+    }
     return { call: this.call(call.accountId, call.callId) as CallRecord, created };
+  }
+
+  /** The live call the phone system calls `ref`. */
+  callByRef(accountId: string, ref: string): CallRecord | undefined {
+    const row = this.statements.callByRef.get(accountId, ref, ref, ref);
+    return row ? toCall(row) : undefined;
   }
 
   /** Newest first; `after` is the last call of the previous page. */
@@ -209,7 +227,7 @@ export class CallStore {
     from: readonly CallState[],
     to: CallState,
     now: number,
-    extra: { transferredTo?: string; endReason?: string; hangupAt?: number; hangupConfig?: string } = {},
+    extra: { transferredTo?: string; endReason?: string; hangupAt?: number } = {},
   ): boolean {
     return (
       this.statements.setState.run({
@@ -221,7 +239,6 @@ export class CallStore {
         transferredTo: extra.transferredTo ?? null,
         endReason: extra.endReason ?? null,
         hangupAt: extra.hangupAt ?? null,
-        hangupConfig: extra.hangupConfig ?? null,
       }).changes === 1
     );
   }
@@ -231,8 +248,8 @@ export class CallStore {
     return this.statements.takeHangup.run(now, accountId, callId).changes === 1;
   }
 
-  dueHangups(now: number): DueHangup[] {
-    return this.statements.dueHangups.all(now).map((row) => ({ call: toCall(row), config: row.hangup_config }));
+  dueHangups(now: number): CallRecord[] {
+    return this.statements.dueHangups.all(now).map(toCall);
   }
 
   nextHangupAt(): number | null {
@@ -245,6 +262,7 @@ export class CallStore {
       destination: command.destination ?? null,
       destinationType: command.destinationType ?? null,
       target: command.target ? JSON.stringify(command.target) : null,
+      ringTimeoutMs: command.ringTimeoutMs ?? null,
       idempotencyKey: randomUUID(),
       now,
     });
@@ -269,9 +287,14 @@ export class CallStore {
     return this.statements.commandsOfCall.all(accountId, callId).map(toCommand);
   }
 
-  /** Webhook hang-ups sent without a final answer (the process stopped mid-way), with their call's settings. */
-  pendingWebhookHangups(): { command: CommandRecord; config: string | null }[] {
-    return this.statements.pendingWebhookHangups.all().map((row) => ({ command: toCommand(row), config: row.hangup_config }));
+  /** Hang-ups sent without a final word by a process that stopped mid-way (all drivers but events). */
+  unsettledHangups(): CommandRecord[] {
+    return this.statements.unsettledHangups.all().map(toCommand);
+  }
+
+  /** The highest command id ever issued (0 before the first). */
+  lastCommandId(): number {
+    return this.statements.lastCommandId.get()?.seq ?? 0;
   }
 
   markDelivered(id: number, now: number): void {
@@ -282,9 +305,9 @@ export class CallStore {
     this.statements.attempt.run(id);
   }
 
-  /** Records a final status; false if the command was no longer pending. */
-  settle(id: number, status: 'succeeded' | 'failed' | 'withdrawn', reason: string | null, now: number): boolean {
-    return this.statements.settle.run(status, reason, now, id).changes === 1;
+  /** Records a final status and outcome; false if the command was no longer pending. */
+  settle(id: number, status: 'succeeded' | 'failed', outcome: TransferOutcome | null, reason: string | null, now: number): boolean {
+    return this.statements.settle.run(status, outcome, reason, now, id).changes === 1;
   }
 
   /** Withdraws a command no PBX has received yet; false if it was delivered or settled meanwhile. */

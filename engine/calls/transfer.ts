@@ -1,16 +1,32 @@
 /**
  * What every transfer tool does once it knows where to: refuse when the call
  * is over or already handed on, start the transfer (one at a time per call),
- * send it with the account's driver, and tell the model honestly what the
- * phone system said: done, refused (with its reason), or not confirmed yet.
- * A transfer still unconfirmed can be asked for again with the same
- * destination: the tool then waits for the same command instead of sending
- * a second one.
+ * send it with the account's driver, wait up to the ring time for the phone
+ * system's word, and tell the model honestly what happened (transfer-texts.ts).
+ *
+ * When the destination is busy, does not answer or declines, the caller is
+ * still with the agent; the plan then says whether another destination is
+ * tried (on_no_answer: voicemail, or the fallback list) before the agent
+ * hears back. A transfer still unconfirmed can be asked for again with the
+ * same destination while it holds the call: the tool then waits for the same
+ * command instead of sending a second one.
  */
 import { SwitchboardError } from '../errors.ts';
-import type { UserEntry, QueueEntry } from '../manifests/types.ts';
+import type { AccountEntry } from '../manifests/snapshot.ts';
+import type { FallbackTarget, QueueEntry, TransferSettings, UserEntry } from '../manifests/types.ts';
 import type { ToolContext, ToolOutcome } from '../tools/types.ts';
-import { DEFAULT_CALL_CONTROL, type CallRecord, type CommandOutcome, type CommandRecord, type Destination } from './types.ts';
+import { deniedManifestTarget, readDestination } from './policy.ts';
+import { transferResult, type Attempt } from './transfer-texts.ts';
+import { DEFAULT_RING_TIMEOUT_SECONDS, TRANSFER_MARGIN_MS, UNREACHED_OUTCOMES, type CallRecord, type CommandOutcome, type CommandRecord, type Destination } from './types.ts';
+
+/** Where a transfer goes, in order, and how long each may ring. */
+export interface TransferPlan {
+  /** The destination asked for, then what on_no_answer tries next. */
+  destinations: readonly Destination[];
+  ringTimeoutMs: number;
+  /** The manifest asked for a fallback (for the text when the phone system cannot see busy or no answer). */
+  hasFallback: boolean;
+}
 
 /** The call of the tool's context, refused with a clear text when it can no longer be transferred. */
 export function callToTransfer(ctx: ToolContext): CallRecord {
@@ -44,48 +60,100 @@ export function queueDestination(queue: QueueEntry): Destination {
   };
 }
 
-const dataOf = (call: CallRecord, destination: Destination, command: CommandRecord, status: string) => ({
-  status,
-  call_id: call.callId,
-  destination: destination.dial,
-  destination_type: destination.type,
-  target: destination.target,
-  command_id: command.id,
-});
+/** A fallback entry of a manifest as a destination, or why it cannot be one. */
+export function fallbackDestination(account: AccountEntry, target: FallbackTarget): { ok: true; destination: Destination } | { ok: false; problem: string } {
+  if ('user' in target || 'voicemail' in target) {
+    const id = 'user' in target ? target.user : target.voicemail;
+    const user = account.users.get(id);
+    if (!user) return { ok: false, problem: `user "${id}" is not in ${account.id}/account.yaml` };
+    if ('voicemail' in target && !user.voicemail) return { ok: false, problem: `user "${id}" has no voicemail in account.yaml` };
+    const destination = 'user' in target ? userDestination(user) : userDestination(user, user.voicemail, 'voicemail');
+    const denied = deniedManifestTarget(account, destination.dial);
+    return denied ? { ok: false, problem: `${destination.dial} is blocked by the transfer_policy deny pattern ${denied}` } : { ok: true, destination };
+  }
+  if ('queue' in target) {
+    const queue = account.queues.get(target.queue);
+    if (!queue) return { ok: false, problem: `queue "${target.queue}" is not in ${account.id}/account.yaml` };
+    const denied = deniedManifestTarget(account, queue.extension);
+    return denied ? { ok: false, problem: `${queue.extension} is blocked by the transfer_policy deny pattern ${denied}` } : { ok: true, destination: queueDestination(queue) };
+  }
+  const read = readDestination(target.number, account.defaultCountry);
+  if (!read) return { ok: false, problem: `"${target.number}" is not a number or extension that can be dialed` };
+  const denied = deniedManifestTarget(account, read.dial);
+  if (denied) return { ok: false, problem: `${read.dial} is blocked by the transfer_policy deny pattern ${denied}` };
+  return { ok: true, destination: { ...read, target: { kind: 'number' }, label: read.dial } };
+}
 
-/** Sends the transfer and turns the phone system's answer into the tool's result. */
-export async function transferTo(ctx: ToolContext, call: CallRecord, destination: Destination): Promise<ToolOutcome> {
+/** Ring time of a tool: its own, else the persona's, else the account's call_control, else 20 seconds. */
+export function ringTimeoutMs(account: AccountEntry, personaRing: number | undefined, settings: TransferSettings | undefined): number {
+  const seconds = settings?.ring_timeout_seconds ?? personaRing ?? account.manifest.call_control?.ring_timeout_seconds ?? DEFAULT_RING_TIMEOUT_SECONDS;
+  return seconds * 1000;
+}
+
+/**
+ * The destinations a tool tries after the first one, from its settings:
+ * the fallback list, or the user's voicemail. Problems are returned for the
+ * manifest loader; a tool built at call time skips what cannot be dialed.
+ */
+export function nextDestinations(account: AccountEntry, settings: TransferSettings | undefined, voicemailOf: UserEntry | undefined): { destinations: Destination[]; problems: { index: number; problem: string }[] } {
+  const destinations: Destination[] = [];
+  const problems: { index: number; problem: string }[] = [];
+  if (settings?.on_no_answer === 'voicemail') {
+    if (voicemailOf?.voicemail) destinations.push(userDestination(voicemailOf, voicemailOf.voicemail, 'voicemail'));
+    else problems.push({ index: -1, problem: voicemailOf ? `user "${voicemailOf.id}" has no voicemail in account.yaml` : 'on_no_answer: voicemail needs a user as the destination' });
+  } else if (settings?.on_no_answer === 'fallback') {
+    (settings.fallback ?? []).forEach((target, index) => {
+      const read = fallbackDestination(account, target);
+      if (read.ok) destinations.push(read.destination);
+      else problems.push({ index, problem: read.problem });
+    });
+  }
+  return { destinations, problems };
+}
+
+/** Longest a transfer tool may run: every destination of the plan with its ring time and the largest margin (60 s). */
+export const transferToolTimeoutMs = (ringMs: number, destinations: number): number => destinations * (ringMs + Math.max(TRANSFER_MARGIN_MS, 60_000)) + 5_000;
+
+/** The largest plan a manifest allows: a ring time of 120 s, and five fallbacks after the first destination. */
+export const MAX_TRANSFER_TOOL_TIMEOUT_MS = transferToolTimeoutMs(120_000, 6);
+
+/** Sends one transfer (or waits for the same one asked again) and returns the phone system's word. */
+async function attempt(ctx: ToolContext, call: CallRecord, destination: Destination, ringMs: number, first: boolean): Promise<CommandOutcome> {
   const calls = ctx.services.calls;
-  const settings = ctx.account.manifest.call_control ?? DEFAULT_CALL_CONTROL;
-  let command = calls.startTransfer(call, destination, settings);
+  let command: CommandRecord | undefined = calls.startTransfer(call, { destination, ringTimeoutMs: ringMs });
   if (!command) {
     const pending = calls.store.pendingOfCall(call.accountId, call.callId).find((candidate) => candidate.kind === 'transfer');
-    if (pending?.destination === destination.dial) {
+    const current = calls.store.call(call.accountId, call.callId) ?? call;
+    if (first && current.state === 'transferring' && pending?.destination === destination.dial) {
       command = pending;
       calls.askedAgain(command);
     } else {
-      const current = calls.store.call(call.accountId, call.callId) ?? call;
       calls.refuse(current, 'transfer', 'busy', { destination: destination.dial });
-      const what = pending ? `A transfer of this call to ${pending.destination} is already under way` : `This call cannot be transferred now (it is ${current.state})`;
+      const what = pending && current.state === 'transferring' ? `A transfer of this call to ${pending.destination} is already under way` : `This call cannot be transferred now (it is ${current.state})`;
       throw new SwitchboardError('TOOL_REFUSED', `${what}; do not start another transfer.`, { details: { status: 'refused', reason: 'busy', call_state: current.state } });
     }
   }
-  const outcome = await calls.execute(command, settings, { awaitAck: true, signal: ctx.signal });
-  return transferResult(call, destination, outcome);
+  ctx.progress(`Transferring to ${destination.label}`);
+  // While it rings, a progress notification every few seconds keeps clients that reset their time-out on progress waiting.
+  const ticker = setInterval(() => ctx.progress(`Still ringing ${destination.label}`), 5_000);
+  ticker.unref();
+  try {
+    return await calls.execute(command, { waitMs: calls.transferWaitMs(call.accountId, ringMs), signal: ctx.signal });
+  } finally {
+    clearInterval(ticker);
+  }
 }
 
-function transferResult(call: CallRecord, destination: Destination, outcome: CommandOutcome): ToolOutcome {
-  const { command } = outcome;
-  if (outcome.status === 'succeeded') {
-    return { text: `The call was transferred to ${destination.label}.`, data: dataOf(call, destination, command, 'transferred') };
+/** Runs the plan: the first destination, then the next ones while a destination is not reached. */
+export async function transferTo(ctx: ToolContext, call: CallRecord, plan: TransferPlan): Promise<ToolOutcome> {
+  const tried: Attempt[] = [];
+  for (const [index, destination] of plan.destinations.entries()) {
+    const outcome = await attempt(ctx, call, destination, plan.ringTimeoutMs, index === 0);
+    tried.push({ destination, outcome });
+    const next = plan.destinations[index + 1];
+    const unreached = outcome.status === 'failed' && !outcome.notSent && UNREACHED_OUTCOMES.includes(outcome.outcome);
+    if (!next || !unreached || ctx.signal.aborted) break;
+    ctx.services.calls.note(call, 'transfer_fallback', { from: destination.dial, outcome: outcome.status === 'failed' ? outcome.outcome : null, to: next.dial });
   }
-  if (outcome.status === 'unconfirmed') {
-    return {
-      text: `The transfer to ${destination.label} was sent, but the phone system has not confirmed it yet. Do not say it worked; if the caller is still with you in a moment, use this tool again with the same destination to check.`,
-      data: dataOf(call, destination, command, 'unconfirmed'),
-    };
-  }
-  throw new SwitchboardError('TOOL_UPSTREAM', `The phone system did not transfer the call to ${destination.label} (${outcome.reason}). Tell the caller and offer to take a message instead.`, {
-    details: { ...dataOf(call, destination, command, 'failed'), reason: outcome.reason },
-  });
+  return transferResult(call, tried, { ringSeconds: plan.ringTimeoutMs / 1000, hasFallback: plan.hasFallback });
 }

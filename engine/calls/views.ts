@@ -16,6 +16,7 @@ export function callView(call: CallRecord) {
     persona_id: call.personaId,
     caller_id_number: call.caller,
     source: call.source,
+    pbx_call_ref: call.pbxCallRef,
     state: call.state,
     transferred_to: call.transferredTo,
     end_reason: call.endReason,
@@ -37,6 +38,8 @@ export function commandPayload(command: CommandRecord) {
     destination: command.destination,
     destination_type: command.destinationType,
     target: command.target,
+    /** How long a transfer may ring before it counts as not answered (null for hang-ups). */
+    ring_timeout_seconds: command.ringTimeoutMs === null ? null : command.ringTimeoutMs / 1000,
     idempotency_key: command.idempotencyKey,
     created_at: iso(command.createdAt),
   };
@@ -48,6 +51,7 @@ export function commandView(command: CommandRecord) {
     ...commandPayload(command),
     driver: command.driver,
     status: command.status,
+    outcome: command.outcome,
     reason: command.reason,
     attempts: command.attempts,
     delivered_at: iso(command.deliveredAt),

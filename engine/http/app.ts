@@ -27,6 +27,8 @@ export interface AppDeps extends McpEndpointDeps, Omit<HealthDeps, 'sessions'> {
   adminRoutes: AdminRoutes[];
   /** Routes outside the account tree (e.g. /metrics). */
   rootRoutes?: ((app: Express) => void)[];
+  /** Routes that read their own raw body (signed callbacks of phone systems): mounted before the JSON parser. */
+  rawBodyRoutes?: ((app: Express) => void)[];
   /** Handlers in front of everything else (request metrics). */
   firstMiddleware?: RequestHandler[];
 }
@@ -51,6 +53,7 @@ export function createApp(deps: AppDeps): Express {
   app.set('query parser', 'simple');
   for (const handler of deps.firstMiddleware ?? []) app.use(handler);
   app.use(hostGuard({ bindHost: deps.bindHost, allowedHosts: deps.allowedHosts, allowedOrigins: deps.allowedOrigins }));
+  for (const mount of deps.rawBodyRoutes ?? []) mount(app);
   app.use(express.json({ limit: deps.bodyLimitBytes, type: ['application/json', 'application/*+json'] }));
   app.use(jsonDepthGuard());
 

@@ -1,8 +1,11 @@
 /**
  * GET /healthz: the process answers (liveness). GET /readyz: it can serve
  * calls: manifests loaded, database reachable, not shutting down. Manifest
- * problems are listed in /readyz detail for callers on loopback or with the
- * metrics token, since file names and messages describe tenants' setups.
+ * problems and each account's phone-system connection are listed in /readyz
+ * detail for callers on loopback or with the metrics token, since file names
+ * and messages describe tenants' setups. One account's phone system being
+ * down does not make the node unready: every other account still works, and
+ * a load balancer must not take the node out for it.
  */
 import type { Express, Request } from 'express';
 
@@ -19,6 +22,8 @@ export interface HealthDeps {
   accepting: () => boolean;
   metricsToken: string | undefined;
   startedAt: number;
+  /** Each account's phone-system connection. */
+  callControl: () => { account: string; driver: string; state: string; reason: string | null; since: number }[];
 }
 
 const mayReadDetail = (req: Request, token: string | undefined): boolean => {
@@ -54,9 +59,12 @@ export function healthRoutes(app: Express, deps: HealthDeps): void {
       },
       sessions: deps.sessions.size,
     };
+    const phoneSystems = deps.callControl();
+    body.call_control = { accounts: phoneSystems.length, down: phoneSystems.filter((entry) => entry.state === 'down').length };
     if (mayReadDetail(req, deps.metricsToken)) {
       body.problems = snapshot.problems.map((problem) => ({ ...problem, text: formatProblem(problem) }));
       body.files = Object.fromEntries(snapshot.files);
+      body.phone_systems = phoneSystems.map((entry) => ({ ...entry, since: new Date(entry.since).toISOString() }));
     }
     res.status(ready ? 200 : 503).json(body);
   });

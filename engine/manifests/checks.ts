@@ -6,6 +6,8 @@
 import { isSupportedCountry } from 'libphonenumber-js';
 import { IANAZone } from 'luxon';
 
+import { checkCallControl } from '../calls/drivers/settings-checks.ts';
+import { fallbackDestination } from '../calls/transfer.ts';
 import { checkContactSources } from '../contacts/sources/config.ts';
 import { minutesOf } from '../hours/wall-time.ts';
 import type { AccountEntry } from './snapshot.ts';
@@ -47,11 +49,7 @@ export function checkAccount(account: AccountManifest, directoryName: string): F
     const target = targets[index];
     if (target) findings.push({ path: target.path, message: `extension "${target.extension}" belongs to another user or queue too` });
   }
-  const control = account.call_control;
-  if (control?.driver === 'webhook') {
-    if (!control.url) findings.push({ path: ['call_control'], message: 'the webhook driver needs url' });
-    if (!control.secret) findings.push({ path: ['call_control'], message: 'the webhook driver needs secret (the name of the signing secret)' });
-  }
+  findings.push(...checkCallControl(account.call_control));
   const sources = account.contact_sources ?? [];
   for (const index of duplicates(sources, (source) => source.name ?? source.type)) {
     findings.push({ path: ['contact_sources', index, 'name'], message: 'two contact sources have the same name; give each a distinct name' });
@@ -140,6 +138,15 @@ export function checkPersona(persona: PersonaManifest, account: AccountEntry): F
       if (!isCalendarDate(date)) findings.push({ path: ['office_hours', 'exceptions', date], message: `${date} is not a calendar date` });
       checkDayHours(dayHours, ['office_hours', 'exceptions', date], findings);
     }
+  }
+
+  const transferCall = persona.global_tools?.transfer_call;
+  if (typeof transferCall === 'object') {
+    // transfer_call is built once for every persona, so its fallback entries are checked here rather than by a factory.
+    (transferCall.on_no_answer === 'fallback' ? (transferCall.fallback ?? []) : []).forEach((target, index) => {
+      const read = fallbackDestination(account, target);
+      if (!read.ok) findings.push({ path: ['global_tools', 'transfer_call', 'fallback', index], message: read.problem });
+    });
   }
 
   const reserved = new Set<string>(GLOBAL_TOOL_NAMES);

@@ -33,14 +33,91 @@ export interface TransferPolicy {
   deny?: string[];
 }
 
-export interface CallControlSettings {
-  driver: 'events' | 'webhook';
-  url?: string;
-  secret?: string;
+/** Keys every driver accepts. */
+interface CallControlCommon {
+  hangup_delay_seconds?: number;
+  ring_timeout_seconds?: number;
+}
+
+export interface EventsCallControl extends CallControlCommon {
+  driver: 'events';
+  timeout_seconds?: number;
+}
+
+export interface WebhookCallControl extends CallControlCommon {
+  driver: 'webhook';
+  url: string;
+  /** Name of the signing secret. */
+  secret: string;
   timeout_seconds?: number;
   retries?: number;
-  hangup_delay_seconds?: number;
 }
+
+export type AriDeviceState = 'UNKNOWN' | 'NOT_INUSE' | 'INUSE' | 'BUSY' | 'INVALID' | 'UNAVAILABLE' | 'RINGING' | 'RINGINUSE' | 'ONHOLD';
+
+export interface AriCallControl extends CallControlCommon {
+  driver: 'ari';
+  url: string;
+  username: string;
+  /** Name of the secret holding the password. */
+  password: string;
+  app: string;
+  transfer_method?: 'bridge' | 'redirect' | 'continue';
+  endpoint_template?: string;
+  context?: string;
+  caller_id?: string;
+  presence?: { device_template: string; dnd_states?: AriDeviceState[] };
+}
+
+export interface EslCallControl extends CallControlCommon {
+  driver: 'esl';
+  host: string;
+  port?: number;
+  /** Name of the secret holding the event socket password. */
+  password: string;
+  transfer_method?: 'blind' | 'bridge';
+  context?: string;
+  endpoint_template?: string;
+  presence?: { dnd_statuses?: string[] };
+}
+
+export interface TwilioCallControl extends CallControlCommon {
+  driver: 'twilio';
+  account_sid: string;
+  /** Name of the secret holding the auth token. */
+  auth_token: string;
+  api_base?: string;
+  caller_id?: string;
+  endpoint_template?: string;
+  return_url?: string;
+}
+
+export interface TelnyxCallControl extends CallControlCommon {
+  driver: 'telnyx';
+  /** Name of the secret holding the API key. */
+  api_key: string;
+  /** The webhook public key itself (base64 Ed25519), not a secret. */
+  public_key: string;
+  api_base?: string;
+  caller_id?: string;
+  endpoint_template?: string;
+}
+
+export interface LivekitCallControl extends CallControlCommon {
+  driver: 'livekit';
+  url: string;
+  /** The API key id (not a secret). */
+  api_key: string;
+  /** Name of the secret holding the API secret. */
+  api_secret: string;
+  endpoint_template?: string;
+  hangup?: 'remove_participant' | 'delete_room';
+  play_dialtone?: boolean;
+}
+
+/** account.yaml's call_control: one shape per driver (schemas/account.schema.json has one branch each). */
+export type CallControlSettings = EventsCallControl | WebhookCallControl | AriCallControl | EslCallControl | TwilioCallControl | TelnyxCallControl | LivekitCallControl;
+export type CallControlDriverName = CallControlSettings['driver'];
 
 export interface ContactSourceEntry {
   type: 'google' | 'microsoft';
@@ -79,7 +156,19 @@ export type OfficeHours = Partial<Record<Weekday, DayHours>> & {
 
 export type GlobalToolSetting = boolean | { enabled?: boolean; description?: string };
 
-export interface TransferToUserEntry {
+/** One destination a transfer falls back to. */
+export type FallbackTarget = { user: string } | { queue: string } | { voicemail: string } | { number: string };
+
+/** How a transfer rings and what happens when nobody answers. */
+export interface TransferSettings {
+  ring_timeout_seconds?: number;
+  on_no_answer?: 'return' | 'voicemail' | 'fallback';
+  fallback?: FallbackTarget[];
+}
+
+export type TransferCallSetting = boolean | ({ enabled?: boolean; description?: string } & TransferSettings);
+
+export interface TransferToUserEntry extends TransferSettings {
   type: 'transfer_to_user';
   name: string;
   description: string;
@@ -87,7 +176,7 @@ export interface TransferToUserEntry {
   on_dnd?: 'refuse' | 'voicemail' | 'transfer';
 }
 
-export interface TransferToQueueEntry {
+export interface TransferToQueueEntry extends TransferSettings {
   type: 'transfer_to_queue';
   name: string;
   description: string;
@@ -134,6 +223,7 @@ export interface PersonaManifest {
   description?: string;
   office_hours?: OfficeHours;
   hangup_delay_seconds?: number;
-  global_tools?: Partial<Record<GlobalToolName, GlobalToolSetting>>;
+  ring_timeout_seconds?: number;
+  global_tools?: Partial<Record<Exclude<GlobalToolName, 'transfer_call'>, GlobalToolSetting>> & { transfer_call?: TransferCallSetting };
   tools?: CustomToolEntry[];
 }

@@ -6,7 +6,7 @@
  */
 import { Server } from '@modelcontextprotocol/server';
 
-import type { ToolDispatcher } from '../tools/dispatch.ts';
+import type { ProgressSink, ToolDispatcher } from '../tools/dispatch.ts';
 import type { CallContext } from '../tools/types.ts';
 import { VERSION } from '../version.ts';
 
@@ -17,11 +17,24 @@ const INSTRUCTIONS =
 
 export type ServerFactory = (call: CallContext) => Server;
 
+type RequestContext = { _meta?: { progressToken?: string | number } | undefined; notify: (notification: { method: 'notifications/progress'; params: Record<string, unknown> }) => Promise<void> };
+
+/** Progress notifications for a request whose client sent a progress token; none otherwise. */
+function progressSink(request: RequestContext): ProgressSink | undefined {
+  const token = request._meta?.progressToken;
+  if (token === undefined) return undefined;
+  let progress = 0;
+  return (message) => {
+    progress += 1;
+    request.notify({ method: 'notifications/progress', params: { progressToken: token, progress, message } }).catch(() => undefined);
+  };
+}
+
 export function serverFactory(dispatcher: ToolDispatcher): ServerFactory {
   return (call) => {
     const server = new Server(SERVER_INFO, { capabilities: { tools: { listChanged: true } }, instructions: INSTRUCTIONS });
     server.setRequestHandler('tools/list', () => dispatcher.list(call));
-    server.setRequestHandler('tools/call', (request, ctx) => dispatcher.call(call, request.params.name, request.params.arguments, ctx.mcpReq.signal));
+    server.setRequestHandler('tools/call', (request, ctx) => dispatcher.call(call, request.params.name, request.params.arguments, ctx.mcpReq.signal, progressSink(ctx.mcpReq)));
     return server;
   };
 }

@@ -19,6 +19,7 @@ export function observabilityExtension(context: AppContext): { firstMiddleware: 
       return { generation: snapshot.generation, loadedAt: snapshot.loadedAt, accounts: snapshot.accounts.size, personas: snapshot.personas.size, problems: snapshot.problems.length };
     },
     reloads: () => context.registry.stats(),
+    callControl: () => context.services.calls.drivers.health(),
   });
   context.dispatcher.observe((event) => {
     // A removed persona's calls carry whatever tool name the client sent: not a label.

@@ -35,6 +35,8 @@ export interface ServerSources {
   sessions(): number;
   manifests(): { generation: number; loadedAt: number; accounts: number; personas: number; problems: number };
   reloads(): { reloads: number; failedReloads: number };
+  /** Each account's phone-system connection. */
+  callControl(): { account: string; driver: string; state: 'up' | 'connecting' | 'down' }[];
 }
 
 export class Metrics {
@@ -182,6 +184,18 @@ export class Metrics {
           if (bound) this.set(read(bound.manifests()));
         },
       });
+    new Gauge({
+      name: 'switchboard_call_control_up',
+      help: "1 when an account's phone-system connection can take commands (up), 0 when it is connecting or down; by account and driver.",
+      labelNames: ['account', 'driver'] as const,
+      registers: [this.registry],
+      collect() {
+        const bound = sources();
+        if (!bound) return;
+        this.reset();
+        for (const entry of bound.callControl()) this.set({ account: entry.account, driver: entry.driver }, entry.state === 'up' ? 1 : 0);
+      },
+    });
     manifestGauge('switchboard_manifest_problems', 'Problems found by the last manifest load.', (m) => m.problems);
     manifestGauge('switchboard_manifest_generation', 'Generation of the snapshot in force (1 after the first load).', (m) => m.generation);
     manifestGauge('switchboard_manifest_loaded_timestamp_seconds', 'When the snapshot in force was loaded (Unix seconds).', (m) => m.loadedAt / 1000);

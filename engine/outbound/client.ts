@@ -33,6 +33,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
+import type net from 'node:net';
 
 import got, { type Response } from 'got';
 
@@ -40,7 +41,7 @@ import { VERSION } from '../version.ts';
 import type { OutboundOutcome, OutboundPurpose } from '../observability/metrics.ts';
 import { AddressPolicy } from './address-policy.ts';
 import { OutboundError, type OutboundFailure } from './errors.ts';
-import { GuardedHttpAgent, GuardedHttpsAgent } from './guarded-agents.ts';
+import { guardedConnect, GuardedHttpAgent, GuardedHttpsAgent } from './guarded-agents.ts';
 
 export { OutboundError, type OutboundFailure };
 
@@ -134,6 +135,20 @@ export class OutboundClient {
     this.policy = new AddressPolicy(options.allow);
     this.observe = options.observe;
     this.guarded = { http: new GuardedHttpAgent(this.policy), https: new GuardedHttpsAgent(this.policy) };
+  }
+
+  /**
+   * The guarded agent for a URL's scheme, for clients that open their own
+   * HTTP connections (a WebSocket upgrade to a phone system): the same
+   * address policy as every request of this client.
+   */
+  agentFor(url: URL): http.Agent {
+    return url.protocol === 'https:' || url.protocol === 'wss:' ? this.guarded.https : this.guarded.http;
+  }
+
+  /** A TCP connection to host:port through the address policy (FreeSWITCH's event socket). */
+  connect(host: string, port: number): net.Socket {
+    return guardedConnect(this.policy, host, port);
   }
 
   async request(request: OutboundRequest): Promise<OutboundResponse> {

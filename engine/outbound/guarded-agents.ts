@@ -71,3 +71,22 @@ export class GuardedHttpsAgent extends https.Agent {
     return checked.refused ? undefined : super.createConnection(checked.options as https.RequestOptions, callback);
   }
 }
+
+/**
+ * A plain TCP connection through the same guard, for phone-system protocols
+ * that are not HTTP (FreeSWITCH's event socket). A refused address ends the
+ * socket with an `OutboundError` of kind 'refused' before anything is sent.
+ */
+export function guardedConnect(policy: AddressPolicy, host: string, port: number): net.Socket {
+  const bare = host.replace(/^\[(.*)\]$/, '$1');
+  if (net.isIP(bare)) {
+    const reason = policy.refusal(bare);
+    if (reason) {
+      const socket = new net.Socket();
+      process.nextTick(() => socket.destroy(new OutboundError('refused', `${bare} is ${reason}`, { host: bare, address: bare })));
+      return socket;
+    }
+    return net.connect({ host: bare, port });
+  }
+  return net.connect({ host: bare, port, lookup: guardedLookup(policy) as unknown as net.LookupFunction });
+}

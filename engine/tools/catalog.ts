@@ -48,19 +48,20 @@ function listEntry(definition: ToolDefinition): ListedTool {
   };
 }
 
-function enabledGlobalTools(persona: PersonaManifest, kinds: ToolKinds): ToolDefinition[] {
+function enabledGlobalTools(account: AccountEntry, persona: PersonaManifest, kinds: ToolKinds): ToolDefinition[] {
   const chosen: ToolDefinition[] = [];
   for (const [name, tool] of kinds.global) {
     const setting = persona.global_tools?.[name as GlobalToolName];
     if (setting === false || (typeof setting === 'object' && setting.enabled === false)) continue;
     const description = typeof setting === 'object' && setting.description ? setting.description : tool.description;
-    chosen.push(description === tool.description ? tool : { ...tool, description });
+    const timeoutMs = tool.timeoutFor?.(account, persona) ?? tool.timeoutMs;
+    chosen.push(description === tool.description && timeoutMs === tool.timeoutMs ? tool : { ...tool, description, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
   }
   return chosen;
 }
 
 export function buildCatalog(account: AccountEntry, persona: PersonaManifest, kinds: ToolKinds): PersonaCatalog {
-  const definitions = enabledGlobalTools(persona, kinds);
+  const definitions = enabledGlobalTools(account, persona, kinds);
   (persona.tools ?? []).forEach((entry, index) => {
     const factory = kinds.custom[entry.type] as CustomToolFactory<CustomToolEntry> | undefined;
     if (!factory) throw new ToolBuildProblem(`tool type ${entry.type} is not available in this build`, ['tools', index, 'type']);

@@ -47,6 +47,10 @@ export interface ToolCallEvent {
 
 export type ToolCallObserver = (event: ToolCallEvent) => void;
 
+/** Where a tool's progress messages go: MCP progress notifications, when the client gave a progress token. */
+export type ProgressSink = (message: string) => void;
+const noProgress: ProgressSink = () => undefined;
+
 const errorResult = (text: string, code: ErrorCode, details?: Record<string, unknown>, retryable = false): ToolCallResult => ({
   content: [{ type: 'text', text }],
   structuredContent: { error: { code, message: text, retryable, ...(details ?? {}) } },
@@ -95,7 +99,7 @@ export class ToolDispatcher {
     return (persona?.catalog.listResult ?? { tools: [] }) as { tools: ListedTool[] };
   }
 
-  async call(call: CallContext, name: string, rawArguments: unknown, signal: AbortSignal): Promise<ToolCallResult> {
+  async call(call: CallContext, name: string, rawArguments: unknown, signal: AbortSignal, progress: ProgressSink = noProgress): Promise<ToolCallResult> {
     const startedAt = this.deps.services.clock.now();
     const started = performance.now();
     const snapshot = this.deps.registry.current();
@@ -162,6 +166,7 @@ export class ToolDispatcher {
           return logOfCall();
         },
         noteSecrets,
+        progress,
       };
       const outcome = await runUntilAborted(tool.handler(context, args), combined, timeoutMs);
       const result: ToolCallResult = { content: [{ type: 'text', text: outcome.text }], structuredContent: outcome.data };

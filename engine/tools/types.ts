@@ -52,6 +52,12 @@ export interface ToolContext {
    * recorded (audit trail, logs of the call), whatever the model sent back.
    */
   noteSecrets(values: readonly string[]): void;
+  /**
+   * Tells the client the call is still at work (an MCP progress notification),
+   * when the client asked for progress; otherwise does nothing. For tools
+   * that wait on the world, such as a transfer that rings.
+   */
+  progress(message: string): void;
 }
 
 export interface ToolOutcome {
@@ -70,6 +76,8 @@ export interface ToolDefinition<Args = Record<string, unknown>> {
   annotations: ToolAnnotations;
   /** Longest a call may run before it is answered with a time-out (default 15 s). */
   timeoutMs?: number;
+  /** A persona's own limit, where its manifest changes how long the tool may take (a transfer's ring time). */
+  timeoutFor?(account: AccountEntry, persona: PersonaManifest): number;
   /** Argument names whose values are masked in logs and the audit trail. */
   sensitiveArguments?: readonly string[];
   handler(context: ToolContext, args: Args): Promise<ToolOutcome>;

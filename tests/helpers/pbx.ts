@@ -86,11 +86,11 @@ export class SseConsumer {
   }
 
   /** POST /call-events/{id}/ack; returns the status and JSON body. */
-  async ack(id: string | number, success: boolean, reason?: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  async ack(id: string | number, success: boolean, reason?: string, outcome?: string): Promise<{ status: number; body: Record<string, unknown> }> {
     const response = await fetch(new URL(`/ucp/v2/accounts/${this.account}/call-events/${id}/ack`, this.base), {
       method: 'POST',
       headers: { 'x-api-key': this.key, 'content-type': 'application/json' },
-      body: JSON.stringify(reason === undefined ? { success } : { success, reason }),
+      body: JSON.stringify({ success, ...(reason === undefined ? {} : { reason }), ...(outcome === undefined ? {} : { outcome }) }),
     });
     return { status: response.status, body: (await response.json()) as Record<string, unknown> };
   }

@@ -9,14 +9,25 @@
  * command queued meanwhile is sent exactly once. Every stream of the account
  * gets every command; the first acknowledgement wins. A comment line every
  * heartbeat keeps proxies and NAT tables from closing an idle stream.
+ *
+ * The driver side: with no stream of the account connected (and none lost
+ * within the reconnect grace), a command fails at once instead of waiting
+ * for a consumer that is not there; the agent is told, and the caller does
+ * not wait through dead air. A consumer that resumes with a Last-Event-ID
+ * above every command id (the database was restored from a backup) gets
+ * every pending command again rather than silence. Hang-ups that waited
+ * longer than their bound are withdrawn, not replayed: a late consumer must
+ * not hang up a call long after the agent said goodbye.
  */
 import type { ServerResponse } from 'node:http';
 
 import type { Clock } from '../../clock.ts';
 import type { Logger } from '../../logging.ts';
+import type { EventsCallControl } from '../../manifests/types.ts';
 import type { CallStore } from '../store.ts';
 import type { CommandRecord } from '../types.ts';
 import { commandPayload } from '../views.ts';
+import type { CallControlDriver, DriverFactory, DriverHealth, DriverScope, SendRequest, SendResult } from './driver.ts';
 
 interface Stream {
   res: ServerResponse;
@@ -27,16 +38,43 @@ interface Stream {
 
 export const DEFAULT_HEARTBEAT_MS = 15_000;
 const RECONNECT_HINT_MS = 2_000;
+/** After the last stream of an account closed, commands are still queued this long: a consumer reconnecting is not a missing one. */
+export const RECONNECT_GRACE_MS = 5_000;
+
+/** Decides whether a pending command is still to be sent to a stream that (re)connects; false withdraws it. */
+export type ReplayCheck = (command: CommandRecord) => boolean;
 
 export class EventStreams {
   private readonly byAccount = new Map<string, Set<Stream>>();
+  private readonly lastClosed = new Map<string, number>();
+  private readonly listeners = new Map<string, () => void>();
 
   constructor(
     private readonly store: CallStore,
     private readonly clock: Clock,
     private readonly log: Logger,
+    private readonly stillDue: ReplayCheck = () => true,
     private readonly heartbeatMs = DEFAULT_HEARTBEAT_MS,
   ) {}
+
+  /** Streams of the account open now. */
+  count(accountId: string): number {
+    return this.byAccount.get(accountId)?.size ?? 0;
+  }
+
+  /** When the account's last stream closed, if one did and none is open. */
+  closedAt(accountId: string): number | undefined {
+    return this.count(accountId) ? undefined : this.lastClosed.get(accountId);
+  }
+
+  /** Told when a stream of the account opens or closes (one listener per account: its driver, the newest). */
+  watch(accountId: string, listener: () => void): void {
+    this.listeners.set(accountId, listener);
+  }
+
+  unwatch(accountId: string, listener: () => void): void {
+    if (this.listeners.get(accountId) === listener) this.listeners.delete(accountId);
+  }
 
   /** Answers the request with a stream of the account's commands after `lastEventId`. */
   open(accountId: string, lastEventId: number, res: ServerResponse): void {
@@ -59,11 +97,20 @@ export class EventStreams {
     res.once('close', () => {
       clearInterval(stream.heartbeat);
       streams.delete(stream);
-      if (streams.size === 0 && this.byAccount.get(accountId) === streams) this.byAccount.delete(accountId);
+      if (streams.size === 0 && this.byAccount.get(accountId) === streams) {
+        this.byAccount.delete(accountId);
+        this.lastClosed.set(accountId, this.clock.now());
+      }
       this.log.info({ event: 'call_events_disconnected', account: accountId }, 'call-events stream closed');
+      this.listeners.get(accountId)?.();
     });
-    for (const command of this.store.pendingAfter(accountId, lastEventId)) this.send(stream, command);
-    this.log.info({ event: 'call_events_connected', account: accountId, lastEventId }, 'call-events stream opened');
+    // An id above every command the store ever issued means the store is older than the consumer's memory
+    // (restored from a backup): resuming after it would skip every pending command, so replay them all.
+    const resumeAfter = lastEventId > this.store.lastCommandId() ? 0 : lastEventId;
+    stream.lastSentId = resumeAfter;
+    for (const command of this.store.pendingAfter(accountId, resumeAfter)) if (this.stillDue(command)) this.send(stream, command);
+    this.log.info({ event: 'call_events_connected', account: accountId, lastEventId, resumedAfter: resumeAfter }, 'call-events stream opened');
+    this.listeners.get(accountId)?.();
   }
 
   /** Sends a newly queued command to every stream of its account; returns how many got it. */
@@ -92,4 +139,52 @@ export class EventStreams {
     stream.res.write(text);
     return true;
   }
+}
+
+/**
+ * The events driver of one account: commands go to the account's open
+ * streams. With no stream open, and none lost within the reconnect grace,
+ * it is down and a command is not sent at all.
+ */
+class EventsDriver implements CallControlDriver {
+  readonly keepsCaller = true;
+  private readonly startedAt: number;
+  private lastState: DriverHealth['state'] | undefined;
+  private readonly onStreamChange = (): void => {
+    const health = this.health();
+    if (health.state !== this.lastState) this.scope.sink.healthChanged(health);
+    this.lastState = health.state;
+  };
+
+  constructor(
+    private readonly scope: DriverScope<EventsCallControl>,
+    private readonly streams: EventStreams,
+  ) {
+    this.startedAt = scope.clock.now();
+    streams.watch(scope.accountId, this.onStreamChange);
+  }
+
+  health(): DriverHealth {
+    const { accountId, clock } = this.scope;
+    if (this.streams.count(accountId) > 0) return { state: 'up', reason: null, since: this.startedAt };
+    const closedAt = this.streams.closedAt(accountId);
+    if (closedAt !== undefined && clock.now() - closedAt < RECONNECT_GRACE_MS) return { state: 'connecting', reason: 'the call-events stream is reconnecting', since: closedAt };
+    return { state: 'down', reason: 'no phone system is connected to the call-events stream', since: closedAt ?? this.startedAt };
+  }
+
+  send(request: SendRequest): Promise<SendResult> {
+    if (this.health().state === 'down') return Promise.resolve({ kind: 'not_sent', reason: 'no phone system is connected to the call-events stream' });
+    // Delivered (and marked so) when written to a stream; kept for a reconnecting stream otherwise.
+    this.streams.publish(request.command);
+    return Promise.resolve({ kind: 'sent' });
+  }
+
+  stop(): Promise<void> {
+    this.streams.unwatch(this.scope.accountId, this.onStreamChange);
+    return Promise.resolve();
+  }
+}
+
+export function eventsDriver(streams: EventStreams): DriverFactory<EventsCallControl> {
+  return { name: 'events', secretNames: () => [], create: (scope) => new EventsDriver(scope, streams) };
 }

@@ -14,21 +14,23 @@ import { createHmac } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import type { Clock } from '../../clock.ts';
-import type { CallControlSettings } from '../../manifests/types.ts';
+import type { WebhookCallControl } from '../../manifests/types.ts';
 import type { SecretSource } from '../../secrets.ts';
 import { VERSION } from '../../version.ts';
-import { DEFAULT_WEBHOOK_RETRIES, DEFAULT_WEBHOOK_TIMEOUT_SECONDS, type CommandRecord } from '../types.ts';
+import { DEFAULT_WEBHOOK_RETRIES, DEFAULT_WEBHOOK_TIMEOUT_SECONDS, type CommandRecord, type FailureOutcome, type SuccessOutcome } from '../types.ts';
 import { cleanReason, commandPayload } from '../views.ts';
 import type { OutboundClient } from '../../outbound/client.ts';
+import { missingSecret, type CallControlDriver, type DriverFactory, type DriverHealth, type DriverScope, type SendRequest, type SendResult } from './driver.ts';
+import { readOutcome } from './outcome-field.ts';
 import { postToPbx, PbxUnreachable } from './pbx-http.ts';
 
 export type WebhookAnswer =
   /** 2xx: carried out. */
-  | { kind: 'done' }
+  | { kind: 'done'; outcome?: SuccessOutcome }
   /** 202: taken on; the outcome follows as an acknowledgement. */
   | { kind: 'accepted' }
   /** The PBX answered that it did not carry it out. */
-  | { kind: 'refused'; reason: string }
+  | { kind: 'refused'; reason: string; outcome?: FailureOutcome }
   /** Not carried out: no attempt reached the PBX, or every answer was an error. */
   | { kind: 'unavailable'; reason: string }
   /** No answer, and an attempt may have reached the PBX. */
@@ -73,19 +75,25 @@ function reasonOf(body: string, status: number): string {
   }
 }
 
-/** A 2xx answer: done, unless its JSON says {"success": false}. */
+/** A 2xx answer: done, unless its JSON says {"success": false}; an `outcome` it names is kept when it fits. */
 function successAnswer(body: string, status: number): WebhookAnswer {
-  let parsed: { success?: unknown; reason?: unknown } = {};
+  let parsed: { success?: unknown; reason?: unknown; outcome?: unknown } = {};
   try {
     parsed = body.trim() ? (JSON.parse(body) as typeof parsed) : {};
   } catch {
     // A 2xx with a body that is not JSON still means "done".
   }
-  if (parsed?.success === false) return { kind: 'refused', reason: cleanReason(parsed.reason, 'refused by the phone system') };
-  return status === 202 ? { kind: 'accepted' } : { kind: 'done' };
+  if (parsed === null || typeof parsed !== 'object') parsed = {};
+  if (parsed.success === false) {
+    const outcome = readOutcome(parsed.outcome, false);
+    return { kind: 'refused', reason: cleanReason(parsed.reason, 'refused by the phone system'), ...(outcome.ok && outcome.value ? { outcome: outcome.value as FailureOutcome } : {}) };
+  }
+  if (status === 202) return { kind: 'accepted' };
+  const outcome = readOutcome(parsed.outcome, true);
+  return { kind: 'done', ...(outcome.ok && outcome.value ? { outcome: outcome.value as SuccessOutcome } : {}) };
 }
 
-export async function sendWebhook(command: CommandRecord, settings: CallControlSettings, deps: WebhookDeps, budgetMs: number, signal?: AbortSignal): Promise<WebhookAnswer> {
+export async function sendWebhook(command: CommandRecord, settings: WebhookCallControl, deps: WebhookDeps, budgetMs: number, signal?: AbortSignal): Promise<WebhookAnswer> {
   const url = settings.url;
   const secret = settings.secret ? deps.secrets.get(settings.secret) : undefined;
   if (!url || !secret) return { kind: 'unavailable', reason: url ? 'the signing secret is not set on the server' : 'no webhook URL is configured' };
@@ -138,3 +146,61 @@ export async function sendWebhook(command: CommandRecord, settings: CallControlS
   }
   return mayHaveArrived ? { kind: 'unanswered', reason: lastFailure } : { kind: 'unavailable', reason: lastFailure };
 }
+
+/** Longest one command may take, retries included. */
+const WEBHOOK_BUDGET_MS = 60_000;
+
+/**
+ * The webhook driver of one account. Up unless its URL or signing secret is
+ * missing: whether the PBX answers is only known by sending.
+ */
+class WebhookDriver implements CallControlDriver {
+  readonly keepsCaller = true;
+  private readonly startedAt: number;
+
+  constructor(private readonly scope: DriverScope<WebhookCallControl>) {
+    this.startedAt = scope.clock.now();
+  }
+
+  health(): DriverHealth {
+    const secret = this.scope.settings.secret;
+    if (!this.scope.secrets.get(secret)) return { state: 'down', reason: missingSecret(secret), since: this.startedAt };
+    return { state: 'up', reason: null, since: this.startedAt };
+  }
+
+  async send(request: SendRequest): Promise<SendResult> {
+    const { command } = request;
+    const { sink } = this.scope;
+    // From the first POST on, the PBX may act on it.
+    sink.delivered(command.id);
+    const answer = await sendWebhook(
+      command,
+      this.scope.settings,
+      { secrets: this.scope.secrets, clock: this.scope.clock, outbound: this.scope.outbound, onAttempt: (attempt, failure) => sink.attempt(command.id, attempt, failure) },
+      WEBHOOK_BUDGET_MS,
+      request.signal,
+    );
+    switch (answer.kind) {
+      case 'done':
+        return { kind: 'done', verdict: { success: true, ...(answer.outcome ? { outcome: answer.outcome } : {}) } };
+      case 'refused':
+        return { kind: 'done', verdict: { success: false, reason: answer.reason, ...(answer.outcome ? { outcome: answer.outcome } : {}) } };
+      case 'unavailable':
+        return { kind: 'done', verdict: { success: false, outcome: 'failed', reason: answer.reason } };
+      case 'accepted':
+        return { kind: 'sent' };
+      case 'unanswered':
+        return { kind: 'unanswered', reason: answer.reason };
+    }
+  }
+
+  stop(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+export const webhookDriver: DriverFactory<WebhookCallControl> = {
+  name: 'webhook',
+  secretNames: (settings) => [settings.secret],
+  create: (scope) => new WebhookDriver(scope),
+};

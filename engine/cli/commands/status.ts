@@ -10,11 +10,13 @@ interface ReadyBody {
   sessions: number;
   problems?: ManifestProblem[];
   files?: Record<string, { valid: boolean; servingLastGood: boolean }>;
+  call_control?: { accounts: number; down: number };
+  phone_systems?: { account: string; driver: string; state: string; reason: string | null; since: string }[];
 }
 
 export const statusCommand: Command = {
   name: 'status',
-  summary: "Show a running server's readiness, loaded manifests and manifest problems.",
+  summary: "Show a running server's readiness, loaded manifests, manifest problems and phone-system connections.",
   usage: [
     'switchboard status [--url URL] [--json]',
     '',
@@ -40,6 +42,12 @@ export const statusCommand: Command = {
       print(io.stdout, `${body.status} at ${base}`);
       print(io.stdout, `manifests: generation ${m.generation}, loaded ${m.loadedAt ?? 'never'}, ${m.accounts} accounts, ${m.personas} personas`);
       print(io.stdout, `sessions: ${body.sessions}`);
+      if (body.phone_systems?.length) {
+        print(io.stdout, 'phone systems:');
+        for (const entry of body.phone_systems) print(io.stdout, `  ${entry.account}: ${entry.driver} ${entry.state}${entry.reason ? ` (${entry.reason})` : ''} since ${entry.since}`);
+      } else if (body.call_control?.down) {
+        print(io.stdout, `phone systems: ${body.call_control.down} of ${body.call_control.accounts} down (details are shown to loopback callers or with the metrics token)`);
+      }
       const lastGood = Object.entries(body.files ?? {}).filter(([, state]) => state.servingLastGood).map(([file]) => file);
       if (body.problems?.length) {
         print(io.stdout, `problems (${body.problems.length}):`);

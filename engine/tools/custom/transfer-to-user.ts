@@ -5,12 +5,13 @@
  * and can take a message), voicemail (transfer to the user's voicemail), or
  * transfer anyway. Targets come from the manifest, so they skip the transfer
  * policy's allow list; one that a deny pattern blocks makes the manifest invalid.
+ * When the user does not answer in the ring time, on_no_answer may try the
+ * user's voicemail or the fallback list.
  */
 import { DateTime } from 'luxon';
 
-import { CALL_CONTROL_TOOL_TIMEOUT_MS } from '../../calls/control.ts';
 import { deniedManifestTarget } from '../../calls/policy.ts';
-import { callToTransfer, transferTo, userDestination } from '../../calls/transfer.ts';
+import { callToTransfer, nextDestinations, ringTimeoutMs, transferTo, transferToolTimeoutMs, userDestination, type TransferPlan } from '../../calls/transfer.ts';
 import { SwitchboardError } from '../../errors.ts';
 import type { TransferToUserEntry } from '../../manifests/types.ts';
 import { ToolBuildProblem, type CustomToolFactory, type ToolContext } from '../types.ts';
@@ -25,7 +26,7 @@ function untilText(ctx: ToolContext, until: number | null): string {
   return ` until ${end.toFormat(sameDay ? 'h:mm a' : 'cccc h:mm a')}`;
 }
 
-export const transferToUserFactory: CustomToolFactory<TransferToUserEntry> = (entry, { account }) => {
+export const transferToUserFactory: CustomToolFactory<TransferToUserEntry> = (entry, { account, persona }) => {
   const user = account.users.get(entry.user);
   if (!user) throw new ToolBuildProblem(`user "${entry.user}" is not in ${account.id}/account.yaml`, ['user']);
   const onDnd = entry.on_dnd ?? 'refuse';
@@ -37,8 +38,14 @@ export const transferToUserFactory: CustomToolFactory<TransferToUserEntry> = (en
     const denied = extension && deniedManifestTarget(account, extension);
     if (denied) throw new ToolBuildProblem(`${what} ${extension} of user "${user.id}" is blocked by the transfer_policy deny pattern ${denied}`, ['user']);
   }
-  const direct = userDestination(user);
-  const voicemail = user.voicemail ? userDestination(user, user.voicemail, 'voicemail') : undefined;
+  const next = nextDestinations(account, entry, user);
+  const problem = next.problems[0];
+  if (problem) throw new ToolBuildProblem(problem.problem, problem.index < 0 ? ['on_no_answer'] : ['fallback', problem.index]);
+  const ringMs = ringTimeoutMs(account, persona.ring_timeout_seconds, entry);
+  const plan = (first: ReturnType<typeof userDestination>): TransferPlan => ({ destinations: [first, ...next.destinations], ringTimeoutMs: ringMs, hasFallback: next.destinations.length > 0 });
+  const direct = plan(userDestination(user));
+  // A user on DND goes straight to voicemail: nobody to ring first.
+  const voicemail = user.voicemail ? { destinations: [userDestination(user, user.voicemail, 'voicemail')], ringTimeoutMs: ringMs, hasFallback: false } : undefined;
 
   return {
     name: entry.name,
@@ -46,7 +53,7 @@ export const transferToUserFactory: CustomToolFactory<TransferToUserEntry> = (en
     description: entry.description,
     inputSchema: NO_ARGUMENTS,
     annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: true },
-    timeoutMs: CALL_CONTROL_TOOL_TIMEOUT_MS,
+    timeoutMs: transferToolTimeoutMs(ringMs, direct.destinations.length),
     async handler(ctx) {
       const call = callToTransfer(ctx);
       const dnd = ctx.services.dnd.get(ctx.account.id, user.id);

@@ -4,10 +4,12 @@
  * the persona, else the account's call_control, else 3 seconds. The pending
  * hang-up lives in SQLite and is sent by the hang-up job, so a restart in
  * between still hangs up. Asking again while it waits says so; nothing is
- * sent twice.
+ * sent twice. The tool only promises a hang-up the phone system can carry
+ * out: with its connection down, the agent is told the call cannot be ended
+ * from here.
  */
 import { CALL_CONTROL_TOOL_TIMEOUT_MS } from '../../calls/control.ts';
-import { DEFAULT_CALL_CONTROL, DEFAULT_HANGUP_DELAY_SECONDS, type CallRecord } from '../../calls/types.ts';
+import { DEFAULT_HANGUP_DELAY_SECONDS, type CallRecord } from '../../calls/types.ts';
 import { SwitchboardError } from '../../errors.ts';
 import type { ToolContext, ToolDefinition, ToolOutcome } from '../types.ts';
 
@@ -49,13 +51,18 @@ export const hangupCallTool: ToolDefinition<Record<string, never>> = {
   async handler(ctx) {
     const calls = ctx.services.calls;
     const call = calls.ensureCall(ctx.call);
-    const settings = ctx.account.manifest.call_control ?? DEFAULT_CALL_CONTROL;
-    const delaySeconds = ctx.persona.manifest.hangup_delay_seconds ?? settings.hangup_delay_seconds ?? DEFAULT_HANGUP_DELAY_SECONDS;
+    const delaySeconds = ctx.persona.manifest.hangup_delay_seconds ?? ctx.account.manifest.call_control?.hangup_delay_seconds ?? DEFAULT_HANGUP_DELAY_SECONDS;
     const delayMs = Math.round(delaySeconds * 1000);
     const hangupAt = ctx.services.clock.now() + delayMs;
-    if (call.state !== 'active' || !calls.scheduleHangup(call, hangupAt, settings)) {
-      return alreadyOver(ctx, calls.store.call(call.accountId, call.callId) ?? call);
+    if (call.state !== 'active') return alreadyOver(ctx, call);
+    const health = calls.healthOf(call.accountId);
+    if (health.state === 'down') {
+      calls.refuse(call, 'hangup', 'phone_system_not_connected', { detail: health.reason });
+      throw new SwitchboardError('TOOL_UPSTREAM', 'The call cannot be ended from here right now: the phone system is not connected. Say goodbye; the caller can hang up.', {
+        details: { status: 'failed', reason: 'phone_system_not_connected', call_id: call.callId },
+      });
     }
+    if (!calls.scheduleHangup(call, hangupAt)) return alreadyOver(ctx, calls.store.call(call.accountId, call.callId) ?? call);
     return {
       text: delayMs > 0 ? `The call will be hung up in ${seconds(delayMs)}; finish your goodbye now.` : 'The call is being hung up now.',
       data: { status: 'ending', already_requested: false, call_id: call.callId, delay_seconds: delaySeconds, hangup_at: iso(hangupAt) },

@@ -5,12 +5,24 @@
  * this is where toll fraud is stopped, so a refusal says plainly why.
  */
 import { judgeDestination, readDestination, type PolicyVerdict } from '../../calls/policy.ts';
-import { CALL_CONTROL_TOOL_TIMEOUT_MS } from '../../calls/control.ts';
-import { callToTransfer, transferTo } from '../../calls/transfer.ts';
+import { callToTransfer, nextDestinations, ringTimeoutMs, transferTo, transferToolTimeoutMs } from '../../calls/transfer.ts';
 import type { CallRecord, Destination } from '../../calls/types.ts';
 import { cleanReason } from '../../calls/views.ts';
 import { SwitchboardError } from '../../errors.ts';
+import type { PersonaManifest, TransferSettings } from '../../manifests/types.ts';
 import type { ToolContext, ToolDefinition } from '../types.ts';
+
+/** The persona's transfer settings of transfer_call (global_tools.transfer_call), if it has any. */
+const settingsOf = (persona: PersonaManifest): TransferSettings | undefined => {
+  const setting = persona.global_tools?.transfer_call;
+  return typeof setting === 'object' ? setting : undefined;
+};
+
+/** Most destinations one transfer_call may try: the one asked for and the persona's next ones. */
+const planLength = (persona: PersonaManifest): number => {
+  const settings = settingsOf(persona);
+  return 1 + (settings?.on_no_answer === 'fallback' ? (settings.fallback?.length ?? 0) : settings?.on_no_answer === 'voicemail' ? 1 : 0);
+};
 
 const REFUSALS: Record<Extract<PolicyVerdict, { allowed: false }>['reason'], (dial: string) => string> = {
   denied: (dial) => `Transfers to ${dial} are blocked by this office's transfer policy. Tell the caller you cannot transfer the call there.`,
@@ -55,9 +67,16 @@ export const transferCallTool: ToolDefinition<{ destination_number: string }> = 
     additionalProperties: false,
   },
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: true },
-  timeoutMs: CALL_CONTROL_TOOL_TIMEOUT_MS,
+  timeoutMs: transferToolTimeoutMs(20_000, 1),
+  timeoutFor: (account, persona) => transferToolTimeoutMs(ringTimeoutMs(account, persona.ring_timeout_seconds, settingsOf(persona)), planLength(persona)),
   async handler(ctx, args) {
     const call = callToTransfer(ctx);
-    return transferTo(ctx, call, allowedDestination(ctx, call, args.destination_number));
+    const first = allowedDestination(ctx, call, args.destination_number);
+    const settings = settingsOf(ctx.persona.manifest);
+    // Voicemail follows only a user's own extension; entries that cannot be dialed were reported when the manifest loaded.
+    const user = first.target.kind === 'user' && first.target.id ? ctx.account.users.get(first.target.id) : undefined;
+    const next = nextDestinations(ctx.account, settings, user);
+    const ringMs = ringTimeoutMs(ctx.account, ctx.persona.manifest.ring_timeout_seconds, settings);
+    return transferTo(ctx, call, { destinations: [first, ...next.destinations], ringTimeoutMs: ringMs, hasFallback: next.destinations.length > 0 });
   },
 };

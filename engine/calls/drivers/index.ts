@@ -1,0 +1,15 @@
+/**
+ * The call-control drivers this build knows, by the name account.yaml gives
+ * in call_control.driver. A new phone system is a module behind the driver
+ * interface (driver.ts) and one line here; schemas/account.schema.json gives
+ * its settings a branch of their own.
+ */
+import type { DriverName } from '../types.ts';
+import type { DriverFactory } from './driver.ts';
+import { eventsDriver, type EventStreams } from './events.ts';
+import { webhookDriver } from './webhook.ts';
+
+export function builtinDrivers(streams: EventStreams): ReadonlyMap<DriverName, DriverFactory> {
+  const factories: DriverFactory[] = [eventsDriver(streams) as DriverFactory, webhookDriver as DriverFactory];
+  return new Map(factories.map((factory) => [factory.name, factory]));
+}

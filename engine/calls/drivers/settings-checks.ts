@@ -1,0 +1,32 @@
+/**
+ * What the schema of call_control cannot say: keys that one transfer method
+ * needs and another does not. Each finding points at the key, so `validate`
+ * reports it at file:line:col like a schema problem.
+ */
+import type { CallControlSettings } from '../../manifests/types.ts';
+
+interface Finding {
+  path: (string | number)[];
+  message: string;
+}
+
+export function checkCallControl(settings: CallControlSettings | undefined): Finding[] {
+  if (!settings) return [];
+  const findings: Finding[] = [];
+  const need = (key: string, why: string): void => {
+    if ((settings as unknown as Record<string, unknown>)[key] === undefined) findings.push({ path: ['call_control'], message: `missing required property "${key}": ${why}` });
+  };
+  switch (settings.driver) {
+    case 'ari': {
+      const method = settings.transfer_method ?? 'bridge';
+      if (method !== 'continue') need('endpoint_template', `transfer_method ${method} dials an endpoint, e.g. PJSIP/{destination}@trunk`);
+      break;
+    }
+    case 'esl':
+      if (settings.transfer_method === 'bridge') need('endpoint_template', 'transfer_method bridge originates a leg, e.g. user/{destination} or sofia/gateway/trunk/{destination}');
+      break;
+    default:
+      break;
+  }
+  return findings;
+}
