@@ -19,7 +19,7 @@ import type { ToolCallStatus } from '../tools/dispatch.ts';
 export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 /** Why an outbound HTTP request was made. */
-export type OutboundPurpose = 'api_tool' | 'webhook' | 'contact_sync';
+export type OutboundPurpose = 'api_tool' | 'webhook' | 'contact_sync' | 'call_control';
 /** How it ended: an answer (2xx/3xx), an error status, no answer in time, a network failure, or refused by the SSRF guard. */
 export type OutboundOutcome = 'ok' | 'http_error' | 'timeout' | 'network_error' | 'blocked';
 export type CallControlKind = 'transfer' | 'hangup';
