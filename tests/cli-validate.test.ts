@@ -72,3 +72,65 @@ describe('switchboard validate', () => {
     expect(result.stderr).toContain('--format must be one of text, json, github');
   });
 });
+
+describe('call control and transfer settings', () => {
+  it('reports a driver block with a missing or foreign key, and fallbacks that name nothing, at their place', async () => {
+    const dir = tempDir('validate-drivers');
+    writeManifests(dir, {
+      'acme/account.yaml': [
+        'account_id: acme',
+        'timezone: America/New_York',
+        'users:',
+        '  - { id: u-100, name: Dana Reyes, extension: "100" }',
+        'call_control:',
+        '  driver: ari',
+        '  url: http://pbx.acme.lan:8088',
+        '  username: switchboard',
+        '  app: switchboard',
+        '  secret: ACME_ARI_PASSWORD',
+        '',
+      ].join('\n'),
+      'acme/desk.yaml': [
+        'persona_id: desk',
+        'global_tools:',
+        '  transfer_call: { on_no_answer: fallback, fallback: [{ queue: q-none }] }',
+        'tools:',
+        '  - { type: transfer_to_user, name: to_dana, description: Dana., user: u-100, on_no_answer: voicemail }',
+        '  - { type: transfer_to_user, name: to_dana_2, description: Dana., user: u-100, on_no_answer: fallback }',
+        '',
+      ].join('\n'),
+      'globex/account.yaml': 'account_id: globex\ntimezone: Europe/Berlin\ncall_control: { driver: esl, host: fs.globex.lan, password: GLOBEX_ESL, transfer_method: bridge }\n',
+      'globex/desk.yaml': 'persona_id: desk\n',
+    });
+    const result = await runCli(['validate', dir]);
+    expect(result.code).toBe(1);
+    expect(result.stdout.trim().split('\n')).toEqual([
+      `${dir}/acme/account.yaml:5:1: call_control: missing required property "password"`,
+      `${dir}/acme/account.yaml:10:3: call_control.secret: unknown property "secret"`,
+      `${dir}/acme/desk.yaml:1:1: acme/account.yaml is missing or invalid, so this persona cannot be loaded`,
+      `${dir}/acme/desk.yaml:6:5: tools[1]: missing required property "fallback"`,
+      `${dir}/globex/account.yaml:3:15: call_control: missing required property "endpoint_template": transfer_method bridge originates a leg, e.g. user/{destination} or sofia/gateway/trunk/{destination}`,
+      `${dir}/globex/desk.yaml:1:1: globex/account.yaml is missing or invalid, so this persona cannot be loaded`,
+    ]);
+
+    // Once the schema is satisfied, references are checked: the voicemail and the fallback must exist.
+    writeManifests(dir, {
+      'acme/account.yaml': 'account_id: acme\ntimezone: America/New_York\nusers:\n  - { id: u-100, name: Dana Reyes, extension: "100" }\n',
+      'acme/desk.yaml': [
+        'persona_id: desk',
+        'global_tools:',
+        '  transfer_call: { on_no_answer: fallback, fallback: [{ queue: q-none }] }',
+        'tools:',
+        '  - { type: transfer_to_user, name: to_dana, description: Dana., user: u-100, on_no_answer: voicemail }',
+        '',
+      ].join('\n'),
+      'globex/account.yaml': 'account_id: globex\ntimezone: Europe/Berlin\n',
+    });
+    const personas = await runCli(['validate', dir]);
+    expect(personas.stdout.trim().split('\n')).toEqual([
+      `${dir}/acme/desk.yaml:3:55: global_tools.transfer_call.fallback[0]: queue "q-none" is not in acme/account.yaml`,
+      `${dir}/acme/desk.yaml:5:93: tools[0].on_no_answer: user "u-100" has no voicemail in account.yaml`,
+    ]);
+    expect(personas.code).toBe(1);
+  });
+});

@@ -386,7 +386,8 @@ export class CallControl {
   private withdraw(command: CommandRecord, reason: string): boolean {
     const withdrawn = this.transaction(() => {
       if (!this.store.withdrawUndelivered(command.id, reason, this.now())) return false;
-      if (command.kind === 'transfer') this.store.setState(command.accountId, command.callId, ['transferring'], 'active', this.now());
+      // Nothing will happen to the call: it is the agent's again, for another transfer or hang-up.
+      this.store.setState(command.accountId, command.callId, command.kind === 'transfer' ? ['transferring'] : ['ending'], 'active', this.now());
       this.store.addEvent(command.accountId, command.callId, 'command_withdrawn', this.now(), command.id, { type: command.kind, reason });
       return true;
     });

@@ -160,6 +160,7 @@ export function checkPersona(persona: PersonaManifest, account: AccountEntry): F
       const user = account.users.get(tool.user);
       if (!user) findings.push({ path: [...path, 'user'], message: `user "${tool.user}" is not in ${account.id}/account.yaml` });
       else if (tool.on_dnd === 'voicemail' && !user.voicemail) findings.push({ path: [...path, 'on_dnd'], message: `user "${tool.user}" has no voicemail in account.yaml` });
+      else if (tool.on_no_answer === 'voicemail' && !user.voicemail) findings.push({ path: [...path, 'on_no_answer'], message: `user "${tool.user}" has no voicemail in account.yaml` });
     }
     if (tool.type === 'transfer_to_queue' && !account.queues.has(tool.queue)) {
       findings.push({ path: [...path, 'queue'], message: `queue "${tool.queue}" is not in ${account.id}/account.yaml` });
