@@ -7,9 +7,10 @@
 import type { DriverName } from '../types.ts';
 import type { DriverFactory } from './driver.ts';
 import { eventsDriver, type EventStreams } from './events.ts';
+import { livekitDriver } from './livekit/driver.ts';
 import { webhookDriver } from './webhook.ts';
 
 export function builtinDrivers(streams: EventStreams): ReadonlyMap<DriverName, DriverFactory> {
-  const factories: DriverFactory[] = [eventsDriver(streams) as DriverFactory, webhookDriver as DriverFactory];
+  const factories: DriverFactory[] = [eventsDriver(streams) as DriverFactory, webhookDriver as DriverFactory, livekitDriver as DriverFactory];
   return new Map(factories.map((factory) => [factory.name, factory]));
 }
