@@ -78,7 +78,7 @@ export interface EslCallControl extends CallControlCommon {
   transfer_method?: 'blind' | 'bridge';
   context?: string;
   endpoint_template?: string;
-  presence?: { dnd_statuses?: string[] };
+  presence?: { dnd_statuses?: string[]; domain?: string };
 }
 
 export interface TwilioCallControl extends CallControlCommon {
@@ -224,6 +224,8 @@ export interface PersonaManifest {
   office_hours?: OfficeHours;
   hangup_delay_seconds?: number;
   ring_timeout_seconds?: number;
+  /** How tools/list publishes this persona's tool schemas (default: the server's setting, else full). */
+  tool_schema_profile?: 'full' | 'portable';
   global_tools?: Partial<Record<Exclude<GlobalToolName, 'transfer_call'>, GlobalToolSetting>> & { transfer_call?: TransferCallSetting };
   tools?: CustomToolEntry[];
 }
