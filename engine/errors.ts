@@ -54,6 +54,8 @@ export const catalogue = {
   BODY_TOO_LARGE: spec(413, RPC.invalidRequest),
   BODY_INVALID_JSON: spec(400, RPC.parseError),
   BODY_TOO_DEEP: spec(400, RPC.invalidRequest),
+  /** A legacy SSE POST whose JSON is not one JSON-RPC message. */
+  MESSAGE_INVALID: spec(400, RPC.invalidRequest),
   HOST_NOT_ALLOWED: spec(403, RPC.forbidden),
   ORIGIN_NOT_ALLOWED: spec(403, RPC.forbidden),
   SHUTTING_DOWN: spec(503, RPC.overloaded, true),

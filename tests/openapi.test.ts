@@ -259,7 +259,7 @@ describe('openapi/admin.yaml', () => {
     const routes = await routesOf(server.url);
     // MCP is described by the MCP specification, not here; its routes prove the walk sees app-level routes.
     expect(routes).toContainEqual({ method: 'post', path: MCP_PATH });
-    // The MCP endpoint (with or without the call context in its path) is not part of the admin API.
+    // The MCP endpoints (Streamable HTTP and legacy SSE, with or without the call context in the path) are not part of the admin API.
     const real = routes.filter((route) => !isMcpPath(route.path)).map((route) => `${route.method.toUpperCase()} ${route.path}`);
     expect(real).toContain(`GET ${AUDIT}`);
     const documented = operations.map(({ method, route }) => `${method.toUpperCase()} ${route}`);

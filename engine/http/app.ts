@@ -1,15 +1,17 @@
 /**
  * The HTTP application: guards first (Host/Origin, body size), then the MCP
- * endpoint, the health endpoints and the admin API, then one error handler.
+ * endpoint (and the legacy SSE one), the health endpoints and the admin API,
+ * then one error handler.
  */
 import express, { type Express, type RequestHandler, type Router } from 'express';
 
 import type { ApiKeyRecord, ApiKeyStore } from '../auth/api-keys.ts';
 import type { Logger } from '../logging.ts';
-import { contextFromPath, MCP_CONTEXT_PATH } from '../mcp/context-path.ts';
+import { contextFromPath, LEGACY_SSE_CONTEXT_PATH, MCP_CONTEXT_PATH } from '../mcp/context-path.ts';
 import { mcpEndpoint, type McpEndpointDeps } from '../mcp/endpoint.ts';
+import { legacySseEndpoint } from '../mcp/sse-endpoint.ts';
 import { authenticate, assertKeyAccount } from './call-context.ts';
-import { errorHandler, MCP_PATH } from './errors.ts';
+import { errorHandler, LEGACY_SSE_PATH, MCP_PATH } from './errors.ts';
 import { healthRoutes, type HealthDeps } from './health.ts';
 import { hostGuard } from './host-guard.ts';
 import { jsonDepthGuard } from './json-depth.ts';
@@ -70,6 +72,17 @@ export function createApp(deps: AppDeps): Express {
   app.get(MCP_CONTEXT_PATH, contextFromPath, mcp);
   app.delete(MCP_CONTEXT_PATH, contextFromPath, mcp);
   app.all(MCP_CONTEXT_PATH, methodNotAllowed);
+  // The 2024-11-05 HTTP+SSE transport, for clients that speak nothing newer: GET opens the stream, POST sends.
+  const sse = legacySseEndpoint(deps);
+  const sseMethodNotAllowed = () => {
+    throw new SwitchboardError('METHOD_NOT_ALLOWED', 'Use GET to open the stream and POST to send messages on the legacy SSE endpoint');
+  };
+  app.get(LEGACY_SSE_PATH, sse.stream);
+  app.post(LEGACY_SSE_PATH, sse.message);
+  app.all(LEGACY_SSE_PATH, sseMethodNotAllowed);
+  app.get(LEGACY_SSE_CONTEXT_PATH, contextFromPath, sse.stream);
+  app.post(LEGACY_SSE_CONTEXT_PATH, contextFromPath, sse.message);
+  app.all(LEGACY_SSE_CONTEXT_PATH, sseMethodNotAllowed);
 
   healthRoutes(app, deps);
   for (const mount of deps.rootRoutes ?? []) mount(app);

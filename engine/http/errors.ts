@@ -31,9 +31,13 @@ export function toSwitchboardError(error: unknown): SwitchboardError | undefined
 }
 
 export const MCP_PATH = '/ucp/v2/mcp';
+/** The stream of the 2024-11-05 HTTP+SSE transport, for clients that speak nothing newer; also where they POST. */
+export const LEGACY_SSE_PATH = '/ucp/v2/sse';
 
-/** The MCP endpoint, with or without the call context in its path. */
-export const isMcpPath = (path: string): boolean => path === MCP_PATH || path.startsWith(`${MCP_PATH}/`);
+const under = (path: string, base: string): boolean => path === base || path.startsWith(`${base}/`);
+
+/** The MCP endpoint or the legacy SSE one, with or without the call context in the path: errors there are JSON-RPC. */
+export const isMcpPath = (path: string): boolean => under(path, MCP_PATH) || under(path, LEGACY_SSE_PATH);
 
 export function errorHandler(log: Logger) {
   return (error: unknown, req: Request, res: Response, _next: NextFunction): void => {

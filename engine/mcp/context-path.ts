@@ -7,15 +7,23 @@
  * It is the same endpoint as /ucp/v2/mcp: the path values become the context
  * headers, checked exactly like them. The API key stays in a header, never in
  * the URL (URLs end up in logs). A context header sent as well must agree with
- * the path, or the request is refused.
+ * the path, or the request is refused. The legacy SSE endpoint takes the
+ * same form under /ucp/v2/sse.
  */
 import type { NextFunction, Request, Response } from 'express';
 
 import { SwitchboardError } from '../errors.ts';
-import { MCP_PATH } from '../http/errors.ts';
+import { LEGACY_SSE_PATH, MCP_PATH } from '../http/errors.ts';
 import { readContextHeader, type ContextHeader } from '../http/call-context.ts';
+import type { CallContext } from '../tools/types.ts';
 
-export const MCP_CONTEXT_PATH = `${MCP_PATH}/accounts/:account_id/personas/:persona_id/calls/:call_id`;
+const CONTEXT_TEMPLATE = '/accounts/:account_id/personas/:persona_id/calls/:call_id';
+export const MCP_CONTEXT_PATH = `${MCP_PATH}${CONTEXT_TEMPLATE}`;
+export const LEGACY_SSE_CONTEXT_PATH = `${LEGACY_SSE_PATH}${CONTEXT_TEMPLATE}`;
+
+/** The path of a call context under `base`, values percent-encoded (a call id may hold "/" or "@"). */
+export const contextPathOf = (base: string, call: Pick<CallContext, 'accountId' | 'personaId' | 'callId'>): string =>
+  `${base}/accounts/${encodeURIComponent(call.accountId)}/personas/${encodeURIComponent(call.personaId)}/calls/${encodeURIComponent(call.callId)}`;
 
 function adopt(req: Request, name: ContextHeader, value: string): void {
   // Validates the value as the header would be, and finds a header sent under any of its names.

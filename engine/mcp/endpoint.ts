@@ -13,7 +13,7 @@ import type { Request, Response } from 'express';
 
 import { isInitializeRequest } from '@modelcontextprotocol/server';
 
-import type { ApiKeyStore } from '../auth/api-keys.ts';
+import type { ApiKeyRecord, ApiKeyStore } from '../auth/api-keys.ts';
 import { SwitchboardError } from '../errors.ts';
 import { authenticate, matchesBinding, readPartialContext, resolveCallContext } from '../http/call-context.ts';
 import type { RateLimiter } from '../http/rate-limit.ts';
@@ -37,17 +37,23 @@ const sessionIdOf = (req: Request): string | undefined => {
   return Array.isArray(raw) ? raw[0] : raw;
 };
 
+/** What every MCP request passes first, on either transport: not shutting down, a valid key, the key's rate. */
+export function admit(deps: Pick<McpEndpointDeps, 'accepting' | 'keys' | 'rateLimiter'>, req: Request): ApiKeyRecord {
+  if (!deps.accepting()) throw new SwitchboardError('SHUTTING_DOWN', 'The server is shutting down; retry on another node or shortly', { retryAfter: 5 });
+  const key = authenticate(req.headers, deps.keys, 'mcp');
+  deps.rateLimiter.take(key.id);
+  return key;
+}
+
 export function mcpEndpoint(deps: McpEndpointDeps) {
   return async (req: Request, res: Response): Promise<void> => {
-    if (!deps.accepting()) throw new SwitchboardError('SHUTTING_DOWN', 'The server is shutting down; retry on another node or shortly', { retryAfter: 5 });
-    const key = authenticate(req.headers, deps.keys, 'mcp');
-    deps.rateLimiter.take(key.id);
+    const key = admit(deps, req);
     const partial = readPartialContext(req.headers);
     const body: unknown = req.body;
 
     const sessionId = sessionIdOf(req);
     if (sessionId) {
-      const session = deps.sessions.get(sessionId);
+      const session = deps.sessions.find(sessionId, 'streamable');
       if (!session) throw new SwitchboardError('SESSION_NOT_FOUND', 'Session not found; start a new session with initialize');
       if (!matchesBinding(session.call, key, partial)) {
         throw new SwitchboardError('SESSION_BINDING', 'This session belongs to another API key or call context');

@@ -1,34 +1,56 @@
 /**
- * Sessions of 2025-era clients: one SDK transport and one `Server` per
- * session, bound at `initialize` to the API key and call context.
+ * Sessions of 2025-era clients: one transport and one `Server` per session,
+ * bound when it opens to the API key and call context. Two kinds share the
+ * table: Streamable HTTP sessions (the SDK's transport, opened by
+ * `initialize`) and sessions of the 2024-11-05 HTTP+SSE transport (ours,
+ * opened by a GET of the legacy stream). Sharing it gives both one cap, one
+ * idle sweep, one shutdown, and the same tools/list_changed and end-of-call
+ * handling, all of which go through the session's `Server`.
  *
  * The table is bounded (past the cap a new session gets 503 with Retry-After),
  * a session with no request in flight for the idle time is closed, and
  * closing goes through `server.close()` so the transport, its streams and
  * timers are freed, not just the map entry. A session holding its GET stream
- * open has a request in flight and is not idle: its client is connected.
+ * open has a request in flight and is not idle: its client is connected. A
+ * legacy session always holds its stream (the stream is the session), so it
+ * ends when the stream does, and its heartbeats end it when the peer is gone.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import { NodeStreamableHTTPServerTransport } from '@modelcontextprotocol/node';
-import type { Server } from '@modelcontextprotocol/server';
+import type { JSONRPCMessage, Server } from '@modelcontextprotocol/server';
 
 import type { Clock } from '../clock.ts';
 import { SwitchboardError } from '../errors.ts';
 import type { Logger } from '../logging.ts';
 import type { CallContext } from '../tools/types.ts';
 import type { ServerFactory } from './server-factory.ts';
+import { SseServerTransport } from './sse-transport.ts';
 
-export interface Session {
+interface SessionBase {
   readonly id: string;
   readonly call: CallContext;
-  readonly transport: NodeStreamableHTTPServerTransport;
   readonly server: Server;
   readonly openedAt: number;
   lastActivity: number;
   inFlight: number;
 }
+
+/** A Streamable HTTP session: every request goes through the SDK transport. */
+export interface StreamableSession extends SessionBase {
+  readonly kind: 'streamable';
+  readonly transport: NodeStreamableHTTPServerTransport;
+}
+
+/** A 2024-11-05 HTTP+SSE session: its stream is a GET response, its messages come by POST. */
+export interface SseSession extends SessionBase {
+  readonly kind: 'sse';
+  readonly transport: SseServerTransport;
+}
+
+export type Session = StreamableSession | SseSession;
+export type SessionKind = Session['kind'];
 
 export interface SessionLimits {
   maxSessions: number;
@@ -65,6 +87,12 @@ export class SessionManager {
     return this.sessions.get(id);
   }
 
+  /** The session with this id if it is of this kind: an id of one transport is unknown to the other. */
+  find<K extends SessionKind>(id: string, kind: K): Extract<Session, { kind: K }> | undefined {
+    const session = this.sessions.get(id);
+    return session?.kind === kind ? (session as Extract<Session, { kind: K }>) : undefined;
+  }
+
   all(): IterableIterator<Session> {
     return this.sessions.values();
   }
@@ -76,30 +104,20 @@ export class SessionManager {
 
   /** Opens a session for an `initialize` request and answers it. */
   async open(call: CallContext, req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
-    if (this.sessions.size + this.opening >= this.limits.maxSessions) {
-      throw new SwitchboardError('SESSION_LIMIT', 'Too many open sessions; retry shortly', { retryAfter: 5 });
-    }
+    this.assertRoom();
     this.opening += 1;
-    let session: Session | undefined;
+    let session: StreamableSession | undefined;
     const server = this.createServer(call);
     const transport = new NodeStreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
         const now = this.clock.now();
-        session = { id, call, transport, server, openedAt: now, lastActivity: now, inFlight: 0 };
+        session = { kind: 'streamable', id, call, transport, server, openedAt: now, lastActivity: now, inFlight: 0 };
         this.sessions.set(id, session);
         this.events.opened?.(session);
       },
     });
-    transport.onclose = () => {
-      const id = transport.sessionId;
-      const closing = id ? this.sessions.get(id) : undefined;
-      if (!id || !closing) return;
-      this.sessions.delete(id);
-      const reason = this.closeReasons.get(id) ?? 'client';
-      this.closeReasons.delete(id);
-      this.events.closed?.(closing, reason);
-    };
+    transport.onclose = () => this.forget(transport.sessionId, transport);
     try {
       await server.connect(transport);
       await this.track(undefined, res, () => transport.handleRequest(req, res, body));
@@ -110,8 +128,55 @@ export class SessionManager {
     }
   }
 
-  /** Routes a request to its session's transport. */
-  async handle(session: Session, req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
+  /**
+   * Opens a 2024-11-05 HTTP+SSE session: `res` becomes its event stream, whose
+   * first event names `endpoint` (with the session id) as where to POST.
+   */
+  async openSse(call: CallContext, res: ServerResponse, endpoint: string): Promise<SseSession> {
+    this.assertRoom();
+    const transport = new SseServerTransport(res, endpoint);
+    const server = this.createServer(call);
+    const now = this.clock.now();
+    const session: SseSession = { kind: 'sse', id: transport.sessionId, call, transport, server, openedAt: now, lastActivity: now, inFlight: 0 };
+    transport.onclose = () => this.forget(session.id, transport);
+    // In the table before the endpoint event is written: a client may POST as soon as it reads it.
+    this.sessions.set(session.id, session);
+    try {
+      // The stream is a request in flight for as long as it is open.
+      await this.track(session, res, () => server.connect(transport));
+    } catch (error) {
+      this.sessions.delete(session.id);
+      await server.close().catch(() => undefined);
+      throw error;
+    }
+    if (!transport.closed) this.events.opened?.(session);
+    return session;
+  }
+
+  private assertRoom(): void {
+    if (this.sessions.size + this.opening >= this.limits.maxSessions) {
+      throw new SwitchboardError('SESSION_LIMIT', 'Too many open sessions; retry shortly', { retryAfter: 5 });
+    }
+  }
+
+  /** A transport closed (by its client, or by close()): the session leaves the table. */
+  private forget(id: string | undefined, transport: Session['transport']): void {
+    const closing = id ? this.sessions.get(id) : undefined;
+    if (!id || !closing || closing.transport !== transport) return;
+    this.sessions.delete(id);
+    const reason = this.closeReasons.get(id) ?? 'client';
+    this.closeReasons.delete(id);
+    this.events.closed?.(closing, reason);
+  }
+
+  /** Hands a message POSTed to a legacy SSE session to its transport; the answer goes out on the stream. */
+  deliver(session: SseSession, message: JSONRPCMessage): void {
+    session.lastActivity = this.clock.now();
+    session.transport.receive(message);
+  }
+
+  /** Routes a request to its Streamable HTTP session's transport. */
+  async handle(session: StreamableSession, req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
     await this.track(session, res, () => session.transport.handleRequest(req, res, body));
   }
 
