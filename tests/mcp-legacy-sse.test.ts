@@ -163,7 +163,7 @@ describe('the v1 SDK client over HTTP+SSE', () => {
     expect(textOf(good)).toBe('echo: hi');
     expect(good.structuredContent).toMatchObject({ account: 'acme', persona: 'sales', call: 'call-legacy-1', caller: '+12125550100' });
 
-    const invalid = await client.callTool({ name: 'echo', arguments: { text: 42 } });
+    const invalid = await client.callTool({ name: 'echo', arguments: { text: true } });
     expect(invalid.isError).toBe(true);
     expect(textOf(invalid)).toBe('Invalid arguments: "text" must be a string. Correct them and call the tool again.');
     const refused = await client.callTool({ name: 'echo', arguments: { text: 'x', fail: true } });
@@ -210,6 +210,17 @@ describe('the v1 SDK client over HTTP+SSE', () => {
     expect(s.running.sessions.size).toBe(1);
     await client.close();
     await eventually(() => (s.running.sessions.size === 0 ? true : undefined), 3000, 'session end');
+  });
+
+  it('serves the call again after its stream dropped, when the client reconnects without a new initialize', async () => {
+    const s = await start();
+    const client = await legacyClient(s, callHeaders({ key: s.key(), call: 'call-blip' }));
+    const [dropped] = [...s.running.sessions.all()];
+    await s.running.sessions.close(dropped!.id, 'idle');
+    // EventSource reconnects by itself; the v1 transport then POSTs to the URL the new stream names.
+    const reopened = await eventually(() => [...s.running.sessions.all()].find((session) => session.id !== dropped!.id), 10_000, 'reconnection');
+    expect(reopened.call.callId).toBe('call-blip');
+    expect(textOf(await client.callTool({ name: 'echo', arguments: { text: 'after the blip' } }))).toBe('echo: after the blip');
   });
 
   it('is closed when its call ends (DELETE of the call on the admin API)', async () => {
@@ -263,19 +274,6 @@ describe('the wire', () => {
     expect(endpoint.startsWith(`${path}?sessionId=`)).toBe(true);
     expect((await send(s, endpoint, { 'X-API-Key': key }, initializeBody('2024-11-05'))).status).toBe(202);
     expect((await stream.next()).result).toBeDefined();
-  });
-
-  it('takes only initialize and ping before initialize', async () => {
-    const s = await start();
-    const headers = callHeaders({ key: s.key() });
-    const stream = await LegacyStream.open(sseUrl(s), headers);
-    const endpoint = await stream.endpoint();
-    const early = await send(s, endpoint, headers, listTools);
-    expect(early.status).toBe(400);
-    expect(early.json?.error).toMatchObject({ message: 'This session is not initialized: send initialize first', data: { code: 'SESSION_REQUIRED' } });
-    expect(early.json).toMatchObject({ id: 2 });
-    expect((await send(s, endpoint, headers, { jsonrpc: '2.0', id: 'p', method: 'ping' })).status).toBe(202);
-    expect(await stream.next()).toMatchObject({ id: 'p', result: {} });
   });
 
   it('refuses bodies that are not one JSON-RPC message, with the same limits as the MCP endpoint, and keeps the session', async () => {

@@ -14,10 +14,17 @@
  * Both take the call context in the path as well (/ucp/v2/sse/accounts/…);
  * a stream opened that way names a POST URL of the same form. Refusals before
  * the stream opens are the MCP endpoint's JSON-RPC error answers.
+ *
+ * A session takes requests before `initialize`. The transport has no
+ * resumption: when a stream drops (a proxy restart, a network blip),
+ * EventSource-based clients reconnect by themselves and POST to the new
+ * session's URL without initializing again (the v1 TypeScript SDK does so).
+ * Refusing them would leave the agent without tools for the rest of the call;
+ * the new session is checked and bound like any other.
  */
 import type { Request, Response } from 'express';
 
-import { isJSONRPCRequest, parseJSONRPCMessage, type JSONRPCMessage } from '@modelcontextprotocol/server';
+import { parseJSONRPCMessage, type JSONRPCMessage } from '@modelcontextprotocol/server';
 
 import { SwitchboardError } from '../errors.ts';
 import { matchesBinding, readPartialContext, resolveCallContext } from '../http/call-context.ts';
@@ -37,9 +44,6 @@ function messageOf(body: unknown): JSONRPCMessage {
     throw new SwitchboardError('MESSAGE_INVALID', 'The body is not a JSON-RPC 2.0 message: send "jsonrpc": "2.0" with a method (and an id for a request), or the id and result or error of an answer');
   }
 }
-
-/** Before `initialize`, a session takes only `initialize` and `ping` requests (notifications and answers pass). */
-const allowedBeforeInitialize = (message: JSONRPCMessage): boolean => !isJSONRPCRequest(message) || message.method === 'initialize' || message.method === 'ping';
 
 function sessionIdOf(req: Request): string {
   const raw = req.query.sessionId;
@@ -67,13 +71,7 @@ export function legacySseEndpoint(deps: McpEndpointDeps) {
     if (!matchesBinding(session.call, key, partial)) {
       throw new SwitchboardError('SESSION_BINDING', 'This session belongs to another API key or call context');
     }
-    const received = messageOf(req.body);
-    const { transport } = session;
-    if (!transport.initialized) {
-      if (!allowedBeforeInitialize(received)) throw new SwitchboardError('SESSION_REQUIRED', 'This session is not initialized: send initialize first');
-      if (isJSONRPCRequest(received) && received.method === 'initialize') transport.initialized = true;
-    }
-    deps.sessions.deliver(session, received);
+    deps.sessions.deliver(session, messageOf(req.body));
     res.status(202).end();
   };
 

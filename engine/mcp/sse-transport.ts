@@ -29,8 +29,6 @@ export class SseServerTransport implements Transport {
   onclose?: () => void;
   onerror?: (error: Error) => void;
   onmessage?: (message: JSONRPCMessage, extra?: MessageExtraInfo) => void;
-  /** Whether the client has sent `initialize`: until then only `initialize` and `ping` are taken. */
-  initialized = false;
   private heartbeat: NodeJS.Timeout | undefined;
   private started = false;
   private ended = false;
