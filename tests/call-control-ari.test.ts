@@ -261,6 +261,15 @@ describe('transfer_method redirect', () => {
     expect((await callInfo('redir', channel)).commands[0]).toMatchObject({ outcome: 'handed_over' });
     await eventually(async () => ((await callInfo('redir', channel)).call.state === 'ended' ? true : undefined));
   });
+
+  it("fails with Asterisk's reason when the endpoint's technology is not the channel's", async () => {
+    const channel = fake.addCaller(`1767225600.${nextChannel++}`, VOICE_BRIDGE_APP, '+12125550199', 'IAX2').id;
+    const result = await (await call('redir', channel)).callTool({ name: 'transfer_call', arguments: { destination_number: '100' } });
+    expect(textOf(result)).toBe(
+      "The phone system did not transfer the call to Dana Reyes (extension 100) (Asterisk refused to redirect the caller to PJSIP/100: Endpoint technology 'PJSIP' does not match channel technology 'IAX2' (HTTP 422)). Tell the caller and offer to take a message instead.",
+    );
+    expect((await callInfo('redir', channel)).call).toMatchObject({ state: 'active' });
+  });
 });
 
 describe('transfer_method continue', () => {

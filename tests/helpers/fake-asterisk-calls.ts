@@ -74,8 +74,8 @@ export abstract class FakeAriCalls {
   }
 
   /** The caller's channel, already in a Stasis application (the voice bridge's). */
-  addCaller(id: string, app: string, number = '+12125550199'): FakeChannel {
-    const channel = this.newChannel(id, `PJSIP/trunk-${(this.sequence++).toString(16).padStart(8, '0')}`, { name: '', number });
+  addCaller(id: string, app: string, number = '+12125550199', tech = 'PJSIP'): FakeChannel {
+    const channel = this.newChannel(id, `${tech}/trunk-${(this.sequence++).toString(16).padStart(8, '0')}`, { name: '', number });
     channel.state = 'Up';
     channel.app = app;
     return channel;

@@ -64,8 +64,7 @@ export class BridgeTransfers {
         request.signal ? { signal: request.signal } : {},
       );
     } catch (error) {
-      // A leg that may exist keeps its ring time: its answer would still be bridged and reported late.
-      if (error instanceof AriUnreachable && error.reached) this.armRingTimer(leg);
+      if (error instanceof AriUnreachable && error.reached) this.abandon(leg);
       else this.legs.delete(leg.id);
       return unreachedResult(error);
     }
@@ -143,6 +142,17 @@ export class BridgeTransfers {
     await Promise.all(ringing.map((leg) => hangUpQuietly(this.ctx, leg.id)));
   }
 
+  /**
+   * The originate may have reached Asterisk, but the agent is told the transfer is unconfirmed: a leg that
+   * exists is hung up, and one that answers anyway is hung up then, never bridged late.
+   */
+  private abandon(leg: Leg): void {
+    leg.settled = true;
+    leg.timer = setTimeout(() => this.legs.delete(leg.id), leg.ringMs + 5_000);
+    leg.timer.unref();
+    void hangUpQuietly(this.ctx, leg.id);
+  }
+
   private armRingTimer(leg: Leg): void {
     if (leg.settled || leg.answered || !this.legs.has(leg.id)) return;
     leg.timer = setTimeout(() => {
@@ -156,7 +166,7 @@ export class BridgeTransfers {
   private ringing(channelId: string, isRinging: boolean): boolean {
     const leg = this.legs.get(channelId);
     if (!leg) return this.pairOf(channelId) !== undefined;
-    if (isRinging && !leg.rang && !leg.answered) {
+    if (isRinging && !leg.rang && !leg.answered && !leg.settled) {
       leg.rang = true;
       this.ctx.sink.step(leg.commandId, 'ringing', { channel_id: leg.id });
     }

@@ -61,7 +61,7 @@ export class DialplanTransfers {
     try {
       const answer = await this.ctx.rest.request('POST', `/channels/${segment(request.callRef)}/redirect`, { endpoint }, request.signal ? { signal: request.signal } : {});
       if (answer.status === 204) return { kind: 'done', verdict: { success: true, outcome: 'handed_over' } };
-      return { kind: 'done', verdict: { success: false, outcome: 'failed', reason: channelRefusal(`redirect it to ${endpoint}`, request.callRef, answer.status, answer.message) } };
+      return { kind: 'done', verdict: { success: false, outcome: 'failed', reason: channelRefusal(`redirect the caller to ${endpoint}`, request.callRef, answer.status, answer.message) } };
     } catch (error) {
       return unreachedResult(error);
     }
@@ -90,7 +90,7 @@ export class DialplanTransfers {
     }
     if (answer.status !== 204) {
       this.finish(entry, false);
-      return { kind: 'done', verdict: { success: false, outcome: 'failed', reason: channelRefusal(`send it to ${context},${command.destination ?? ''},1`, callRef, answer.status, answer.message) } };
+      return { kind: 'done', verdict: { success: false, outcome: 'failed', reason: channelRefusal(`send the caller to ${context},${command.destination ?? ''},1`, callRef, answer.status, answer.message) } };
     }
     this.arm(entry, request.ringTimeoutMs);
     return { kind: 'sent' };

@@ -104,7 +104,7 @@ export class AriRest {
 function unreachable(error: OutboundError, host: string): AriUnreachable {
   switch (error.kind) {
     case 'refused':
-      return new AriUnreachable(false, `the outbound address policy refuses ${host} (${error.message}); allow it with the outbound allow list`);
+      return new AriUnreachable(false, `the outbound address policy refuses ${host} (${error.message}); allow it with --outbound-allow (SWITCHBOARD_OUTBOUND_ALLOW)`);
     case 'invalid_url':
       return new AriUnreachable(false, `the ARI URL is not valid (${host})`);
     case 'timeout':

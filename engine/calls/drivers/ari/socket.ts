@@ -56,7 +56,7 @@ function refusal(status: number | undefined, host: string): string {
 
 function networkReason(error: Error, host: string): string {
   const code = (error as { code?: unknown }).code;
-  if (error.name === 'OutboundError') return `the outbound address policy refuses ${host} (${error.message}); allow it with the outbound allow list`;
+  if (error.name === 'OutboundError') return `the outbound address policy refuses ${host} (${error.message}); allow it with --outbound-allow (SWITCHBOARD_OUTBOUND_ALLOW)`;
   return `cannot reach Asterisk at ${host} (${typeof code === 'string' ? code : error.message.slice(0, 120)})`;
 }
 
