@@ -387,6 +387,15 @@ describe('the wire', () => {
     expect((await send(s, endpoint, headers, listTools)).status).toBe(202);
   });
 
+  it('is counted as a session and an open stream in the metrics, its POSTs under their route', async () => {
+    const s = await start();
+    await initialized(s, callHeaders({ key: s.key() }));
+    const metrics = await (await fetch(new URL('/metrics', s.url))).text();
+    expect(metrics).toMatch(/^switchboard_mcp_sessions\{era="2025"\} 1$/m);
+    expect(metrics).toMatch(/^switchboard_mcp_streams\{era="2025"\} 1$/m);
+    expect(metrics).toMatch(/^switchboard_http_requests_total\{method="POST",route="\/ucp\/v2\/sse",status="202"\} 2$/m);
+  });
+
   it('ends its stream at shutdown', async () => {
     const s = await start();
     const { stream } = await initialized(s, callHeaders({ key: s.key() }));
