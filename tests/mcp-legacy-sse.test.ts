@@ -358,6 +358,18 @@ describe('the wire', () => {
     expect(deleted.status).toBe(405);
   });
 
+  it("takes the stream and every POST from the key's rate limit", async () => {
+    const s = await start({ clock: new FixedClock(Date.parse('2026-03-02T15:00:00Z')), settings: { rateLimitPerSecond: 1 } });
+    const headers = callHeaders({ key: s.key() });
+    const stream = await LegacyStream.open(sseUrl(s), headers);
+    const endpoint = await stream.endpoint();
+    expect((await send(s, endpoint, headers, initializeBody())).status).toBe(202);
+    const limited = await send(s, endpoint, headers, listTools);
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get('retry-after')).toBe('1');
+    expect(limited.json?.error?.data?.code).toBe('RATE_LIMITED');
+  });
+
   it('counts against the session cap with Streamable HTTP sessions: 503 and Retry-After past it', async () => {
     const s = await start({ settings: { maxSessions: 2 } });
     const headers = callHeaders({ key: s.key() });
