@@ -221,6 +221,17 @@ describe('transfer_method bridge', () => {
     expect(ended.end_reason).toBe("the caller's channel hung up (Normal Clearing, cause 16)");
   });
 
+  it("ends a call whose channel is in Switchboard's own application when it hangs up, without any command", async () => {
+    const channel = fake.addCaller(`1767225600.${nextChannel++}`, 'switchboard').id;
+    expect((await adminRequest(server.url, server.key('acme', 'admin'), 'POST', '/ucp/v2/accounts/acme/calls', { call_id: channel, persona_id: 'desk' })).status).toBe(201);
+    fake.hangUp(channel, 16);
+    const ended = await eventually(async () => {
+      const info = await callInfo('acme', channel);
+      return info.call.state === 'ended' ? info.call : undefined;
+    });
+    expect(ended.end_reason).toBe("the caller's channel hung up (Normal Clearing, cause 16)");
+  });
+
   it('fails with the reason when the caller\'s channel is not known to Asterisk', async () => {
     const result = await (await call('acme', '1767225600.9999')).callTool({ name: 'transfer_call', arguments: { destination_number: '100' } });
     expect(textOf(result)).toBe("The phone system did not transfer the call to Dana Reyes (extension 100) (Asterisk has no channel 1767225600.9999 (the call may have ended, or call_id is not the caller's channel id)). Tell the caller and offer to take a message instead.");
