@@ -19,6 +19,8 @@ export interface Attempt {
 }
 
 const NEXT_STEP = 'The caller is still with you: offer to take a message or to try someone else.';
+/** Where the transfer method gave the call to the phone system's dialplan, busy or no answer is the dialplan's to handle. */
+const DIALPLAN_STEP = "The phone system's own dialplan handles the call from here; the caller may no longer be with you.";
 
 /** Why a destination was not reached, as the start of a sentence. */
 function unreachedPhrase(label: string, outcome: FailureOutcome, ringSeconds: number): string {
@@ -52,7 +54,7 @@ function earlierAttempts(tried: readonly Attempt[], ringSeconds: number): string
 }
 
 /** The tool's answer after the last destination tried; a failure is thrown as a tool error. */
-export function transferResult(call: CallRecord, tried: readonly Attempt[], options: { ringSeconds: number; hasFallback: boolean }): ToolOutcome {
+export function transferResult(call: CallRecord, tried: readonly Attempt[], options: { ringSeconds: number; hasFallback: boolean; keepsCaller: boolean }): ToolOutcome {
   const last = tried[tried.length - 1] as Attempt;
   const { destination, outcome } = last;
   const before = earlierAttempts(tried, options.ringSeconds);
@@ -84,7 +86,7 @@ export function transferResult(call: CallRecord, tried: readonly Attempt[], opti
       details: { ...dataOf(call, last, 'failed'), outcome: 'failed', reason: outcome.reason, ...fallbacks },
     });
   }
-  throw new SwitchboardError('TOOL_UPSTREAM', `${before}${unreachedPhrase(destination.label, outcome.outcome, options.ringSeconds)}. ${NEXT_STEP}`, {
+  throw new SwitchboardError('TOOL_UPSTREAM', `${before}${unreachedPhrase(destination.label, outcome.outcome, options.ringSeconds)}. ${options.keepsCaller ? NEXT_STEP : DIALPLAN_STEP}`, {
     details: { ...dataOf(call, last, outcome.outcome), outcome: outcome.outcome, ...fallbacks },
   });
 }

@@ -144,16 +144,22 @@ async function attempt(ctx: ToolContext, call: CallRecord, destination: Destinat
   }
 }
 
-/** Runs the plan: the first destination, then the next ones while a destination is not reached. */
+/**
+ * Runs the plan: the first destination, then the next ones while a
+ * destination is not reached and the phone system kept the caller. A method
+ * that handed the caller to the dialplan (ARI continue, say) reports busy or
+ * no answer after the call has left the agent: nothing further is dialed.
+ */
 export async function transferTo(ctx: ToolContext, call: CallRecord, plan: TransferPlan): Promise<ToolOutcome> {
   const tried: Attempt[] = [];
+  const keepsCaller = ctx.services.calls.keepsCaller(call.accountId);
   for (const [index, destination] of plan.destinations.entries()) {
     const outcome = await attempt(ctx, call, destination, plan.ringTimeoutMs, index === 0);
     tried.push({ destination, outcome });
     const next = plan.destinations[index + 1];
     const unreached = outcome.status === 'failed' && !outcome.notSent && UNREACHED_OUTCOMES.includes(outcome.outcome);
-    if (!next || !unreached || ctx.signal.aborted) break;
+    if (!next || !unreached || !keepsCaller || ctx.signal.aborted) break;
     ctx.services.calls.note(call, 'transfer_fallback', { from: destination.dial, outcome: outcome.status === 'failed' ? outcome.outcome : null, to: next.dial });
   }
-  return transferResult(call, tried, { ringSeconds: plan.ringTimeoutMs / 1000, hasFallback: plan.hasFallback });
+  return transferResult(call, tried, { ringSeconds: plan.ringTimeoutMs / 1000, hasFallback: plan.hasFallback, keepsCaller });
 }
