@@ -8,6 +8,7 @@
 import path from 'node:path';
 
 import { SwitchboardError } from './errors.ts';
+import { TOOL_SCHEMA_PROFILES, type ToolSchemaProfile } from './tools/schema-profiles.ts';
 
 export interface ServerSettings {
   host: string;
@@ -31,6 +32,7 @@ export interface ServerSettings {
   auditRetentionDays: number;
   dbSynchronous: 'normal' | 'full';
   publicUrl: string | undefined;
+  toolSchemaProfile: ToolSchemaProfile;
 }
 
 type Parser<T> = (raw: string, name: string) => T;
@@ -120,6 +122,7 @@ export const SETTINGS = [
   setting({ key: 'reloadDebounceMs', flag: 'reload-debounce-ms', env: 'SWITCHBOARD_RELOAD_DEBOUNCE_MS', default: 75, parse: integer(0, 60_000), description: 'Quiet time after a manifest change before the reload (one reload for a burst of writes); at least 60.' }),
   setting({ key: 'auditRetentionDays', flag: 'audit-retention-days', env: 'SWITCHBOARD_AUDIT_RETENTION_DAYS', default: 90, parse: integer(0, 36_500), description: 'Audit rows older than this are deleted daily; 0 keeps them forever.' }),
   setting({ key: 'publicUrl', flag: 'public-url', env: 'SWITCHBOARD_PUBLIC_URL', default: undefined, parse: publicUrl, description: 'The URL phone systems use to reach this server (https://host[:port]); Twilio and Telnyx send transfer outcomes to /ucp/v2/pbx/… under it, and their signatures cover it.' }),
+  setting({ key: 'toolSchemaProfile', flag: 'tool-schema-profile', env: 'SWITCHBOARD_TOOL_SCHEMA_PROFILE', default: 'full', parse: oneOf(...TOOL_SCHEMA_PROFILES), description: "How tools/list publishes tool schemas for personas whose manifest sets no tool_schema_profile: full (with additionalProperties: false, for OpenAI strict mode) or portable (without it, for google-genai's Python converter and Gemini)." }),
   setting({ key: 'dbSynchronous', flag: 'db-synchronous', env: 'SWITCHBOARD_DB_SYNCHRONOUS', default: 'full', parse: oneOf('normal', 'full'), description: 'SQLite fsync policy: full survives power loss, normal survives process crashes only and is faster.' }),
 ] as const;
 

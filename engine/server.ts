@@ -68,7 +68,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   const services: Services = createServices({ db, clock, log, secrets, settings });
   const keys = new ApiKeyStore(db, clock);
 
-  const registry = new Registry(settings.personasDir, options.toolKinds ?? builtinToolKinds, clock, log);
+  const registry = new Registry(settings.personasDir, options.toolKinds ?? builtinToolKinds, clock, log, settings.toolSchemaProfile);
   await registry.reload();
 
   if (keys.count() === 0) {

@@ -54,7 +54,7 @@ describe('audit rows', () => {
     await legacy.close();
     clock.advance(1000);
     const modern = await connect(server, callHeaders({ key: mcpKey, call: 'rec-1', persona: 'sales' }), 'modern');
-    const invalid = await modern.callTool({ name: 'echo', arguments: { text: 42 } });
+    const invalid = await modern.callTool({ name: 'echo', arguments: { text: true } });
     await modern.close();
 
     const rows = await auditRows(server, admin, { call: 'rec-1' }, 3);
@@ -66,7 +66,7 @@ describe('audit rows', () => {
     const [invalidRow, refusedRow, okRow] = rows as [AuditItem, AuditItem, AuditItem];
     expect(okRow).toMatchObject({ account_id: 'acme', call_id: 'rec-1', key_id: mcpKeyId, arguments: { text: 'hello' }, text: 'echo: hello' });
     expect(refusedRow).toMatchObject({ arguments: { text: 'no', fail: true }, text: textOf(refused) });
-    expect(invalidRow).toMatchObject({ arguments: { text: 42 }, text: textOf(invalid) });
+    expect(invalidRow).toMatchObject({ arguments: { text: true }, text: textOf(invalid) });
     for (const row of rows) expect(row.duration_ms).toBeGreaterThanOrEqual(0);
   });
 

@@ -113,7 +113,8 @@ describe('create_lead', () => {
 
   it.each<[string, Record<string, unknown>, RegExp]>([
     ['an unknown classification', { name: 'A', intent: 'B', classification: 'vip' }, /"classification" must be one of lead, customer, spam, other/],
-    ['a name of the wrong type', { name: 42, intent: 'B' }, /"name" must be a string/],
+    ['a name of the wrong type', { name: true, intent: 'B' }, /"name" must be a string/],
+    ['an argument the tool does not take', { name: 'A', intent: 'B', email: 'a@b.example' }, /^Invalid arguments: "email" is not an argument of this tool \(its arguments: name, intent, classification, summary, notes\)\./],
     ['an empty name', { name: '', intent: 'B' }, /"name" must not be empty/],
     ['a blank name', { name: '   ', intent: 'B' }, /"name" must not be blank/],
     ['a missing intent', { name: 'A' }, /"intent" is required/],
@@ -126,6 +127,13 @@ describe('create_lead', () => {
     expect(text).toMatch(message);
     const { leads } = await leadsOf('acme', acmeAdmin, '?limit=200');
     expect(leads.some((lead: { cases: { call_id: string }[] }) => lead.cases.some((item) => item.call_id === call))).toBe(false);
+  });
+
+  it('takes null for an optional argument as not given (OpenAI strict function schemas send it so)', async () => {
+    const call = `call-null-${Math.random().toString(36).slice(2)}`;
+    const { result, text } = await createLead({ call, caller: '+13125550177' }, { name: 'Ann Null', intent: 'Quote', classification: null, summary: null, notes: null });
+    expect(result.isError).toBeFalsy();
+    expect(text).toMatch(/^Created new lead ld_\w+ for Ann Null with case cs_\w+\.$/);
   });
 
   it('keeps accounts apart: the same number is a different lead in another account', async () => {

@@ -111,7 +111,7 @@ describe('lookup_contact', () => {
   it.each<[string, unknown, RegExp]>([
     ['a number that cannot be read', 'call me maybe', /"call me maybe" is not a phone number that can be read\. Pass the number with its country code, e\.g\. \+12125550100/],
     ['too few digits', '12', /is not a phone number that can be read/],
-    ['a number instead of a string', 2125550100, /"phone_number" must be a string/],
+    ['a list instead of a string', ['2125550100'], /"phone_number" must be a string/],
     ['an empty string', '', /"phone_number" must not be empty/],
     ['a huge string', '5'.repeat(500), /"phone_number" must be at most 64 characters/],
     ['null', null, /"phone_number" must be a string/],
@@ -119,6 +119,12 @@ describe('lookup_contact', () => {
     const { result, text } = await lookup('acme', value);
     expect(result.isError).toBe(true);
     expect(text).toMatch(message);
+  });
+
+  it('reads a number sent as a JSON number like the digits it spells', async () => {
+    const asNumber = await lookup('acme', 2125550100);
+    expect(asNumber.result.isError).toBeFalsy();
+    expect(asNumber.text).toBe((await lookup('acme', '2125550100')).text);
   });
 
   it('refuses a call without phone_number', async () => {

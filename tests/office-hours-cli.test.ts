@@ -42,7 +42,7 @@ describe('office-hours', () => {
     expect(stderr).toBe('');
     expect(code).toBe(0);
     expect(stdout.split('\n')).toEqual([
-      'Office is closed today',
+      'Office is closed today. We open again Monday at 9:00 AM.',
       'Local time: Friday 2026-12-25T10:00:00-05:00 (America/New_York)',
       'Today:      closed (exception 12-25)',
       'Next open:  Monday 09:00 (2026-12-28T09:00:00-05:00)',
@@ -76,7 +76,7 @@ describe('office-hours', () => {
   it('answers for the present moment without --at', async () => {
     const { code, stdout } = await officeHours('--account', 'acme', '--persona', 'front-desk');
     expect(code).toBe(0);
-    expect(['Office is currently open', 'Office is currently closed', 'Office is closed today', 'Office is open 24 hours today']).toContain(stdout.split('\n')[0]);
+    expect(stdout.split('\n')[0]).toMatch(/^Office is (currently open|currently closed|closed today|open 24 hours today)\. We (open again|close) .+\.$/);
   });
 
   it.each<[string, string[], RegExp]>([
@@ -95,6 +95,6 @@ describe('office-hours', () => {
   it('reads the manifests from SWITCHBOARD_PERSONAS as well', async () => {
     const { code, stdout } = await runCli(['office-hours', '--account', 'acme', '--persona', 'front-desk', '--at', '2026-12-25T10:00'], { env: { SWITCHBOARD_PERSONAS: path.resolve(dir) } });
     expect(code).toBe(0);
-    expect(stdout.split('\n')[0]).toBe('Office is closed today');
+    expect(stdout.split('\n')[0]).toBe('Office is closed today. We open again Monday at 9:00 AM.');
   });
 });

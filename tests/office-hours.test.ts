@@ -2,7 +2,8 @@
  * is_office_open through MCP with the official client: the edge rules of
  * office hours (midnight spill-over, DST days in both directions in New York
  * and London, dated and yearly exceptions, 24h, closed, no office hours),
- * with the server's clock fixed at each moment.
+ * with the server's clock fixed at each moment. The answer is one of the
+ * contract's four sentences, then when the office next closes or opens.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -41,6 +42,8 @@ ${weekdays('["22:00-06:00"]')}
   'acme/dst-early.yaml': 'persona_id: dst-early\noffice_hours:\n  sunday: ["00:30-02:30", "02:45-04:00"]\n',
   'acme/dst-doubled.yaml': 'persona_id: dst-doubled\noffice_hours:\n  sunday: ["01:30-03:00"]\n',
   'acme/no-hours.yaml': 'persona_id: no-hours\n',
+  'acme/rare.yaml': 'persona_id: rare\noffice_hours:\n  exceptions:\n    "2026-04-15": ["09:00-10:00"]\n    "2027-01-08": ["09:00-10:00"]\n',
+  'acme/never.yaml': 'persona_id: never\noffice_hours:\n  monday: closed\n',
   'globex/account.yaml': 'account_id: globex\ntimezone: Europe/London\n',
   'globex/reception.yaml': `persona_id: reception
 office_hours:
@@ -79,7 +82,8 @@ interface OfficeData {
   next_open_spoken: string | null;
 }
 
-async function officeAt(persona: string, instant: string, era: Era = 'legacy', account = 'acme'): Promise<{ text: string; data: OfficeData; isError: unknown }> {
+/** `text` is the first sentence (one of the contract's four, without its full stop), `next` the sentence after it. */
+async function officeAt(persona: string, instant: string, era: Era = 'legacy', account = 'acme'): Promise<{ text: string; next: string | undefined; said: string; data: OfficeData; isError: unknown }> {
   const name = `${account}/${persona}/${era}`;
   let client = clients.get(name);
   if (!client) {
@@ -88,7 +92,9 @@ async function officeAt(persona: string, instant: string, era: Era = 'legacy', a
   }
   clock.set(Date.parse(instant));
   const result = await client.callTool({ name: 'is_office_open', arguments: {} });
-  return { text: textOf(result), data: result.structuredContent as unknown as OfficeData, isError: result.isError };
+  const said = textOf(result);
+  const sentences = /^(Office is [^.]+)\. ([^.]+\.)$/.exec(said);
+  return { text: sentences?.[1] ?? said, next: sentences?.[2], said, data: result.structuredContent as unknown as OfficeData, isError: result.isError };
 }
 
 describe.each<Era>(['legacy', 'modern'])('%s era', (era) => {
@@ -103,9 +109,9 @@ describe.each<Era>(['legacy', 'modern'])('%s era', (era) => {
 
   it('is open during hours and says when it closes', async () => {
     // Monday 2026-03-02 10:00 in New York.
-    const { text, data, isError } = await officeAt('front-desk', '2026-03-02T15:00:00Z', era);
+    const { said, data, isError } = await officeAt('front-desk', '2026-03-02T15:00:00Z', era);
     expect(isError).toBeFalsy();
-    expect(text).toBe('Office is currently open');
+    expect(said).toBe('Office is currently open. We close today at 12:00 PM.');
     expect(data).toMatchObject({
       status: 'open',
       open: true,
@@ -121,16 +127,17 @@ describe.each<Era>(['legacy', 'modern'])('%s era', (era) => {
   });
 
   it('is closed after hours on a Friday and opens Monday at 9', async () => {
-    const { text, data } = await officeAt('front-desk', '2026-03-06T21:00:00Z', era);
-    expect(text).toBe('Office is currently closed');
+    const { said, data } = await officeAt('front-desk', '2026-03-06T21:00:00Z', era);
+    expect(said).toBe('Office is currently closed. We open again Monday at 9:00 AM.');
     expect(data).toMatchObject({ status: 'closed', open: false, closes_at: null, next_open_at: '2026-03-09T09:00:00-04:00', next_open_spoken: 'Monday 09:00' });
   });
 });
 
 describe('within a day', () => {
   it('is closed over lunch, with the afternoon opening next', async () => {
-    const { text, data } = await officeAt('front-desk', '2026-03-03T17:30:00Z');
+    const { text, next, data } = await officeAt('front-desk', '2026-03-03T17:30:00Z');
     expect(text).toBe('Office is currently closed');
+    expect(next).toBe('We open again today at 1:00 PM.');
     expect(data.next_open_spoken).toBe('today 13:00');
   });
 
@@ -143,10 +150,10 @@ describe('within a day', () => {
 
   it('is closed today on a closed weekday and on a weekday that is not listed', async () => {
     const saturday = await officeAt('front-desk', '2026-03-07T15:00:00Z');
-    expect(saturday.text).toBe('Office is closed today');
+    expect(saturday.said).toBe('Office is closed today. We open again Monday at 9:00 AM.');
     expect(saturday.data).toMatchObject({ status: 'closed_today', open: false, today: { hours: 'closed', source: 'weekday' }, next_open_spoken: 'Monday 09:00' });
     const sunday = await officeAt('front-desk', '2026-03-08T15:00:00Z');
-    expect(sunday.text).toBe('Office is closed today');
+    expect(sunday.said).toBe('Office is closed today. We open again tomorrow at 9:00 AM.');
     expect(sunday.data.next_open_spoken).toBe('tomorrow 09:00');
   });
 });
@@ -154,8 +161,8 @@ describe('within a day', () => {
 describe('past midnight', () => {
   it('is open after midnight in a shift that began yesterday', async () => {
     // Tuesday 03:00: Monday's 22:00-06:00 shift.
-    const { text, data } = await officeAt('night', '2026-03-03T08:00:00Z');
-    expect(text).toBe('Office is currently open');
+    const { said, data } = await officeAt('night', '2026-03-03T08:00:00Z');
+    expect(said).toBe('Office is currently open. We close today at 6:00 AM.');
     expect(data).toMatchObject({ closes_at: '2026-03-03T06:00:00-05:00', closes_at_spoken: 'today 06:00', next_open_spoken: 'today 22:00' });
   });
 
@@ -177,20 +184,21 @@ describe('past midnight', () => {
   it('follows a night shift into a 24h day to find when it closes', async () => {
     // Thursday 2026-07-02 23:00: the shift runs into Friday 07-03, a 24h exception
     // (which replaces Friday's own night shift), so the office closes at its end.
-    const { text, data } = await officeAt('night', '2026-07-03T03:00:00Z');
+    const { text, next, data } = await officeAt('night', '2026-07-03T03:00:00Z');
     expect(text).toBe('Office is currently open');
+    expect(next).toBe('We close tomorrow at midnight.');
     expect(data.closes_at).toBe('2026-07-04T00:00:00-04:00');
     expect(data.closes_at_spoken).toBe('tomorrow 24:00');
     const friday = await officeAt('night', '2026-07-03T16:00:00Z');
-    expect(friday.text).toBe('Office is open 24 hours today');
+    expect(friday.said).toBe('Office is open 24 hours today. We close at midnight.');
     expect(friday.data).toMatchObject({ status: 'open_24h', today: { hours: '24h', source: 'exception', exception: '2026-07-03' } });
   });
 });
 
 describe('24h', () => {
   it('is open 24 hours today and closes at the end of a 24h weekend', async () => {
-    const { text, data } = await officeAt('weekend', '2026-03-07T17:00:00Z');
-    expect(text).toBe('Office is open 24 hours today');
+    const { said, data } = await officeAt('weekend', '2026-03-07T17:00:00Z');
+    expect(said).toBe('Office is open 24 hours today. We close tomorrow at midnight.');
     expect(data).toMatchObject({ status: 'open_24h', open: true, closes_at: '2026-03-09T00:00:00-04:00', closes_at_spoken: 'tomorrow 24:00', next_open_at: '2026-03-14T00:00:00-04:00' });
   });
 
@@ -287,14 +295,15 @@ describe('exceptions', () => {
 
   it('closes on a yearly date in other years, even on a working weekday', async () => {
     // 2028-12-25 is a Monday.
-    const { text, data } = await officeAt('front-desk', '2028-12-25T15:00:00Z');
-    expect(text).toBe('Office is closed today');
+    const { said, data } = await officeAt('front-desk', '2028-12-25T15:00:00Z');
+    expect(said).toBe('Office is closed today. We open again tomorrow at 9:00 AM.');
     expect(data).toMatchObject({ local_day: 'Monday', today: { hours: 'closed', source: 'exception', exception: '12-25' }, next_open_spoken: 'tomorrow 09:00' });
   });
 
   it('skips a yearly holiday when looking for the next opening', async () => {
     // Wednesday 2025-12-24 18:00, after closing: Thursday 12-25 is a yearly holiday.
-    const { data } = await officeAt('front-desk', '2025-12-24T23:00:00Z');
+    const { next, data } = await officeAt('front-desk', '2025-12-24T23:00:00Z');
+    expect(next).toBe('We open again Friday at 9:00 AM.');
     expect(data.next_open_at).toBe('2025-12-26T09:00:00-05:00');
     expect(data.next_open_spoken).toBe('Friday 09:00');
   });
@@ -310,13 +319,31 @@ describe('without office hours', () => {
   });
 });
 
+describe('far ahead', () => {
+  it('names the date of an opening a week or more away', async () => {
+    // Monday 2026-03-02 09:00: the persona opens on Saturdays only.
+    const { said } = await officeAt('weekend', '2026-03-02T14:00:00Z');
+    expect(said).toBe('Office is closed today. We open again Saturday at 12:00 AM.');
+    const spring = await officeAt('rare', '2026-03-02T14:00:00Z');
+    expect(spring.said).toBe('Office is closed today. We open again on Wednesday, April 15 at 9:00 AM.');
+    const newYear = await officeAt('rare', '2026-12-30T14:00:00Z');
+    expect(newYear.next).toBe('We open again on Friday, January 8, 2027 at 9:00 AM.');
+  });
+
+  it('says so when no opening is scheduled within a year', async () => {
+    const { said, data } = await officeAt('never', '2026-03-02T14:00:00Z');
+    expect(said).toBe('Office is closed today. No opening is scheduled within the next year.');
+    expect(data.next_open_at).toBeNull();
+  });
+});
+
 describe('arguments', () => {
-  it('ignores arguments the tool does not take', async () => {
+  it('refuses arguments the tool does not take, saying it takes none', async () => {
     const client = await connect(server, callHeaders({ key: keys.acme as string }));
     clock.set(Date.parse('2026-03-02T15:00:00Z'));
     const result = await client.callTool({ name: 'is_office_open', arguments: { when: 'tomorrow' } });
-    expect(result.isError).toBeFalsy();
-    expect(textOf(result)).toBe('Office is currently open');
+    expect(result.isError).toBe(true);
+    expect(textOf(result)).toBe('Invalid arguments: "when" is not an argument of this tool (it takes no arguments). Correct them and call the tool again.');
     await client.close();
   });
 });

@@ -42,7 +42,7 @@ describe('README quick start', () => {
       env: { ...process.env, SWITCHBOARD_API_KEY: key, SWITCHBOARD_URL: `${serve.url}/ucp/v2/mcp` },
     });
     expect(stdout).toMatch(/^tools: transfer_call, is_office_open, /m);
-    expect(stdout).toMatch(/^is_office_open: Office is (currently open|currently closed|closed today|open 24 hours today)$/m);
+    expect(stdout).toMatch(/^is_office_open: Office is (currently open|currently closed|closed today|open 24 hours today)\. We (open again|close) .+\.$/m);
   });
 
   it('the Inspector CLI command calls a tool', async () => {

@@ -193,7 +193,7 @@ describe('which user', () => {
 
 describe('bad arguments', () => {
   it.each<[string, unknown, RegExp]>([
-    ['a number', 42, /"user_id" must be a string/],
+    ['a boolean', true, /"user_id" must be a string/],
     ['null', null, /"user_id" must be a string/],
     ['empty', '', /"user_id" must not be empty/],
     ['blank', '   ', /"user_id" must not be empty/],
@@ -204,6 +204,12 @@ describe('bad arguments', () => {
     expect(error?.code).toBe('TOOL_ARGUMENTS');
     expect(text).toMatch(message);
     expect(text.length).toBeLessThan(300);
+  });
+
+  it('takes a number as the id it spells (the Inspector CLI sends --tool-arg user_id=101 so)', async () => {
+    const { isError, text } = await check(101);
+    expect(isError).toBeFalsy();
+    expect(text).toBe('Sam Ortiz is available.');
   });
 
   it('refuses a missing user_id', async () => {

@@ -11,14 +11,17 @@
  * 3. today's own hours are closed           -> "Office is closed today"
  *    (a spill-over from yesterday does not give today hours of its own)
  * 4. otherwise                              -> "Office is currently closed"
- * With it come when the office closes and when it next opens, as instants
- * and as phrases an agent can say.
+ * A second sentence says when the office next closes or opens, as an agent
+ * would ("We open again Monday at 9:00 AM."), because many voice platforms
+ * hand the model the text alone. The first sentence stays exactly one of the
+ * four, so a client that matches on it still can. The structured result has
+ * the same times as instants and as short phrases.
  */
 import { DateTime, IANAZone } from 'luxon';
 
 import type { DayHours, OfficeHours } from '../manifests/types.ts';
 import { planFor, spansFrom, spansOf, type HoursSource } from './schedule.ts';
-import { isoInZone, spokenTime } from './time-text.ts';
+import { isoInZone, sayTime, spokenTime } from './time-text.ts';
 import { addDays, dateKey, firstInstantAt, type CivilDate } from './wall-time.ts';
 
 export type OfficeStatus = 'open' | 'open_24h' | 'closed' | 'closed_today' | 'not_configured';
@@ -75,6 +78,12 @@ function nextOpening(zone: IANAZone, officeHours: OfficeHours, today: CivilDate,
   return null;
 }
 
+/** The second sentence of the answer: when the office next closes (while open) or opens (while closed). */
+function nextChange(open: boolean, closesAt: number | null, nextOpenAt: number | null, now: number, timezone: string): string {
+  if (open) return closesAt === null ? 'We are open around the clock.' : `We close ${sayTime(closesAt, now, timezone, true)}.`;
+  return nextOpenAt === null ? 'No opening is scheduled within the next year.' : `We open again ${sayTime(nextOpenAt, now, timezone)}.`;
+}
+
 const sourceFields = (source: HoursSource) => (source.kind === 'exception' ? { source: 'exception' as const, exception: source.key } : { source: 'weekday' as const, exception: null });
 
 /**
@@ -121,7 +130,7 @@ function computeOfficeStatus(officeHours: OfficeHours | undefined, timezone: str
   const midnight = firstInstantAt(zone, addDays(today, 1), 0);
   const until = Math.min(midnight, (open ? closesAt : nextOpenAt) ?? midnight);
   const answer: OfficeAnswer = {
-    text: OFFICE_TEXT[status],
+    text: `${OFFICE_TEXT[status]}. ${nextChange(open, closesAt, nextOpenAt, now, timezone)}`,
     data: {
       status,
       open,

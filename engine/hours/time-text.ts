@@ -2,8 +2,9 @@
  * Instants as text, in an account's time zone: read from ISO-8601 as people
  * type it, written as ISO-8601 with the zone's offset, and said as a short
  * local phrase relative to now ("today 17:30", "tomorrow 09:00", "Monday
- * 09:00", "Monday 4 January 2027 09:00"). Office hours and Do-Not-Disturb
- * share these, so both speak of time the same way.
+ * 09:00", "Monday 4 January 2027 09:00"), and as an agent says it in a
+ * sentence ("Monday at 9:00 AM"). Office hours and Do-Not-Disturb share
+ * these, so both speak of time the same way.
  */
 import { DateTime } from 'luxon';
 
@@ -54,4 +55,24 @@ export function parseInstant(text: string, timezone: string): number | undefined
   if (text.length > 64) return undefined;
   const parsed = DateTime.fromISO(text.trim(), { zone: timezone });
   return parsed.isValid ? parsed.toMillis() : undefined;
+}
+
+/**
+ * The instant as a voice agent says it after "We open again" or "We close":
+ * "today at 5:30 PM", "tomorrow at 9:00 AM", "Monday at 9:00 AM", "on
+ * Monday, January 4 at 9:00 AM" a week or more ahead. In 12-hour form,
+ * since that is how the text is read aloud in English. For the end of
+ * something (`end`), a midnight is said as "midnight" of the day that ends.
+ */
+export function sayTime(instant: number, now: number, timezone: string, end = false): string {
+  let time = DateTime.fromMillis(instant, { zone: timezone }).setLocale('en');
+  const midnight = end && time.hour === 0 && time.minute === 0;
+  if (midnight) time = time.minus({ days: 1 });
+  const today = DateTime.fromMillis(now, { zone: timezone });
+  const days = daysBetween(civil(today), civil(time));
+  const clock = midnight ? 'midnight' : time.toFormat('h:mm a');
+  if (days === 0) return midnight ? 'at midnight' : `today at ${clock}`;
+  if (days === 1) return `tomorrow at ${clock}`;
+  if (days > 1 && days < 7) return `${time.toFormat('cccc')} at ${clock}`;
+  return `on ${time.toFormat(time.year === today.year ? 'cccc, LLLL d' : 'cccc, LLLL d, yyyy')} at ${clock}`;
 }

@@ -12,6 +12,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 
 import { buildCatalog, type ToolKinds } from '../tools/catalog.ts';
+import type { ToolSchemaProfile } from '../tools/schema-profiles.ts';
 import { ToolBuildProblem } from '../tools/types.ts';
 import { checkAccount, checkPersona } from './checks.ts';
 import { contentHash, parseManifest, type ManifestKind, type ParsedManifest } from './parse.ts';
@@ -37,6 +38,8 @@ export type ParseCache = Map<string, ParsedManifest>;
 export interface LoadOptions {
   dir: string;
   kinds: ToolKinds;
+  /** For personas whose manifest names no tool_schema_profile (default full). */
+  toolSchemaProfile?: ToolSchemaProfile;
   previous?: LoadedSnapshot | undefined;
   cache?: ParseCache;
   now?: number;
@@ -166,7 +169,7 @@ export async function loadManifests(options: LoadOptions): Promise<LoadedSnapsho
         for (const finding of checkPersona(manifest, account)) fileProblems.push(atPath(parsed, finding.path, finding.message));
         if (!fileProblems.length) {
           try {
-            const catalog = buildCatalog(account, manifest, options.kinds);
+            const catalog = buildCatalog(account, manifest, options.kinds, options.toolSchemaProfile);
             entry = { id: manifest.persona_id, accountId: account.id, manifest, file: found.rel, catalog, version };
           } catch (error) {
             if (!(error instanceof ToolBuildProblem)) throw error;

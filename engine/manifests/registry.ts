@@ -9,6 +9,7 @@ import { EventEmitter } from 'node:events';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../logging.ts';
 import type { ToolKinds } from '../tools/catalog.ts';
+import type { ToolSchemaProfile } from '../tools/schema-profiles.ts';
 import { changedPersonas, loadManifests, type LoadedSnapshot, type ParseCache } from './load.ts';
 import { formatProblem } from './problems.ts';
 import { emptySnapshot } from './snapshot.ts';
@@ -40,6 +41,8 @@ export class Registry extends EventEmitter<RegistryEvents> {
     private readonly kinds: ToolKinds,
     private readonly clock: Clock,
     private readonly log: Logger,
+    /** For personas whose manifest names no tool_schema_profile. */
+    private readonly toolSchemaProfile?: ToolSchemaProfile,
   ) {
     super();
   }
@@ -73,7 +76,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
   private async run(): Promise<ReloadReport> {
     const started = performance.now();
     const before = this.snapshot;
-    const next = await loadManifests({ dir: this.dir, kinds: this.kinds, previous: before, cache: this.cache, now: this.clock.now() });
+    const next = await loadManifests({ dir: this.dir, kinds: this.kinds, ...(this.toolSchemaProfile ? { toolSchemaProfile: this.toolSchemaProfile } : {}), previous: before, cache: this.cache, now: this.clock.now() });
     this.snapshot = next;
     const { changed, removed } = changedPersonas(before, next);
     const report: ReloadReport = {

@@ -1,18 +1,20 @@
 /**
  * A persona's tool catalog, built once per persona version: the global tools
  * it enables (with its description overrides) followed by its custom tools in
- * manifest order, the `tools/list` result ready to send, and a compiled
- * argument validator per tool. Requests only read it.
+ * manifest order, the `tools/list` result ready to send (in the persona's
+ * tool-schema profile, every output schema admitting the error object), and
+ * a compiled argument check per tool, always against the full schema.
+ * Requests only read it.
  */
 import { createHash } from 'node:crypto';
 
 import type { Tool } from '@modelcontextprotocol/server';
-import type { ValidateFunction } from 'ajv';
-
 import type { AccountEntry } from '../manifests/snapshot.ts';
 import type { CustomToolEntry, CustomToolType, GlobalToolName, PersonaManifest } from '../manifests/types.ts';
+import { admitErrorObject } from './error-result.ts';
+import { DEFAULT_TOOL_SCHEMA_PROFILE, publishedSchema, type ToolSchemaProfile } from './schema-profiles.ts';
 import { type CustomToolFactory, ToolBuildProblem, type ToolDefinition } from './types.ts';
-import { argumentValidator } from './validation.ts';
+import { argumentCheck, type ArgumentCheck } from './validation.ts';
 
 /** The tools Switchboard knows: global ones by name, custom ones by manifest type. */
 export interface ToolKinds {
@@ -23,7 +25,7 @@ export interface ToolKinds {
 
 export interface CompiledTool {
   readonly definition: ToolDefinition;
-  readonly validate: ValidateFunction;
+  readonly checkArguments: ArgumentCheck;
 }
 
 /** A tool as `tools/list` shows it. */
@@ -35,15 +37,16 @@ export interface PersonaCatalog {
   readonly listResult: { readonly tools: readonly ListedTool[] };
   /** Hash of the list: sessions are notified only when it changes. */
   readonly fingerprint: string;
+  readonly schemaProfile: ToolSchemaProfile;
 }
 
-function listEntry(definition: ToolDefinition): ListedTool {
+function listEntry(definition: ToolDefinition, profile: ToolSchemaProfile): ListedTool {
   return {
     name: definition.name,
     ...(definition.title ? { title: definition.title } : {}),
     description: definition.description,
-    inputSchema: definition.inputSchema as Tool['inputSchema'],
-    ...(definition.outputSchema ? { outputSchema: definition.outputSchema as Tool['outputSchema'] } : {}),
+    inputSchema: publishedSchema(definition.inputSchema, profile) as Tool['inputSchema'],
+    ...(definition.outputSchema ? { outputSchema: publishedSchema(admitErrorObject(definition.outputSchema), profile) as Tool['outputSchema'] } : {}),
     annotations: { ...definition.annotations },
   };
 }
@@ -60,7 +63,8 @@ function enabledGlobalTools(account: AccountEntry, persona: PersonaManifest, kin
   return chosen;
 }
 
-export function buildCatalog(account: AccountEntry, persona: PersonaManifest, kinds: ToolKinds): PersonaCatalog {
+/** `defaultProfile` is the server's setting, for a persona whose manifest names no tool_schema_profile. */
+export function buildCatalog(account: AccountEntry, persona: PersonaManifest, kinds: ToolKinds, defaultProfile: ToolSchemaProfile = DEFAULT_TOOL_SCHEMA_PROFILE): PersonaCatalog {
   const definitions = enabledGlobalTools(account, persona, kinds);
   (persona.tools ?? []).forEach((entry, index) => {
     const factory = kinds.custom[entry.type] as CustomToolFactory<CustomToolEntry> | undefined;
@@ -75,10 +79,11 @@ export function buildCatalog(account: AccountEntry, persona: PersonaManifest, ki
 
   const tools = new Map<string, CompiledTool>();
   for (const definition of definitions) {
-    tools.set(definition.name, { definition, validate: argumentValidator(definition.inputSchema) });
+    tools.set(definition.name, { definition, checkArguments: argumentCheck(definition.inputSchema) });
   }
-  const listed = definitions.map(listEntry);
+  const schemaProfile = persona.tool_schema_profile ?? defaultProfile;
+  const listed = definitions.map((definition) => listEntry(definition, schemaProfile));
   const listResult = Object.freeze({ tools: Object.freeze(listed) });
   const fingerprint = createHash('sha256').update(JSON.stringify(listed)).digest('base64url').slice(0, 22);
-  return { tools, listResult, fingerprint };
+  return { tools, listResult, fingerprint, schemaProfile };
 }

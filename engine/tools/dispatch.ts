@@ -3,6 +3,9 @@
  * the arguments with the precompiled validator, runs the handler under a
  * deadline, and shapes the answer (text for the model, the same facts as
  * structured content). Observers (audit trail, metrics) see every call.
+ * Every error result has one shape (engine/tools/error-result.ts), which
+ * every published output schema admits, so clients that check structured
+ * content against the schema still show the model the error's sentence.
  *
  * Protocol errors are kept for what the MCP spec calls protocol errors (an
  * unknown tool); everything a model can recover from (bad arguments, a
@@ -18,17 +21,12 @@ import type { Registry } from '../manifests/registry.ts';
 import { findPersona } from '../manifests/snapshot.ts';
 import type { Services } from '../services.ts';
 import type { ListedTool } from './catalog.ts';
-import { describeArgumentErrors } from './validation.ts';
+import { errorResult, type ToolCallResult } from './error-result.ts';
 import type { CallContext, ToolContext, ToolDefinition, ToolOutcome } from './types.ts';
 
 export const DEFAULT_TOOL_TIMEOUT_MS = 15_000;
 
-export interface ToolCallResult {
-  [key: string]: unknown;
-  content: { type: 'text'; text: string }[];
-  structuredContent?: Record<string, unknown>;
-  isError?: boolean;
-}
+export type { ToolCallResult } from './error-result.ts';
 
 export type ToolCallStatus = 'ok' | 'error' | 'invalid_arguments';
 
@@ -50,12 +48,6 @@ export type ToolCallObserver = (event: ToolCallEvent) => void;
 /** Where a tool's progress messages go: MCP progress notifications, when the client gave a progress token. */
 export type ProgressSink = (message: string) => void;
 const noProgress: ProgressSink = () => undefined;
-
-const errorResult = (text: string, code: ErrorCode, details?: Record<string, unknown>, retryable = false): ToolCallResult => ({
-  content: [{ type: 'text', text }],
-  structuredContent: { error: { code, message: text, retryable, ...(details ?? {}) } },
-  isError: true,
-});
 
 /** The arguments as they may be recorded: sensitive ones redacted, secret values masked. */
 function recordableArguments(args: Record<string, unknown>, tool: ToolDefinition | undefined, secrets: readonly string[]): Record<string, unknown> {
@@ -138,12 +130,9 @@ export class ToolDispatcher {
       throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${name}`);
     }
     const tool = compiled.definition;
-    if (rawArguments !== undefined && (rawArguments === null || typeof rawArguments !== 'object' || Array.isArray(rawArguments))) {
-      return finish(errorResult(describeArgumentErrors([{ keyword: 'type', instancePath: '', schemaPath: '', params: { type: 'object' } }]), 'TOOL_ARGUMENTS'), 'invalid_arguments', 'TOOL_ARGUMENTS', tool);
-    }
-    if (!compiled.validate(args)) {
-      return finish(errorResult(describeArgumentErrors(compiled.validate.errors), 'TOOL_ARGUMENTS'), 'invalid_arguments', 'TOOL_ARGUMENTS', tool);
-    }
+    // The handler gets the checked copy (nulls of optional arguments dropped, defaults filled); `args` stays as received for the audit trail.
+    const verdict = compiled.checkArguments(rawArguments);
+    if (!verdict.ok) return finish(errorResult(verdict.message, 'TOOL_ARGUMENTS'), 'invalid_arguments', 'TOOL_ARGUMENTS', tool);
 
     const timeoutMs = tool.timeoutMs ?? DEFAULT_TOOL_TIMEOUT_MS;
     const deadline = callDeadline(timeoutMs, signal, this.deps.shutdownSignal);
@@ -168,7 +157,7 @@ export class ToolDispatcher {
         noteSecrets,
         progress,
       };
-      const outcome = await runUntilAborted(tool.handler(context, args), combined, timeoutMs);
+      const outcome = await runUntilAborted(tool.handler(context, verdict.args), combined, timeoutMs);
       const result: ToolCallResult = { content: [{ type: 'text', text: outcome.text }], structuredContent: outcome.data };
       return finish(result, 'ok', undefined, tool);
     } catch (error) {

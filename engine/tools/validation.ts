@@ -1,33 +1,83 @@
 /**
- * Argument validation. Each distinct input schema is compiled once (Ajv,
- * draft 2020-12) and shared by every persona that uses it, so a thousand
- * personas with the same global tools cost six compilations, not six thousand.
- * Errors are rewritten as one sentence a voice agent's model can act on.
+ * Argument checking, the same for every tool. Each distinct input schema is
+ * compiled once (Ajv, draft 2020-12) and shared by every persona that uses
+ * it, so a thousand personas with the same global tools cost six
+ * compilations, not six thousand. Errors are rewritten as one sentence a
+ * voice agent's model can act on.
+ *
+ * Three rules apply to every tool's top-level arguments, here and nowhere
+ * else, because clients differ in what they send for the same intent:
+ * - `null` for an optional argument means it was not given. OpenAI's strict
+ *   function schemas make every property required and optional ones
+ *   nullable, so a model fills what it has no value for with null.
+ * - A number for a string argument is taken as its digits: the MCP
+ *   Inspector CLI sends `--tool-arg user_id=101` as the number 101, and
+ *   models do the same with extensions and order numbers.
+ * - An argument the schema does not declare is refused with the names of
+ *   those it does declare. Dropping it silently would lose what the model
+ *   meant to record (an email for create_lead) while the tool said it was done.
+ * The arguments as received are left untouched for the audit trail; the
+ * check returns the normalised copy the handler gets (with defaults filled).
  */
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 
 import type { JsonSchema } from './types.ts';
 
-const ajv = new Ajv2020({
-  allErrors: true,
-  strict: false,
-  // Unknown arguments are dropped, not refused: models sometimes add fields,
-  // and a call should not fail for it. Declared ones are checked strictly.
-  removeAdditional: true,
-  useDefaults: true,
-  coerceTypes: false,
-});
+const ajv = new Ajv2020({ allErrors: true, strict: false, useDefaults: true, coerceTypes: false });
 
-const compiled = new Map<string, ValidateFunction>();
+export type ArgumentVerdict = { ok: true; args: Record<string, unknown> } | { ok: false; message: string };
 
-export function argumentValidator(schema: JsonSchema): ValidateFunction {
+/** Checks one call's arguments (anything a client sent) against the tool's input schema. */
+export type ArgumentCheck = (raw: unknown) => ArgumentVerdict;
+
+interface SchemaFacts {
+  declared: string[];
+  optional: Set<string>;
+  /** Arguments whose type is string and not number: a number there is read as its digits. */
+  textual: Set<string>;
+}
+
+function factsOf(schema: JsonSchema): SchemaFacts {
+  const properties = (schema.properties ?? {}) as Record<string, JsonSchema>;
+  const required = new Set(Array.isArray(schema.required) ? (schema.required as string[]) : []);
+  const declared = Object.keys(properties);
+  const textual = declared.filter((name) => {
+    const type = properties[name]?.type;
+    const types = Array.isArray(type) ? type : [type];
+    return types.includes('string') && !types.includes('number') && !types.includes('integer');
+  });
+  return { declared, optional: new Set(declared.filter((name) => !required.has(name))), textual: new Set(textual) };
+}
+
+/** The arguments as the schema means them: nulls of optional arguments dropped, numbers of string arguments as text. */
+function normalise(args: Record<string, unknown>, facts: SchemaFacts): Record<string, unknown> {
+  // fromEntries defines own properties, so a "__proto__" argument stays an argument (and is refused as unknown).
+  return Object.fromEntries(
+    Object.entries(args)
+      .filter(([name, value]) => !(value === null && facts.optional.has(name)))
+      .map(([name, value]) => [name, typeof value === 'number' && Number.isFinite(value) && facts.textual.has(name) ? String(value) : value]),
+  );
+}
+
+const compiled = new Map<string, ArgumentCheck>();
+
+export function argumentCheck(schema: JsonSchema): ArgumentCheck {
   const key = JSON.stringify(schema);
-  let validate = compiled.get(key);
-  if (!validate) {
-    validate = ajv.compile(schema);
-    compiled.set(key, validate);
+  let check = compiled.get(key);
+  if (!check) {
+    const validate: ValidateFunction = ajv.compile(schema);
+    const facts = factsOf(schema);
+    check = (raw) => {
+      if (raw === undefined) raw = {};
+      if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+        return { ok: false, message: describeArgumentErrors([{ keyword: 'type', instancePath: '', schemaPath: '', params: { type: 'object' } }]) };
+      }
+      const args = normalise(raw as Record<string, unknown>, facts);
+      return validate(args) ? { ok: true, args } : { ok: false, message: describeArgumentErrors(validate.errors, facts.declared) };
+    };
+    compiled.set(key, check);
   }
-  return validate;
+  return check;
 }
 
 const argumentName = (error: ErrorObject): string => {
@@ -42,7 +92,7 @@ function describe(error: ErrorObject): string {
     case 'required':
       return `"${String(params.missingProperty)}" is required`;
     case 'type':
-      return `"${name}" must be ${params.type === 'integer' ? 'a whole number' : `a ${String(params.type)}`}`;
+      return `"${name}" must be ${params.type === 'integer' ? 'a whole number' : params.type === 'object' ? 'an object' : `a ${String(params.type)}`}`;
     case 'enum':
       return `"${name}" must be one of ${(params.allowedValues as unknown[]).join(', ')}`;
     case 'maxLength':
@@ -63,8 +113,26 @@ function describe(error: ErrorObject): string {
   }
 }
 
-/** "Invalid arguments: "user_id" is required; "x" must be a string." */
-export function describeArgumentErrors(errors: readonly ErrorObject[] | null | undefined): string {
-  const sentences = [...new Set((errors ?? []).map(describe))];
+const quotedList = (names: readonly string[]): string => {
+  const quoted = names.map((name) => `"${name}"`);
+  return quoted.length < 2 ? quoted.join('') : `${quoted.slice(0, -1).join(', ')} and ${quoted.at(-1)}`;
+};
+
+/** "“email” is not an argument of this tool (its arguments: name, intent, …)" */
+function unknownArguments(names: readonly string[], declared: readonly string[]): string {
+  const subject = names.length === 1 ? `${quotedList(names)} is not an argument of this tool` : `${quotedList(names)} are not arguments of this tool`;
+  return `${subject} (${declared.length ? `its arguments: ${declared.join(', ')}` : 'it takes no arguments'})`;
+}
+
+/**
+ * "Invalid arguments: "user_id" is required; "x" must be a string. …" —
+ * `declared`, the names the tool takes, is what an unknown argument's
+ * sentence offers instead.
+ */
+export function describeArgumentErrors(errors: readonly ErrorObject[] | null | undefined, declared: readonly string[] = []): string {
+  const all = errors ?? [];
+  const unknown = [...new Set(all.filter((error) => error.keyword === 'additionalProperties' && !error.instancePath).map((error) => String((error.params as { additionalProperty: unknown }).additionalProperty)))];
+  const sentences = [...new Set(all.filter((error) => !(error.keyword === 'additionalProperties' && !error.instancePath)).map(describe))];
+  if (unknown.length) sentences.unshift(unknownArguments(unknown, declared));
   return `Invalid arguments: ${sentences.join('; ') || 'the arguments do not match the tool'}. Correct them and call the tool again.`;
 }

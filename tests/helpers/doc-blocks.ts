@@ -165,7 +165,7 @@ export class DocShell {
  */
 export function outputShape(line: string): string {
   return line
-    .replace(/Office is (currently open|currently closed|closed today|open 24 hours today)/, 'Office is <state>')
+    .replace(/Office is (currently open|currently closed|closed today|open 24 hours today)\. (We open again|We close|We are open|No opening)[^.]*\./, 'Office is <state>. <next change>.')
     .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, '<uuid>')
     .replace(/\b(ld|cs|ct|key)_[0-9a-f]+/g, '$1_<id>')
     .replace(/\d+/g, '<n>')

@@ -20,7 +20,6 @@ import { planApiRequest, type ApiRequestPlan } from '../../tools/custom/api-requ
 import { MissingSecretError, prepareRequest, type PreparedRequest } from '../../tools/custom/api-request/request.ts';
 import { executePrepared } from '../../tools/custom/api-request/tool.ts';
 import type { CallContext, ToolOutcome } from '../../tools/types.ts';
-import { describeArgumentErrors } from '../../tools/validation.ts';
 import { EXIT, jsonFlag, loadCliManifests, parseFlags, personasFlag, print, printJson, requireFlag, type CliIO, type Command } from '../command.ts';
 
 /** Operator hints from the tool (a refused address, a missing secret) as plain lines on stderr. */
@@ -106,9 +105,10 @@ export const tryCommand: Command = {
     if (!entry) throw new SwitchboardError('BAD_REQUEST', `"${toolName}" is not an api_request tool of ${accountId}/${personaId} (api_request tools: ${apiTools.map((tool) => tool.name).join(', ') || 'none'})`);
 
     const plan = planApiRequest(entry);
-    const args = toolArguments(values.arg ?? [], plan);
-    const validate = persona.catalog.tools.get(toolName)?.validate;
-    if (validate && !validate(args)) throw new SwitchboardError('BAD_REQUEST', describeArgumentErrors(validate.errors));
+    const given = toolArguments(values.arg ?? [], plan);
+    const verdict = persona.catalog.tools.get(toolName)?.checkArguments(given);
+    if (verdict && !verdict.ok) throw new SwitchboardError('BAD_REQUEST', verdict.message);
+    const args = verdict?.ok ? verdict.args : given;
 
     const settings = resolveSettings(values.personas ? { personas: values.personas } : {}, io.env);
     const secrets = new SecretStore(io.env, settings.secretsFile);
