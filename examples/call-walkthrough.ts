@@ -122,7 +122,7 @@ step(
     summary: 'Wants a quote this week; prefers a morning visit.',
   }),
 );
-// The transfer waits until the PBX acknowledges it (or the account's timeout_seconds pass).
+// The transfer waits until the PBX acknowledges it (at most its ring time plus the account's timeout_seconds).
 step('transfer_to_sales', await callTool(client, 'transfer_to_sales'));
 
 // The agent's leg ended with the transfer; when the caller hangs up, the PBX ends the call.
