@@ -23,6 +23,7 @@ import { VERSION } from '../engine/version.ts';
 import { auditRows } from './helpers/admin.ts';
 import { secretEnv, waitForState } from './helpers/contact-sources.ts';
 import { FakeGoogle, person } from './helpers/fake-google.ts';
+import { signTwilioRequest } from './helpers/fake-twilio.ts';
 import { routesOf } from './helpers/routes.ts';
 import { callHeaders, connect, REPO_ROOT, startTestServer, textOf, type TestServer } from './helpers/server.ts';
 
@@ -149,6 +150,8 @@ const CALL = '/ucp/v2/accounts/{account}/calls/{call_id}';
 const EVENTS = '/ucp/v2/accounts/{account}/call-events';
 const ACK = '/ucp/v2/accounts/{account}/call-events/{id}/ack';
 const AUDIT = '/ucp/v2/accounts/{account}/audit';
+const PBX_CALLBACK = '/ucp/v2/pbx/{account}/{driver}/{*rest}';
+const TWILIO_TOKEN = 'globex-twilio-auth-token';
 
 const credentials = { clientId: 'acme-client.apps.example', clientSecret: 'GOCSPX-acme-secret', refreshToken: '1//acme-refresh-token' };
 
@@ -176,7 +179,17 @@ contact_sources:
     token_url: ${tokenUrl}
 `,
   'acme/front-desk.yaml': 'persona_id: front-desk\n',
-  'globex/account.yaml': 'account_id: globex\ntimezone: Europe/London\ndefault_country: GB\n',
+  // A phone system that calls back, for the signed callback route; its API is a loopback port nothing listens on.
+  'globex/account.yaml': `
+account_id: globex
+timezone: Europe/London
+default_country: GB
+call_control:
+  driver: twilio
+  account_sid: AC0123456789abcdef0123456789abcdef
+  auth_token: GLOBEX_TWILIO_TOKEN
+  api_base: http://127.0.0.1:9
+`,
   'globex/reception.yaml': 'persona_id: reception\n',
 });
 
@@ -194,7 +207,7 @@ beforeAll(async () => {
     personas: manifests(google.url, google.tokenUrl),
     // The fake Google listens on loopback, which the outbound guard refuses unless allowed.
     settings: { outboundAllow: ['127.0.0.1'] },
-    env: secretEnv('ACME_GOOGLE', credentials),
+    env: { ...secretEnv('ACME_GOOGLE', credentials), GLOBEX_TWILIO_TOKEN: TWILIO_TOKEN },
   });
   adminKey = server.key('acme', 'admin');
   mcpKey = server.key('acme');
@@ -383,6 +396,25 @@ describe('answers of the running server match the document', () => {
     expect((await ask('get', CALL, 404, { params: { call_id: 'oa-nobody' } })).body.error.code).toBe('NOT_FOUND');
     expect((await ask('post', ACK, 404, { params: { id: '999999' }, body: { success: true } })).body.error.code).toBe('NOT_FOUND');
     expect((await ask('get', EVENTS, 400, { headers: { 'Last-Event-ID': 'latest' } })).body.error.message).toContain('Last-Event-ID');
+  });
+
+  it('signed callbacks of phone systems', async () => {
+    const callback = async (account: string, driver: string, rest: string, params: Record<string, string>, sign = true): Promise<unknown> => {
+      const url = new URL(`/ucp/v2/pbx/${account}/${driver}/${rest}`, server.url).toString();
+      const response = await fetch(url, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded', ...(sign ? { 'X-Twilio-Signature': signTwilioRequest(TWILIO_TOKEN, url, params) } : {}) },
+        body: new URLSearchParams(params).toString(),
+      });
+      return matchDocument('post', PBX_CALLBACK, response.status, response.headers.get('content-type') ?? '', await response.text());
+    };
+    // A call status Twilio signed, about a call this node does not know: taken, nothing to answer.
+    const status = { CallSid: 'CA00000000000000000000000000000001', CallStatus: 'completed' };
+    expect(await callback('globex', 'twilio', 'status', status)).toBeUndefined();
+    expect(await callback('globex', 'twilio', 'status', status, false)).toBe('invalid signature');
+    // An account whose driver takes no callbacks, or a driver it does not have.
+    expect(((await callback('acme', 'events', 'status', status)) as Json).error.code).toBe('NOT_FOUND');
+    expect(((await callback('globex', 'telnyx', 'events', status)) as Json).error.code).toBe('NOT_FOUND');
   });
 
   it('the audit trail', async () => {
