@@ -19,7 +19,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { expect } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { ServerSettings } from '../../engine/config.ts';
 import { EXAMPLE_PERSONAS, eventually, startTestServer, type TestServer } from '../helpers/server.ts';
@@ -230,4 +230,59 @@ export const waitForListChanged = (count: () => number, what = 'tools/list_chang
 export function resultText(result: unknown): string {
   const content = (result as { content?: { type: string; text?: string }[] }).content ?? [];
   return content.find((block) => block.type === 'text')?.text ?? '';
+}
+
+/** What the suite needs of an MCP SDK client connected for one persona's call. */
+export interface SdkSession {
+  listTools(): Promise<{ tools: { name: string }[] }>;
+  callTool(params: { name: string; arguments: Record<string, unknown> }): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+/**
+ * The whole matrix for a client with an SDK-shaped API (the v1 and v2
+ * TypeScript SDK clients, over either transport): initialize and list per
+ * persona, every case, and tools/list_changed. `connect` must call
+ * `onListChanged` for each tools/list_changed notification.
+ */
+export function sdkClientSuite(name: string, connect: (matrix: MatrixServer, persona: MatrixPersona, onListChanged: () => void) => Promise<SdkSession>): void {
+  let matrix: MatrixServer;
+  const sessions = new Map<string, SdkSession>();
+  let listChanged = 0;
+
+  beforeAll(async () => {
+    matrix = await startMatrixServer();
+    for (const persona of PERSONAS) {
+      const onListChanged = () => {
+        if (persona.persona === 'after-hours') listChanged += 1;
+      };
+      sessions.set(personaLabel(persona), await connect(matrix, persona, onListChanged));
+    }
+  });
+  afterAll(async () => {
+    for (const session of sessions.values()) await session.close();
+    await matrix?.close();
+  });
+
+  describe.each(PERSONAS.map((persona) => [personaLabel(persona), persona] as const))(`${name}, %s`, (label, persona) => {
+    it('initializes and lists the tools', async () => {
+      const { tools } = await (sessions.get(label) as SdkSession).listTools();
+      expect(tools.map((tool) => tool.name)).toEqual(persona.tools);
+    });
+
+    it.each(casesOf(persona).map((item) => [caseTitle(item), item] as const))('%s', async (_title, item) => {
+      const session = sessions.get(label) as SdkSession;
+      const result = (await session.callTool({ name: item.tool, arguments: item.args })) as { isError?: boolean };
+      expectAnswer(item, { isError: result.isError === true, text: resultText(result) });
+    });
+  });
+
+  describe(`${name}, tool list changes`, () => {
+    it('gets tools/list_changed and then the new tool', async () => {
+      changeToolList(matrix);
+      await waitForListChanged(() => listChanged);
+      const { tools } = await (sessions.get('acme/after-hours') as SdkSession).listTools();
+      expect(tools.map((tool) => tool.name)).toContain(ADDED_TOOL);
+    });
+  });
 }
