@@ -39,6 +39,9 @@ const callId = options['call-id'];
 let stepNumber = 0;
 const step = (title: string, result: string) => console.log(`${String(++stepNumber).padStart(2)}. ${title.padEnd(34)} ${result}`);
 const pbxLog = (line: string) => console.log(`      [pbx] ${line}`);
+/** Resolves when the in-process PBX has logged a command it carried out, so the two sides print in the order things happened. */
+let pbxActed: () => void = () => undefined;
+const pbxActedOnce = new Promise<void>((resolve) => (pbxActed = resolve));
 
 /** What the admin API answers about a call (the fields this walkthrough prints). */
 interface CallAnswer {
@@ -85,7 +88,11 @@ if (adminKey) {
       account: options.account,
       adminKey,
       signal: stopPbx.signal,
-      log: (line) => (line.startsWith('command ') ? pbxLog(line) : undefined),
+      log: (line) => {
+        if (!line.startsWith('command ')) return;
+        pbxLog(line);
+        pbxActed();
+      },
       carryOut: async () => ({ success: true }), // a real PBX transfers the call here
     });
   }
@@ -123,7 +130,10 @@ step(
   }),
 );
 // The transfer waits until the PBX acknowledges it (at most its ring time plus the account's timeout_seconds).
-step('transfer_to_sales', await callTool(client, 'transfer_to_sales'));
+const transferText = await callTool(client, 'transfer_to_sales');
+// The PBX's log line of the acknowledgement and the agent's answer race each other: print the PBX's first.
+if (pbxConsumer) await Promise.race([pbxActedOnce, new Promise((resolve) => setTimeout(resolve, 2000))]);
+step('transfer_to_sales', transferText);
 
 // The agent's leg ended with the transfer; when the caller hangs up, the PBX ends the call.
 await client.close();

@@ -185,6 +185,23 @@ describe('on_no_answer', () => {
   });
 });
 
+describe('a call that ends during its transfer', () => {
+  it('answers the waiting tool before its session closes', async () => {
+    const client = await clientFor('p-gone');
+    const pending = client.callTool({ name: 'transfer_call', arguments: { destination_number: '254' } });
+    const event = await consumer.next();
+    expect(event.data).toMatchObject({ call_id: 'p-gone' });
+    const ended = await adminRequest(server.url, adminKey, 'DELETE', '/ucp/v2/accounts/acme/calls/p-gone', { reason: 'caller hung up' });
+    expect(ended.body).toMatchObject({ call: { state: 'ended' }, sessions_closed: 1 });
+    const result = await pending;
+    expect(result.isError).toBe(true);
+    expect(textOf(result)).toBe('The call ended while the transfer to 254 was under way; there is nothing more to do.');
+    // The phone system's late word is still recorded.
+    expect((await consumer.ack(event.id, false, 'caller gone', 'failed')).status).toBe(200);
+    expect(((await history('p-gone')).commands as { status: string }[])[0]).toMatchObject({ status: 'failed' });
+  });
+});
+
 describe('the events stream after a restore', () => {
   it('replays every pending command to a consumer whose Last-Event-ID is above the newest command id', async () => {
     consumer.close();

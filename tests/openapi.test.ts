@@ -373,13 +373,14 @@ describe('answers of the running server match the document', () => {
 
   it('calls, the call-events stream and acknowledgements', async () => {
     const client = await mcpClient('oa-transfer');
-    const transfer = client.callTool({ name: 'transfer_call', arguments: { destination_number: '101' } });
-    const event = await firstCommand();
+    // The stream is open before the transfer is asked for: with no phone system connected it would fail at once.
+    let transfer: ReturnType<typeof client.callTool> | undefined;
+    const event = await firstCommand(() => (transfer = client.callTool({ name: 'transfer_call', arguments: { destination_number: '101' } })));
     expect(event.data).toMatchObject({ type: 'transfer', call_id: 'oa-transfer', destination: '101', destination_type: 'extension' });
     expect((await ask('post', ACK, 200, { params: { id: event.id }, body: { success: true } })).body).toMatchObject({ already_acknowledged: false, call: { state: 'transferred' } });
     expect((await ask('post', ACK, 200, { params: { id: event.id }, body: { success: true } })).body.already_acknowledged).toBe(true);
     expect((await ask('post', ACK, 409, { params: { id: event.id }, body: { success: false, reason: 'busy' } })).body.error.code).toBe('CONFLICT');
-    expect((await transfer).isError).toBeFalsy();
+    expect((await transfer)?.isError).toBeFalsy();
     const detail = await ask('get', CALL, 200, { params: { call_id: 'oa-transfer' } });
     expect(detail.body.commands).toMatchObject([{ id: Number(event.id), status: 'succeeded' }]);
     expect(detail.body.events.map((item: Json) => item.type)).toEqual(['call_started', 'command_queued', 'command_succeeded']);
@@ -443,8 +444,12 @@ describe('answers of the running server match the document', () => {
   });
 });
 
-/** Opens the call-events stream like a PBX and reads the first command; the stream and the event must match the document. */
-async function firstCommand(): Promise<{ id: string; data: Json }> {
+/**
+ * Opens the call-events stream like a PBX, runs `onceOpen` when the stream
+ * says it is connected, and reads the first command; the stream and the event
+ * must match the document.
+ */
+async function firstCommand(onceOpen: () => void): Promise<{ id: string; data: Json }> {
   const controller = new AbortController();
   const response = await fetch(new URL(concrete(EVENTS, { account: 'acme' }), server.url), { headers: { 'X-API-Key': adminKey, Accept: 'text/event-stream' }, signal: controller.signal });
   expect(response.status).toBe(200);
@@ -456,7 +461,9 @@ async function firstCommand(): Promise<{ id: string; data: Json }> {
   while (!block) {
     const { value, done } = await reader.read();
     if (done) throw new Error(`the stream ended before a command: ${text}`);
+    const connected = !text.includes(': connected') && (text + value).includes(': connected');
     text += value;
+    if (connected) onceOpen();
     block = text.split('\n\n').find((candidate) => candidate.includes('event: command'));
   }
   controller.abort();

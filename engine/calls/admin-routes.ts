@@ -21,6 +21,7 @@ import { onlyQueryParams, pagingParams, queryParam } from '../http/query.ts';
 import { toE164 } from '../phone.ts';
 import type { CallListPosition } from './store.ts';
 import { readOutcome } from './drivers/outcome-field.ts';
+import { endSessionsOf } from './end-sessions.ts';
 import type { CallRecord, CallState, FailureOutcome, SuccessOutcome, Verdict } from './types.ts';
 import { callView, cleanReason, commandView, eventView } from './views.ts';
 
@@ -110,7 +111,7 @@ export function callRoutes(context: AppContext): AdminRoutes {
       const body = bodyOf(req);
       const reason = body.reason === undefined ? 'ended_by_pbx' : cleanReason(body.reason, 'ended_by_pbx').slice(0, 100);
       const call = calls.end(accountId, callId, reason);
-      const sessionsClosed = await context.sessions.closeWhere((session) => session.call.accountId === accountId && session.call.callId === callId, 'call_ended');
+      const sessionsClosed = await endSessionsOf(context, accountId, callId);
       res.json({ call: callView(call), sessions_closed: sessionsClosed });
     });
 

@@ -143,6 +143,7 @@ export class CallControl {
    */
   end(accountId: string, callId: string, reason: string, notify = false): CallRecord {
     const withdrawn: number[] = [];
+    const stillOpen: number[] = [];
     let endedNow = false;
     const call = this.transaction(() => {
       const { call: before } = this.store.ensureCall({ accountId, callId, personaId: null, caller: null, source: 'pbx' }, this.now());
@@ -153,12 +154,15 @@ export class CallControl {
         if (this.store.withdrawUndelivered(command.id, 'the call ended', this.now())) {
           withdrawn.push(command.id);
           this.store.addEvent(accountId, callId, 'command_withdrawn', this.now(), command.id, { type: command.kind, reason: 'the call ended' });
+        } else {
+          stillOpen.push(command.id);
         }
       }
       this.store.addEvent(accountId, callId, 'call_ended', this.now(), null, { reason, previous_state: before.state });
       return this.store.call(accountId, callId) as CallRecord;
     });
-    withdrawn.forEach((id) => this.waiters.wake(id));
+    // Tools waiting on this call's commands answer now (the call is over) instead of at their time limit.
+    [...withdrawn, ...stillOpen].forEach((id) => this.waiters.wake(id));
     if (notify && endedNow) this.events.emit('ended', accountId, callId);
     return call;
   }
@@ -297,6 +301,11 @@ export class CallControl {
     }
   }
 
+  /** Waits for the verdict of a command already sent (a tool asking again for the same transfer). */
+  awaitOutcome(command: CommandRecord, options: { waitMs: number; signal?: AbortSignal | undefined }): Promise<CommandOutcome> {
+    return this.awaitSettlement(command.id, options.waitMs, options.signal);
+  }
+
   private notSent(command: CommandRecord, reason: string): CommandOutcome {
     const outcome = this.settle(command.id, { success: false, outcome: 'failed', reason }, 'driver');
     return outcome.status === 'failed' ? { ...outcome, notSent: true } : outcome;
@@ -365,6 +374,8 @@ export class CallControl {
     if (this.store.command(id)?.status === 'pending') await this.waiters.waitFor(id, timeoutMs, signal);
     const command = this.store.command(id) as CommandRecord;
     if (command.status !== 'pending' || signal?.aborted) return this.outcomeOf(id);
+    // Woken by the end of the call: a verdict may still come and is recorded, but nobody waits for it.
+    if (this.store.call(command.accountId, command.callId)?.state === 'ended') return this.outcomeOf(id);
     this.deps.metrics.callControlCommand(command.kind, 'timeout');
     if (command.deliveredAt === null && this.withdraw(command, 'no phone system connection took the command in time')) return this.outcomeOf(id);
     return this.unconfirmed(command, `no word from the phone system within ${Math.round(timeoutMs / 1000)} seconds`);

@@ -12,6 +12,7 @@ import type { Express } from 'express';
 import type { AppContext, BackgroundJob } from '../app-context.ts';
 import type { AdminRoutes } from '../http/app.ts';
 import { callRoutes } from './admin-routes.ts';
+import { endSessionsOf } from './end-sessions.ts';
 import { pbxCallbackRoute } from './drivers/callback-route.ts';
 import { hangupJob } from './hangup-job.ts';
 
@@ -30,7 +31,7 @@ export function callControlExtension(context: AppContext): { adminRoutes: AdminR
     name: 'call-sessions',
     start() {
       calls.on('ended', (accountId, callId) => {
-        void context.sessions.closeWhere((session) => session.call.accountId === accountId && session.call.callId === callId, 'call_ended');
+        void endSessionsOf(context, accountId, callId);
       });
     },
     async stop() {

@@ -121,11 +121,13 @@ export const MAX_TRANSFER_TOOL_TIMEOUT_MS = transferToolTimeoutMs(120_000, 6);
 async function attempt(ctx: ToolContext, call: CallRecord, destination: Destination, ringMs: number, first: boolean): Promise<CommandOutcome> {
   const calls = ctx.services.calls;
   let command: CommandRecord | undefined = calls.startTransfer(call, { destination, ringTimeoutMs: ringMs });
+  let askedAgain = false;
   if (!command) {
     const pending = calls.store.pendingOfCall(call.accountId, call.callId).find((candidate) => candidate.kind === 'transfer');
     const current = calls.store.call(call.accountId, call.callId) ?? call;
     if (first && current.state === 'transferring' && pending?.destination === destination.dial) {
       command = pending;
+      askedAgain = true;
       calls.askedAgain(command);
     } else {
       calls.refuse(current, 'transfer', 'busy', { destination: destination.dial });
@@ -137,8 +139,10 @@ async function attempt(ctx: ToolContext, call: CallRecord, destination: Destinat
   // While it rings, a progress notification every few seconds keeps clients that reset their time-out on progress waiting.
   const ticker = setInterval(() => ctx.progress(`Still ringing ${destination.label}`), 5_000);
   ticker.unref();
+  const options = { waitMs: calls.transferWaitMs(call.accountId, ringMs), signal: ctx.signal };
   try {
-    return await calls.execute(command, { waitMs: calls.transferWaitMs(call.accountId, ringMs), signal: ctx.signal });
+    // A command asked for again is already with the phone system: wait for its verdict, never send it twice.
+    return await (askedAgain ? calls.awaitOutcome(command, options) : calls.execute(command, options));
   } finally {
     clearInterval(ticker);
   }
@@ -156,6 +160,11 @@ export async function transferTo(ctx: ToolContext, call: CallRecord, plan: Trans
   for (const [index, destination] of plan.destinations.entries()) {
     const outcome = await attempt(ctx, call, destination, plan.ringTimeoutMs, index === 0);
     tried.push({ destination, outcome });
+    if (outcome.status !== 'succeeded' && ctx.services.calls.store.call(call.accountId, call.callId)?.state === 'ended') {
+      throw new SwitchboardError('CALL_ENDED', `The call ended while the transfer to ${destination.label} was under way; there is nothing more to do.`, {
+        details: { status: 'call_ended', call_id: call.callId, destination: destination.dial, command_id: outcome.command.id },
+      });
+    }
     const next = plan.destinations[index + 1];
     const unreached = outcome.status === 'failed' && !outcome.notSent && UNREACHED_OUTCOMES.includes(outcome.outcome);
     if (!next || !unreached || !keepsCaller || ctx.signal.aborted) break;

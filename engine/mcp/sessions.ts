@@ -35,6 +35,8 @@ interface SessionBase {
   readonly openedAt: number;
   lastActivity: number;
   inFlight: number;
+  /** POSTed requests still being answered (a GET stream is not one), and who waits for them. */
+  answering?: { count: number; done: (() => void)[] };
 }
 
 /** A Streamable HTTP session: every request goes through the SDK transport. */
@@ -185,12 +187,15 @@ export class SessionManager {
       session.inFlight += 1;
       session.lastActivity = this.clock.now();
       // The transport may keep the response open (SSE); the request ends when the response does.
+      const answering = res.req?.method === 'POST' ? (session.answering ??= { count: 0, done: [] }) : undefined;
+      if (answering) answering.count += 1;
       let done = false;
       const end = () => {
         if (done) return;
         done = true;
         session.inFlight -= 1;
         session.lastActivity = this.clock.now();
+        if (answering && --answering.count === 0) for (const wake of answering.done.splice(0)) wake();
       };
       res.once('close', end);
       res.once('finish', end);
@@ -213,6 +218,34 @@ export class SessionManager {
         this.events.closed?.(session, reason);
       }
     }
+  }
+
+  /**
+   * Closes the chosen sessions once the requests they are answering have
+   * had their answers written (at most `graceMs`): an answer on its way is
+   * not cut off by the close. Messages of a legacy SSE session go out on its
+   * stream as soon as they are sent, so a turn of the event loop is enough.
+   */
+  async closeWhereAnswered(predicate: (session: Session) => boolean, reason: CloseReason, graceMs: number): Promise<number> {
+    const chosen = [...this.sessions.values()].filter(predicate);
+    await new Promise((resolve) => setImmediate(resolve));
+    await Promise.all(
+      chosen.map(async (session) => {
+        const answering = session.answering;
+        if (answering && answering.count > 0) {
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, graceMs);
+            timer.unref();
+            answering.done.push(() => {
+              clearTimeout(timer);
+              resolve();
+            });
+          });
+        }
+        await this.close(session.id, reason);
+      }),
+    );
+    return chosen.length;
   }
 
   async closeWhere(predicate: (session: Session) => boolean, reason: CloseReason): Promise<number> {

@@ -26,6 +26,8 @@ import type { CallContext, ToolContext, ToolDefinition, ToolOutcome } from './ty
 
 export const DEFAULT_TOOL_TIMEOUT_MS = 15_000;
 
+const callKey = (accountId: string, callId: string): string => `${accountId}\u0000${callId}`;
+
 export type { ToolCallResult } from './error-result.ts';
 
 export type ToolCallStatus = 'ok' | 'error' | 'invalid_arguments';
@@ -73,6 +75,8 @@ export interface DispatcherDeps {
 export class ToolDispatcher {
   private readonly observers: ToolCallObserver[] = [];
   private running = 0;
+  /** Tool calls running per call (account + call id), and who waits for them to end. */
+  private readonly byCall = new Map<string, { running: number; idle: (() => void)[] }>();
 
   constructor(private readonly deps: DispatcherDeps) {}
 
@@ -83,6 +87,39 @@ export class ToolDispatcher {
 
   observe(observer: ToolCallObserver): void {
     this.observers.push(observer);
+  }
+
+  /**
+   * Resolves when no tool call of this phone call is running, or after
+   * `timeoutMs`. Whoever ends a call's sessions waits here first, so a tool
+   * that was answering (a transfer told the call is over) gets its answer
+   * to the client instead of dying with the session.
+   */
+  whenIdle(accountId: string, callId: string, timeoutMs: number): Promise<void> {
+    const entry = this.byCall.get(callKey(accountId, callId));
+    if (!entry) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      timer.unref();
+      entry.idle.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  private enter(call: CallContext): () => void {
+    const key = callKey(call.accountId, call.callId);
+    let entry = this.byCall.get(key);
+    if (!entry) this.byCall.set(key, (entry = { running: 0, idle: [] }));
+    entry.running += 1;
+    const current = entry;
+    return () => {
+      current.running -= 1;
+      if (current.running > 0) return;
+      this.byCall.delete(key);
+      for (const wake of current.idle.splice(0)) wake();
+    };
   }
 
   /** The persona's current tool list; empty once the persona is removed. */
@@ -142,6 +179,7 @@ export class ToolDispatcher {
     const logOfCall = () => (callLog ??= this.deps.log.child({ tool: name, account: call.accountId, persona: call.personaId, call: call.callId }));
 
     this.running += 1;
+    const leave = this.enter(call);
     try {
       const noteSecrets = (values: readonly string[]) => void usedSecrets.push(...values);
       const services = this.deps.services;
@@ -169,6 +207,7 @@ export class ToolDispatcher {
       return finish(errorResult(text, 'INTERNAL', undefined, true), 'error', 'INTERNAL', tool);
     } finally {
       this.running -= 1;
+      leave();
       deadline.dispose();
     }
   }

@@ -47,6 +47,8 @@ export type ReplayCheck = (command: CommandRecord) => boolean;
 export class EventStreams {
   private readonly byAccount = new Map<string, Set<Stream>>();
   private readonly lastClosed = new Map<string, number>();
+  /** When the account went from no stream to one (its streams have been open since). */
+  private readonly connectedSince = new Map<string, number>();
   private readonly listeners = new Map<string, () => void>();
 
   constructor(
@@ -60,6 +62,11 @@ export class EventStreams {
   /** Streams of the account open now. */
   count(accountId: string): number {
     return this.byAccount.get(accountId)?.size ?? 0;
+  }
+
+  /** Since when the account has had a stream open, if it has one now. */
+  openSince(accountId: string): number | undefined {
+    return this.count(accountId) ? this.connectedSince.get(accountId) : undefined;
   }
 
   /** When the account's last stream closed, if one did and none is open. */
@@ -93,6 +100,7 @@ export class EventStreams {
     stream.heartbeat.unref();
     let streams = this.byAccount.get(accountId);
     if (!streams) this.byAccount.set(accountId, (streams = new Set()));
+    if (streams.size === 0) this.connectedSince.set(accountId, this.clock.now());
     streams.add(stream);
     res.once('close', () => {
       clearInterval(stream.heartbeat);
@@ -166,7 +174,8 @@ class EventsDriver implements CallControlDriver {
 
   health(): DriverHealth {
     const { accountId, clock } = this.scope;
-    if (this.streams.count(accountId) > 0) return { state: 'up', reason: null, since: this.startedAt };
+    const openSince = this.streams.openSince(accountId);
+    if (openSince !== undefined) return { state: 'up', reason: null, since: openSince };
     const closedAt = this.streams.closedAt(accountId);
     if (closedAt !== undefined && clock.now() - closedAt < RECONNECT_GRACE_MS) return { state: 'connecting', reason: 'the call-events stream is reconnecting', since: closedAt };
     return { state: 'down', reason: 'no phone system is connected to the call-events stream', since: closedAt ?? this.startedAt };
