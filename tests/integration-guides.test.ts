@@ -106,6 +106,16 @@ describe('walkthrough.md', () => {
   });
 });
 
+describe('walkthrough.md: a phone system driven without consumer code', () => {
+  const g = guide('walkthrough.md');
+
+  it('transfers through the stand-in Asterisk, falling back from a busy user to the queue, as documented', async () => {
+    const stdout = await g.run('walkthrough-asterisk');
+    expect(shapes(stdout)).toEqual(g.documented('walkthrough-asterisk'));
+    expect(stdout).toMatch(/transfer_to_dana +Dana Reyes \(extension 100\) is busy\. The call was transferred to Sales \(extension 600\)\.$/m);
+  });
+});
+
 describe('pbx.md', () => {
   const g = guide('pbx.md');
 
