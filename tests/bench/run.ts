@@ -21,6 +21,7 @@ import { measureCreateLead } from './create-lead.ts';
 import { measureSessionSetup, runLoad, type LoadCall, type LoadEra, type LoadResult, type LoadTarget } from './load.ts';
 import { coldLoad, generatePersonas, notificationLatency } from './manifests.ts';
 import { percentile, printTable } from './stats.ts';
+import { measureTransfers, printTransferTable } from './transfer.ts';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean' }, clients: { type: 'string' }, seconds: { type: 'string' }, out: { type: 'string' } } });
 const quick = Boolean(values.quick);
@@ -159,6 +160,8 @@ async function main(): Promise<void> {
     };
     const lookup = await measureContactLookup({ contacts: quick ? 100_000 : 1_000_000 });
     const createLead = measureCreateLead({ leads: 5000 });
+    // In this process, with a fake phone system per driver; the servers above are idle meanwhile.
+    const transfers = await measureTransfers({ transfers: quick ? 60 : 300 });
 
     const results = {
       measuredAt: started.toISOString(),
@@ -172,6 +175,7 @@ async function main(): Promise<void> {
       manifests,
       lookupContact: lookup,
       createLead,
+      transfers,
     };
     fs.writeFileSync(OUT, `${JSON.stringify(results, null, 2)}\n`);
 
@@ -190,6 +194,8 @@ async function main(): Promise<void> {
       [`lookup_contact over ${lookup.contacts.toLocaleString('en')} contacts (p99)`, `${fixed(lookup.handler.p99Ms, 3)} ms`, '< 1 ms'],
       ['create_lead, sequential (synchronous FULL / NORMAL)', `${fixed(createLead.perSecond.full)} / ${fixed(createLead.perSecond.normal)} per s`, '>= 2000/s'],
     ]);
+    console.log(`\ntransfer_call until the command reaches the fake phone system, and until the tool answers (${transfers.transfers} per driver):\n`);
+    printTransferTable(transfers);
     console.log(`\nwritten to ${path.relative(process.cwd(), OUT)}`);
   } finally {
     await reference.stop();

@@ -56,6 +56,8 @@ export class FakeFreeswitch implements FakeChannels {
   readonly bridges: [string, string][] = [];
   readonly kills: string[] = [];
   authFailures = 0;
+  /** Told of each command as it is recorded in `received` (benchmarks time arrivals with it). */
+  onCommand: ((command: ReceivedCommand) => void) | undefined;
   private readonly clients = new Set<Client>();
   private server: net.Server | undefined;
   private sequence = 0;
@@ -182,6 +184,7 @@ export class FakeFreeswitch implements FakeChannels {
       return;
     }
     this.received.push({ line, headers });
+    this.onCommand?.({ line, headers });
     if (line === 'exit') {
       this.reply(client, '+OK bye');
       client.socket.end(`Content-Type: text/disconnect-notice\nContent-Length: ${Buffer.byteLength(GOODBYE)}\n\n${GOODBYE}`);

@@ -20,6 +20,8 @@ export class SseConsumer {
   readonly comments: string[] = [];
   status = 0;
   headers: http.IncomingHttpHeaders = {};
+  /** Told of each event as it is read off the stream (benchmarks time arrivals with it). */
+  onEvent: ((event: StreamEvent) => void) | undefined;
   private request: http.ClientRequest | undefined;
   private waiting: (() => void)[] = [];
   private taken = 0;
@@ -67,7 +69,9 @@ export class SseConsumer {
       if (match) fields[match[1] as string] = match[2] as string;
     }
     if (fields.data !== undefined) {
-      this.events.push({ id: fields.id ?? '', event: fields.event ?? 'message', data: JSON.parse(fields.data) as Record<string, unknown> });
+      const event: StreamEvent = { id: fields.id ?? '', event: fields.event ?? 'message', data: JSON.parse(fields.data) as Record<string, unknown> };
+      this.events.push(event);
+      this.onEvent?.(event);
       for (const wake of this.waiting.splice(0)) wake();
     }
   }
