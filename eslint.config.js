@@ -3,7 +3,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'data/', 'coverage/', '.bench/'] },
+  { ignores: ['node_modules/', 'data/', 'coverage/', '.bench/', '.cache/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
