@@ -3,6 +3,7 @@
  * endpoint, the admin API and the watcher, and listens. `startServer` is what
  * `switchboard serve` runs and what the tests start on an ephemeral port.
  */
+import { setMaxListeners } from 'node:events';
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -81,6 +82,8 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   }
 
   const shutdown = new AbortController();
+  // Every running tool call listens on this one signal: many at once is normal, not a leak.
+  setMaxListeners(0, shutdown.signal);
   const dispatcher = new ToolDispatcher({ registry, services, log, shutdownSignal: shutdown.signal });
   // Per call at debug only: the audit trail and the metrics hold every call; an info line each would cost more than most tools.
   dispatcher.observe((call) =>

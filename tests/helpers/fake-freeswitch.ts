@@ -141,6 +141,8 @@ export class FakeFreeswitch implements FakeChannels {
   }
 
   private accept(socket: net.Socket): void {
+    // mod_event_socket turns Nagle off on its connections; a reply and the event after it go out at once.
+    socket.setNoDelay(true);
     const client: Client = { socket, authed: false, format: 'plain', events: new Set() };
     socket.on('error', () => undefined);
     socket.on('close', () => this.clients.delete(client));
