@@ -29,6 +29,7 @@ office_hours:
     "2026-12-24": ["09:00-12:00"]
 `,
     'acme/no-hours.yaml': 'persona_id: no-hours\n',
+    'acme/night-shift.yaml': 'persona_id: night-shift\noffice_hours:\n  sunday: ["00:30-02:30", "03:15-05:00"]\n',
     'acme/broken.yaml': 'persona_id: broken\noffice_hours:\n  monday: ["09:00-09:00"]\n',
   });
 });
@@ -67,6 +68,23 @@ describe('office-hours', () => {
     });
   });
 
+  // docs/office-hours.md, "Daylight saving time": a wall time is the first instant at which the clock shows it or later.
+  it.each([
+    ['a time the clock skips is the moment of the jump', '2026-03-08T02:30', '2026-03-08T03:00:00-04:00'],
+    ['a time the clock shows twice is its first occurrence', '2026-11-01T01:30', '2026-11-01T01:30:00-04:00'],
+    ['a time with an offset is that instant, also in the repeated hour', '2026-11-01T01:30:00-05:00', '2026-11-01T01:30:00-05:00'],
+  ])('reads --at by the documented rule: %s', async (_name, at, localTime) => {
+    const { code, stdout } = await officeHours('--account', 'acme', '--persona', 'night-shift', '--at', at, '--json');
+    expect(code).toBe(0);
+    expect((JSON.parse(stdout) as { local_time: string }).local_time).toBe(localTime);
+  });
+
+  it('answers for a skipped --at as the schedule reads the same wall time', async () => {
+    // Sunday 00:30-02:30 ends at the jump (03:00 EDT): at "02:30" the office has just closed, and opens at 03:15.
+    const { stdout } = await officeHours('--account', 'acme', '--persona', 'night-shift', '--at', '2026-03-08T02:30', '--json');
+    expect(JSON.parse(stdout)).toMatchObject({ status: 'closed', open: false, next_open_at: '2026-03-08T03:15:00-04:00' });
+  });
+
   it('says when office hours are not configured', async () => {
     const { code, stdout } = await officeHours('--account', 'acme', '--persona', 'no-hours', '--at', '2026-12-24T11:00');
     expect(code).toBe(0);
@@ -81,7 +99,7 @@ describe('office-hours', () => {
 
   it.each<[string, string[], RegExp]>([
     ['an unknown account', ['--account', 'initech', '--persona', 'front-desk'], /account "initech" is not in the manifests \(accounts: acme\)/],
-    ['an unknown persona', ['--account', 'acme', '--persona', 'sales'], /persona "sales" is not in account acme \(personas: front-desk, no-hours\)/],
+    ['an unknown persona', ['--account', 'acme', '--persona', 'sales'], /persona "sales" is not in account acme \(personas: front-desk, night-shift, no-hours\)/],
     ['a persona whose file has problems', ['--account', 'acme', '--persona', 'broken'], /acme\/broken\.yaml:3:\d+: office_hours\.monday\[0\]: interval 09:00-09:00 is empty/],
     ['an --at that is not ISO-8601', ['--account', 'acme', '--persona', 'front-desk', '--at', 'Christmas'], /--at "Christmas" is not an ISO-8601 date-time/],
     ['a missing --persona', ['--account', 'acme'], /--persona is required/],

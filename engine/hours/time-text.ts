@@ -6,9 +6,9 @@
  * sentence ("Monday at 9:00 AM"). Office hours and Do-Not-Disturb share
  * these, so both speak of time the same way.
  */
-import { DateTime } from 'luxon';
+import { DateTime, IANAZone } from 'luxon';
 
-import { daysBetween, type CivilDate } from './wall-time.ts';
+import { daysBetween, firstInstantAt, type CivilDate } from './wall-time.ts';
 
 const civil = (time: DateTime): CivilDate => ({ year: time.year, month: time.month, day: time.day });
 
@@ -48,13 +48,24 @@ export function spokenTime(instant: number, now: number, timezone: string, end =
 
 /**
  * An instant from ISO-8601 text: with an offset or Z it is exact; without one
- * ("2026-12-25T10:00", "2026-12-25") it is read as local time of the zone.
- * undefined when the text is not ISO-8601.
+ * ("2026-12-25T10:00", "2026-12-25") it is a wall time of the zone, read by
+ * the rule office hours follow (wall-time.ts): a time the clock skips is the
+ * moment of the jump, a time it shows twice is its first occurrence. luxon
+ * would move a skipped time by the size of the gap and take the later of two,
+ * so `--at 02:30` on a spring-forward night would not be the 02:30 of the
+ * schedule. undefined when the text is not ISO-8601.
  */
 export function parseInstant(text: string, timezone: string): number | undefined {
   if (text.length > 64) return undefined;
-  const parsed = DateTime.fromISO(text.trim(), { zone: timezone });
-  return parsed.isValid ? parsed.toMillis() : undefined;
+  const trimmed = text.trim();
+  const zone = IANAZone.create(timezone);
+  const asUtc = DateTime.fromISO(trimmed, { zone: 'utc' });
+  if (!asUtc.isValid || !zone.isValid) return undefined;
+  // Text that names its offset is the same instant whatever zone it is read in.
+  if (DateTime.fromISO(trimmed, { zone: 'UTC+5' }).toMillis() === asUtc.toMillis()) return asUtc.toMillis();
+  const date: CivilDate = { year: asUtc.year, month: asUtc.month, day: asUtc.day };
+  const sinceMidnight = asUtc.toMillis() - Date.UTC(date.year, date.month - 1, date.day);
+  return Math.round(firstInstantAt(zone, date, sinceMidnight / 60_000));
 }
 
 /**
