@@ -17,7 +17,7 @@ export const checkUserAvailabilityTool: ToolDefinition<{ user_id: string }> = {
     'Pass the user id; a name or extension the caller gave is understood when it matches one user.',
   inputSchema: {
     type: 'object',
-    properties: { user_id: { type: 'string', minLength: 1, maxLength: 100, description: 'The user ID to check' } },
+    properties: { user_id: { type: 'string', minLength: 1, maxLength: 100, description: 'The user ID to check (a number such as 101 is read as the text "101")' } },
     required: ['user_id'],
     additionalProperties: false,
   },

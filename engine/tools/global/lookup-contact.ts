@@ -36,7 +36,7 @@ export const lookupContactTool: ToolDefinition<{ phone_number: string }> = {
         type: 'string',
         minLength: 1,
         maxLength: 64,
-        description: 'The phone number to search for, e.g. +12125550100 (national numbers are read with the account\'s country)',
+        description: 'The phone number to search for, e.g. +12125550100 (national numbers are read with the account\'s country; a JSON number is read as its digits)',
       },
     },
     required: ['phone_number'],

@@ -60,7 +60,7 @@ export const transferCallTool: ToolDefinition<{ destination_number: string }> = 
         type: 'string',
         minLength: 1,
         maxLength: 64,
-        description: 'The phone number or extension to transfer the call to, e.g. "101" or "+1 212 555 0100".',
+        description: 'The phone number or extension to transfer the call to, e.g. "101" or "+1 212 555 0100" (a JSON number is read as its digits).',
       },
     },
     required: ['destination_number'],
