@@ -3,20 +3,21 @@
  *
  * Layout: `<dir>/<account>/account.yaml` plus one YAML file per persona in the
  * same directory. A file that fails keeps its last good version in force (from
- * `previous`), while every other file still updates. Unchanged files are not
- * parsed again, and a persona whose file and account are unchanged keeps its
- * catalog object, so a reload costs what changed, not what exists.
+ * `previous`), while every other file still updates; so does a file that
+ * cannot be read, and the whole snapshot when the tree is gone (read-tree.ts).
+ * Two files that claim the same persona (or account) are refused together:
+ * file order never picks a winner, and the version in force stays. Unchanged
+ * files are not parsed again, and a persona whose file and account are
+ * unchanged keeps its catalog object, so a reload costs what changed, not what
+ * exists.
  */
-import { readFileSync } from 'node:fs';
-import fs from 'node:fs/promises';
-import path from 'node:path';
-
 import { buildCatalog, type ToolKinds } from '../tools/catalog.ts';
 import type { ToolSchemaProfile } from '../tools/schema-profiles.ts';
 import { ToolBuildProblem } from '../tools/types.ts';
 import { checkAccount, checkPersona } from './checks.ts';
 import { contentHash, parseManifest, type ManifestKind, type ParsedManifest } from './parse.ts';
 import { formatPath, type ManifestProblem } from './problems.ts';
+import { readTree } from './read-tree.ts';
 import { makeAccountEntry, personaKey, type AccountEntry, type PersonaEntry, type Snapshot } from './snapshot.ts';
 import type { AccountManifest, PersonaManifest } from './types.ts';
 
@@ -45,65 +46,28 @@ export interface LoadOptions {
   now?: number;
 }
 
-const ACCOUNT_FILES = ['account.yaml', 'account.yml'];
-const isManifestName = (name: string) => /\.(ya?ml)$/i.test(name) && !name.startsWith('.');
+const problemAt = (file: string, message: string): ManifestProblem => ({ file, line: 1, column: 1, path: '', message });
 
-interface FoundFile {
+/** A file that could not be read: its one problem, and no data. */
+const unreadableFile = (file: string, kind: ManifestKind, message: string | undefined): ParsedManifest => ({
+  file,
+  kind,
+  hash: '',
+  data: undefined,
+  problems: message ? [problemAt(file, message)] : [],
+  locate: () => ({ line: 1, column: 1 }),
+});
+
+/** Lets tool calls run between two parses: a tree of many changed files is not parsed in one turn. */
+const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+interface Item {
   rel: string;
-  abs: string;
   kind: ManifestKind;
-  accountDir: string | undefined;
-}
-
-async function scan(dir: string): Promise<{ files: FoundFile[]; problems: ManifestProblem[] }> {
-  const files: FoundFile[] = [];
-  const problems: ManifestProblem[] = [];
-  let entries;
-  try {
-    entries = await fs.readdir(dir, { withFileTypes: true });
-  } catch (error) {
-    problems.push({ file: dir, line: 1, column: 1, path: '', message: `cannot read the manifests directory (${(error as NodeJS.ErrnoException).code ?? 'error'})` });
-    return { files, problems };
-  }
-  for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
-    if (entry.name.startsWith('.')) continue;
-    if (entry.isFile() && isManifestName(entry.name)) {
-      problems.push({ file: entry.name, line: 1, column: 1, path: '', message: 'manifests belong in an account directory: <account>/account.yaml and <account>/<persona>.yaml' });
-      continue;
-    }
-    if (!entry.isDirectory()) continue;
-    let inner;
-    try {
-      inner = await fs.readdir(path.join(dir, entry.name), { withFileTypes: true });
-    } catch {
-      continue; // removed while scanning; the next reload sees the final state
-    }
-    for (const file of inner.sort((a, b) => a.name.localeCompare(b.name))) {
-      if (!file.isFile() || !isManifestName(file.name)) continue;
-      const rel = `${entry.name}/${file.name}`;
-      files.push({ rel, abs: path.join(dir, rel), kind: ACCOUNT_FILES.includes(file.name) ? 'account' : 'persona', accountDir: entry.name });
-    }
-  }
-  return { files, problems };
-}
-
-/**
- * Reads synchronously on purpose: for a thousand small files one synchronous
- * read each takes a few milliseconds in all, while a thousand concurrent
- * promise reads through the thread pool take several times as long.
- */
-function readParsed(found: FoundFile, cache: ParseCache): ParsedManifest | undefined {
-  let text: string;
-  try {
-    text = readFileSync(found.abs, 'utf8');
-  } catch {
-    return undefined; // deleted between scan and read
-  }
-  const cached = cache.get(found.rel);
-  if (cached && cached.kind === found.kind && cached.hash === contentHash(text)) return cached;
-  const parsed = parseManifest(found.rel, found.kind, text);
-  cache.set(found.rel, parsed);
-  return parsed;
+  accountDir: string;
+  parsed: ParsedManifest;
+  /** Cannot be loaded as it is now: its problems, or an unreadable file or directory. */
+  failed: boolean;
 }
 
 const atPath = (parsed: ParsedManifest, segments: (string | number)[], message: string): ManifestProblem => ({
@@ -113,15 +77,48 @@ const atPath = (parsed: ParsedManifest, segments: (string | number)[], message: 
   message,
 });
 
+const listFiles = (files: readonly string[]): string => (files.length === 2 ? `both ${files[0]} and ${files[1]}` : files.join(', '));
+
+/** The persona_id a file declares, read even when the file has other problems. */
+const declaredPersonaId = (parsed: ParsedManifest): string | undefined => {
+  const id = (parsed.data as { persona_id?: unknown } | undefined)?.persona_id;
+  return typeof id === 'string' && id ? id : undefined;
+};
+
 export async function loadManifests(options: LoadOptions): Promise<LoadedSnapshot> {
   const cache = options.cache ?? new Map();
   const previous = options.previous;
-  const { files, problems } = await scan(options.dir);
-  const parsedFiles = files.map((found) => ({ found, parsed: readParsed(found, cache) })).filter(
-    (item): item is { found: FoundFile; parsed: ParsedManifest } => item.parsed !== undefined,
-  );
-  const present = new Set(parsedFiles.map((item) => item.found.rel));
-  for (const rel of cache.keys()) if (!present.has(rel)) cache.delete(rel);
+  const now = options.now ?? Date.now();
+  const tree = await readTree(options.dir);
+  if (tree.state !== 'ok') return withoutTree(tree.state, tree.message, previous, now);
+  const problems = [...tree.problems];
+
+  const items: Item[] = [];
+  for (const file of tree.files) {
+    let parsed: ParsedManifest;
+    if (!file.content.ok) {
+      parsed = unreadableFile(file.rel, file.kind, file.content.message);
+    } else {
+      const cached = cache.get(file.rel);
+      if (cached && cached.kind === file.kind && cached.hash === contentHash(file.content.text)) {
+        parsed = cached;
+      } else {
+        parsed = parseManifest(file.rel, file.kind, file.content.text);
+        cache.set(file.rel, parsed);
+        await yieldToLoop();
+      }
+    }
+    items.push({ rel: file.rel, kind: file.kind, accountDir: file.accountDir, parsed, failed: parsed.problems.length > 0 });
+  }
+  const listed = new Set(items.map((item) => item.rel));
+  for (const rel of cache.keys()) if (!listed.has(rel)) cache.delete(rel);
+  // A directory that cannot be listed keeps the files it had: one problem for the directory, and each of its files fails.
+  for (const { dir, message } of tree.unreadableDirs) {
+    problems.push(problemAt(dir, `${message}; its files keep their last good versions`));
+    for (const [rel, state] of previous?.files ?? []) {
+      if (rel.startsWith(`${dir}/`)) items.push({ rel, kind: state.kind, accountDir: dir, parsed: unreadableFile(rel, state.kind, undefined), failed: true });
+    }
+  }
 
   const fileStates = new Map<string, FileState>();
   const previousAccountByFile = new Map([...(previous?.accounts.values() ?? [])].map((entry) => [entry.file, entry]));
@@ -130,39 +127,64 @@ export async function loadManifests(options: LoadOptions): Promise<LoadedSnapsho
   // Accounts first: personas are checked against them.
   const accounts = new Map<string, AccountEntry>();
   const accountByDir = new Map<string, AccountEntry>();
-  for (const { found, parsed } of parsedFiles) {
-    if (found.kind !== 'account') continue;
+  const accountItems = items.filter((item) => item.kind === 'account');
+  for (const item of accountItems) {
+    const { parsed } = item;
     const fileProblems = [...parsed.problems];
-    if (!fileProblems.length) {
-      for (const finding of checkAccount(parsed.data as AccountManifest, found.accountDir ?? '')) fileProblems.push(atPath(parsed, finding.path, finding.message));
+    // account.yaml beside account.yml: which one is meant is not for file order to decide.
+    const rivals = accountItems.filter((other) => other.accountDir === item.accountDir).map((other) => other.rel);
+    if (rivals.length > 1) fileProblems.push(problemAt(item.rel, `${listFiles(rivals)} define the account of ${item.accountDir}/: neither is loaded until one is removed; the version in force stays`));
+    if (!item.failed && !fileProblems.length) {
+      for (const finding of checkAccount(parsed.data as AccountManifest, item.accountDir)) fileProblems.push(atPath(parsed, finding.path, finding.message));
     }
+    const failed = item.failed || fileProblems.length > 0;
     let entry: AccountEntry | undefined;
-    if (!fileProblems.length) {
-      const prior = previousAccountByFile.get(found.rel);
-      entry = prior && prior.version === parsed.hash ? prior : makeAccountEntry(parsed.data as AccountManifest, found.rel, parsed.hash);
+    if (!failed) {
+      const prior = previousAccountByFile.get(item.rel);
+      entry = prior && prior.version === parsed.hash ? prior : makeAccountEntry(parsed.data as AccountManifest, item.rel, parsed.hash);
     } else {
       problems.push(...fileProblems);
-      entry = previousAccountByFile.get(found.rel);
+      entry = previousAccountByFile.get(item.rel);
     }
-    fileStates.set(found.rel, { kind: 'account', valid: !fileProblems.length, servingLastGood: Boolean(fileProblems.length && entry) });
+    fileStates.set(item.rel, { kind: 'account', valid: !failed, servingLastGood: Boolean(failed && entry) });
     if (entry) {
       accounts.set(entry.id, entry);
-      accountByDir.set(found.accountDir ?? '', entry);
+      accountByDir.set(item.accountDir, entry);
     }
   }
 
+  // Which files claim each persona id, before any is served: two files with the same id are
+  // refused together, whatever their names, and the version in force before stays.
+  const personaItems = items.filter((item) => item.kind === 'persona');
+  const claimOf = new Map<string, string>();
+  const claimants = new Map<string, string[]>();
+  for (const item of personaItems) {
+    const id = declaredPersonaId(item.parsed) ?? (item.failed ? previousPersonaByFile.get(item.rel)?.id : undefined);
+    if (!id) continue;
+    claimOf.set(item.rel, id);
+    const key = personaKey(item.accountDir, id);
+    claimants.set(key, [...(claimants.get(key) ?? []), item.rel]);
+  }
+  const contested = new Set([...claimants].filter(([, files]) => files.length > 1).map(([key]) => key));
+
   const personas = new Map<string, PersonaEntry>();
-  for (const { found, parsed } of parsedFiles) {
-    if (found.kind !== 'persona') continue;
-    const account = accountByDir.get(found.accountDir ?? '');
+  for (const item of personaItems) {
+    const { parsed } = item;
+    const account = accountByDir.get(item.accountDir);
     const fileProblems = [...parsed.problems];
+    const claim = claimOf.get(item.rel);
+    const rivals = claim === undefined ? undefined : claimants.get(personaKey(item.accountDir, claim));
+    const conflicted = Boolean(rivals && rivals.length > 1);
+    if (rivals && conflicted) {
+      fileProblems.push(atPath(parsed, ['persona_id'], `persona "${claim}" is defined in ${listFiles(rivals)}: neither file is loaded until one is renamed or removed; the version in force stays`));
+    }
     let entry: PersonaEntry | undefined;
     if (!account) {
-      fileProblems.push({ file: found.rel, line: 1, column: 1, path: '', message: `${found.accountDir}/account.yaml is missing or invalid, so this persona cannot be loaded` });
-    } else if (!fileProblems.length) {
+      fileProblems.push(problemAt(item.rel, `${item.accountDir}/account.yaml is missing or invalid, so this persona cannot be loaded`));
+    } else if (!item.failed && !conflicted) {
       const manifest = parsed.data as PersonaManifest;
       const version = contentHash(`${parsed.hash}:${account.version}`);
-      const prior = previousPersonaByFile.get(found.rel);
+      const prior = previousPersonaByFile.get(item.rel);
       if (prior && prior.version === version) {
         entry = prior;
       } else {
@@ -170,41 +192,65 @@ export async function loadManifests(options: LoadOptions): Promise<LoadedSnapsho
         if (!fileProblems.length) {
           try {
             const catalog = buildCatalog(account, manifest, options.kinds, options.toolSchemaProfile);
-            entry = { id: manifest.persona_id, accountId: account.id, manifest, file: found.rel, catalog, version };
+            entry = { id: manifest.persona_id, accountId: account.id, manifest, file: item.rel, catalog, version };
           } catch (error) {
             if (!(error instanceof ToolBuildProblem)) throw error;
             fileProblems.push(atPath(parsed, [...error.path], error.message));
           }
         }
       }
-      if (entry && personas.has(personaKey(account.id, entry.id))) {
-        const other = personas.get(personaKey(account.id, entry.id));
-        fileProblems.push(atPath(parsed, ['persona_id'], `persona "${entry.id}" is also defined in ${other?.file}`));
-        entry = undefined;
-      }
     }
+    const failed = item.failed || fileProblems.length > 0;
     let servingLastGood = false;
-    if (fileProblems.length) {
+    if (failed) {
       problems.push(...fileProblems);
-      const lastGood = previousPersonaByFile.get(found.rel);
-      if (lastGood && accounts.has(lastGood.accountId) && !personas.has(personaKey(lastGood.accountId, lastGood.id))) {
+      const lastGood = previousPersonaByFile.get(item.rel);
+      // The last good version stays unless its id is now another file's (or contested: settled below).
+      const claimedElsewhere = lastGood && (claimants.get(personaKey(item.accountDir, lastGood.id)) ?? []).some((rel) => rel !== item.rel);
+      if (lastGood && !conflicted && !claimedElsewhere && accounts.has(lastGood.accountId)) {
         entry = lastGood;
         servingLastGood = true;
       }
     }
-    fileStates.set(found.rel, { kind: 'persona', valid: !fileProblems.length, servingLastGood });
+    fileStates.set(item.rel, { kind: 'persona', valid: !failed, servingLastGood });
     if (entry) personas.set(personaKey(entry.accountId, entry.id), entry);
+  }
+  for (const key of contested) {
+    const [accountDir, id] = key.split('\u0000') as [string, string];
+    const account = accountByDir.get(accountDir);
+    const inForce = account && previous?.personas.get(personaKey(account.id, id));
+    if (!account || !inForce || !accounts.has(inForce.accountId)) continue;
+    personas.set(personaKey(account.id, id), inForce);
+    const state = fileStates.get(inForce.file);
+    if (state) fileStates.set(inForce.file, { ...state, servingLastGood: true });
   }
 
   problems.sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.column - b.column);
   return {
     generation: (previous?.generation ?? 0) + 1,
-    loadedAt: options.now ?? Date.now(),
+    loadedAt: now,
     accounts,
     personas,
     problems,
     files: fileStates,
   };
+}
+
+/**
+ * The tree is missing, unreadable or empty. That is a deploy in progress or a
+ * fault, never an instruction to serve no accounts: what was in force stays,
+ * with one problem that says why. Without anything in force (the first load,
+ * or `validate`) there is nothing to keep; an empty directory is then simply
+ * empty, a missing one a problem.
+ */
+function withoutTree(state: 'missing' | 'unreadable' | 'empty', message: string, previous: LoadedSnapshot | undefined, now: number): LoadedSnapshot {
+  const generation = (previous?.generation ?? 0) + 1;
+  if (!previous?.accounts.size) {
+    return { generation, loadedAt: now, accounts: new Map(), personas: new Map(), problems: state === 'empty' ? [] : [problemAt('.', message)], files: new Map() };
+  }
+  const kept = `${message}; the last good manifests stay in force (${previous.accounts.size} accounts, ${previous.personas.size} personas) until it is back`;
+  const files = new Map([...previous.files].map(([rel, fileState]) => [rel, { ...fileState, valid: false, servingLastGood: fileState.valid || fileState.servingLastGood }]));
+  return { generation, loadedAt: now, accounts: previous.accounts, personas: previous.personas, problems: [problemAt('.', kept)], files };
 }
 
 /** Keys of personas whose tool list differs between two snapshots (added, changed or removed). */
