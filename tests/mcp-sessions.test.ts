@@ -105,7 +105,7 @@ describe('sessions', () => {
   it('answers a tool error as a result and an unknown tool as a protocol error', async () => {
     const s = await start();
     const client = await connect(s, callHeaders({ key: s.key() }));
-    const invalid = await client.callTool({ name: 'echo', arguments: { text: 42 } });
+    const invalid = await client.callTool({ name: 'echo', arguments: { text: true } });
     expect(invalid.isError).toBe(true);
     expect(textOf(invalid)).toBe('Invalid arguments: "text" must be a string. Correct them and call the tool again.');
     const refused = await client.callTool({ name: 'echo', arguments: { text: 'x', fail: true } });

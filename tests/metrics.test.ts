@@ -45,7 +45,7 @@ describe('GET /metrics on a loopback bind without a token', () => {
     await client.callTool({ name: 'echo', arguments: { text: 'a' } });
     await client.callTool({ name: 'echo', arguments: { text: 'b' } });
     await client.callTool({ name: 'echo', arguments: { text: 'c', fail: true } });
-    await client.callTool({ name: 'echo', arguments: { text: 7 } });
+    await client.callTool({ name: 'echo', arguments: { text: false } });
     await client.callTool({ name: 'echo_pin', arguments: { text: 'd', pin: '1' } });
     await client.close();
 
