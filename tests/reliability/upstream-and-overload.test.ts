@@ -55,7 +55,7 @@ it('contains a hanging or dead upstream API to its own tool', async () => {
     let answeredMeanwhile = 0;
     while (!slowDone) {
       const [own, other] = await Promise.all([acme.callTool({ name: 'is_office_open', arguments: {} }), globex.callTool({ name: 'lookup_contact', arguments: { phone_number: '020 7946 0958' } })]);
-      expect(textOf(own)).toBe('Office is open 24 hours today');
+      expect(textOf(own)).toBe('Office is open 24 hours today. We are open around the clock.');
       expect(other.isError).toBeFalsy();
       if (!slowDone) answeredMeanwhile += 1;
     }
