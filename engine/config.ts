@@ -29,6 +29,7 @@ export interface ServerSettings {
   outboundAllow: string[];
   shutdownGraceSeconds: number;
   reloadDebounceMs: number;
+  minFreeDiskMb: number;
   auditRetentionDays: number;
   dbSynchronous: 'normal' | 'full';
   publicUrl: string | undefined;
@@ -120,6 +121,7 @@ export const SETTINGS = [
   setting({ key: 'outboundAllow', flag: 'outbound-allow', env: 'SWITCHBOARD_OUTBOUND_ALLOW', default: [], parse: list, description: 'CIDRs or host names that API tools may reach although private (comma separated), e.g. 10.20.0.0/16,crm.internal.' }),
   setting({ key: 'shutdownGraceSeconds', flag: 'shutdown-grace-seconds', env: 'SWITCHBOARD_SHUTDOWN_GRACE_SECONDS', default: 10, parse: integer(0, 600), description: 'On SIGTERM, how long requests in flight may finish before sessions are closed.' }),
   setting({ key: 'reloadDebounceMs', flag: 'reload-debounce-ms', env: 'SWITCHBOARD_RELOAD_DEBOUNCE_MS', default: 75, parse: integer(0, 60_000), description: 'Quiet time after a manifest change before the reload (one reload for a burst of writes); at least 60.' }),
+  setting({ key: 'minFreeDiskMb', flag: 'min-free-disk-mb', env: 'SWITCHBOARD_MIN_FREE_DISK_MB', default: 64, parse: integer(0, 1_000_000_000), description: "Free space (MiB) the data directory's disk must keep; below it /readyz answers 503, so a load balancer sends calls elsewhere before writes fail. 0 turns the check off." }),
   setting({ key: 'auditRetentionDays', flag: 'audit-retention-days', env: 'SWITCHBOARD_AUDIT_RETENTION_DAYS', default: 90, parse: integer(0, 36_500), description: 'Audit rows older than this are deleted daily; 0 keeps them forever.' }),
   setting({ key: 'publicUrl', flag: 'public-url', env: 'SWITCHBOARD_PUBLIC_URL', default: undefined, parse: publicUrl, description: 'The URL phone systems use to reach this server (https://host[:port]); Twilio and Telnyx send transfer outcomes to /ucp/v2/pbx/… under it, and their signatures cover it.' }),
   setting({ key: 'toolSchemaProfile', flag: 'tool-schema-profile', env: 'SWITCHBOARD_TOOL_SCHEMA_PROFILE', default: 'full', parse: oneOf(...TOOL_SCHEMA_PROFILES), description: "How tools/list publishes tool schemas for personas whose manifest sets no tool_schema_profile: full (with additionalProperties: false, for OpenAI strict mode) or portable (without it, for google-genai's Python converter and Gemini)." }),

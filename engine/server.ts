@@ -128,6 +128,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     accepting: () => accepting,
     db,
     metricsToken: settings.metricsToken,
+    minFreeDiskBytes: settings.minFreeDiskMb * 1024 * 1024,
     startedAt,
     bindHost: settings.host,
     allowedHosts: settings.allowedHosts,

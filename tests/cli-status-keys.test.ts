@@ -19,7 +19,7 @@ describe('switchboard status', () => {
     expect(ok.code).toBe(0);
     // Each account's phone system is listed; with no call-events consumer connected, the events driver is down and says why.
     expect(ok.stdout).toMatch(
-      /^ready at http:\/\/127\.0\.0\.1:\d+\nmanifests: generation 1, loaded \S+, 2 accounts, 3 personas\nsessions: 0\nphone systems:\n  acme: events down \(no phone system is connected to the call-events stream\) since \S+\n  globex: events down \(no phone system is connected to the call-events stream\) since \S+\n$/,
+      /^ready at http:\/\/127\.0\.0\.1:\d+\nmanifests: generation 1, loaded \S+, 2 accounts, 3 personas\nsessions: 0\ndisk: \d+ MiB free \(at least 64 MiB kept\)\nphone systems:\n  acme: events down \(no phone system is connected to the call-events stream\) since \S+\n  globex: events down \(no phone system is connected to the call-events stream\) since \S+\n$/,
     );
 
     writeManifests(server.personasDir, { 'acme/sales.yaml': 'persona_id: sales\nglobal_tools:\n  hangup_call: maybe\n' });

@@ -1,19 +1,23 @@
 /**
  * GET /healthz: the process answers (liveness). GET /readyz: it can serve
- * calls: manifests loaded, database reachable, not shutting down. Manifest
- * problems and each account's phone-system connection are listed in /readyz
- * detail for callers on loopback or with the metrics token, since file names
- * and messages describe tenants' setups. One account's phone system being
- * down does not make the node unready: every other account still works, and
- * a load balancer must not take the node out for it.
+ * calls: accounts loaded, the database answers and takes writes, the disk has
+ * room, not shutting down (readiness.ts judges; `reasons` says why not).
+ * Manifest problems, storage figures and each account's phone-system
+ * connection are listed in /readyz detail for callers on loopback or with the
+ * metrics token, since file names and messages describe tenants' setups and
+ * the machine. One account's trouble (its phone system down, a secret of its
+ * missing) does not make the node unready: every other account still works,
+ * and a load balancer must not take the node out for it.
  */
 import type { Express, Request } from 'express';
 
 import type { Database } from '../store/database.ts';
 import type { Registry } from '../manifests/registry.ts';
 import { formatProblem } from '../manifests/problems.ts';
+import { DEFAULT_MIN_FREE_DISK_BYTES, StorageProbe } from '../store/storage-probe.ts';
 import { VERSION } from '../version.ts';
 import { isLoopbackAddress } from './host-guard.ts';
+import { judgeReadiness } from './readiness.ts';
 
 export interface HealthDeps {
   db: Database;
@@ -22,6 +26,8 @@ export interface HealthDeps {
   accepting: () => boolean;
   metricsToken: string | undefined;
   startedAt: number;
+  /** Free space the data directory's disk must keep for the node to be ready (default 64 MiB). */
+  minFreeDiskBytes?: number;
   /** Each account's phone-system connection. */
   callControl: () => { account: string; driver: string; state: string; reason: string | null; since: number }[];
 }
@@ -33,6 +39,7 @@ const mayReadDetail = (req: Request, token: string | undefined): boolean => {
 };
 
 export function healthRoutes(app: Express, deps: HealthDeps): void {
+  const storage = new StorageProbe(deps.db, deps.minFreeDiskBytes ?? DEFAULT_MIN_FREE_DISK_BYTES);
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok', version: VERSION, uptimeSeconds: Math.round((Date.now() - deps.startedAt) / 1000) });
   });
@@ -45,11 +52,12 @@ export function healthRoutes(app: Express, deps: HealthDeps): void {
     } catch {
       database = false;
     }
-    const loaded = snapshot.generation > 0;
-    const ready = loaded && database && deps.accepting();
+    const stored = database && deps.accepting() ? storage.check() : undefined;
+    const { ready, checks, reasons } = judgeReadiness({ generation: snapshot.generation, accounts: snapshot.accounts.size, databaseAnswers: database, storage: stored, accepting: deps.accepting() });
     const body: Record<string, unknown> = {
       status: ready ? 'ready' : 'not_ready',
-      checks: { manifests: loaded, database, accepting: deps.accepting() },
+      checks,
+      reasons,
       manifests: {
         generation: snapshot.generation,
         loadedAt: snapshot.loadedAt ? new Date(snapshot.loadedAt).toISOString() : null,
@@ -65,6 +73,7 @@ export function healthRoutes(app: Express, deps: HealthDeps): void {
       body.problems = snapshot.problems.map((problem) => ({ ...problem, text: formatProblem(problem) }));
       body.files = Object.fromEntries(snapshot.files);
       body.phone_systems = phoneSystems.map((entry) => ({ ...entry, since: new Date(entry.since).toISOString() }));
+      if (stored) body.storage = { free_bytes: stored.freeBytes, min_free_bytes: stored.minFreeBytes, database_error: stored.databaseError, disk_error: stored.diskError };
     }
     res.status(ready ? 200 : 503).json(body);
   });

@@ -6,12 +6,14 @@ import { EXIT, jsonFlag, parseFlags, print, printJson, type Command } from '../c
 interface ReadyBody {
   status: string;
   checks: Record<string, boolean>;
+  reasons?: string[];
   manifests: { generation: number; loadedAt: string | null; accounts: number; personas: number; problems: number };
   sessions: number;
   problems?: ManifestProblem[];
   files?: Record<string, { valid: boolean; servingLastGood: boolean }>;
   call_control?: { accounts: number; down: number };
   phone_systems?: { account: string; driver: string; state: string; reason: string | null; since: string }[];
+  storage?: { free_bytes: number | null; min_free_bytes: number; database_error: string | null; disk_error: string | null };
 }
 
 export const statusCommand: Command = {
@@ -40,8 +42,10 @@ export const statusCommand: Command = {
     } else {
       const m = body.manifests;
       print(io.stdout, `${body.status} at ${base}`);
+      for (const reason of body.reasons ?? []) print(io.stdout, `  not ready: ${reason}`);
       print(io.stdout, `manifests: generation ${m.generation}, loaded ${m.loadedAt ?? 'never'}, ${m.accounts} accounts, ${m.personas} personas`);
       print(io.stdout, `sessions: ${body.sessions}`);
+      if (body.storage?.free_bytes != null) print(io.stdout, `disk: ${Math.floor(body.storage.free_bytes / 1048576)} MiB free (at least ${Math.floor(body.storage.min_free_bytes / 1048576)} MiB kept)`);
       if (body.phone_systems?.length) {
         print(io.stdout, 'phone systems:');
         for (const entry of body.phone_systems) print(io.stdout, `  ${entry.account}: ${entry.driver} ${entry.state}${entry.reason ? ` (${entry.reason})` : ''} since ${entry.since}`);

@@ -1,0 +1,115 @@
+/**
+ * /readyz tells the truth about the node: not ready without an account, with
+ * a database that refuses writes, or with a disk below the free space it must
+ * keep, each with a reason `switchboard status` prints. One account's trouble
+ * (its phone system unreachable, its secret missing) is shown for that
+ * account in the detail, `status` and the metrics, and the node stays ready.
+ */
+import path from 'node:path';
+
+import { afterEach, describe, expect, it } from 'vitest';
+
+import { runCli } from './helpers/cli.ts';
+import { eventually, startTestServer, tempDir, type TestServer, type TestServerOptions } from './helpers/server.ts';
+import { basicManifests, testToolKinds } from './helpers/test-tools.ts';
+
+let server: TestServer | undefined;
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+});
+
+interface Ready {
+  status: string;
+  checks: Record<string, boolean>;
+  reasons: string[];
+  manifests: { accounts: number };
+  storage: { free_bytes: number | null; min_free_bytes: number; database_error: string | null; disk_error: string | null };
+  phone_systems: { account: string; state: string; reason: string | null }[];
+}
+const readyz = async () => {
+  const response = await fetch(new URL('/readyz', server!.url));
+  return { code: response.status, body: (await response.json()) as Ready };
+};
+const start = async (options: TestServerOptions = {}) => {
+  server = await startTestServer({ personas: basicManifests, toolKinds: testToolKinds, ...options });
+};
+
+it('is ready with accounts, a writable database and room on the disk', async () => {
+  await start();
+  const { code, body } = await readyz();
+  expect(code).toBe(200);
+  expect(body.checks).toEqual({ manifests: true, database: true, disk: true, accepting: true });
+  expect(body.reasons).toEqual([]);
+  expect(body.storage.free_bytes).toBeGreaterThan(0);
+  expect(body.storage).toMatchObject({ min_free_bytes: 64 * 1024 * 1024, database_error: null, disk_error: null });
+});
+
+describe('not ready', () => {
+  it('with no account loaded: an empty or missing manifests directory on start', async () => {
+    await start({ personas: {} });
+    const empty = await readyz();
+    expect(empty.code).toBe(503);
+    expect(empty.body.checks.manifests).toBe(false);
+    expect(empty.body.reasons).toEqual(['no account is loaded: every call would be refused (switchboard status lists the manifest problems)']);
+    await server!.close();
+
+    await start({ settings: { personasDir: path.join(tempDir('readiness'), 'nowhere') } });
+    const missing = await readyz();
+    expect(missing.code).toBe(503);
+    expect(missing.body.manifests.accounts).toBe(0);
+    const status = await runCli(['status', '--url', server!.url]);
+    expect(status.stdout).toContain('not_ready at');
+    expect(status.stdout).toContain('  not ready: no account is loaded');
+    expect(status.stdout).toMatch(/the manifests directory .*nowhere does not exist/);
+    expect(status.code).toBe(2);
+  });
+
+  it('while the database refuses writes, and ready again once it takes them', async () => {
+    await start();
+    const db = server!.running.services.db;
+    // What a read-only remount or a file that can no longer be written does to SQLite: every write fails.
+    db.pragma('query_only = ON');
+    const refused = await eventually(async () => {
+      const ready = await readyz();
+      return ready.code === 503 ? ready : undefined;
+    }, 5000, 'not ready');
+    expect(refused.body.checks).toMatchObject({ database: false, manifests: true, disk: true });
+    expect(refused.body.reasons).toEqual(['the database cannot be written: attempt to write a readonly database']);
+    expect(refused.body.storage.database_error).toBe('attempt to write a readonly database');
+    db.pragma('query_only = OFF');
+    await eventually(async () => ((await readyz()).code === 200 ? true : undefined), 5000, 'ready again');
+  });
+
+  it('while the disk has less free space than it must keep', async () => {
+    // More than any disk this runs on holds: the free space found is below it.
+    await start({ settings: { minFreeDiskMb: 1_000_000_000 } });
+    const { code, body } = await readyz();
+    expect(code).toBe(503);
+    expect(body.checks).toMatchObject({ disk: false, database: true, manifests: true });
+    expect(body.reasons).toHaveLength(1);
+    expect(body.reasons[0]).toMatch(/^the data directory's disk has \d+ MiB free, less than the 1000000000 MiB it must keep \(--min-free-disk-mb\)$/);
+    const status = await runCli(['status', '--url', server!.url]);
+    expect(status.stdout).toMatch(/not ready: the data directory's disk has \d+ MiB free/);
+    expect(status.code).toBe(2);
+  });
+});
+
+it("stays ready when one account's phone system is down for a missing secret, and shows it for that account", async () => {
+  await start({
+    personas: {
+      ...basicManifests,
+      'globex/account.yaml': `${basicManifests['globex/account.yaml']}call_control:\n  driver: webhook\n  url: https://pbx.example.com/switchboard\n  secret: GLOBEX_PBX_SECRET\n`,
+    },
+  });
+  const { code, body } = await readyz();
+  expect(code).toBe(200);
+  expect(body.reasons).toEqual([]);
+  expect(body.phone_systems.find((entry) => entry.account === 'globex')).toMatchObject({ state: 'down', reason: 'secret GLOBEX_PBX_SECRET is not set (environment variable or secrets file)' });
+  const status = await runCli(['status', '--url', server!.url]);
+  expect(status.stdout).toContain('ready at');
+  expect(status.stdout).toContain('globex: webhook down (secret GLOBEX_PBX_SECRET is not set (environment variable or secrets file))');
+  expect(status.code).toBe(0);
+  const metrics = await (await fetch(new URL('/metrics', server!.url))).text();
+  expect(metrics).toContain('switchboard_call_control_up{account="globex",driver="webhook"} 0');
+});
