@@ -1,9 +1,10 @@
 /**
  * is_office_open: whether the office is open now, by the persona's office
  * hours in the account's time zone. The text is one of the four sentences of
- * the tool contract; the structured content adds when the office closes or
- * next opens, so an agent can say "we open Monday at 9". The answer itself
- * comes from engine/hours/status.ts, which the office-hours command shares.
+ * the tool contract, then when that changes ("We open again Monday at 9:00
+ * AM."); the structured content has the same times as data. The answer
+ * itself comes from engine/hours/status.ts, which the office-hours command
+ * shares.
  */
 import { officeStatus } from '../../hours/status.ts';
 import type { ToolDefinition } from '../types.ts';
@@ -15,7 +16,7 @@ export const isOfficeOpenTool: ToolDefinition<Record<string, never>> = {
   title: 'Is the office open?',
   description:
     "Checks if the office is currently open based on the persona's configured office hours and the account's timezone. " +
-    'The result also tells when the office closes (closes_at_spoken) or next opens (next_open_spoken).',
+    'The answer also says when the office next closes or opens, e.g. "We open again Monday at 9:00 AM."',
   inputSchema: { type: 'object', properties: {}, additionalProperties: false },
   outputSchema: {
     type: 'object',
