@@ -134,3 +134,62 @@ describe('call control and transfer settings', () => {
     expect(personas.code).toBe(1);
   });
 });
+
+describe('transfer policy warnings', () => {
+  const policy = (allow: string[], deny: string[] = []) => ({
+    'acme/account.yaml': ['account_id: acme', 'timezone: America/New_York', 'transfer_policy:', `  allow: ${JSON.stringify(allow)}`, `  deny: ${JSON.stringify(deny)}`, ''].join('\n'),
+    'acme/desk.yaml': 'persona_id: desk\n',
+  });
+
+  it('warns about allow patterns that open whole international ranges, and exits 0', async () => {
+    const dir = tempDir('validate-policy');
+    // +1NXXNXXXXXX reads as "US/Canada" but is every country of the North American plan; +44. takes in the Isle of Man; +3. 34 country codes.
+    writeManifests(dir, policy(['1XX', '+1NXXNXXXXXX', '+44.', '+3.', '+1212NXXXXXX', '+1876NXXXXXX', '+4930.', '+1 US/CA'], ['+1NXXNXXXXXX', '+X.']));
+    const result = await runCli(['validate', dir]);
+    expect(result.code).toBe(0);
+    const lines = result.stdout.trim().split('\n');
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toMatch(new RegExp(`^${dir}/acme/account\\.yaml:4:\\d+: warning: transfer_policy\\.allow\\[1\\]: "\\+1NXXNXXXXXX" allows every country that shares \\+1, not only US and CA: also AG, .*JM.*TC.*VG, VI .*write "\\+1 US/CA" to allow US and CA only`));
+    expect(lines[1]).toMatch(/warning: transfer_policy\.allow\[2\]: "\+44\." allows every country that shares \+44, not only GB, GG and JE: also IM /);
+    expect(lines[2]).toMatch(/warning: transfer_policy\.allow\[3\]: "\+3\." allows numbers of 34 country codes \(\+30, \+31, /);
+    expect(result.stderr).toMatch(/^2 files valid: 1 accounts, 1 personas, 3 warnings \(/);
+  });
+
+  it('makes warnings errors with --strict, in every format', async () => {
+    const dir = tempDir('validate-policy');
+    writeManifests(dir, policy(['+1NXXNXXXXXX']));
+    const strict = await runCli(['validate', dir, '--strict']);
+    expect(strict.code).toBe(1);
+    expect(strict.stdout).toContain('warning: transfer_policy.allow[0]');
+
+    const json = await runCli(['validate', dir, '--format', 'json']);
+    expect(json.code).toBe(0);
+    const report = JSON.parse(json.stdout) as { valid: boolean; problems: unknown[]; warnings: { path: string; severity: string; text: string }[] };
+    expect(report).toMatchObject({ valid: true, problems: [], warnings: [{ path: 'transfer_policy.allow[0]', severity: 'warning' }] });
+    const strictJson = await runCli(['validate', dir, '--format', 'json', '--strict']);
+    expect(strictJson.code).toBe(1);
+    expect((JSON.parse(strictJson.stdout) as { valid: boolean }).valid).toBe(false);
+
+    const github = await runCli(['validate', dir, '--format', 'github']);
+    expect(github.stdout).toMatch(new RegExp(`^::warning file=${dir}/acme/account\\.yaml,line=4,col=\\d+,title=transfer_policy\\.allow\\[0\\]::"\\+1NXXNXXXXXX" allows`));
+    expect((await runCli(['validate', dir, '--format', 'github', '--strict'])).stdout).toMatch(/^::error file=/);
+  });
+
+  it('refuses a region class that names a region of another country code, or no region', async () => {
+    const dir = tempDir('validate-policy');
+    writeManifests(dir, policy(['+44 US', '+999 ZZ', '+1 US/CA/JM'], ['+1 usa']));
+    const result = await runCli(['validate', dir]);
+    expect(result.code).toBe(1);
+    const lines = result.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/transfer_policy\.deny\[0\]: "\+1 usa" is not valid: A digit pattern .* or a region class: a country code, a space and regions separated by '\/', e\.g\. \+1 US\/CA\.$/);
+    expect(lines.slice(1)).toEqual([`${dir}/acme/desk.yaml:1:1: acme/account.yaml is missing or invalid, so this persona cannot be loaded`]);
+    writeManifests(dir, policy(['+44 US', '+999 ZZ', '+1 US/CA/JM']));
+    const semantic = await runCli(['validate', dir]);
+    expect(semantic.code).toBe(1);
+    expect(semantic.stdout.trim().split('\n').map((line) => line.replace(/^.*?: (?=transfer_policy)/, ''))).toEqual([
+      'transfer_policy.allow[0]: US is not a country of +44 (its code is +1); +44 has GB, GG, IM, JE',
+      'transfer_policy.allow[1]: +999 is not the country code of a country',
+      `${dir}/acme/desk.yaml:1:1: acme/account.yaml is missing or invalid, so this persona cannot be loaded`,
+    ]);
+  });
+});

@@ -72,6 +72,15 @@ queues:
 ${callControl(receiver.url)}
 `,
       'globex/desk.yaml': 'persona_id: desk\n',
+      // The United States and Canada by the numbering plan's regions, not by digits.
+      'initech/account.yaml': `
+account_id: initech
+timezone: America/Chicago
+transfer_policy:
+  allow: ["+1 US/CA"]
+${callControl(receiver.url)}
+`,
+      'initech/desk.yaml': 'persona_id: desk\n',
     },
   });
 });
@@ -138,6 +147,69 @@ describe('transfer_call and the transfer policy', () => {
     const recent = calls.store.listCalls('acme', { limit: 1000 });
     const refusals = recent.flatMap((call) => calls.store.eventsOfCall('acme', call.callId)).filter((event) => event.type === 'command_refused');
     expect(refusals.map((event) => event.detail?.reason)).toEqual(expect.arrayContaining(['denied', 'premium_rate', 'not_allowed', 'invalid_number']));
+  });
+});
+
+describe('region classes (+1 US/CA)', () => {
+  it.each([
+    ['(212) 555-0100', '+12125550100'],
+    ['+1 416 555 0123', '+14165550123'],
+    ['1-800-555-0100', '+18005550100'],
+  ])('allows %s, a number of the United States or Canada', async (number, dialed) => {
+    expect(textOf(await transfer(number, 'initech'))).toBe(`The call was transferred to ${dialed}.`);
+    expect(receiver.received.map((request) => request.json.destination)).toEqual([dialed]);
+  });
+
+  // The other countries of +1: the classic one-ring fraud destinations that +1NXXNXXXXXX lets through.
+  it.each([
+    ['+1 876 210 1234', '+18762101234'],
+    ['1 (809) 555-1234', '+18095551234'],
+    ['+1 284 555 1234', '+12845551234'],
+    ['+1 649 555 1234', '+16495551234'],
+    ['+1 268 555 1234', '+12685551234'],
+    ['+44 20 7946 0958', '+442079460958'],
+  ])('refuses %s, which is not', async (number, dial) => {
+    const result = await transfer(number, 'initech');
+    expect(result.structuredContent).toMatchObject({ error: { code: 'TOOL_REFUSED', reason: 'not_allowed', destination: dial } });
+    expect(receiver.received).toHaveLength(0);
+  });
+
+  it('still refuses premium-rate numbers of the United States', async () => {
+    expect((await transfer('+1 900 555 0100', 'initech')).structuredContent).toMatchObject({ error: { reason: 'premium_rate' } });
+  });
+
+  it('logs a policy that opens whole international ranges as a warning, and loads it', async () => {
+    const warnings = server.logLines.map((line) => JSON.parse(line) as { event?: string; level?: number; msg?: string }).filter((line) => line.event === 'manifest_warning');
+    expect(warnings.map((line) => line.msg)).toEqual([
+      expect.stringMatching(/^acme\/account\.yaml:\d+:\d+: warning: transfer_policy\.allow\[1\]: "\+1NXXNXXXXXX" allows every country that shares \+1/),
+      expect.stringMatching(/^acme\/account\.yaml:\d+:\d+: warning: transfer_policy\.allow\[2\]: "\+44\." allows every country that shares \+44/),
+    ]);
+    expect(server.running.registry.current().accounts.has('acme')).toBe(true);
+    expect(server.running.registry.current().problems.filter((problem) => problem.file === 'acme/account.yaml')).toEqual([]);
+  });
+});
+
+describe('the example personas', () => {
+  it('refuse the other countries of +1 while the US and Canada stay allowed', async () => {
+    const examples = await startTestServer();
+    try {
+      const call = async (number: string) => {
+        const client = await connect(examples, callHeaders({ key: examples.key('acme'), account: 'acme', persona: 'front-desk', call: `ex-${number.replace(/\D/g, '')}` }));
+        try {
+          return await client.callTool({ name: 'transfer_call', arguments: { destination_number: number } });
+        } finally {
+          await client.close();
+        }
+      };
+      for (const number of ['+1 876 210 1234', '+1 809 555 1234', '+1 284 555 1234', '+1 649 555 1234']) {
+        expect((await call(number)).structuredContent).toMatchObject({ error: { code: 'TOOL_REFUSED', reason: 'not_allowed' } });
+      }
+      // Allowed by the policy: the refusal, if any, is no longer the policy's (no phone system is connected here).
+      expect((await call('+1 416 555 0123')).structuredContent).not.toMatchObject({ error: { code: 'TOOL_REFUSED' } });
+      expect(examples.running.registry.current().warnings).toEqual([]);
+    } finally {
+      await examples.close();
+    }
   });
 });
 

@@ -12,33 +12,18 @@
  *   5. otherwise                           -> refused
  * Without a transfer_policy only step 1-3 apply: users' and queues' extensions.
  *
- * Patterns: digits, '*' and '#' match themselves, X any digit, Z 1-9, N 2-9,
- * a trailing '.' one or more further digits; a pattern with a leading '+'
- * matches E.164 numbers, one without matches extensions.
+ * Patterns (dial-patterns.ts): digit patterns as dial plans write them
+ * ("6XX", "+4930.") and region classes backed by the numbering-plan data
+ * ("+1 US/CA"). `checkTransferPolicy` refuses region classes that name no
+ * region of their code, and warns about allow patterns that open whole
+ * international ranges: `validate` reports them, the server logs them.
  */
-import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
+import { getCountryCallingCode, isSupportedCountry, parsePhoneNumberFromString } from 'libphonenumber-js/max';
 
 import type { AccountEntry } from '../manifests/snapshot.ts';
+import type { TransferPolicy } from '../manifests/types.ts';
 import { dialString, isExtension, toE164 } from '../phone.ts';
-
-interface CompiledPattern {
-  source: string;
-  regex: RegExp;
-}
-
-function compilePattern(pattern: string): CompiledPattern {
-  let body = '';
-  const open = pattern.endsWith('.');
-  const symbols = open ? pattern.slice(0, -1) : pattern;
-  for (const symbol of symbols) {
-    if (symbol === 'X') body += '[0-9]';
-    else if (symbol === 'Z') body += '[1-9]';
-    else if (symbol === 'N') body += '[2-9]';
-    else if (/[0-9]/.test(symbol)) body += symbol;
-    else body += `\\${symbol}`; // '+', '*', '#'
-  }
-  return { source: pattern, regex: new RegExp(`^${body}${open ? '[0-9]+' : ''}$`) };
-}
+import { compileDialPattern, leadingDigitsOf, patternReach, regionClass, regionsOfCallingCode, regionsWithoutLeadingDigits, type DialPattern } from './dial-patterns.ts';
 
 export interface ReadNumber {
   dial: string;
@@ -60,8 +45,8 @@ export type PolicyVerdict =
   | { allowed: false; reason: 'denied' | 'premium_rate' | 'not_allowed'; pattern?: string };
 
 interface CompiledPolicy {
-  allow: CompiledPattern[];
-  deny: CompiledPattern[];
+  allow: DialPattern[];
+  deny: DialPattern[];
   /** Users' and queues' extensions, read like a destination. */
   extensions: Map<string, { via: 'user' | 'queue'; id: string; name: string }>;
 }
@@ -77,13 +62,13 @@ function policyOf(account: AccountEntry): CompiledPolicy {
     for (const queue of account.queues.values()) extensions.set(read(queue.extension), { via: 'queue', id: queue.id, name: queue.name });
     for (const user of account.users.values()) extensions.set(read(user.extension), { via: 'user', id: user.id, name: user.name });
     const manifest = account.manifest.transfer_policy;
-    policy = { allow: (manifest?.allow ?? []).map(compilePattern), deny: (manifest?.deny ?? []).map(compilePattern), extensions };
+    policy = { allow: (manifest?.allow ?? []).map(compileDialPattern), deny: (manifest?.deny ?? []).map(compileDialPattern), extensions };
     compiled.set(account, policy);
   }
   return policy;
 }
 
-const firstMatch = (patterns: readonly CompiledPattern[], dial: string): string | undefined => patterns.find((pattern) => pattern.regex.test(dial))?.source;
+const firstMatch = (patterns: readonly DialPattern[], dial: string): string | undefined => patterns.find((pattern) => pattern.matches(dial))?.source;
 
 function isPremiumRate(number: ReadNumber): boolean {
   return number.type === 'e164' && parsePhoneNumberFromString(number.dial)?.getType() === 'PREMIUM_RATE';
@@ -108,4 +93,66 @@ export function judgeDestination(account: AccountEntry, number: ReadNumber): Pol
  */
 export function deniedManifestTarget(account: AccountEntry, extension: string): string | undefined {
   return firstMatch(policyOf(account).deny, readExtension(extension, account.defaultCountry));
+}
+
+interface PolicyFinding {
+  path: (string | number)[];
+  message: string;
+  /** A warning is reported but does not stop the account from loading. */
+  severity?: 'warning';
+}
+
+const regionName = (region: string): string => new Intl.DisplayNames(['en'], { type: 'region' }).of(region) ?? region;
+const listed = (items: readonly string[]): string => (items.length < 2 ? items.join('') : `${items.slice(0, -1).join(', ')} and ${items.at(-1)}`);
+
+/** What a warning says about an allow pattern that opens more than its digits suggest; undefined when it does not. */
+function reachWarning(source: string): string | undefined {
+  const reach = patternReach(source);
+  if (!reach) return undefined;
+  if (reach.callingCodes.length > 1) {
+    const shown = reach.callingCodes.slice(0, 8).map((code) => `+${code}`);
+    return `"${source}" allows numbers of ${reach.callingCodes.length} country codes (${shown.join(', ')}${reach.callingCodes.length > shown.length ? ', …' : ''}), premium and satellite services of any of them included; allow each country you transfer to by its own code, e.g. "+44 GB" or "+4420."`;
+  }
+  const code = reach.callingCodes[0];
+  if (!code || !reach.sharedRegions.length) return undefined;
+  const home = regionsWithoutLeadingDigits(code);
+  // Where every country of the code has its own leading digits (+7: Russia and Kazakhstan), the code's first country is the one to suggest.
+  const meant = home.length ? home : regionsOfCallingCode(code).slice(0, 1);
+  const example = reach.sharedRegions[0] as string;
+  const exampleDigits = leadingDigitsOf(example)?.[0] ?? '';
+  return (
+    `"${source}" allows every country that shares +${code}${home.length ? `, not only ${listed(home)}: also` : ':'} ${reach.sharedRegions.join(', ')} ` +
+    `(e.g. +${code} ${exampleDigits}, ${regionName(example)}), numbers abroad that are charged as international calls; ` +
+    `write "+${code} ${meant.join('/')}" to allow ${listed(meant)} only, or name the area codes`
+  );
+}
+
+/**
+ * Checks of a transfer policy beyond its schema: region classes must name
+ * regions of their country code (errors); allow patterns that open whole
+ * international ranges are warnings, since a deliberate policy may want them.
+ */
+export function checkTransferPolicy(policy: TransferPolicy | undefined): PolicyFinding[] {
+  const findings: PolicyFinding[] = [];
+  for (const list of ['allow', 'deny'] as const) {
+    (policy?.[list] ?? []).forEach((source, index) => {
+      const path = ['transfer_policy', list, index];
+      const regions = regionClass(source);
+      if (regions) {
+        const ofCode = regionsOfCallingCode(regions.callingCode);
+        if (!ofCode.length) {
+          findings.push({ path, message: `+${regions.callingCode} is not the country code of a country` });
+          return;
+        }
+        for (const region of regions.regions.filter((name) => !ofCode.includes(name))) {
+          const own = isSupportedCountry(region) ? ` (its code is +${getCountryCallingCode(region)})` : '';
+          findings.push({ path, message: `${region} is not a country of +${regions.callingCode}${own}; +${regions.callingCode} has ${ofCode.join(', ')}` });
+        }
+        return;
+      }
+      const warning = list === 'allow' ? reachWarning(source) : undefined;
+      if (warning) findings.push({ path, message: warning, severity: 'warning' });
+    });
+  }
+  return findings;
 }

@@ -7,6 +7,7 @@ import { isSupportedCountry } from 'libphonenumber-js';
 import { IANAZone } from 'luxon';
 
 import { checkCallControl } from '../calls/drivers/settings-checks.ts';
+import { checkTransferPolicy } from '../calls/policy.ts';
 import { fallbackDestination } from '../calls/transfer.ts';
 import { checkContactSources } from '../contacts/sources/config.ts';
 import { minutesOf } from '../hours/wall-time.ts';
@@ -16,6 +17,8 @@ import { GLOBAL_TOOL_NAMES, type AccountManifest, type DayHours, type PersonaMan
 export interface Finding {
   path: (string | number)[];
   message: string;
+  /** Of account checks: reported (validate, the server's log), and the file still loads. */
+  severity?: 'warning';
 }
 
 function duplicates<T>(items: readonly T[], key: (item: T) => string): number[] {
@@ -50,6 +53,7 @@ export function checkAccount(account: AccountManifest, directoryName: string): F
     if (target) findings.push({ path: target.path, message: `extension "${target.extension}" belongs to another user or queue too` });
   }
   findings.push(...checkCallControl(account.call_control));
+  findings.push(...checkTransferPolicy(account.transfer_policy));
   const sources = account.contact_sources ?? [];
   for (const index of duplicates(sources, (source) => source.name ?? source.type)) {
     findings.push({ path: ['contact_sources', index, 'name'], message: 'two contact sources have the same name; give each a distinct name' });

@@ -31,6 +31,8 @@ export interface FileState {
 
 export interface LoadedSnapshot extends Snapshot {
   readonly files: ReadonlyMap<string, FileState>;
+  /** Warnings of the last load (an allow pattern that opens a whole international range): reported, and the files load. */
+  readonly warnings: readonly ManifestProblem[];
 }
 
 /** Parsed files by relative path; reused while a file's content is unchanged. */
@@ -92,6 +94,7 @@ export async function loadManifests(options: LoadOptions): Promise<LoadedSnapsho
   const tree = await readTree(options.dir);
   if (tree.state !== 'ok') return withoutTree(tree.state, tree.message, previous, now);
   const problems = [...tree.problems];
+  const warnings: ManifestProblem[] = [];
 
   const items: Item[] = [];
   for (const file of tree.files) {
@@ -135,7 +138,10 @@ export async function loadManifests(options: LoadOptions): Promise<LoadedSnapsho
     const rivals = accountItems.filter((other) => other.accountDir === item.accountDir).map((other) => other.rel);
     if (rivals.length > 1) fileProblems.push(problemAt(item.rel, `${listFiles(rivals)} define the account of ${item.accountDir}/: neither is loaded until one is removed; the version in force stays`));
     if (!item.failed && !fileProblems.length) {
-      for (const finding of checkAccount(parsed.data as AccountManifest, item.accountDir)) fileProblems.push(atPath(parsed, finding.path, finding.message));
+      for (const finding of checkAccount(parsed.data as AccountManifest, item.accountDir)) {
+        if (finding.severity === 'warning') warnings.push({ ...atPath(parsed, finding.path, finding.message), severity: 'warning' });
+        else fileProblems.push(atPath(parsed, finding.path, finding.message));
+      }
     }
     const failed = item.failed || fileProblems.length > 0;
     let entry: AccountEntry | undefined;
@@ -225,13 +231,15 @@ export async function loadManifests(options: LoadOptions): Promise<LoadedSnapsho
     if (state) fileStates.set(inForce.file, { ...state, servingLastGood: true });
   }
 
-  problems.sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.column - b.column);
+  const byPlace = (a: ManifestProblem, b: ManifestProblem) => a.file.localeCompare(b.file) || a.line - b.line || a.column - b.column;
+  problems.sort(byPlace);
   return {
     generation: (previous?.generation ?? 0) + 1,
     loadedAt: now,
     accounts,
     personas,
     problems,
+    warnings: warnings.sort(byPlace),
     files: fileStates,
   };
 }
@@ -246,11 +254,11 @@ export async function loadManifests(options: LoadOptions): Promise<LoadedSnapsho
 function withoutTree(state: 'missing' | 'unreadable' | 'empty', message: string, previous: LoadedSnapshot | undefined, now: number): LoadedSnapshot {
   const generation = (previous?.generation ?? 0) + 1;
   if (!previous?.accounts.size) {
-    return { generation, loadedAt: now, accounts: new Map(), personas: new Map(), problems: state === 'empty' ? [] : [problemAt('.', message)], files: new Map() };
+    return { generation, loadedAt: now, accounts: new Map(), personas: new Map(), problems: state === 'empty' ? [] : [problemAt('.', message)], warnings: [], files: new Map() };
   }
   const kept = `${message}; the last good manifests stay in force (${previous.accounts.size} accounts, ${previous.personas.size} personas) until it is back`;
   const files = new Map([...previous.files].map(([rel, fileState]) => [rel, { ...fileState, valid: false, servingLastGood: fileState.valid || fileState.servingLastGood }]));
-  return { generation, loadedAt: now, accounts: previous.accounts, personas: previous.personas, problems: [problemAt('.', kept)], files };
+  return { generation, loadedAt: now, accounts: previous.accounts, personas: previous.personas, problems: [problemAt('.', kept)], warnings: previous.warnings, files };
 }
 
 /** Keys of personas whose tool list differs between two snapshots (added, changed or removed). */

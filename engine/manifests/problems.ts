@@ -10,11 +10,14 @@ export interface ManifestProblem {
   /** Where in the document, e.g. tools[2].variables[0].type; empty for the whole file. */
   path: string;
   message: string;
+  /** A warning is reported, but the file loads (a problem keeps its last good version in force). */
+  severity?: 'warning';
 }
 
+/** `file:line:col: path: message`; a warning says so after the position, as compilers do. */
 export function formatProblem(problem: ManifestProblem): string {
   const where = problem.path ? `${problem.path}: ` : '';
-  return `${problem.file}:${problem.line}:${problem.column}: ${where}${problem.message}`;
+  return `${problem.file}:${problem.line}:${problem.column}: ${problem.severity ? `${problem.severity}: ` : ''}${where}${problem.message}`;
 }
 
 /** tools[2].variables[0].type from ['tools', 2, 'variables', 0, 'type']. */

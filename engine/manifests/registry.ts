@@ -29,7 +29,7 @@ export interface RegistryEvents {
 }
 
 export class Registry extends EventEmitter<RegistryEvents> {
-  private snapshot: LoadedSnapshot = { ...emptySnapshot(), files: new Map() };
+  private snapshot: LoadedSnapshot = { ...emptySnapshot(), files: new Map(), warnings: [] };
   private readonly cache: ParseCache = new Map();
   private running: Promise<ReloadReport> | undefined;
   private pending: Promise<ReloadReport> | undefined;
@@ -90,6 +90,12 @@ export class Registry extends EventEmitter<RegistryEvents> {
     if (next.problems.length) {
       this.failedReloads += 1;
       for (const problem of next.problems) this.log.error({ event: 'manifest_invalid', file: problem.file, line: problem.line, column: problem.column, path: problem.path }, formatProblem(problem));
+    }
+    // A warning is logged when it first appears, not again on every reload of an unchanged file.
+    const warnedBefore = new Set(before.warnings.map(formatProblem));
+    for (const warning of next.warnings) {
+      const text = formatProblem(warning);
+      if (!warnedBefore.has(text)) this.log.warn({ event: 'manifest_warning', file: warning.file, line: warning.line, column: warning.column, path: warning.path }, text);
     }
     this.log.info(
       { event: 'manifests_loaded', generation: report.generation, accounts: next.accounts.size, personas: next.personas.size, problems: report.problems, changed: changed.length, removed: removed.length, durationMs: report.durationMs },
