@@ -1,0 +1,98 @@
+/**
+ * Deploys under load: while 20 clients call tools, the manifests directory
+ * goes through a dozen releases by every common pattern (a symbolic link
+ * re-pointed, rm -rf with a gap before the copy, mv of a new tree into place,
+ * rsync --delay-updates), each run by a separate process as on a node. No
+ * call may fail: between the old tree and the new one, the last good
+ * manifests stay in force; and every release is served in its turn.
+ */
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+import type { Client } from '@modelcontextprotocol/client';
+import { expect, it } from 'vitest';
+
+import { callHeaders, connect, EXAMPLE_PERSONAS, eventually, startTestServer, tempDir, textOf } from '../helpers/server.ts';
+
+const run = promisify(execFile);
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+it('serves every release of a dozen deploys to 20 calling clients without a failed call', async () => {
+  const root = tempDir('deploy-storm');
+  const personas = path.join(root, 'personas');
+  const release = (n: number) => {
+    const dir = path.join(root, `releases/${n}`);
+    fs.cpSync(EXAMPLE_PERSONAS, dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, `acme/release-${n}.yaml`), `persona_id: release-${n}\n`);
+    return dir;
+  };
+  fs.mkdirSync(path.join(root, 'releases'));
+  fs.symlinkSync(path.relative(root, release(1)), personas);
+  const server = await startTestServer({ settings: { rateLimitPerSecond: 0, personasDir: personas }, logLevel: 'warn' });
+  const key = server.key('acme');
+  const served = (n: number) => eventually(() => (server.running.registry.current().personas.has(`acme\u0000release-${n}`) ? true : undefined), 10_000, `release ${n}`);
+
+  const clients: Client[] = [];
+  for (let i = 0; i < 20; i += 1) {
+    clients.push(await connect(server, callHeaders({ key, persona: i % 2 ? 'front-desk' : 'after-hours', call: `deploy-${i}` }), i % 4 === 0 ? 'modern' : 'legacy'));
+  }
+  let deploying = true;
+  let calls = 0;
+  const failures: string[] = [];
+  const callers = clients.map(async (client) => {
+    while (deploying) {
+      try {
+        const result = await client.callTool({ name: 'is_office_open', arguments: {} });
+        calls += 1;
+        if (result.isError || !textOf(result)) failures.push(textOf(result));
+      } catch (error) {
+        failures.push((error as Error).message);
+      }
+    }
+  });
+
+  const swapLink = async (n: number) => {
+    await run('ln', ['-sfn', path.relative(root, release(n)), `${personas}.new`]);
+    await run('mv', ['-T', `${personas}.new`, personas]);
+  };
+  const removeThenCopy = async (n: number) => {
+    const next = release(n);
+    await run('rm', ['-rf', personas]);
+    await pause(400);
+    await run('cp', ['-r', next, personas]);
+  };
+  const moveIntoPlace = async (n: number) => {
+    const next = release(n);
+    await run('mv', [personas, path.join(root, `old-${n}`)]);
+    await run('mv', [next, personas]);
+  };
+  const rsync = async (n: number) => {
+    await run('rsync', ['-a', '--delete', '--delay-updates', `${release(n)}/`, `${personas}/`]);
+  };
+  const backToLink = async (n: number) => {
+    const next = release(n);
+    await run('rm', ['-rf', personas]);
+    await run('ln', ['-s', path.relative(root, next), personas]);
+  };
+  const plan = [swapLink, swapLink, swapLink, removeThenCopy, rsync, moveIntoPlace, removeThenCopy, rsync, backToLink, swapLink, swapLink];
+  for (const [index, deploy] of plan.entries()) {
+    const n = index + 2;
+    await deploy(n);
+    await served(n);
+  }
+  await pause(300);
+  deploying = false;
+  await Promise.all(callers);
+
+  const final = server.running.registry.current();
+  await Promise.all(clients.map((client) => client.close()));
+  await server.close();
+  fs.rmSync(root, { recursive: true, force: true });
+  console.log(`${calls} calls during ${plan.length} deploys`);
+  expect([...new Set(failures)].slice(0, 5)).toEqual([]);
+  expect(final.problems).toEqual([]);
+  expect([...final.personas.keys()].filter((key) => key.includes('release-'))).toEqual([`acme\u0000release-${plan.length + 1}`]);
+  expect(calls).toBeGreaterThan(200);
+});
