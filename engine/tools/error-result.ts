@@ -15,7 +15,8 @@
  * or the error object.
  */
 import type { ErrorCode } from '../errors.ts';
-import type { JsonSchema } from './types.ts';
+
+type JsonSchema = Record<string, unknown>;
 
 export interface ToolCallResult {
   [key: string]: unknown;

@@ -14,8 +14,10 @@
  *   description) passes that converter; it drops the lengths itself.
  * Arguments are checked against the full schema whatever the profile, so an
  * undeclared argument is refused either way (engine/tools/validation.ts).
+ *
+ * A leaf module (the settings table names the profiles too), so it imports nothing.
  */
-import type { JsonSchema } from './types.ts';
+type JsonSchema = Record<string, unknown>;
 
 export const TOOL_SCHEMA_PROFILES = ['full', 'portable'] as const;
 export type ToolSchemaProfile = (typeof TOOL_SCHEMA_PROFILES)[number];
