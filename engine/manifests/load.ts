@@ -60,8 +60,20 @@ const unreadableFile = (file: string, kind: ManifestKind, message: string | unde
   locate: () => ({ line: 1, column: 1 }),
 });
 
-/** Lets tool calls run between two parses: a tree of many changed files is not parsed in one turn. */
-const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+/**
+ * Lets tool calls run between parses once a few milliseconds of parsing have
+ * passed: a tree of many changed files is not parsed in one turn of the event
+ * loop, and a tree of small ones does not pay a turn per file.
+ */
+const PARSE_SLICE_MS = 8;
+function loopYielder(): () => Promise<void> {
+  let since = performance.now();
+  return async () => {
+    if (performance.now() - since < PARSE_SLICE_MS) return;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    since = performance.now();
+  };
+}
 
 interface Item {
   rel: string;
@@ -97,6 +109,7 @@ export async function loadManifests(options: LoadOptions): Promise<LoadedSnapsho
   const warnings: ManifestProblem[] = [];
 
   const items: Item[] = [];
+  const yieldToLoop = loopYielder();
   for (const file of tree.files) {
     let parsed: ParsedManifest;
     if (!file.content.ok) {

@@ -26,7 +26,7 @@ import type { ManifestProblem } from './problems.ts';
 const ACCOUNT_FILES = ['account.yaml', 'account.yml'];
 const isManifestName = (name: string) => /\.(ya?ml)$/i.test(name) && !name.startsWith('.');
 /** Parallel reads: enough to hide disk latency, few enough not to flood the thread pool. */
-const READ_CONCURRENCY = 8;
+const READ_CONCURRENCY = 16;
 
 export type FileText = { ok: true; text: string } | { ok: false; message: string };
 
