@@ -51,7 +51,7 @@ describe('not ready', () => {
     const empty = await readyz();
     expect(empty.code).toBe(503);
     expect(empty.body.checks.manifests).toBe(false);
-    expect(empty.body.reasons).toEqual(['no account is loaded: every call would be refused (switchboard status lists the manifest problems)']);
+    expect(empty.body.reasons).toEqual(['no account is loaded, so every call would be refused']);
     await server!.close();
 
     await start({ settings: { personasDir: path.join(tempDir('readiness'), 'nowhere') } });

@@ -36,7 +36,7 @@ export function judgeReadiness(facts: ReadinessFacts): Readiness {
   const reasons: string[] = [];
   const manifests = facts.generation > 0 && facts.accounts > 0;
   if (facts.generation === 0) reasons.push('the manifests are not loaded yet');
-  else if (!facts.accounts) reasons.push('no account is loaded: every call would be refused (switchboard status lists the manifest problems)');
+  else if (!facts.accounts) reasons.push('no account is loaded, so every call would be refused');
 
   // Not asked (no database, or shutting down): the other checks say why; these do not guess.
   const writable = facts.storage?.writable ?? true;
