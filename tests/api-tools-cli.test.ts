@@ -18,8 +18,9 @@ import { startUpstream, type Upstream } from './helpers/upstream.ts';
 
 const ACCOUNT = 'account_id: acme\ntimezone: America/New_York\ndefault_country: US\n';
 
-/** A persona with one api_request tool; `lines` are its properties after type and name. */
-const oneTool = (lines: string): string => `persona_id: p\ntools:\n  - type: api_request\n    name: t\n    description: A tool.\n${lines}`;
+/** A persona with one api_request tool; `lines` are its properties after type and name. Each has its own id (one file per persona). */
+let personas = 0;
+const oneTool = (lines: string): string => `persona_id: p${(personas += 1)}\ntools:\n  - type: api_request\n    name: t\n    description: A tool.\n${lines}`;
 
 describe('switchboard validate', () => {
   it('reports template and inline-secret problems at their place in the file', async () => {
@@ -39,7 +40,7 @@ describe('switchboard validate', () => {
       'acme/reserved.yaml': oneTool('    method: GET\n    url: https://api.example.com/x\n    variables:\n      - { name: call_id, type: text }\n'),
       'acme/fine.yaml': oneTool(
         '    method: PATCH\n    url: https://api.example.com/x/{{id}}?fields=all\n    headers:\n      Authorization: "Token token={{secret.API_TOKEN}}"\n      X-Api-Key: "{{secret.API_KEY}}"\n      Idempotency-Key: "{{call_id}}"\n    query: { api_key: "{{secret.API_KEY}}" }\n    body: { a: "{{id}}" }\n    variables: [{ name: id, type: text, required: true }]\n',
-      ).replace('persona_id: p', 'persona_id: fine'),
+      ).replace(/^persona_id: p\d+/, 'persona_id: fine'),
     });
     const run = await runCli(['validate', dir]);
     expect(run.code).toBe(1);
