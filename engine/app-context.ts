@@ -3,6 +3,7 @@
  * mount admin routes or run background jobs.
  */
 import type { ServerSettings } from './config.ts';
+import type { AuthFailureLimiter } from './http/auth-failures.ts';
 import type { Registry } from './manifests/registry.ts';
 import type { SessionManager } from './mcp/sessions.ts';
 import type { StatelessHandlers } from './mcp/stateless.ts';
@@ -16,6 +17,8 @@ export interface AppContext {
   sessions: SessionManager;
   stateless: StatelessHandlers;
   dispatcher: ToolDispatcher;
+  /** Failed authentications per client address, for every route that checks a credential. */
+  authFailures: AuthFailureLimiter;
 }
 
 /** Work that runs beside request handling (timers, syncs, sweeps). */

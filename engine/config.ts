@@ -20,7 +20,12 @@ export interface ServerSettings {
   allowedHosts: string[];
   allowedOrigins: string[];
   maxSessions: number;
+  maxSessionsPerAccount: number;
+  maxSessionsPerKey: number;
   sessionIdleSeconds: number;
+  sessionUnusedSeconds: number;
+  requestTimeoutSeconds: number;
+  authFailureLimit: number;
   bodyLimitBytes: number;
   rateLimitPerSecond: number;
   logLevel: string;
@@ -111,10 +116,15 @@ export const SETTINGS = [
   setting({ key: 'tlsKey', flag: 'tls-key', env: 'SWITCHBOARD_TLS_KEY', default: undefined, parse: optionalText, description: 'PEM private key for --tls-cert.' }),
   setting({ key: 'allowedHosts', flag: 'allowed-hosts', env: 'SWITCHBOARD_ALLOWED_HOSTS', default: [], parse: list, description: 'Host header names accepted besides localhost names on loopback binds (comma separated). Guards against DNS rebinding.' }),
   setting({ key: 'allowedOrigins', flag: 'allowed-origins', env: 'SWITCHBOARD_ALLOWED_ORIGINS', default: [], parse: list, description: 'Origin hosts accepted from browsers (comma separated). Requests without Origin are not affected.' }),
-  setting({ key: 'maxSessions', flag: 'max-sessions', env: 'SWITCHBOARD_MAX_SESSIONS', default: 5000, parse: integer(1, 1_000_000), description: 'Live MCP sessions at most; past it a new session gets 503 with Retry-After.' }),
+  setting({ key: 'maxSessions', flag: 'max-sessions', env: 'SWITCHBOARD_MAX_SESSIONS', default: 5000, parse: integer(1, 1_000_000), description: 'Live MCP sessions at most on this server; past it a new session gets 503 with Retry-After.' }),
+  setting({ key: 'maxSessionsPerAccount', flag: 'max-sessions-per-account', env: 'SWITCHBOARD_MAX_SESSIONS_PER_ACCOUNT', default: 1000, parse: integer(1, 1_000_000), description: "Live MCP sessions at most of one account, so that one tenant cannot take every session; past it that account's new sessions get 429 with Retry-After." }),
+  setting({ key: 'maxSessionsPerKey', flag: 'max-sessions-per-key', env: 'SWITCHBOARD_MAX_SESSIONS_PER_KEY', default: 500, parse: integer(1, 1_000_000), description: "Live MCP sessions at most opened with one API key; past it that key's new sessions get 429 with Retry-After." }),
   setting({ key: 'sessionIdleSeconds', flag: 'session-idle-seconds', env: 'SWITCHBOARD_SESSION_IDLE_SECONDS', default: 900, parse: integer(1, 86_400), description: 'A session with no request for this long is closed.' }),
+  setting({ key: 'sessionUnusedSeconds', flag: 'session-unused-seconds', env: 'SWITCHBOARD_SESSION_UNUSED_SECONDS', default: 60, parse: integer(1, 86_400), description: 'A session that has made no request since its initialize (an abandoned handshake) is closed after this long.' }),
+  setting({ key: 'requestTimeoutSeconds', flag: 'request-timeout-seconds', env: 'SWITCHBOARD_REQUEST_TIMEOUT_SECONDS', default: 30, parse: integer(1, 3600), description: 'How long a client may take to send the headers and body of a request; past it the connection is answered 408 and closed. Answers that stay open (event streams for a whole call) are not limited.' }),
+  setting({ key: 'authFailureLimit', flag: 'auth-failure-limit', env: 'SWITCHBOARD_AUTH_FAILURE_LIMIT', default: 30, parse: integer(0, 1_000_000), description: 'Failed API-key or metrics-token checks per minute from one client address (IPv6: one /64); past it the address gets 429 for any key not in use; 0 turns the limit off.' }),
   setting({ key: 'bodyLimitBytes', flag: 'body-limit', env: 'SWITCHBOARD_BODY_LIMIT', default: 256 * 1024, parse: byteSize, description: 'Largest request body accepted (413 past it).' }),
-  setting({ key: 'rateLimitPerSecond', flag: 'rate-limit', env: 'SWITCHBOARD_RATE_LIMIT', default: 200, parse: integer(0, 1_000_000), description: 'Requests per second per API key (bursts up to twice that); 0 turns the limit off.' }),
+  setting({ key: 'rateLimitPerSecond', flag: 'rate-limit', env: 'SWITCHBOARD_RATE_LIMIT', default: 200, parse: integer(0, 1_000_000), description: 'JSON-RPC messages per second per API key, a batch counting each of its messages (bursts up to twice that); 0 turns the limit off.' }),
   setting({ key: 'logLevel', flag: 'log-level', env: 'SWITCHBOARD_LOG_LEVEL', default: 'info', parse: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'), description: 'Least severe log level written.' }),
   setting({ key: 'secretsFile', flag: 'secrets-file', env: 'SWITCHBOARD_SECRETS_FILE', default: undefined, parse: optionalText, description: 'File of NAME=value lines read for secrets besides the environment (keep it out of git, mode 0600).' }),
   setting({ key: 'metricsToken', flag: 'metrics-token', env: 'SWITCHBOARD_METRICS_TOKEN', default: undefined, parse: optionalText, description: 'When set, /metrics requires "Authorization: Bearer <token>".' }),
@@ -136,14 +146,23 @@ export type RawOptions = Record<string, string | boolean | undefined>;
  */
 export function resolveSettings(flags: RawOptions = {}, env: NodeJS.ProcessEnv = process.env): ServerSettings {
   const settings = {} as Record<string, unknown>;
+  const given = new Set<keyof ServerSettings>();
   for (const spec of SETTINGS) {
     const fromFlag = flags[spec.flag];
     const raw = typeof fromFlag === 'string' ? fromFlag : env[spec.env];
+    if (raw !== undefined) given.add(spec.key);
     settings[spec.key] = raw === undefined ? spec.default : (spec.parse as Parser<unknown>)(raw, `--${spec.flag} (${spec.env})`);
   }
   const resolved = settings as unknown as ServerSettings;
   if (Boolean(resolved.tlsCert) !== Boolean(resolved.tlsKey)) {
     throw new SwitchboardError('CONFIG_INVALID', '--tls-cert and --tls-key must be given together');
+  }
+  // A share given larger than what contains it would never apply; a default one may (a small --max-sessions wins).
+  if (given.has('maxSessionsPerAccount') && resolved.maxSessionsPerAccount > resolved.maxSessions) {
+    throw new SwitchboardError('CONFIG_INVALID', `--max-sessions-per-account (${resolved.maxSessionsPerAccount}) must not exceed --max-sessions (${resolved.maxSessions})`);
+  }
+  if (given.has('maxSessionsPerKey') && resolved.maxSessionsPerKey > Math.min(resolved.maxSessionsPerAccount, resolved.maxSessions)) {
+    throw new SwitchboardError('CONFIG_INVALID', `--max-sessions-per-key (${resolved.maxSessionsPerKey}) must not exceed --max-sessions-per-account (${resolved.maxSessionsPerAccount}) or --max-sessions (${resolved.maxSessions})`);
   }
   resolved.dataDir = path.resolve(resolved.dataDir);
   resolved.personasDir = path.resolve(resolved.personasDir);

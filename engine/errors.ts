@@ -49,13 +49,18 @@ export const catalogue = {
   SESSION_NOT_FOUND: spec(404, RPC.sessionNotFound),
   SESSION_REQUIRED: spec(400, RPC.serverError),
   SESSION_BINDING: spec(403, RPC.forbidden),
+  /** The server holds --max-sessions sessions: it is full for everyone. */
   SESSION_LIMIT: spec(503, RPC.overloaded, true),
+  /** An account or an API key holds its share of the session table; other accounts are still served. */
+  SESSION_QUOTA: spec(429, RPC.rateLimited, true),
   RATE_LIMITED: spec(429, RPC.rateLimited, true),
   BODY_TOO_LARGE: spec(413, RPC.invalidRequest),
   BODY_INVALID_JSON: spec(400, RPC.parseError),
   BODY_TOO_DEEP: spec(400, RPC.invalidRequest),
-  /** A legacy SSE POST whose JSON is not one JSON-RPC message. */
+  /** A legacy SSE POST whose JSON is not one JSON-RPC message, or a batch where the protocol revision has none. */
   MESSAGE_INVALID: spec(400, RPC.invalidRequest),
+  /** The client stopped sending its request (it went away, or took longer than --request-timeout-seconds): nobody is left to answer. */
+  REQUEST_ABORTED: spec(400, RPC.invalidRequest),
   HOST_NOT_ALLOWED: spec(403, RPC.forbidden),
   ORIGIN_NOT_ALLOWED: spec(403, RPC.forbidden),
   SHUTTING_DOWN: spec(503, RPC.overloaded, true),

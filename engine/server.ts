@@ -13,6 +13,7 @@ import { ApiKeyStore } from './auth/api-keys.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { databaseFile, type ServerSettings } from './config.ts';
 import { createApp } from './http/app.ts';
+import { AuthFailureLimiter } from './http/auth-failures.ts';
 import { isLoopbackAddress } from './http/host-guard.ts';
 import { RateLimiter } from './http/rate-limit.ts';
 import { createLogger, type Logger } from './logging.ts';
@@ -93,7 +94,18 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     ),
   );
   const createServer = serverFactory(dispatcher);
-  const sessions = new SessionManager(createServer, { maxSessions: settings.maxSessions, idleMs: settings.sessionIdleSeconds * 1000 }, clock, log);
+  const sessions = new SessionManager(
+    createServer,
+    {
+      maxSessions: settings.maxSessions,
+      maxPerAccount: settings.maxSessionsPerAccount,
+      maxPerKey: settings.maxSessionsPerKey,
+      idleMs: settings.sessionIdleSeconds * 1000,
+      unusedMs: settings.sessionUnusedSeconds * 1000,
+    },
+    clock,
+    log,
+  );
   sessions.startSweeping();
   const stateless = new StatelessHandlers(createServer, settings.bodyLimitBytes, log);
 
@@ -113,7 +125,8 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   let watcher: ManifestWatcher | undefined;
   if (options.watch ?? true) watcher = await watchManifests(settings.personasDir, registry, settings.reloadDebounceMs, log);
 
-  const context: AppContext = { settings, services, registry, sessions, stateless, dispatcher };
+  const authFailures = new AuthFailureLimiter(settings.authFailureLimit, clock);
+  const context: AppContext = { settings, services, registry, sessions, stateless, dispatcher, authFailures };
   const extensions = serverExtensions(context);
   for (const job of extensions.jobs) job.start();
 
@@ -125,6 +138,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     sessions,
     stateless,
     rateLimiter: new RateLimiter(settings.rateLimitPerSecond, clock),
+    authFailures,
     accepting: () => accepting,
     db,
     metricsToken: settings.metricsToken,
@@ -143,7 +157,12 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
 
   const readTls = () => (settings.tlsCert && settings.tlsKey ? { cert: fs.readFileSync(settings.tlsCert), key: fs.readFileSync(settings.tlsKey) } : undefined);
   const tls = readTls();
-  const server = tls ? https.createServer(tls, app) : http.createServer(app);
+  // Node's request timeout covers receiving a request (headers and body), not the answer: a voice agent's
+  // event stream stays open for a whole call, while a client that sends a body slowly or not at all is
+  // answered 408 and cut off. Expired requests are looked for every second, not every 30 s.
+  const requestTimeoutMs = settings.requestTimeoutSeconds * 1000;
+  const timeouts = { requestTimeout: requestTimeoutMs, headersTimeout: requestTimeoutMs, connectionsCheckingInterval: Math.min(1000, requestTimeoutMs) };
+  const server = tls ? https.createServer({ ...tls, ...timeouts }, app) : http.createServer(timeouts, app);
   const reloadTls = () => {
     const renewed = readTls();
     if (renewed && server instanceof https.Server) {
@@ -151,8 +170,6 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       log.info({ event: 'tls_reloaded' }, 'TLS certificate reloaded');
     }
   };
-  // Voice agents hold SSE streams for a whole call; only idle keep-alive sockets time out.
-  server.requestTimeout = 0;
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

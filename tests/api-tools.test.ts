@@ -264,8 +264,8 @@ describe('encoding for each place a value lands', () => {
     expect(upstream.requests[1]?.headers).not.toHaveProperty('x-note');
   });
 
-  it('refuses CR and LF in header values and sends nothing', async () => {
-    for (const note of ['x\r\nX-Injected: 1', 'x\nHost: evil.example', 'bell\u0007']) {
+  it('refuses CR, LF and other control characters (C1 included) in header values and sends nothing', async () => {
+    for (const note of ['x\r\nX-Injected: 1', 'x\nHost: evil.example', 'bell\u0007', 'next line\u0085X-Injected: 1', 'csi\u009b31m', 'del\u007f']) {
       const result = await call('order_status', { order_number: 'A1', note });
       expect(result.isError).toBe(true);
       expect(errorOf(result).code).toBe('TOOL_ARGUMENTS');

@@ -54,6 +54,16 @@ describe('API keys', () => {
     expect(response.status).toBe(200);
   });
 
+  it('refuses two different keys in X-API-Key and Authorization: Bearer, and takes the same one in both', async () => {
+    const other = server.key('acme');
+    const both = await post(server, { ...callHeaders({ key: acmeKey }), Authorization: `Bearer ${other}` }, initializeBody());
+    expect(both.status).toBe(401);
+    expect(rpcError(both)?.message).toBe('X-API-Key and Authorization: Bearer carry different keys; send the key once');
+    expect((await post(server, { ...callHeaders({ key: acmeKey }), Authorization: `Bearer ${acmeKey}` }, initializeBody())).status).toBe(200);
+    // Another scheme is not a key: a proxy's Basic credentials are left alone.
+    expect((await post(server, { ...callHeaders({ key: acmeKey }), Authorization: 'Basic dXNlcjpwYXNz' }, initializeBody())).status).toBe(200);
+  });
+
   it('stops accepting a key revoked with the CLI while the server runs', async () => {
     const created = await run(process.execPath, [`${REPO_ROOT}/bin/switchboard.mjs`, 'keys', 'create', '--account', 'acme', '--json', '--data', server.dataDir]);
     const { id, key } = JSON.parse(created.stdout) as { id: string; key: string };
@@ -97,6 +107,17 @@ describe('context headers', () => {
     const response = await post(server, headers, initializeBody());
     expect(response.status).toBe(400);
     expect(rpcError(response)?.message).toBe(`Missing required header ${header}`);
+  });
+
+  it('refuses names of one header that disagree, and takes names that agree', async () => {
+    const conflicting = await post(server, { ...callHeaders({ key: acmeKey }), 'account-id': 'globex' }, initializeBody());
+    expect(conflicting.status).toBe(400);
+    expect(rpcError(conflicting)?.data?.code).toBe('CONTEXT_HEADER_INVALID');
+    expect(rpcError(conflicting)?.message).toBe('Header account_id was sent twice with different values (as account_id and as account-id); send it once');
+    const callIds = await post(server, { ...callHeaders({ key: acmeKey, call: 'c-1' }), 'x-call-id': 'c-2' }, initializeBody());
+    expect(rpcError(callIds)?.message).toMatch(/^Header call_id was sent twice with different values/);
+    const agreeing = await post(server, { ...callHeaders({ key: acmeKey }), 'account-id': 'acme', 'x-account-id': ' acme' }, initializeBody());
+    expect(agreeing.status).toBe(200);
   });
 
   it('refuses a malformed header value and names it', async () => {

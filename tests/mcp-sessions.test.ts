@@ -1,10 +1,13 @@
 /**
- * 2025-era sessions: binding to key and call, DELETE, idle expiry, the cap,
- * clients that open a session per tool call, and every 2025 protocol version.
+ * 2025-era sessions: binding to key and call, DELETE, idle expiry, the cap and
+ * each account's and key's share of it, abandoned handshakes, clients that
+ * open a session per tool call, and every 2025 protocol version.
  */
 import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterEach, describe, expect, it } from 'vitest';
 
+import { FixedClock } from '../engine/clock.ts';
+import { resolveSettings } from '../engine/config.ts';
 import { initializeBody, openSession, post, rpcError } from './helpers/http.ts';
 import { callHeaders, connect, eventually, startTestServer, textOf, type TestServer } from './helpers/server.ts';
 import { basicManifests, testToolKinds } from './helpers/test-tools.ts';
@@ -89,6 +92,58 @@ describe('sessions', () => {
     await openSession(s, headers);
   });
 
+  it('gives each key and each account a share of the sessions: one at its share leaves the others served', async () => {
+    const s = await start({ maxSessions: 10, maxSessionsPerAccount: 6, maxSessionsPerKey: 4 });
+    const flooding = callHeaders({ key: s.key('acme') });
+    for (let i = 0; i < 4; i += 1) await openSession(s, flooding);
+    const overKey = await post(s, flooding, initializeBody());
+    expect(overKey.status).toBe(429);
+    expect(overKey.headers.get('retry-after')).toBe('5');
+    expect(rpcError(overKey)?.data?.code).toBe('SESSION_QUOTA');
+    expect(rpcError(overKey)?.message).toMatch(/^This API key has 4 open sessions/);
+    // Another key of the account has room until the account's share is reached.
+    const sibling = callHeaders({ key: s.key('acme') });
+    for (let i = 0; i < 2; i += 1) await openSession(s, sibling);
+    const overAccount = await post(s, sibling, initializeBody());
+    expect(overAccount.status).toBe(429);
+    expect(rpcError(overAccount)?.message).toMatch(/^This account has 6 open sessions/);
+    // Every other account is served.
+    const other = await connect(s, callHeaders({ key: s.key('globex'), account: 'globex', persona: 'reception' }));
+    expect(textOf(await other.callTool({ name: 'echo', arguments: { text: 'served' } }))).toBe('echo: served');
+    await other.close();
+  });
+
+  it('counts the subscription streams of 2026-07-28 clients against the same shares while they are open', async () => {
+    const s = await start({ maxSessionsPerAccount: 2, maxSessionsPerKey: 2 });
+    const headers = callHeaders({ key: s.key('acme') });
+    const subscribed = async () => {
+      const client = await connect(s, headers, 'modern', { listChanged: { tools: { onChanged: () => undefined } } });
+      await eventually(() => ((client as unknown as { autoOpenedSubscription?: unknown }).autoOpenedSubscription ? true : undefined), 3000, 'subscription');
+      return client;
+    };
+    const first = await subscribed();
+    const second = await subscribed();
+    const refused = await post(s, headers, initializeBody());
+    expect(refused.status).toBe(429);
+    expect(rpcError(refused)?.data?.code).toBe('SESSION_QUOTA');
+    await first.close();
+    await eventually(async () => ((await post(s, headers, initializeBody())).status === 200 ? true : undefined), 3000, 'a slot given back');
+    await second.close();
+  });
+
+  it('closes a session that made no request after initialize once the unused time is past, and keeps used ones', async () => {
+    const clock = new FixedClock(Date.parse('2026-03-02T15:00:00Z'));
+    server = await startTestServer({ personas: basicManifests, toolKinds: testToolKinds, clock, settings: { sessionUnusedSeconds: 60, sessionIdleSeconds: 900 } });
+    const headers = callHeaders({ key: server.key() });
+    const abandoned = await openSession(server, headers);
+    const used = await openSession(server, headers);
+    expect((await post(server, { ...headers, 'mcp-session-id': used }, listTools)).status).toBe(200);
+    clock.advance(61_000);
+    await server.running.sessions.sweep();
+    expect((await post(server, { ...headers, 'mcp-session-id': abandoned }, listTools)).status).toBe(404);
+    expect((await post(server, { ...headers, 'mcp-session-id': used }, listTools)).status).toBe(200);
+  });
+
   it('serves clients that open a new session for every tool call, without leaking sessions', async () => {
     const s = await start();
     const key = s.key();
@@ -116,5 +171,13 @@ describe('sessions', () => {
     expect(textOf(slow)).toMatch(/^The tool did not answer within 1 second\. /);
     await expect(client.callTool({ name: 'nope', arguments: {} })).rejects.toThrow(/Unknown tool: nope/);
     await client.close();
+  });
+});
+
+describe('session settings', () => {
+  it('refuses a share given larger than what contains it, and lets a smaller cap win over a default share', () => {
+    expect(() => resolveSettings({ 'max-sessions': '100', 'max-sessions-per-account': '200' }, {})).toThrow('--max-sessions-per-account (200) must not exceed --max-sessions (100)');
+    expect(() => resolveSettings({}, { SWITCHBOARD_MAX_SESSIONS_PER_KEY: '2000' })).toThrow(/^--max-sessions-per-key \(2000\) must not exceed --max-sessions-per-account \(1000\)/);
+    expect(resolveSettings({ 'max-sessions': '100' }, {})).toMatchObject({ maxSessions: 100, maxSessionsPerAccount: 1000, maxSessionsPerKey: 500, sessionUnusedSeconds: 60 });
   });
 });

@@ -52,11 +52,15 @@ const LAST_USED_FLUSH_MS = 10_000;
 const VERIFY_CACHE_MS = 1000;
 /** Bounds the cache against a flood of random keys. */
 const MAX_RECENT_KEYS = 10_000;
+/** How long a key that verified counts as in use: it passes an address whose failed authentications are being throttled. */
+const IN_USE_MS = 24 * 60 * 60 * 1000;
 
 export class ApiKeyStore {
   private readonly byHash;
   private readonly pendingLastUse = new Map<string, number>();
   private readonly recent = new Map<string, { at: number; record: ApiKeyRecord | undefined }>();
+  /** Keys that verified, by the presented key: only valid keys get in, so it is as small as the key table. */
+  private readonly inUse = new Map<string, { id: string; at: number }>();
   private lastFlush = 0;
 
   constructor(
@@ -99,6 +103,7 @@ export class ApiKeyStore {
   revoke(id: string): ApiKeyRecord | undefined {
     this.db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(this.clock.now(), id);
     this.recent.clear();
+    for (const [key, seen] of this.inUse) if (seen.id === id) this.inUse.delete(key);
     const row = this.db.prepare<[string], ApiKeyRow>('SELECT * FROM api_keys WHERE id = ?').get(id);
     return row ? toRecord(row) : undefined;
   }
@@ -119,8 +124,21 @@ export class ApiKeyStore {
       if (this.recent.size >= MAX_RECENT_KEYS) this.recent.clear();
       this.recent.set(key, known);
     }
-    if (known.record) this.noteUse(known.record.id);
+    if (known.record) {
+      this.inUse.set(key, { id: known.record.id, at: now });
+      this.noteUse(known.record.id);
+    }
     return known.record;
+  }
+
+  /**
+   * Whether this presented key verified within the last day. Only a cheap
+   * lookup, no hash and no query: it is asked while an address is throttled
+   * for failed keys, to keep serving the clients already in use behind it.
+   */
+  isInUse(key: string): boolean {
+    const seen = this.inUse.get(key);
+    return seen !== undefined && this.clock.now() - seen.at < IN_USE_MS;
   }
 
   /** Last-use times are batched: one write per key every few seconds, not one per request. */
@@ -136,6 +154,7 @@ export class ApiKeyStore {
     const entries = [...this.pendingLastUse];
     this.pendingLastUse.clear();
     this.lastFlush = this.clock.now();
+    for (const [key, seen] of this.inUse) if (this.lastFlush - seen.at >= IN_USE_MS) this.inUse.delete(key);
     this.db.transaction(() => {
       for (const [id, at] of entries) update.run(at, id);
     })();

@@ -4,12 +4,16 @@
  * The seed names the headers with underscores (account_id, persona_id,
  * call_id, caller_id_number). nginx and many proxies drop headers with
  * underscores by default, so each is also read as `account-id` and
- * `x-account-id`. The API key comes from `X-API-Key`, or from
- * `Authorization: Bearer …` for platforms that can only send a bearer token.
+ * `x-account-id`. Names that disagree are refused, never resolved by which
+ * one is read first: a proxy or a platform that adds one of them must not
+ * silently decide which account a call belongs to. The API key comes from
+ * `X-API-Key`, or from `Authorization: Bearer …` for platforms that can only
+ * send a bearer token.
  */
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 
 import { roleAllows, type ApiKeyRecord, type ApiKeyStore, type KeyRole } from '../auth/api-keys.ts';
+import type { AuthFailureLimiter } from './auth-failures.ts';
 import { SwitchboardError } from '../errors.ts';
 import type { Snapshot } from '../manifests/snapshot.ts';
 import { findPersona } from '../manifests/snapshot.ts';
@@ -36,20 +40,23 @@ const FORMATS: Record<ContextHeader, { pattern: RegExp; hint: string }> = {
   caller_id_number: { pattern: /^[\x20-\x7e]{0,64}$/, hint: 'at most 64 printable characters' },
 };
 
-/** The value of a context header under any of its accepted names. */
+/** The value of a context header under any of its accepted names; names that disagree are refused. */
 export function readContextHeader(headers: IncomingHttpHeaders, name: ContextHeader): string | undefined {
+  let found: { alias: string; value: string } | undefined;
   for (const alias of ALIASES[name]) {
     const raw = headers[alias];
     const value = Array.isArray(raw) ? raw[0] : raw;
-    if (value !== undefined) {
-      const trimmed = value.trim();
-      if (!FORMATS[name].pattern.test(trimmed)) {
-        throw new SwitchboardError('CONTEXT_HEADER_INVALID', `Header ${name} is invalid: expected ${FORMATS[name].hint}`, { details: { header: name } });
-      }
-      return trimmed === '' ? undefined : trimmed;
+    if (value === undefined) continue;
+    const trimmed = value.trim();
+    if (!FORMATS[name].pattern.test(trimmed)) {
+      throw new SwitchboardError('CONTEXT_HEADER_INVALID', `Header ${name} is invalid: expected ${FORMATS[name].hint}`, { details: { header: name } });
     }
+    if (found && found.value !== trimmed) {
+      throw new SwitchboardError('CONTEXT_HEADER_INVALID', `Header ${name} was sent twice with different values (as ${found.alias} and as ${alias}); send it once`, { details: { header: name } });
+    }
+    found ??= { alias, value: trimmed };
   }
-  return undefined;
+  return found && found.value !== '' ? found.value : undefined;
 }
 
 export interface PartialContext {
@@ -68,22 +75,31 @@ export function readPartialContext(headers: IncomingHttpHeaders): PartialContext
   };
 }
 
+/** The API key of the request, from X-API-Key or a bearer token; both present and different is refused, like context headers. */
 export function presentedKey(headers: IncomingHttpHeaders): string | undefined {
   const raw = headers['x-api-key'];
-  const key = Array.isArray(raw) ? raw[0] : raw;
-  if (key) return key.trim();
+  const key = (Array.isArray(raw) ? raw[0] : raw)?.trim() || undefined;
   const authorization = headers.authorization;
-  const bearer = authorization && /^Bearer\s+(\S+)\s*$/i.exec(authorization);
-  return bearer ? bearer[1] : undefined;
+  const bearer = (authorization && /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1]) || undefined;
+  if (key && bearer && key !== bearer) throw new SwitchboardError('AUTH_KEY_INVALID', 'X-API-Key and Authorization: Bearer carry different keys; send the key once');
+  return key ?? bearer;
 }
 
-/** The key record of the request, or 401. */
-export function authenticate(headers: IncomingHttpHeaders, keys: ApiKeyStore, role: KeyRole): ApiKeyRecord {
-  const key = presentedKey(headers);
+/**
+ * The key record of the request, or 401. With `failures`, a key that fails
+ * counts against the client's address, and an address out of failures gets
+ * 429 for any key not in use, before the key is looked up.
+ */
+export function authenticate(req: Pick<IncomingMessage, 'headers' | 'socket'>, keys: ApiKeyStore, role: KeyRole, failures?: AuthFailureLimiter): ApiKeyRecord {
+  const key = presentedKey(req.headers);
   if (!key) throw new SwitchboardError('AUTH_KEY_MISSING', 'Missing API key: send it in the X-API-Key header');
-  if (key.length > 200) throw new SwitchboardError('AUTH_KEY_INVALID', 'Invalid or revoked API key');
-  const record = keys.verify(key);
-  if (!record) throw new SwitchboardError('AUTH_KEY_INVALID', 'Invalid or revoked API key');
+  const address = req.socket.remoteAddress;
+  failures?.check(address, () => keys.isInUse(key));
+  const record = key.length > 200 ? undefined : keys.verify(key);
+  if (!record) {
+    failures?.failed(address);
+    throw new SwitchboardError('AUTH_KEY_INVALID', 'Invalid or revoked API key');
+  }
   if (!roleAllows(record.role, role)) throw new SwitchboardError('AUTH_ROLE', `This API key has role ${record.role}; this endpoint needs role ${role}`);
   return record;
 }

@@ -9,6 +9,8 @@
  * missing) does not make the node unready: every other account still works,
  * and a load balancer must not take the node out for it.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
+
 import type { Express, Request } from 'express';
 
 import type { Database } from '../store/database.ts';
@@ -16,6 +18,7 @@ import type { Registry } from '../manifests/registry.ts';
 import { formatProblem } from '../manifests/problems.ts';
 import { DEFAULT_MIN_FREE_DISK_BYTES, StorageProbe } from '../store/storage-probe.ts';
 import { VERSION } from '../version.ts';
+import type { AuthFailureLimiter } from './auth-failures.ts';
 import { isLoopbackAddress } from './host-guard.ts';
 import { judgeReadiness } from './readiness.ts';
 
@@ -25,6 +28,8 @@ export interface HealthDeps {
   sessions: { size: number };
   accepting: () => boolean;
   metricsToken: string | undefined;
+  /** Failed authentications per client address: a wrong metrics token counts. */
+  authFailures?: AuthFailureLimiter;
   startedAt: number;
   /** Free space the data directory's disk must keep for the node to be ready (default 64 MiB). */
   minFreeDiskBytes?: number;
@@ -32,10 +37,22 @@ export interface HealthDeps {
   callControl: () => { account: string; driver: string; state: string; reason: string | null; since: number }[];
 }
 
-const mayReadDetail = (req: Request, token: string | undefined): boolean => {
-  if (token && req.headers.authorization === `Bearer ${token}`) return true;
+const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
+
+const mayReadDetail = (req: Request, token: string | undefined, failures: AuthFailureLimiter | undefined): boolean => {
   const address = req.socket.remoteAddress ?? '';
-  return isLoopbackAddress(address.replace(/^::ffff:/, ''));
+  if (isLoopbackAddress(address.replace(/^::ffff:/, ''))) return true;
+  const presented = token && /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1];
+  if (!token || !presented) return false;
+  // A wrong token here is a guess at the metrics token like one at /metrics: counted, and not tried once the address is throttled.
+  try {
+    failures?.check(address, () => false);
+  } catch {
+    return false;
+  }
+  if (timingSafeEqual(digest(presented), digest(token))) return true;
+  failures?.failed(address);
+  return false;
 };
 
 export function healthRoutes(app: Express, deps: HealthDeps): void {
@@ -69,7 +86,7 @@ export function healthRoutes(app: Express, deps: HealthDeps): void {
     };
     const phoneSystems = deps.callControl();
     body.call_control = { accounts: phoneSystems.length, down: phoneSystems.filter((entry) => entry.state === 'down').length };
-    if (mayReadDetail(req, deps.metricsToken)) {
+    if (mayReadDetail(req, deps.metricsToken, deps.authFailures)) {
       body.problems = snapshot.problems.map((problem) => ({ ...problem, text: formatProblem(problem) }));
       body.files = Object.fromEntries(snapshot.files);
       body.phone_systems = phoneSystems.map((entry) => ({ ...entry, since: new Date(entry.since).toISOString() }));

@@ -1,7 +1,8 @@
 /**
- * A token bucket per API key: `rate` requests per second on average, bursts up
- * to twice that. Buckets of keys not seen for a minute are dropped, so the
- * table stays as small as the set of active keys.
+ * A token bucket per API key: `rate` messages per second on average, bursts up
+ * to twice that. A request takes one token, and a JSON-RPC batch one per
+ * message. Buckets of keys not seen for a minute are dropped, so the table
+ * stays as small as the set of active keys.
  */
 import type { Clock } from '../clock.ts';
 import { SwitchboardError } from '../errors.ts';
@@ -20,8 +21,13 @@ export class RateLimiter {
     private readonly clock: Clock,
   ) {}
 
-  /** Takes one token for `key`, or throws RATE_LIMITED with the seconds to wait. */
-  take(key: string): void {
+  /** The most tokens a key may take at once (a full bucket); Infinity with the limit off. */
+  get burst(): number {
+    return this.ratePerSecond > 0 ? this.ratePerSecond * 2 : Infinity;
+  }
+
+  /** Takes `count` tokens for `key` (all or none), or throws RATE_LIMITED with the seconds to wait. */
+  take(key: string, count = 1): void {
     if (this.ratePerSecond <= 0) return;
     const now = this.clock.now();
     const capacity = this.ratePerSecond * 2;
@@ -32,11 +38,11 @@ export class RateLimiter {
     bucket.updatedAt = Math.max(now, bucket.updatedAt);
     this.buckets.set(key, bucket);
     if (now - this.lastPrune > 60_000) this.prune(now);
-    if (bucket.tokens < 1) {
-      const retryAfter = Math.max(1, Math.ceil((1 - bucket.tokens) / this.ratePerSecond));
+    if (bucket.tokens < count) {
+      const retryAfter = Math.max(1, Math.ceil((count - bucket.tokens) / this.ratePerSecond));
       throw new SwitchboardError('RATE_LIMITED', 'Too many requests for this API key; slow down', { retryAfter });
     }
-    bucket.tokens -= 1;
+    bucket.tokens -= count;
   }
 
   private prune(now: number): void {

@@ -26,10 +26,10 @@ export const contextPathOf = (base: string, call: Pick<CallContext, 'accountId' 
   `${base}/accounts/${encodeURIComponent(call.accountId)}/personas/${encodeURIComponent(call.personaId)}/calls/${encodeURIComponent(call.callId)}`;
 
 function adopt(req: Request, name: ContextHeader, value: string): void {
-  // Validates the value as the header would be, and finds a header sent under any of its names.
+  // Finds a header sent under any of its names, then validates the value as the header would be.
   const sent = readContextHeader(req.headers, name);
+  readContextHeader({ [name]: value }, name);
   req.headers[name] = value;
-  readContextHeader(req.headers, name);
   if (sent !== undefined && sent !== value) {
     throw new SwitchboardError('CONTEXT_HEADER_INVALID', `The ${name} header (${sent}) differs from the ${name} in the URL (${value}); send one or make them agree`, { details: { header: name } });
   }

@@ -8,17 +8,24 @@
  *   that open a new session for every tool call take this path each time).
  * - Everything else (2026-07-28 requests, session-less 2025 requests) goes to
  *   the persona's stateless handler.
+ *
+ * The key is checked by `admitKey`, which the app mounts before the body
+ * parser: a client without a valid key never gets a body read. The key's
+ * rate counts JSON-RPC messages, so a batch costs what its messages would
+ * cost one by one.
  */
-import type { Request, Response } from 'express';
+import type { NextFunction, Request, Response } from 'express';
 
-import { isInitializeRequest } from '@modelcontextprotocol/server';
+import { DEFAULT_NEGOTIATED_PROTOCOL_VERSION, isInitializeRequest } from '@modelcontextprotocol/server';
 
 import type { ApiKeyRecord, ApiKeyStore } from '../auth/api-keys.ts';
 import { SwitchboardError } from '../errors.ts';
+import type { AuthFailureLimiter } from '../http/auth-failures.ts';
 import { authenticate, matchesBinding, readPartialContext, resolveCallContext } from '../http/call-context.ts';
 import type { RateLimiter } from '../http/rate-limit.ts';
 import type { Registry } from '../manifests/registry.ts';
 import { personaKey } from '../manifests/snapshot.ts';
+import { admitMessages } from './batches.ts';
 import type { SessionManager } from './sessions.ts';
 import type { StatelessHandlers } from './stateless.ts';
 
@@ -28,6 +35,8 @@ export interface McpEndpointDeps {
   sessions: SessionManager;
   stateless: StatelessHandlers;
   rateLimiter: RateLimiter;
+  /** Failed keys per client address; without it failures are not counted. */
+  authFailures?: AuthFailureLimiter;
   /** False while shutting down: new sessions and requests are refused with 503. */
   accepting: () => boolean;
 }
@@ -37,17 +46,37 @@ const sessionIdOf = (req: Request): string | undefined => {
   return Array.isArray(raw) ? raw[0] : raw;
 };
 
-/** What every MCP request passes first, on either transport: not shutting down, a valid key, the key's rate. */
-export function admit(deps: Pick<McpEndpointDeps, 'accepting' | 'keys' | 'rateLimiter'>, req: Request): ApiKeyRecord {
+const headerOf = (req: Request, name: string): string | undefined => {
+  const raw = req.headers[name];
+  return Array.isArray(raw) ? raw[0] : raw;
+};
+
+/** What every MCP request passes first, on either transport: not shutting down, a valid key, one message of the key's rate. */
+export function admit(deps: Pick<McpEndpointDeps, 'accepting' | 'keys' | 'rateLimiter' | 'authFailures'>, req: Request): ApiKeyRecord {
   if (!deps.accepting()) throw new SwitchboardError('SHUTTING_DOWN', 'The server is shutting down; retry on another node or shortly', { retryAfter: 5 });
-  const key = authenticate(req.headers, deps.keys, 'mcp');
+  const key = authenticate(req, deps.keys, 'mcp', deps.authFailures);
   deps.rateLimiter.take(key.id);
+  return key;
+}
+
+/** `admit` as a handler in front of the body parser; the key is kept for the endpoint in `res.locals`. */
+export function admitKey(deps: Pick<McpEndpointDeps, 'accepting' | 'keys' | 'rateLimiter' | 'authFailures'>) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    res.locals.mcpKey = admit(deps, req);
+    next();
+  };
+}
+
+/** The key `admitKey` admitted the request with. */
+export function admittedKey(res: Response): ApiKeyRecord {
+  const key = res.locals.mcpKey as ApiKeyRecord | undefined;
+  if (!key) throw new Error('MCP request without an admitted key: admitKey must run before the endpoint');
   return key;
 }
 
 export function mcpEndpoint(deps: McpEndpointDeps) {
   return async (req: Request, res: Response): Promise<void> => {
-    const key = admit(deps, req);
+    const key = admittedKey(res);
     const partial = readPartialContext(req.headers);
     const body: unknown = req.body;
 
@@ -58,6 +87,8 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
       if (!matchesBinding(session.call, key, partial)) {
         throw new SwitchboardError('SESSION_BINDING', 'This session belongs to another API key or call context');
       }
+      // The revision the session negotiated, not the header: a client must not opt back into batches by leaving it out.
+      admitMessages(deps.rateLimiter, key.id, body, session.protocolVersion);
       await deps.sessions.handle(session, req, res, body);
       return;
     }
@@ -70,6 +101,9 @@ export function mcpEndpoint(deps: McpEndpointDeps) {
     if (req.method === 'DELETE') {
       throw new SwitchboardError('SESSION_REQUIRED', 'DELETE needs the Mcp-Session-Id header of the session to end');
     }
+    // Without a session the header names the revision; without one either, MCP says to assume 2025-03-26.
+    admitMessages(deps.rateLimiter, key.id, body, headerOf(req, 'mcp-protocol-version') ?? DEFAULT_NEGOTIATED_PROTOCOL_VERSION);
+    if ((body as { method?: unknown } | undefined)?.method === 'subscriptions/listen') deps.sessions.holdStream(call, res);
     await deps.stateless.handle(personaKey(call.accountId, call.personaId), call, req, res, body);
   };
 }

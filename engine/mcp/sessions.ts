@@ -7,19 +7,26 @@
  * idle sweep, one shutdown, and the same tools/list_changed and end-of-call
  * handling, all of which go through the session's `Server`.
  *
- * The table is bounded (past the cap a new session gets 503 with Retry-After),
- * a session with no request in flight for the idle time is closed, and
- * closing goes through `server.close()` so the transport, its streams and
- * timers are freed, not just the map entry. A session holding its GET stream
- * open has a request in flight and is not idle: its client is connected. A
- * legacy session always holds its stream (the stream is the session), so it
- * ends when the stream does, and its heartbeats end it when the peer is gone.
+ * The table is bounded three ways: the server's cap (past it a new session
+ * gets 503), and a share per account and per API key (past it that account's
+ * or key's new sessions get 429 while every other account is still served),
+ * so one tenant's abandoned sessions cannot lock the others out. The
+ * subscription streams of 2026-07-28 clients take slots of the same bounds
+ * while they are open (`holdStream`). A session
+ * with no request in flight for the idle time is closed; one that made no
+ * request at all after its initialize (an abandoned handshake, or a flood of
+ * them) is closed after the much shorter unused time. Closing goes through
+ * `server.close()` so the transport, its streams and timers are freed, not
+ * just the map entry. A session holding its GET stream open has a request in
+ * flight and is not idle: its client is connected. A legacy session always
+ * holds its stream (the stream is the session), so it ends when the stream
+ * does, and its heartbeats end it when the peer is gone.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import { NodeStreamableHTTPServerTransport } from '@modelcontextprotocol/node';
-import type { JSONRPCMessage, Server } from '@modelcontextprotocol/server';
+import { LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS, type JSONRPCMessage, type Server } from '@modelcontextprotocol/server';
 
 import type { Clock } from '../clock.ts';
 import { SwitchboardError } from '../errors.ts';
@@ -35,6 +42,8 @@ interface SessionBase {
   readonly openedAt: number;
   lastActivity: number;
   inFlight: number;
+  /** Whether the client has made a request since initialize: until then the session is closed after the unused time. */
+  used: boolean;
   /** POSTed requests still being answered (a GET stream is not one), and who waits for them. */
   answering?: { count: number; done: (() => void)[] };
 }
@@ -43,6 +52,8 @@ interface SessionBase {
 export interface StreamableSession extends SessionBase {
   readonly kind: 'streamable';
   readonly transport: NodeStreamableHTTPServerTransport;
+  /** The protocol revision its initialize negotiated: it decides, among other things, whether batches exist. */
+  readonly protocolVersion: string;
 }
 
 /** A 2024-11-05 HTTP+SSE session: its stream is a GET response, its messages come by POST. */
@@ -56,7 +67,13 @@ export type SessionKind = Session['kind'];
 
 export interface SessionLimits {
   maxSessions: number;
+  /** Sessions one account may hold (its share of maxSessions). */
+  maxPerAccount: number;
+  /** Sessions one API key may hold. */
+  maxPerKey: number;
   idleMs: number;
+  /** How long a session that made no request after initialize is kept. */
+  unusedMs: number;
 }
 
 export interface SessionManagerEvents {
@@ -64,12 +81,25 @@ export interface SessionManagerEvents {
   closed?: (session: Session, reason: CloseReason) => void;
 }
 
-export type CloseReason = 'client' | 'idle' | 'call_ended' | 'shutdown' | 'persona_removed';
+export type CloseReason = 'client' | 'idle' | 'unused' | 'call_ended' | 'shutdown' | 'persona_removed';
+
+/** The revision a server answers an initialize with: the one asked for when it speaks it, else its latest 2025-era one (as the SDK's Server does). */
+export const negotiatedVersion = (requested: unknown): string =>
+  typeof requested === 'string' && SUPPORTED_PROTOCOL_VERSIONS.includes(requested) ? requested : LATEST_PROTOCOL_VERSION;
+
+/** A POST that only completes the handshake: it does not make a session used. */
+const isHandshakeOnly = (body: unknown): boolean => {
+  const method = (body as { method?: unknown } | null)?.method;
+  return method === 'notifications/initialized' || method === 'initialize';
+};
 
 export class SessionManager {
   private readonly sessions = new Map<string, Session>();
-  /** Sessions being opened: counted against the cap before they have an id. */
-  private opening = 0;
+  /** Slots taken: sessions in the table plus those being opened, which count before they have an id. */
+  private taken = 0;
+  /** Slots taken per account and per key; an entry leaves at zero, so the maps are as small as the set of tenants with sessions. */
+  private readonly perAccount = new Map<string, number>();
+  private readonly perKey = new Map<string, number>();
   private readonly closeReasons = new Map<string, CloseReason>();
   private sweeper: NodeJS.Timeout | undefined;
 
@@ -99,22 +129,27 @@ export class SessionManager {
     return this.sessions.values();
   }
 
-  startSweeping(intervalMs = Math.min(30_000, Math.max(250, this.limits.idleMs / 4))): void {
+  /** Sessions held by an account (being opened included). */
+  heldBy(accountId: string): number {
+    return this.perAccount.get(accountId) ?? 0;
+  }
+
+  startSweeping(intervalMs = Math.min(30_000, Math.max(250, Math.min(this.limits.idleMs, this.limits.unusedMs) / 4))): void {
     this.sweeper = setInterval(() => void this.sweep(), intervalMs);
     this.sweeper.unref();
   }
 
   /** Opens a session for an `initialize` request and answers it. */
   async open(call: CallContext, req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
-    this.assertRoom();
-    this.opening += 1;
+    this.take(call);
     let session: StreamableSession | undefined;
     const server = this.createServer(call);
     const transport = new NodeStreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
         const now = this.clock.now();
-        session = { kind: 'streamable', id, call, transport, server, openedAt: now, lastActivity: now, inFlight: 0 };
+        const protocolVersion = negotiatedVersion((body as { params?: { protocolVersion?: unknown } }).params?.protocolVersion);
+        session = { kind: 'streamable', id, call, transport, server, openedAt: now, lastActivity: now, inFlight: 0, used: false, protocolVersion };
         this.sessions.set(id, session);
         this.events.opened?.(session);
       },
@@ -124,9 +159,11 @@ export class SessionManager {
       await server.connect(transport);
       await this.track(undefined, res, () => transport.handleRequest(req, res, body));
     } finally {
-      this.opening -= 1;
-      // An initialize that failed (bad version, bad JSON) never got a session: free it now.
-      if (!session) await server.close().catch(() => undefined);
+      // An initialize that failed (bad version, bad JSON) never got a session: free it and its slot now.
+      if (!session) {
+        this.give(call);
+        await server.close().catch(() => undefined);
+      }
     }
   }
 
@@ -135,11 +172,11 @@ export class SessionManager {
    * first event names `endpoint` (with the session id) as where to POST.
    */
   async openSse(call: CallContext, res: ServerResponse, endpoint: string): Promise<SseSession> {
-    this.assertRoom();
+    this.take(call);
     const transport = new SseServerTransport(res, endpoint);
     const server = this.createServer(call);
     const now = this.clock.now();
-    const session: SseSession = { kind: 'sse', id: transport.sessionId, call, transport, server, openedAt: now, lastActivity: now, inFlight: 0 };
+    const session: SseSession = { kind: 'sse', id: transport.sessionId, call, transport, server, openedAt: now, lastActivity: now, inFlight: 0, used: false };
     transport.onclose = () => this.forget(session.id, transport);
     // In the table before the endpoint event is written: a client may POST as soon as it reads it.
     this.sessions.set(session.id, session);
@@ -147,7 +184,7 @@ export class SessionManager {
       // The stream is a request in flight for as long as it is open.
       await this.track(session, res, () => server.connect(transport));
     } catch (error) {
-      this.sessions.delete(session.id);
+      this.remove(session.id);
       await server.close().catch(() => undefined);
       throw error;
     }
@@ -155,17 +192,65 @@ export class SessionManager {
     return session;
   }
 
-  private assertRoom(): void {
-    if (this.sessions.size + this.opening >= this.limits.maxSessions) {
+  /**
+   * Takes a slot for a new session of this call's account and key, or
+   * refuses: the account's and the key's shares first (429: only they are
+   * over, and their own sessions ending frees room), then the server's cap (503).
+   */
+  private take(call: CallContext): void {
+    const account = this.perAccount.get(call.accountId) ?? 0;
+    if (account >= this.limits.maxPerAccount) {
+      throw new SwitchboardError('SESSION_QUOTA', `This account has ${account} open sessions, as many as it may hold; end sessions it no longer uses (DELETE) or retry shortly`, { retryAfter: 5 });
+    }
+    const key = this.perKey.get(call.keyId) ?? 0;
+    if (key >= this.limits.maxPerKey) {
+      throw new SwitchboardError('SESSION_QUOTA', `This API key has ${key} open sessions, as many as one key may hold; end sessions it no longer uses (DELETE) or retry shortly`, { retryAfter: 5 });
+    }
+    if (this.taken >= this.limits.maxSessions) {
       throw new SwitchboardError('SESSION_LIMIT', 'Too many open sessions; retry shortly', { retryAfter: 5 });
     }
+    this.taken += 1;
+    this.perAccount.set(call.accountId, account + 1);
+    this.perKey.set(call.keyId, key + 1);
+  }
+
+  /**
+   * A stream held open outside the table, a 2026-07-28 `subscriptions/listen`, takes a slot of the same
+   * cap and shares for as long as it is open: such a stream lasts a call, as a session does, and a client
+   * opening them by the thousand must be held as one opening sessions would be.
+   */
+  holdStream(call: CallContext, res: ServerResponse): void {
+    this.take(call);
+    res.once('close', () => this.give(call));
+  }
+
+  /** Gives back the slot of a session that left the table, or of one that never got into it. */
+  private give(call: CallContext): void {
+    this.taken -= 1;
+    for (const [counts, name] of [
+      [this.perAccount, call.accountId],
+      [this.perKey, call.keyId],
+    ] as const) {
+      const left = (counts.get(name) ?? 1) - 1;
+      if (left > 0) counts.set(name, left);
+      else counts.delete(name);
+    }
+  }
+
+  /** Takes a session out of the table and gives its slot back; false when it was not there. */
+  private remove(id: string): boolean {
+    const session = this.sessions.get(id);
+    if (!session) return false;
+    this.sessions.delete(id);
+    this.give(session.call);
+    return true;
   }
 
   /** A transport closed (by its client, or by close()): the session leaves the table. */
   private forget(id: string | undefined, transport: Session['transport']): void {
     const closing = id ? this.sessions.get(id) : undefined;
     if (!id || !closing || closing.transport !== transport) return;
-    this.sessions.delete(id);
+    this.remove(id);
     const reason = this.closeReasons.get(id) ?? 'client';
     this.closeReasons.delete(id);
     this.events.closed?.(closing, reason);
@@ -174,11 +259,14 @@ export class SessionManager {
   /** Hands a message POSTed to a legacy SSE session to its transport; the answer goes out on the stream. */
   deliver(session: SseSession, message: JSONRPCMessage): void {
     session.lastActivity = this.clock.now();
+    if (!isHandshakeOnly(message)) session.used = true;
     session.transport.receive(message);
   }
 
   /** Routes a request to its Streamable HTTP session's transport. */
   async handle(session: StreamableSession, req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
+    // A GET stream, a request or an answer makes the session used; completing the handshake does not.
+    if (req.method !== 'POST' || !isHandshakeOnly(body)) session.used = true;
     await this.track(session, res, () => session.transport.handleRequest(req, res, body));
   }
 
@@ -213,7 +301,7 @@ export class SessionManager {
       this.log.warn({ err: error, session: id }, 'error while closing session');
     } finally {
       // close() normally fires onclose; make sure the entry is gone either way.
-      if (this.sessions.delete(id)) {
+      if (this.remove(id)) {
         this.closeReasons.delete(id);
         this.events.closed?.(session, reason);
       }
@@ -254,10 +342,12 @@ export class SessionManager {
     return chosen.length;
   }
 
-  /** Closes sessions with nothing in flight for longer than the idle time. */
+  /** Closes sessions with nothing in flight for longer than the idle time, and those never used for longer than the unused time. */
   async sweep(): Promise<number> {
-    const cutoff = this.clock.now() - this.limits.idleMs;
-    return this.closeWhere((session) => session.inFlight === 0 && session.lastActivity <= cutoff, 'idle');
+    const now = this.clock.now();
+    const unused = await this.closeWhere((session) => session.inFlight === 0 && !session.used && session.lastActivity <= now - this.limits.unusedMs, 'unused');
+    const idle = await this.closeWhere((session) => session.inFlight === 0 && session.lastActivity <= now - this.limits.idleMs, 'idle');
+    return unused + idle;
   }
 
   /** Tells sessions of the given personas that their tool list changed. */

@@ -4,7 +4,8 @@
  * servers do, for voice platforms and bridges that speak nothing newer.
  *
  * - GET opens a session: the same key, rate limit and context checks as
- *   /ucp/v2/mcp, then the response becomes the session's event stream.
+ *   /ucp/v2/mcp (the key checked before any body is read, by the same
+ *   `admitKey`), then the response becomes the session's event stream.
  * - POST `?sessionId=…` (the URL the stream's `endpoint` event names) takes
  *   one JSON-RPC message and answers 202; the answer travels on the stream.
  *   The POST must carry the key the session was opened with, and any context
@@ -30,7 +31,7 @@ import { SwitchboardError } from '../errors.ts';
 import { matchesBinding, readPartialContext, resolveCallContext } from '../http/call-context.ts';
 import { LEGACY_SSE_PATH, MCP_PATH } from '../http/errors.ts';
 import { contextPathOf } from './context-path.ts';
-import { admit, type McpEndpointDeps } from './endpoint.ts';
+import { admittedKey, type McpEndpointDeps } from './endpoint.ts';
 
 /** The body of a POST as one JSON-RPC message, or MESSAGE_INVALID naming what to send. */
 function messageOf(body: unknown): JSONRPCMessage {
@@ -56,7 +57,7 @@ function sessionIdOf(req: Request): string {
 
 export function legacySseEndpoint(deps: McpEndpointDeps) {
   const stream = async (req: Request, res: Response): Promise<void> => {
-    const key = admit(deps, req);
+    const key = admittedKey(res);
     const call = resolveCallContext(readPartialContext(req.headers), key, deps.registry.current());
     // A stream opened with the context in the path names a POST URL in the same form.
     const endpoint = req.params.account_id === undefined ? LEGACY_SSE_PATH : contextPathOf(LEGACY_SSE_PATH, call);
@@ -64,7 +65,7 @@ export function legacySseEndpoint(deps: McpEndpointDeps) {
   };
 
   const message = (req: Request, res: Response): void => {
-    const key = admit(deps, req);
+    const key = admittedKey(res);
     const partial = readPartialContext(req.headers);
     const session = deps.sessions.find(sessionIdOf(req), 'sse');
     if (!session) throw new SwitchboardError('SESSION_NOT_FOUND', 'Session not found; open a new stream with GET');

@@ -30,6 +30,6 @@ export function observabilityExtension(context: AppContext): { firstMiddleware: 
   return {
     // First of all handlers: requests the host guard or the endpoint refuse are counted too.
     firstMiddleware: [httpMetrics(metrics)],
-    rootRoutes: [metricsRoute(metrics, { token: context.settings.metricsToken, bindHost: context.settings.host })],
+    rootRoutes: [metricsRoute(metrics, { token: context.settings.metricsToken, bindHost: context.settings.host, failures: context.authFailures })],
   };
 }

@@ -7,12 +7,16 @@
  * (or comes through a local proxy, which should not forward /metrics; the
  * sample proxy configurations do not). A server listening beyond loopback
  * without a token refuses to serve them rather than publish them to the network.
+ * A wrong token counts as a failed authentication of the client's address,
+ * as a wrong API key does, and a throttled address is refused before its
+ * token is compared.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 
 import type { Express } from 'express';
 
 import { SwitchboardError } from '../errors.ts';
+import type { AuthFailureLimiter } from '../http/auth-failures.ts';
 import { isLoopbackAddress } from '../http/host-guard.ts';
 import type { Metrics } from './metrics.ts';
 
@@ -21,14 +25,22 @@ const digest = (text: string): Buffer => createHash('sha256').update(text).diges
 export interface MetricsAccess {
   token: string | undefined;
   bindHost: string;
+  /** Failed authentications per client address. */
+  failures?: AuthFailureLimiter;
 }
 
-/** Throws the refusal for a scrape that may not read the metrics. */
-export function checkMetricsAccess(authorization: string | undefined, access: MetricsAccess): void {
+/** Throws the refusal for a scrape that may not read the metrics; `address` is the client's. */
+export function checkMetricsAccess(authorization: string | undefined, access: MetricsAccess, address?: string): void {
   if (access.token) {
     const presented = authorization && /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1];
     if (!presented) throw new SwitchboardError('AUTH_KEY_MISSING', 'Send the metrics token as "Authorization: Bearer <token>"');
-    if (!timingSafeEqual(digest(presented), digest(access.token))) throw new SwitchboardError('AUTH_KEY_INVALID', 'Wrong metrics token');
+    // No exception for the right token while the address is throttled: an operator's token may be weak
+    // enough to guess, and a guess must not be tried. Scrapers come from their own address, not the attacker's.
+    access.failures?.check(address, () => false);
+    if (!timingSafeEqual(digest(presented), digest(access.token))) {
+      access.failures?.failed(address);
+      throw new SwitchboardError('AUTH_KEY_INVALID', 'Wrong metrics token');
+    }
     return;
   }
   if (!isLoopbackAddress(access.bindHost)) {
@@ -39,7 +51,7 @@ export function checkMetricsAccess(authorization: string | undefined, access: Me
 export function metricsRoute(metrics: Metrics, access: MetricsAccess): (app: Express) => void {
   return (app) => {
     app.get('/metrics', async (req, res) => {
-      checkMetricsAccess(req.headers.authorization, access);
+      checkMetricsAccess(req.headers.authorization, access, req.socket.remoteAddress);
       const body = await metrics.render();
       res.setHeader('Content-Type', metrics.contentType);
       res.setHeader('Cache-Control', 'no-store');

@@ -45,7 +45,8 @@ export async function measureIdleSessions(count = 500): Promise<{ sessions: numb
   reference.closeAllConnections();
   reference.close();
 
-  const server = await startTestServer({ settings: { rateLimitPerSecond: 0, maxSessions: 100_000 }, logLevel: 'warn', watch: false });
+  // One key opens every session: lift the account's and the key's shares with the cap.
+  const server = await startTestServer({ settings: { rateLimitPerSecond: 0, maxSessions: 100_000, maxSessionsPerAccount: 100_000, maxSessionsPerKey: 100_000 }, logLevel: 'warn', watch: false });
   try {
     const target: LoadTarget = {
       url: server.mcpUrl,

@@ -43,9 +43,9 @@ export class MissingSecretError extends Error {
 type Values = Record<string, unknown>;
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
-/** Control characters other than tab, and DEL: never valid in a header value. */
+/** Control characters other than tab, DEL, and the C1 controls (U+0080-U+009F, Latin-1 but no text): never valid in a header value. */
 // eslint-disable-next-line no-control-regex -- matching control characters is the point
-const HEADER_FORBIDDEN = /[\u0000-\u0008\u000A-\u001F\u007F]/;
+const HEADER_FORBIDDEN = /[\u0000-\u0008\u000A-\u001F\u007F-\u009F]/;
 // eslint-disable-next-line no-control-regex -- a range that starts at U+0000
 const NOT_LATIN1 = /[^\u0000-\u00FF]/;
 const DOT_SEGMENT = /^(?:\.|%2e){1,2}$/i;

@@ -1,0 +1,103 @@
+/**
+ * Failed authentications, counted per client address. Keys are 192 random
+ * bits, so guessing one is hopeless, but without a bound a client could try
+ * keys from a leaked list (or an old backup's revoked ones), or a weak metrics
+ * token, as fast as the server answers. Each address has a bucket of failures
+ * (the limit per minute, refilled steadily); once it is empty, the address is
+ * answered 429 for any key that is not in use, without the key being looked at.
+ *
+ * Keys in use pass an empty bucket: behind a proxy, or a NAT shared with an
+ * attacker, every client has the same address, and the voice agents already
+ * serving calls through it must keep their tools. The caller decides what "in
+ * use" means (a key that verified recently); a key never seen, even a valid
+ * one, waits for the bucket to refill.
+ *
+ * IPv6 clients are counted per /64, the block one host usually holds; counting
+ * single addresses would give each attacker 2^64 buckets. The table holds at
+ * most `maxAddresses` buckets, full buckets are dropped on a sweep, and when
+ * it is full the oldest bucket makes room: memory stays bounded whatever the
+ * number of addresses.
+ */
+import ipaddr from 'ipaddr.js';
+
+import type { Clock } from '../clock.ts';
+import { SwitchboardError } from '../errors.ts';
+
+interface Bucket {
+  tokens: number;
+  updatedAt: number;
+}
+
+const SWEEP_MS = 60_000;
+
+/** The address failures are counted under: IPv4 as it is (IPv4-mapped IPv6 included), IPv6 by its /64. */
+export function addressKey(remoteAddress: string | undefined): string {
+  if (!remoteAddress) return 'unknown';
+  let parsed: ipaddr.IPv4 | ipaddr.IPv6;
+  try {
+    parsed = ipaddr.process(remoteAddress);
+  } catch {
+    return remoteAddress.slice(0, 64);
+  }
+  if (parsed.kind() === 'ipv4') return parsed.toString();
+  const parts = (parsed as ipaddr.IPv6).parts.slice(0, 4).map((part) => part.toString(16));
+  return `${parts.join(':')}::/64`;
+}
+
+export class AuthFailureLimiter {
+  private readonly buckets = new Map<string, Bucket>();
+  private lastSweep = 0;
+
+  /** `perMinute` failures from one address per minute at most (bursts up to that many); 0 turns the limit off. */
+  constructor(
+    private readonly perMinute: number,
+    private readonly clock: Clock,
+    private readonly maxAddresses = 10_000,
+  ) {}
+
+  get size(): number {
+    return this.buckets.size;
+  }
+
+  /**
+   * Throws RATE_LIMITED when this address has no failures left, unless
+   * `inUse` says the presented credential is one in use.
+   */
+  check(remoteAddress: string | undefined, inUse: () => boolean): void {
+    if (this.perMinute <= 0) return;
+    const bucket = this.buckets.get(addressKey(remoteAddress));
+    if (!bucket) return;
+    const tokens = this.refilled(bucket, this.clock.now());
+    if (tokens >= 1 || inUse()) return;
+    const retryAfter = Math.max(1, Math.ceil(((1 - tokens) * 60) / this.perMinute));
+    throw new SwitchboardError('RATE_LIMITED', 'Too many failed authentications from this address; retry later with a valid key', { retryAfter });
+  }
+
+  /** Counts one failed authentication from this address. */
+  failed(remoteAddress: string | undefined): void {
+    if (this.perMinute <= 0) return;
+    const now = this.clock.now();
+    if (now - this.lastSweep >= SWEEP_MS) this.sweep(now);
+    const key = addressKey(remoteAddress);
+    let bucket = this.buckets.get(key);
+    if (!bucket) {
+      if (this.buckets.size >= this.maxAddresses) this.buckets.delete(this.buckets.keys().next().value as string);
+      bucket = { tokens: this.perMinute, updatedAt: now };
+      this.buckets.set(key, bucket);
+    }
+    bucket.tokens = Math.max(0, this.refilled(bucket, now) - 1);
+    bucket.updatedAt = Math.max(now, bucket.updatedAt);
+  }
+
+  private refilled(bucket: Bucket, now: number): number {
+    // A clock that stands still or steps back refills nothing.
+    const elapsed = Math.max(0, now - bucket.updatedAt);
+    return Math.min(this.perMinute, bucket.tokens + (elapsed / 60_000) * this.perMinute);
+  }
+
+  /** Drops buckets that have refilled: they hold nothing a new bucket would not. */
+  private sweep(now: number): void {
+    this.lastSweep = now;
+    for (const [key, bucket] of this.buckets) if (this.refilled(bucket, now) >= this.perMinute) this.buckets.delete(key);
+  }
+}
