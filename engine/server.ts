@@ -125,7 +125,9 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   let watcher: ManifestWatcher | undefined;
   if (options.watch ?? true) watcher = await watchManifests(settings.personasDir, registry, settings.reloadDebounceMs, log);
 
-  const authFailures = new AuthFailureLimiter(settings.authFailureLimit, clock);
+  const authFailures = new AuthFailureLimiter(settings.authFailureLimit, clock, (address) =>
+    log.warn({ event: 'auth_throttled', address }, `${settings.authFailureLimit} failed authentications within a minute from ${address}: its unknown keys get 429 until the count refills`),
+  );
   const context: AppContext = { settings, services, registry, sessions, stateless, dispatcher, authFailures };
   const extensions = serverExtensions(context);
   for (const job of extensions.jobs) job.start();

@@ -142,6 +142,8 @@ describe('failed authentications', () => {
     const admin = await fetch(new URL('/ucp/v2/accounts/acme/leads', s.url), { headers: { 'X-API-Key': s.key('acme', 'admin') } });
     expect(admin.status).toBe(429);
     expect(s.logLines.join('\n')).not.toContain('sb_guess');
+    // One warning when the address ran out, not one per refused request.
+    expect(logged(s).filter((line) => line.event === 'auth_throttled')).toEqual([expect.objectContaining({ level: 'warn', address: '127.0.0.1' })]);
   });
 
   it('refills an address over a minute', async () => {
@@ -163,7 +165,7 @@ describe('failed authentications', () => {
   });
 
   it('keeps its table bounded, and counts IPv6 clients per /64', () => {
-    const limiter = new AuthFailureLimiter(5, new FixedClock(0), 100);
+    const limiter = new AuthFailureLimiter(5, new FixedClock(0), undefined, 100);
     for (let i = 0; i < 1000; i += 1) limiter.failed(`10.0.${i >> 8}.${i & 255}`);
     expect(limiter.size).toBe(100);
     expect(addressKey('2001:db8:1:2::1')).toBe(addressKey('2001:db8:1:2:ffff:ffff:ffff:ffff'));

@@ -48,10 +48,14 @@ export class AuthFailureLimiter {
   private readonly buckets = new Map<string, Bucket>();
   private lastSweep = 0;
 
-  /** `perMinute` failures from one address per minute at most (bursts up to that many); 0 turns the limit off. */
+  /**
+   * `perMinute` failures from one address per minute at most (bursts up to that many); 0 turns the limit
+   * off. `onThrottled` hears of an address that has just used up its failures, once per run of them.
+   */
   constructor(
     private readonly perMinute: number,
     private readonly clock: Clock,
+    private readonly onThrottled: (address: string) => void = () => undefined,
     private readonly maxAddresses = 10_000,
   ) {}
 
@@ -85,8 +89,10 @@ export class AuthFailureLimiter {
       bucket = { tokens: this.perMinute, updatedAt: now };
       this.buckets.set(key, bucket);
     }
-    bucket.tokens = Math.max(0, this.refilled(bucket, now) - 1);
+    const before = this.refilled(bucket, now);
+    bucket.tokens = Math.max(0, before - 1);
     bucket.updatedAt = Math.max(now, bucket.updatedAt);
+    if (before >= 1 && bucket.tokens < 1) this.onThrottled(key);
   }
 
   private refilled(bucket: Bucket, now: number): number {

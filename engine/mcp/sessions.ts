@@ -129,11 +129,6 @@ export class SessionManager {
     return this.sessions.values();
   }
 
-  /** Sessions held by an account (being opened included). */
-  heldBy(accountId: string): number {
-    return this.perAccount.get(accountId) ?? 0;
-  }
-
   startSweeping(intervalMs = Math.min(30_000, Math.max(250, Math.min(this.limits.idleMs, this.limits.unusedMs) / 4))): void {
     this.sweeper = setInterval(() => void this.sweep(), intervalMs);
     this.sweeper.unref();
