@@ -166,7 +166,8 @@ export class OutboundClient {
 
   private async send(request: OutboundRequest): Promise<OutboundResponse> {
     const url = parseUrl(request.url);
-    const timeoutMs = request.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    // Whole milliseconds: AbortSignal.timeout throws on a fraction, and callers pass what is left of a deadline.
+    const timeoutMs = Math.max(1, Math.ceil(request.timeoutMs ?? DEFAULT_TIMEOUT_MS));
     const deadlineAt = Date.now() + timeoutMs;
     const deadline = AbortSignal.timeout(timeoutMs);
     const signal = request.signal ? AbortSignal.any([request.signal, deadline]) : deadline;
