@@ -84,6 +84,8 @@ export const catalogue = {
 
   // Configuration and manifests.
   CONFIG_INVALID: spec(500, RPC.internal),
+  /** The database cannot be opened or written: a read-only data directory, a full disk, a failing disk, a file that is not a database. */
+  STORE_UNWRITABLE: spec(503, RPC.internal, true),
   MANIFEST_INVALID: spec(422, RPC.invalidParams),
   SECRET_MISSING: spec(500, RPC.internal),
 

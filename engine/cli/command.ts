@@ -44,10 +44,19 @@ export const dataFlag = { data: { type: 'string' } } as const satisfies Options;
 export const jsonFlag = { json: { type: 'boolean' } } as const satisfies Options;
 export const personasFlag = { personas: { type: 'string' } } as const satisfies Options;
 
+/**
+ * The database file this command opened. A command that fails to write it
+ * later (a full disk) is reported naming it, by main.ts: one process runs one
+ * command, so one file.
+ */
+let openedDatabase: string | undefined;
+export const cliDatabaseFile = (): string | undefined => openedDatabase;
+
 /** Opens the database the server uses (--data, SWITCHBOARD_DATA, ./data). */
 export function openCliDatabase(data: string | undefined, env: NodeJS.ProcessEnv): Database {
   const settings = resolveSettings(data ? { data } : {}, env);
-  return openDatabase(databaseFile(settings.dataDir), { synchronous: settings.dbSynchronous });
+  openedDatabase = databaseFile(settings.dataDir);
+  return openDatabase(openedDatabase, { synchronous: settings.dbSynchronous });
 }
 
 /**
@@ -56,7 +65,8 @@ export function openCliDatabase(data: string | undefined, env: NodeJS.ProcessEnv
  */
 export function openCliServices(flags: { data?: string | undefined; personas?: string | undefined }, env: NodeJS.ProcessEnv): Services & { close(): void } {
   const settings = resolveSettings({ ...(flags.data ? { data: flags.data } : {}), ...(flags.personas ? { personas: flags.personas } : {}) }, env);
-  const db = openDatabase(databaseFile(settings.dataDir), { synchronous: settings.dbSynchronous });
+  openedDatabase = databaseFile(settings.dataDir);
+  const db = openDatabase(openedDatabase, { synchronous: settings.dbSynchronous });
   const services = createServices({ db, clock: systemClock, log: silentLogger, secrets: new SecretStore(env, settings.secretsFile), settings });
   return { ...services, close: () => db.close() };
 }

@@ -3,7 +3,8 @@
  * authors. Each command lives in its own module under commands/.
  */
 import { isSwitchboardError } from '../errors.ts';
-import { print, type CliIO, type Command, EXIT } from './command.ts';
+import { storageFailure } from '../store/storage-errors.ts';
+import { cliDatabaseFile, print, type CliIO, type Command, EXIT } from './command.ts';
 import { auditCommand } from './commands/audit.ts';
 import { backupCommand } from './commands/backup.ts';
 import { contactsCommand } from './commands/contacts.ts';
@@ -60,8 +61,11 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
   try {
     return await command.run(rest, io);
   } catch (error) {
-    if (isSwitchboardError(error)) {
-      print(io.stderr, `switchboard ${name}: ${error.message}`);
+    // A write that failed on the disk (read-only, full) after the database was opened: said, not a stack.
+    const file = cliDatabaseFile();
+    const known = isSwitchboardError(error) ? error : file ? storageFailure(error, file) : undefined;
+    if (known) {
+      print(io.stderr, `switchboard ${name}: ${known.message}`);
       return EXIT.error;
     }
     throw error;

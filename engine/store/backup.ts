@@ -17,6 +17,7 @@ import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 
 import { SwitchboardError } from '../errors.ts';
+import { storageFailure } from './storage-errors.ts';
 
 export interface BackupResult {
   source: string;
@@ -65,7 +66,8 @@ export async function backupDatabase(source: string, target: string, options: { 
   } catch (error) {
     removeWithSidecars(partial);
     if (error instanceof SwitchboardError) throw error;
-    throw new SwitchboardError('INTERNAL', `backup failed: ${(error as Error).message}`, { cause: error });
+    // The source is only read: a read-only directory or a full disk is the target's.
+    throw storageFailure(error, file) ?? new SwitchboardError('INTERNAL', `backup failed: ${(error as Error).message}`, { cause: error });
   }
   return { source, file, bytes: fs.statSync(file).size, durationMs: performance.now() - started, integrity: 'ok' };
 }

@@ -10,6 +10,8 @@ import { fileURLToPath } from 'node:url';
 
 import BetterSqlite3 from 'better-sqlite3';
 
+import { withStorage } from './storage-errors.ts';
+
 export type Database = BetterSqlite3.Database;
 
 export interface OpenOptions {
@@ -20,17 +22,29 @@ export interface OpenOptions {
 
 const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
 
+/**
+ * Opens (and creates, and migrates) the database. A data directory that is
+ * read-only, on a full disk or not a directory is a STORE_UNWRITABLE error
+ * naming the file, not a SqliteError stack (storage-errors.ts).
+ */
 export function openDatabase(file: string, options: OpenOptions = {}): Database {
-  if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
-  const db = new BetterSqlite3(file, { readonly: options.readonly ?? false });
-  db.pragma('busy_timeout = 5000');
-  if (!options.readonly) {
-    db.pragma('journal_mode = WAL');
-    db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
-    db.pragma('foreign_keys = ON');
-    migrate(db);
-  }
-  return db;
+  return withStorage(file, () => {
+    if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
+    const db = new BetterSqlite3(file, { readonly: options.readonly ?? false });
+    try {
+      db.pragma('busy_timeout = 5000');
+      if (!options.readonly) {
+        db.pragma('journal_mode = WAL');
+        db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+        db.pragma('foreign_keys = ON');
+        migrate(db);
+      }
+      return db;
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+  });
 }
 
 export interface Migration {
