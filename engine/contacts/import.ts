@@ -1,8 +1,19 @@
 /**
  * Imports a CSV or vCard file into the native contacts of an account. The
- * file is read as a whole first; every usable contact is then written in one
- * transaction, and every row or card that cannot be used is reported with
- * where it is and why, without losing the good ones.
+ * file is read as a whole first; the usable contacts are then written in
+ * chunks of a few hundred, one transaction each, and every row or card that
+ * cannot be used is reported with where it is and why, without losing the
+ * good ones.
+ *
+ * Chunks, not one transaction: SQLite has one writer at a time, and the
+ * server shares the file. One transaction for 300,000 rows held the write
+ * lock for seconds, and every create_lead of every call waited behind it.
+ * Between two chunks the import pauses as long as the chunk took, so a
+ * waiting writer (the server, in another process) gets the lock at least
+ * half the time. The price: an import that fails part-way (a full disk, a
+ * killed process) leaves the chunks before the failure in place. The error
+ * says how far it got, and importing the same file again completes it, since
+ * every row has a stable id (below) and what is there counts as unchanged.
  *
  * Each imported contact gets a stable source_id: the file's own id (an id
  * column, a vCard UID), or else a hash of its name and numbers. Importing the
@@ -66,28 +77,61 @@ function contentId(contact: NormalizedContact): string {
   return `hash:${digest.slice(0, 22)}`;
 }
 
+/** Rows per transaction: small enough that a waiting writer is not held up for long, large enough that commits are few. */
+export const IMPORT_CHUNK_ROWS = 500;
+
+const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
 /**
- * Parses the file's text and imports every usable contact in one
+ * Parses the file's text and imports every usable contact, a chunk per
  * transaction. A file that cannot be used at all (not text, no header, no
- * phone column) is a BAD_REQUEST; single bad rows end up in the report.
+ * phone column) is a BAD_REQUEST before anything is written; single bad rows
+ * end up in the report. The report counts only what was committed: when a
+ * chunk fails, the error says where the import stopped and what was saved.
  */
-export function importContacts(store: ContactStore, accountId: string, defaultCountry: string, fileName: string, text: string, format?: ImportFormat): ImportReport {
+export async function importContacts(store: ContactStore, accountId: string, defaultCountry: string, fileName: string, text: string, format?: ImportFormat): Promise<ImportReport> {
   if (text.includes('\u0000')) throw new SwitchboardError('BAD_REQUEST', `${fileName} is not a text file; export the contacts as CSV or vCard`);
   const chosen = format ?? detectFormat(fileName, text);
   const parsed = chosen === 'vcard' ? parseVCards(text) : parseContactsCsv(text);
   const report: ImportReport = { format: chosen, created: 0, updated: 0, unchanged: 0, rejected: [...parsed.problems], warnings: [], notices: parsed.notices };
-  store.batch(() => {
-    for (const draft of parsed.drafts) {
-      try {
-        const { contact, skipped } = normalizeContact(draft.input, defaultCountry);
-        const { change } = store.upsertContact(accountId, NATIVE_SOURCE, draft.sourceId ?? contentId(contact), contact);
-        report[change] += 1;
-        for (const number of skipped) report.warnings.push({ where: draft.where, message: `left out "${number}": not a phone number that can be read` });
-      } catch (error) {
-        if (!isSwitchboardError(error)) throw error;
-        report.rejected.push({ where: draft.where, message: error.message });
-      }
+  for (let start = 0; start < parsed.drafts.length; start += IMPORT_CHUNK_ROWS) {
+    const chunk = parsed.drafts.slice(start, start + IMPORT_CHUNK_ROWS);
+    // Counted apart and added once committed: a chunk that fails adds nothing to the report.
+    const done: Pick<ImportReport, 'created' | 'updated' | 'unchanged' | 'rejected' | 'warnings'> = { created: 0, updated: 0, unchanged: 0, rejected: [], warnings: [] };
+    const began = performance.now();
+    try {
+      store.batch(() => {
+        for (const draft of chunk) {
+          try {
+            const { contact, skipped } = normalizeContact(draft.input, defaultCountry);
+            const { change } = store.upsertContact(accountId, NATIVE_SOURCE, draft.sourceId ?? contentId(contact), contact);
+            done[change] += 1;
+            for (const number of skipped) done.warnings.push({ where: draft.where, message: `left out "${number}": not a phone number that can be read` });
+          } catch (error) {
+            if (!isSwitchboardError(error) || error.code === 'STORE_UNWRITABLE') throw error;
+            done.rejected.push({ where: draft.where, message: error.message });
+          }
+        }
+      });
+    } catch (error) {
+      throw stopped(error, report, chunk[0]?.where ?? 'the start');
     }
-  });
+    report.created += done.created;
+    report.updated += done.updated;
+    report.unchanged += done.unchanged;
+    report.rejected.push(...done.rejected);
+    report.warnings.push(...done.warnings);
+    if (start + IMPORT_CHUNK_ROWS < parsed.drafts.length) await pause(Math.min(Math.max(performance.now() - began, 1), 100));
+  }
   return report;
+}
+
+/** An import that failed part-way: where, why, and what is saved. */
+function stopped(error: unknown, report: ImportReport, where: string): unknown {
+  if (!isSwitchboardError(error)) return error;
+  const saved = report.created + report.updated + report.unchanged;
+  const progress = saved
+    ? `the ${saved} contact${saved === 1 ? '' : 's'} before it ${saved === 1 ? 'is' : 'are'} saved (${report.created} new, ${report.updated} updated, ${report.unchanged} unchanged); importing the same file again adds the rest`
+    : 'nothing was saved';
+  return new SwitchboardError(error.code, `the import stopped at ${where}: ${error.message}; ${progress}`, { cause: error, details: { where, created: report.created, updated: report.updated, unchanged: report.unchanged } });
 }

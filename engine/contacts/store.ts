@@ -15,6 +15,7 @@ import { randomBytes } from 'node:crypto';
 import type { Clock } from '../clock.ts';
 import { SwitchboardError } from '../errors.ts';
 import type { Database } from '../store/database.ts';
+import { withStorage } from '../store/storage-errors.ts';
 import { CONTACT_LIMITS, type ContactPhone, type NormalizedContact } from './input.ts';
 
 /** The source of contacts created through the admin API, the CLI or an import. */
@@ -189,9 +190,9 @@ export class ContactStore {
     return { contacts: this.withPhones(shown), nextCursor: more ? encodeCursor(shown[shown.length - 1]!) : null };
   }
 
-  /** Runs several writes as one transaction (an import is all there or not at all). */
+  /** Runs several writes as one transaction (a chunk of an import or a sync is all there or not at all). A disk that cannot be written is STORE_UNWRITABLE naming the file. */
   batch<T>(work: () => T): T {
-    return this.db.transaction(work).immediate();
+    return withStorage(this.db.name, () => this.db.transaction(work).immediate());
   }
 
   private withPhones(rows: readonly ContactRow[]): Contact[] {
