@@ -2,8 +2,9 @@
  * Argument checking, the same for every tool. Each distinct input schema is
  * compiled once (Ajv, draft 2020-12) and shared by every persona that uses
  * it, so a thousand personas with the same global tools cost six
- * compilations, not six thousand. Errors are rewritten as one sentence a
- * voice agent's model can act on.
+ * compilations, not six thousand; a schema no persona uses any more is
+ * dropped. Errors are rewritten as one sentence a voice agent's model can
+ * act on.
  *
  * Three rules apply to every tool's top-level arguments, here and nowhere
  * else, because clients differ in what they send for the same intent:
@@ -59,11 +60,27 @@ function normalise(args: Record<string, unknown>, facts: SchemaFacts): Record<st
   );
 }
 
-const compiled = new Map<string, ArgumentCheck>();
+/**
+ * Compiled checks by schema text, held weakly. A check lives as long as a
+ * persona's catalog holds it (the snapshot in force, a last good version, a
+ * request still running); once none does, the collector frees it and the
+ * entry goes, with Ajv's own copy of the schema. Held strongly, every
+ * distinct schema ever loaded (each edit of an API tool's variables makes
+ * one) stayed compiled for the life of the process.
+ */
+const compiled = new Map<string, WeakRef<ArgumentCheck>>();
+const unused = new FinalizationRegistry<{ key: string; schema: JsonSchema }>(({ key, schema }) => {
+  ajv.removeSchema(schema);
+  // The same schema may have been compiled again since; that check stays.
+  if (!compiled.get(key)?.deref()) compiled.delete(key);
+});
+
+/** How many compiled checks the table holds (what is still in use, until the collector has run). */
+export const compiledArgumentChecks = (): number => compiled.size;
 
 export function argumentCheck(schema: JsonSchema): ArgumentCheck {
   const key = JSON.stringify(schema);
-  let check = compiled.get(key);
+  let check = compiled.get(key)?.deref();
   if (!check) {
     const validate: ValidateFunction = ajv.compile(schema);
     const facts = factsOf(schema);
@@ -75,7 +92,8 @@ export function argumentCheck(schema: JsonSchema): ArgumentCheck {
       const args = normalise(raw as Record<string, unknown>, facts);
       return validate(args) ? { ok: true, args } : { ok: false, message: describeArgumentErrors(validate.errors, facts.declared) };
     };
-    compiled.set(key, check);
+    compiled.set(key, new WeakRef(check));
+    unused.register(check, { key, schema });
   }
   return check;
 }
