@@ -2,7 +2,10 @@
  * check_user_availability through MCP with the official client, with
  * Do-Not-Disturb changed through the admin API and through the real CLI and
  * seen by the next tool call; the admin API's refusals; unknown users and bad
- * arguments as tool errors that help the model and name no other account.
+ * arguments as tool errors that help the model and name no other account,
+ * and no more of this one than fits what was asked; one way of naming a user
+ * (id, extension, unique name) in the tool, the admin API and the CLI; the
+ * DND reason told to the agent only where the account allows it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -20,7 +23,24 @@ users:
   - { id: u-101, name: Sam Ortiz, extension: "101" }
   - { id: u-102, name: Dana Cole, extension: "102" }
 `,
-  'acme/front-desk.yaml': 'persona_id: front-desk\n',
+  'acme/front-desk.yaml': 'persona_id: front-desk\ntools:\n  - { type: transfer_to_user, name: transfer_to_sam, description: Transfer to Sam., user: u-101 }\n',
+  // An office that wants its agent to say why someone is away.
+  'initrode/account.yaml': `account_id: initrode
+timezone: America/Chicago
+dnd_reason_to_agent: true
+users:
+  - { id: peter, name: Peter Gibbons, extension: "300" }
+`,
+  'initrode/desk.yaml': 'persona_id: desk\ntools:\n  - { type: transfer_to_user, name: transfer_to_peter, description: Transfer to Peter., user: peter }\n',
+  // Enough people that a list of them all would be an enumeration.
+  'hooli/account.yaml': `account_id: hooli
+timezone: America/Los_Angeles
+users:
+${['Chris Adams', 'Chris Baker', 'Christine Cole', 'Christopher Diaz', 'Kris Evans', 'Gavin Belson', 'Richard Hendricks', 'Monica Hall', 'Jared Dunn', 'Erlich Bachman', 'Bertram Gilfoyle', 'Dinesh Chugtai']
+  .map((name, index) => `  - { id: h-${index + 1}, name: ${name}, extension: "${700 + index}" }`)
+  .join('\n')}
+`,
+  'hooli/desk.yaml': 'persona_id: desk\n',
   'globex/account.yaml': 'account_id: globex\ntimezone: Europe/London\nusers:\n  - { id: dr-hughes, name: Emma Hughes, extension: "2001" }\n',
   'globex/reception.yaml': 'persona_id: reception\n',
 };
@@ -88,14 +108,78 @@ describe.each<Era>(['legacy', 'modern'])('%s era', (era) => {
     expect(set.status).toBe(200);
     expect(set.json).toMatchObject({ user_id: 'u-101', available: false, dnd: { enabled: true, reason: 'In a meeting', until: '2026-03-09T15:00:00-04:00', updated_by: expect.stringMatching(/^api:key_/) } });
 
+    // The reason is the user's business: this account does not let the agent tell it.
     const busy = await check('u-101', era);
     expect(busy.isError).toBe(false);
-    expect(busy.text).toBe('Sam Ortiz is on Do-Not-Disturb (In a meeting) until today 15:00 and cannot take calls now.');
-    expect(busy.data).toMatchObject({ available: false, dnd: { enabled: true, reason: 'In a meeting', until: '2026-03-09T15:00:00-04:00', until_spoken: 'today 15:00' } });
+    expect(busy.text).toBe('Sam Ortiz is on Do-Not-Disturb until today 15:00 and cannot take calls now.');
+    expect(busy.data).toMatchObject({ available: false, dnd: { enabled: true, reason: null, until: '2026-03-09T15:00:00-04:00', until_spoken: 'today 15:00' } });
 
     const cleared = await admin('DELETE', 'acme/users/u-101/dnd');
     expect(cleared).toMatchObject({ status: 200, json: { available: true, dnd: { enabled: false } } });
     expect((await check('u-101', era)).data.available).toBe(true);
+  });
+});
+
+describe('the DND reason, by the account\'s dnd_reason_to_agent', () => {
+  const callTool = async (account: string, persona: string, name: string, args: Record<string, unknown> = {}) => {
+    const client = await connect(server, callHeaders({ key: server.key(account), account, persona }));
+    try {
+      const result = await client.callTool({ name, arguments: args });
+      return { text: textOf(result), structured: JSON.stringify(result.structuredContent), isError: result.isError === true };
+    } finally {
+      await client.close();
+    }
+  };
+
+  it('is kept from the agent by default, in every tool, text and structuredContent alike', async () => {
+    await admin('PUT', 'acme/users/u-101/dnd', { body: { reason: 'dentist appointment', until: '2026-03-09T15:00' } });
+    const availability = await callTool('acme', 'front-desk', 'check_user_availability', { user_id: 'Sam' });
+    expect(availability.text).toBe('Sam Ortiz is on Do-Not-Disturb until today 15:00 and cannot take calls now.');
+    const transfer = await callTool('acme', 'front-desk', 'transfer_to_sam');
+    expect(transfer.isError).toBe(true);
+    expect(transfer.text).toBe('Sam Ortiz is on Do-Not-Disturb until 3:00 PM and cannot take the call. Offer to take a message instead.');
+    for (const answer of [availability, transfer]) expect(`${answer.text} ${answer.structured}`).not.toContain('dentist');
+    // The operator still sees it.
+    expect((await admin('GET', 'acme/users/u-101/dnd')).json.dnd.reason).toBe('dentist appointment');
+    await admin('DELETE', 'acme/users/u-101/dnd');
+  });
+
+  it('is told where the account turns it on, by check_user_availability and transfer_to_user alike', async () => {
+    const initrodeAdmin = server.key('initrode', 'admin');
+    expect((await admin('PUT', 'initrode/users/peter/dnd', { key: initrodeAdmin, body: { reason: 'In a meeting' } })).status).toBe(200);
+    const availability = await callTool('initrode', 'desk', 'check_user_availability', { user_id: 'peter' });
+    expect(availability.text).toBe('Peter Gibbons is on Do-Not-Disturb (In a meeting) and cannot take calls now.');
+    expect(JSON.parse(availability.structured)).toMatchObject({ dnd: { enabled: true, reason: 'In a meeting', until: null } });
+    const transfer = await callTool('initrode', 'desk', 'transfer_to_peter');
+    expect(transfer.text).toBe('Peter Gibbons is on Do-Not-Disturb (In a meeting) and cannot take the call. Offer to take a message instead.');
+    expect(JSON.parse(transfer.structured)).toMatchObject({ error: { code: 'TOOL_REFUSED', reason: 'dnd', dnd_reason: 'In a meeting' } });
+    await admin('DELETE', 'initrode/users/peter/dnd', { key: initrodeAdmin });
+  });
+});
+
+describe('one way of naming a user: id, extension or a name that fits one user', () => {
+  const base = () => ['--data', server.dataDir, '--personas', server.personasDir];
+
+  it('takes a name or an extension in the CLI, as the tool does', async () => {
+    const set = await runCli(['dnd', 'set', '--account', 'acme', '--user', 'Sam', '--reason', 'Lunch', ...base()]);
+    expect(set).toMatchObject({ code: 0, stderr: '' });
+    expect(set.stdout).toBe('Sam Ortiz (u-101, extension 101) is on Do-Not-Disturb: Lunch.\n');
+    expect((await check('Sam')).data).toMatchObject({ user_id: 'u-101', available: false });
+    const cleared = await runCli(['dnd', 'clear', '--account', 'acme', '--user', '101', ...base()]);
+    expect(cleared).toMatchObject({ code: 0, stdout: 'Sam Ortiz (u-101, extension 101) is available.\n' });
+    const ambiguous = await runCli(['dnd', 'set', '--account', 'acme', '--user', 'Dana', ...base()]);
+    expect(ambiguous.code).toBe(2);
+    expect(ambiguous.stderr).toContain('User "Dana" matches several users of account acme: u-100 (Dana Reyes), u-102 (Dana Cole); give the id');
+    expect((await check('u-100')).data.available).toBe(true);
+  });
+
+  it('takes a name or an extension in the admin API path, and refuses a name that fits several', async () => {
+    const byName = await admin('PUT', `acme/users/${encodeURIComponent('Dana Reyes')}/dnd`, { body: { reason: 'Out' } });
+    expect(byName).toMatchObject({ status: 200, json: { user_id: 'u-100', available: false } });
+    expect(await admin('GET', 'acme/users/100/dnd')).toMatchObject({ status: 200, json: { user_id: 'u-100', dnd: { reason: 'Out' } } });
+    expect(await admin('DELETE', 'acme/users/u-100/dnd')).toMatchObject({ status: 200, json: { user_id: 'u-100', available: true } });
+    const ambiguous = await admin('GET', 'acme/users/Dana/dnd');
+    expect(ambiguous).toMatchObject({ status: 404, json: { error: { code: 'NOT_FOUND', details: { user_id: 'Dana', candidates: ['u-100', 'u-102'] } } } });
   });
 });
 
@@ -136,7 +220,7 @@ describe('Do-Not-Disturb state', () => {
     expect(set.stderr).toBe('');
     expect(set.code).toBe(0);
     expect(JSON.parse(set.stdout)).toMatchObject({ user_id: 'u-101', available: false, dnd: { reason: 'On vacation', until: '2099-01-02T09:00:00-05:00', updated_by: 'cli' } });
-    expect(await check('u-101')).toMatchObject({ data: { available: false, dnd: { reason: 'On vacation', until_spoken: 'Friday 2 January 2099 09:00' } } });
+    expect(await check('u-101')).toMatchObject({ data: { available: false, dnd: { reason: null, until_spoken: 'Friday 2 January 2099 09:00' } } });
 
     const shown = await runCli(['dnd', 'show', ...flags]);
     expect(shown.stdout.trim()).toBe('Sam Ortiz (u-101, extension 101) is on Do-Not-Disturb: On vacation (until 2099-01-02T09:00:00-05:00).');
@@ -175,19 +259,46 @@ describe('which user', () => {
     const { isError, text, error } = await check('Dana');
     expect(isError).toBe(true);
     expect(error?.code).toBe('TOOL_NOT_FOUND');
-    expect(text).toContain('"Dana" matches several users');
-    expect(text).toContain('Dana Reyes (id u-100, extension 100)');
-    expect(text).toContain('Dana Cole (id u-102, extension 102)');
+    expect(text).toBe('"Dana" matches several users: Dana Reyes (id u-100), Dana Cole (id u-102). Ask the caller which one they mean, then call again with that user\'s id.');
   });
 
-  it.each<Era>(['legacy', 'modern'])('answers an unknown user with the users of this account only (%s)', async (era) => {
+  it.each<Era>(['legacy', 'modern'])('answers an unknown user without listing the users of the account (%s)', async (era) => {
     const { isError, text, error } = await check('dr-hughes', era);
     expect(isError).toBe(true);
     expect(error?.code).toBe('TOOL_NOT_FOUND');
-    expect(text).toBe(
-      'There is no user "dr-hughes". Users of this account: Dana Reyes (id u-100, extension 100), Sam Ortiz (id u-101, extension 101), Dana Cole (id u-102, extension 102). Call again with one of these ids.',
-    );
-    expect(JSON.stringify(await check('Emma Hughes'))).not.toMatch(/globex|2001|dr-hughes/);
+    expect(text).toBe('There is no user "dr-hughes". Ask the caller for the full name of the person they want to reach, or offer to take a message.');
+    const other = JSON.stringify(await check('Emma Hughes'));
+    expect(other).not.toMatch(/globex|2001|dr-hughes/);
+    expect(other).not.toMatch(/Dana|Sam|u-10\d/);
+  });
+
+  it('suggests a few close names for a misheard one, without extensions', async () => {
+    const misheard = await check('Sam Ortis');
+    expect(misheard).toMatchObject({ isError: true, error: { code: 'TOOL_NOT_FOUND' } });
+    expect(misheard.text).toBe('There is no user "Sam Ortis". Close matches: Sam Ortiz (id u-101). If the caller meant one of them, call again with that id; otherwise ask the caller who they want to reach.');
+    expect(misheard.error).toMatchObject({ suggestions: [{ id: 'u-101', name: 'Sam Ortiz' }] });
+    expect((await check('Dayna')).text).toContain('Close matches: Dana Reyes (id u-100), Dana Cole (id u-102).');
+    expect((await check('Dan')).text).toContain('Close matches: Dana Reyes (id u-100), Dana Cole (id u-102).');
+    // Too short to be a name: nobody is suggested.
+    expect((await check('Da')).text).not.toContain('Close matches');
+  });
+
+  it('never names more than a few users of a large account, whatever is asked', async () => {
+    const hooli = await connect(server, callHeaders({ key: server.key('hooli'), account: 'hooli', persona: 'desk' }));
+    try {
+      const ask = async (userId: string) => textOf(await hooli.callTool({ name: 'check_user_availability', arguments: { user_id: userId } }));
+      const chris = await ask('Chris Smith');
+      expect(chris).toBe('There is no user "Chris Smith". Close matches: Chris Adams (id h-1), Chris Baker (id h-2), Christine Cole (id h-3). If the caller meant one of them, call again with that id; otherwise ask the caller who they want to reach.');
+      for (const text of [chris, await ask('nobody at all'), await ask('zz'), await ask('999')]) {
+        expect(text.match(/\(id h-\d+\)/g)?.length ?? 0).toBeLessThanOrEqual(3);
+        expect(text).not.toMatch(/extension|\b7\d\d\b/);
+      }
+      // A first name several people share: the model is told to ask, with a bounded list.
+      const shared = await ask('Chris');
+      expect(shared).toBe('"Chris" matches several users: Chris Adams (id h-1), Chris Baker (id h-2). Ask the caller which one they mean, then call again with that user\'s id.');
+    } finally {
+      await hooli.close();
+    }
   });
 });
 

@@ -142,6 +142,8 @@ export interface AccountManifest {
   transfer_policy?: TransferPolicy;
   call_control?: CallControlSettings;
   contact_sources?: ContactSourceEntry[];
+  /** Whether voice agents hear why a user is on Do-Not-Disturb (default false: the reason is the user's business). */
+  dnd_reason_to_agent?: boolean;
 }
 
 /** closed, 24h, or intervals "HH:MM-HH:MM". */

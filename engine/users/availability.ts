@@ -3,17 +3,21 @@
  * DndStore says who is on Do-Not-Disturb now. The tool, the admin API and the
  * CLI all describe a user with `availabilityView`, so the three agree.
  *
- * Finding a user is forgiving for the tool only: a model sometimes passes a
- * name or an extension where an id is asked for. An unambiguous match on
- * those is accepted (and said so in `matched_by`); anything else is an error
- * that lists the users of this account only.
+ * All three find a user with find-user.ts (id, extension or unique name);
+ * they differ in what an error may say: an admin may read every user id,
+ * the model (and through it the caller) only names that fit what it asked.
+ *
+ * The DND reason ("dentist appointment") is the user's own business. Only
+ * `reasonForAgent` decides whether a voice agent hears it: the account's
+ * `dnd_reason_to_agent`, off unless the operator turns it on. Admins and
+ * the CLI always see it.
  */
 import { SwitchboardError } from '../errors.ts';
 import { isoInZone } from '../hours/time-text.ts';
 import type { AccountEntry } from '../manifests/snapshot.ts';
 import type { UserEntry } from '../manifests/types.ts';
-import { dialString } from '../phone.ts';
 import type { DndState } from './dnd-store.ts';
+import { findUser, type MatchedBy } from './find-user.ts';
 
 export interface AvailabilityView {
   user_id: string;
@@ -47,49 +51,17 @@ export function availabilityView(account: AccountEntry, user: UserEntry, state: 
   };
 }
 
-/** The user with exactly this id, or NOT_FOUND (404 on the admin API, exit 2 in the CLI). */
-export function requireUser(account: AccountEntry, userId: string): UserEntry {
-  const user = account.users.get(userId);
-  if (user) return user;
-  const ids = [...account.users.keys()];
-  throw new SwitchboardError('NOT_FOUND', `User "${userId}" is not in account ${account.id}${ids.length ? ` (users: ${listed(ids)})` : ' (it has no users)'}`, {
-    details: { user_id: userId },
-  });
+/**
+ * The DND reason as a voice agent may hear it: null unless the account sets
+ * `dnd_reason_to_agent: true`. Every tool text and structuredContent that
+ * could carry the reason to a caller goes through here.
+ */
+export function reasonForAgent(account: AccountEntry, state: DndState): string | null {
+  return account.manifest.dnd_reason_to_agent === true ? state.reason : null;
 }
 
-export type MatchedBy = 'id' | 'extension' | 'name';
-
-const words = (text: string): string[] =>
-  text
-    .normalize('NFKD')
-    .replace(/[\u0300-\u036f]/g, '')
-    .toLowerCase()
-    .split(/[^a-z0-9]+/)
-    .filter(Boolean);
-
-/** Users whose id, extension or name the text gives, best kind of match first. */
-function candidatesFor(account: AccountEntry, text: string): { users: UserEntry[]; matchedBy: MatchedBy } {
-  const users = [...account.users.values()];
-  const folded = text.toLowerCase();
-  const byId = users.filter((user) => user.id.toLowerCase() === folded);
-  if (byId.length) return { users: byId, matchedBy: 'id' };
-  const dial = dialString(text);
-  if (dial && /^[+*#]?[0-9*#]+$/.test(text.replace(/[\s().-]/g, ''))) {
-    const byExtension = users.filter((user) => user.extension === dial);
-    if (byExtension.length) return { users: byExtension, matchedBy: 'extension' };
-  }
-  const asked = words(text);
-  if (!asked.length) return { users: [], matchedBy: 'name' };
-  const whole = asked.join(' ');
-  const byFullName = users.filter((user) => words(user.name).join(' ') === whole);
-  if (byFullName.length) return { users: byFullName, matchedBy: 'name' };
-  // Every word asked for is one of the name's words: "Dana", "Reyes", "Dr Hughes".
-  return { users: users.filter((user) => asked.every((word) => words(user.name).includes(word))), matchedBy: 'name' };
-}
-
+/** Users as an admin reads them in an error: "u-100 (Dana Reyes), u-102 (Dana Cole)". */
 const LISTED_USERS = 20;
-
-const describeUser = (user: UserEntry): string => `${user.name} (id ${user.id}, extension ${user.extension})`;
 
 function listed(items: string[]): string {
   const shown = items.slice(0, LISTED_USERS).join(', ');
@@ -97,24 +69,59 @@ function listed(items: string[]): string {
 }
 
 /**
- * The user the model meant, or a TOOL_NOT_FOUND error whose text tells the
- * model what it can ask for instead. Only this account's users are named.
+ * The user an admin or the CLI names by id, extension or unique name
+ * (find-user.ts), or NOT_FOUND (404 on the admin API, exit 2 in the CLI).
+ * An admin may list every user anyway (GET /users), so the message names
+ * the account's user ids.
  */
-export function resolveUserForTool(account: AccountEntry, text: string): { user: UserEntry; matchedBy: MatchedBy } {
-  const exact = account.users.get(text);
-  if (exact) return { user: exact, matchedBy: 'id' };
-  const { users, matchedBy } = candidatesFor(account, text);
-  if (users.length === 1) return { user: users[0] as UserEntry, matchedBy };
-  const all = [...account.users.values()];
-  if (users.length > 1) {
-    throw new SwitchboardError('TOOL_NOT_FOUND', `"${text}" matches several users: ${listed(users.map(describeUser))}. Ask the caller which one they mean, then call again with that user's id.`, {
-      details: { user_id: text, candidates: users.map((user) => ({ id: user.id, name: user.name, extension: user.extension })) },
+export function requireUser(account: AccountEntry, text: string): UserEntry {
+  const found = findUser(account.users.values(), text);
+  if (found.ok) return found.user;
+  if (found.kind === 'ambiguous') {
+    throw new SwitchboardError('NOT_FOUND', `User "${text}" matches several users of account ${account.id}: ${listed(found.candidates.map((user) => `${user.id} (${user.name})`))}; give the id`, {
+      details: { user_id: text, candidates: found.candidates.slice(0, LISTED_USERS).map((user) => user.id) },
     });
   }
-  if (!all.length) {
+  const ids = [...account.users.keys()];
+  throw new SwitchboardError('NOT_FOUND', `User "${text}" is not in account ${account.id}${ids.length ? ` (users: ${listed(ids)})` : ' (it has no users)'}`, {
+    details: { user_id: text },
+  });
+}
+
+/** At most this many users are named to the model when a name fits several. */
+const LISTED_CANDIDATES = 5;
+
+const forModel = (user: UserEntry): string => `${user.name} (id ${user.id})`;
+const brief = (user: UserEntry) => ({ id: user.id, name: user.name });
+
+/**
+ * The user the model meant, or a TOOL_NOT_FOUND error whose text tells the
+ * model what it can do instead. What the model reads may reach the caller,
+ * so it names only users that fit what was asked (a few close names when
+ * none fits exactly), never the account's list, and no extensions.
+ */
+export function resolveUserForTool(account: AccountEntry, text: string): { user: UserEntry; matchedBy: MatchedBy } {
+  const found = findUser(account.users.values(), text);
+  if (found.ok) return { user: found.user, matchedBy: found.matchedBy };
+  if (found.kind === 'ambiguous') {
+    const shown = found.candidates.slice(0, LISTED_CANDIDATES);
+    const more = found.candidates.length - shown.length;
+    const list = `${shown.map(forModel).join(', ')}${more > 0 ? ` and ${more} more` : ''}`;
+    throw new SwitchboardError('TOOL_NOT_FOUND', `"${text}" matches several users: ${list}. Ask the caller which one they mean${more > 0 ? ' (their full name)' : ''}, then call again with that user's id.`, {
+      details: { user_id: text, candidates: shown.map(brief) },
+    });
+  }
+  if (!account.users.size) {
     throw new SwitchboardError('TOOL_NOT_FOUND', 'This account has no users, so availability cannot be checked. Offer to take a message instead.', { details: { user_id: text } });
   }
-  throw new SwitchboardError('TOOL_NOT_FOUND', `There is no user "${text}". Users of this account: ${listed(all.map(describeUser))}. Call again with one of these ids.`, {
-    details: { user_id: text, users: all.slice(0, LISTED_USERS).map((user) => ({ id: user.id, name: user.name, extension: user.extension })) },
+  if (found.suggestions.length) {
+    throw new SwitchboardError(
+      'TOOL_NOT_FOUND',
+      `There is no user "${text}". Close matches: ${found.suggestions.map(forModel).join(', ')}. If the caller meant one of them, call again with that id; otherwise ask the caller who they want to reach.`,
+      { details: { user_id: text, suggestions: found.suggestions.map(brief) } },
+    );
+  }
+  throw new SwitchboardError('TOOL_NOT_FOUND', `There is no user "${text}". Ask the caller for the full name of the person they want to reach, or offer to take a message.`, {
+    details: { user_id: text, suggestions: [] },
   });
 }

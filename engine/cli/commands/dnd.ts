@@ -2,6 +2,8 @@
  * `switchboard dnd`: set, clear and show users' Do-Not-Disturb from a shell.
  * It writes the same SQLite file as a running server, which sees the change
  * on its next tool call; users are checked against the account manifest.
+ * --user takes what the tool and the admin API take (an id, an extension or
+ * a name that fits one user: users/find-user.ts).
  */
 import { SwitchboardError } from '../../errors.ts';
 import { availabilityView, requireUser, type AvailabilityView } from '../../users/availability.ts';
@@ -22,10 +24,11 @@ export const dndCommand: Command = {
   name: 'dnd',
   summary: "Set, clear or show users' Do-Not-Disturb.",
   usage: [
-    'switchboard dnd set   --account ID --user ID [--reason TEXT] [--until ISO-8601] [--json] [--data DIR] [--personas DIR]',
-    '       switchboard dnd clear --account ID --user ID [--json] [--data DIR] [--personas DIR]',
-    '       switchboard dnd show  --account ID [--user ID] [--json] [--data DIR] [--personas DIR]',
+    'switchboard dnd set   --account ID --user USER [--reason TEXT] [--until ISO-8601] [--json] [--data DIR] [--personas DIR]',
+    '       switchboard dnd clear --account ID --user USER [--json] [--data DIR] [--personas DIR]',
+    '       switchboard dnd show  --account ID [--user USER] [--json] [--data DIR] [--personas DIR]',
     '',
+    'USER is the id in account.yaml, the extension, or a name that fits one user ("Dana", "Dana Reyes").',
     'set puts the user on Do-Not-Disturb (until the given time, or until cleared); --until without',
     "an offset is local time of the account. show without --user lists every user of the account.",
     'A running server on the same data directory sees the change on its next tool call.',

@@ -3,7 +3,8 @@
  * the account. The user's Do-Not-Disturb is checked first; the manifest's
  * on_dnd decides what then happens: refuse (the default: the model is told
  * and can take a message), voicemail (transfer to the user's voicemail), or
- * transfer anyway. Targets come from the manifest, so they skip the transfer
+ * transfer anyway. The DND reason is told only where the account allows it
+ * (`dnd_reason_to_agent`). Targets come from the manifest, so they skip the transfer
  * policy's allow list; one that a deny pattern blocks makes the manifest invalid.
  * When the user does not answer in the ring time, on_no_answer may try the
  * user's voicemail or the fallback list.
@@ -14,6 +15,7 @@ import { deniedManifestTarget } from '../../calls/policy.ts';
 import { callToTransfer, nextDestinations, ringTimeoutMs, transferTo, transferToolTimeoutMs, userDestination, type TransferPlan } from '../../calls/transfer.ts';
 import { SwitchboardError } from '../../errors.ts';
 import type { TransferToUserEntry } from '../../manifests/types.ts';
+import { reasonForAgent } from '../../users/availability.ts';
 import { ToolBuildProblem, type CustomToolFactory, type ToolContext } from '../types.ts';
 import { NO_ARGUMENTS } from './transfer-to-queue.ts';
 
@@ -58,15 +60,17 @@ export const transferToUserFactory: CustomToolFactory<TransferToUserEntry> = (en
       const call = callToTransfer(ctx);
       const dnd = ctx.services.dnd.get(ctx.account.id, user.id);
       if (!dnd.enabled) return transferTo(ctx, call, direct);
-      const dndData = { user_id: user.id, user_dnd: true, dnd_until: dnd.until === null ? null : new Date(dnd.until).toISOString() };
+      const reason = reasonForAgent(ctx.account, dnd);
+      const because = reason ? ` (${reason})` : '';
+      const dndData = { user_id: user.id, user_dnd: true, dnd_until: dnd.until === null ? null : new Date(dnd.until).toISOString(), ...(reason ? { dnd_reason: reason } : {}) };
       if (onDnd === 'refuse') {
         ctx.services.calls.refuse(call, 'transfer', 'dnd', { user_id: user.id });
-        throw new SwitchboardError('TOOL_REFUSED', `${user.name} is on Do-Not-Disturb${untilText(ctx, dnd.until)} and cannot take the call. Offer to take a message instead.`, {
+        throw new SwitchboardError('TOOL_REFUSED', `${user.name} is on Do-Not-Disturb${because}${untilText(ctx, dnd.until)} and cannot take the call. Offer to take a message instead.`, {
           details: { status: 'refused', reason: 'dnd', ...dndData },
         });
       }
       const outcome = await transferTo(ctx, call, onDnd === 'voicemail' && voicemail ? voicemail : direct);
-      return { text: `${user.name} is on Do-Not-Disturb. ${outcome.text}`, data: { ...outcome.data, ...dndData } };
+      return { text: `${user.name} is on Do-Not-Disturb${because}. ${outcome.text}`, data: { ...outcome.data, ...dndData } };
     },
   };
 };

@@ -2,11 +2,14 @@
  * check_user_availability(user_id): whether a user of the account can take
  * calls now, by their Do-Not-Disturb state (live in SQLite, set by the PBX
  * through the admin API or by a person with the CLI), with the DND setting
- * (reason, until). Every call reads the store, so a change is seen at once.
+ * (on or off, until when). Every call reads the store, so a change is seen
+ * at once. The reason is told only where the account allows it
+ * (`dnd_reason_to_agent`, reasonForAgent): what the model reads, the caller
+ * may hear.
  */
 import { SwitchboardError } from '../../errors.ts';
 import { spokenTime } from '../../hours/time-text.ts';
-import { availabilityView, resolveUserForTool } from '../../users/availability.ts';
+import { availabilityView, reasonForAgent, resolveUserForTool } from '../../users/availability.ts';
 import type { ToolDefinition } from '../types.ts';
 
 export const checkUserAvailabilityTool: ToolDefinition<{ user_id: string }> = {
@@ -35,7 +38,7 @@ export const checkUserAvailabilityTool: ToolDefinition<{ user_id: string }> = {
         required: ['enabled', 'reason', 'until'],
         properties: {
           enabled: { type: 'boolean' },
-          reason: { type: ['string', 'null'] },
+          reason: { type: ['string', 'null'], description: "Why the user is on DND; null unless the account's dnd_reason_to_agent is on." },
           until: { type: ['string', 'null'], description: 'When DND ends by itself, ISO-8601 with offset; null if it has no end.' },
           until_spoken: { type: ['string', 'null'], description: 'until as an agent says it, e.g. "today 15:00".' },
         },
@@ -50,9 +53,10 @@ export const checkUserAvailabilityTool: ToolDefinition<{ user_id: string }> = {
     const now = ctx.services.clock.now();
     const state = ctx.services.dnd.get(ctx.account.id, user.id);
     const view = availabilityView(ctx.account, user, state);
+    const reason = reasonForAgent(ctx.account, state);
     const untilSpoken = state.until === null ? null : spokenTime(state.until, now, ctx.account.manifest.timezone);
     const text = state.enabled
-      ? `${user.name} is on Do-Not-Disturb${state.reason ? ` (${state.reason})` : ''}${untilSpoken ? ` until ${untilSpoken}` : ''} and cannot take calls now.`
+      ? `${user.name} is on Do-Not-Disturb${reason ? ` (${reason})` : ''}${untilSpoken ? ` until ${untilSpoken}` : ''} and cannot take calls now.`
       : `${user.name} is available.`;
     return {
       text,
@@ -62,7 +66,7 @@ export const checkUserAvailabilityTool: ToolDefinition<{ user_id: string }> = {
         extension: view.extension,
         available: view.available,
         matched_by: matchedBy,
-        dnd: { enabled: view.dnd.enabled, reason: view.dnd.reason, until: view.dnd.until, until_spoken: untilSpoken },
+        dnd: { enabled: view.dnd.enabled, reason, until: view.dnd.until, until_spoken: untilSpoken },
       },
     };
   },
