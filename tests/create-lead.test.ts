@@ -29,6 +29,7 @@ interface LeadData {
   lead_status: 'new' | 'existing';
   case_status: 'created' | 'updated';
   phone_number: string | null;
+  replaced_intent: string | null;
 }
 
 async function createLead(headers: { call: string; caller?: string; account?: string; persona?: string }, args: Record<string, unknown>, era: Era = 'legacy') {
@@ -47,7 +48,8 @@ describe('create_lead', () => {
   it('creates a lead for a new number, adds a case for a known number, and updates the case on a retry', async () => {
     const first = await createLead({ call: 'call-a1', caller: '+1 (212) 555-0101' }, { name: 'Jane Doe', intent: 'Leaking pipe', classification: 'lead' });
     expect(first.result.isError).toBeFalsy();
-    expect(first.data).toMatchObject({ lead_status: 'new', case_status: 'created', phone_number: '+12125550101' });
+    expect(first.data).toMatchObject({ lead_status: 'new', case_status: 'created', phone_number: '+12125550101', replaced_intent: null });
+    expect(first.text).toBe(`Created new lead ${first.data.lead_id} for Jane Doe with case ${first.data.case_id}.`);
     expect(first.text).toContain(first.data.lead_id);
     expect(first.text).toContain(first.data.case_id);
     expect(first.text).toMatch(/new lead/i);
@@ -58,10 +60,16 @@ describe('create_lead', () => {
     expect(second.data.case_id).not.toBe(first.data.case_id);
     expect(second.text).toMatch(/already has lead/);
 
-    // The model retries within the second call with more detail: same case, updated.
+    // The model retries within the second call with more detail: same case, updated, and the answer says what was replaced.
     const retry = await createLead({ call: 'call-a2', caller: '212-555-0101' }, { name: 'Jane Doe', intent: 'Follow-up on the quote for the kitchen', summary: 'Wants a visit Monday' });
-    expect(retry.data).toEqual({ ...second.data, case_status: 'updated' });
-    expect(retry.text).toMatch(/updated case/i);
+    expect(retry.data).toEqual({ ...second.data, case_status: 'updated', replaced_intent: 'Follow-up on the quote' });
+    expect(retry.text).toBe(
+      `Updated the lead of this call (case ${second.data.case_id} of existing lead ${first.data.lead_id}): its intent is now "Follow-up on the quote for the kitchen", replacing "Follow-up on the quote".`,
+    );
+    // The same intent again changes nothing the model should worry about.
+    const same = await createLead({ call: 'call-a2', caller: '212-555-0101' }, { name: 'Jane Doe', intent: 'Follow-up on the quote for the kitchen' });
+    expect(same.text).toBe(`Updated the lead of this call (case ${second.data.case_id} of existing lead ${first.data.lead_id}): the intent is the same as before.`);
+    expect(same.data.replaced_intent).toBeNull();
 
     // A retry within the first call still says the lead was created by this call.
     const retryFirst = await createLead({ call: 'call-a1', caller: '+12125550101' }, { name: 'Jane Doe', intent: 'Leaking pipe under the sink' });
@@ -73,6 +81,18 @@ describe('create_lead', () => {
     expect(lead.cases).toHaveLength(2);
     expect(lead.cases[0]).toMatchObject({ id: first.data.case_id, call_id: 'call-a1', intent: 'Leaking pipe under the sink', classification: 'lead', persona_id: 'front-desk' });
     expect(lead.cases[1]).toMatchObject({ id: second.data.case_id, call_id: 'call-a2', intent: 'Follow-up on the quote for the kitchen', summary: 'Wants a visit Monday', caller_id_number: '212-555-0101' });
+  });
+
+  it('says in its description that a second create_lead in a call replaces the intent', async () => {
+    const client = await connect(server, callHeaders({ key }));
+    try {
+      const tool = (await client.listTools()).tools.find((candidate) => candidate.name === 'create_lead');
+      // The hosted service's description first, word for word; the warning after it.
+      expect(tool?.description).toMatch(/^Creates a new lead from the current call\. If a lead with the same phone number already exists, a new case is created and linked to the existing lead\. /);
+      expect(tool?.description).toContain('calling this again in the same call updates it and replaces its intent');
+    } finally {
+      await client.close();
+    }
   });
 
   it('gives each call without a caller number its own lead, and still one case per call', async () => {

@@ -40,6 +40,8 @@ export interface RecordedCase {
   /** created: first create_lead of this call; updated: a retry within the same call. */
   caseStatus: 'created' | 'updated';
   phoneE164: string | null;
+  /** On an update, the intent the case had before it (which the new one replaced); null on a new case. */
+  previousIntent: string | null;
 }
 
 export interface LeadCase {
@@ -141,7 +143,7 @@ export class LeadStore {
     private readonly clock: Clock,
     private readonly commits: GroupCommit = new GroupCommit(db),
   ) {
-    this.caseOfCall = db.prepare<[string, string], { id: string; lead_id: string }>('SELECT id, lead_id FROM lead_cases WHERE account_id = ? AND call_id = ?');
+    this.caseOfCall = db.prepare<[string, string], { id: string; lead_id: string; intent: string }>('SELECT id, lead_id, intent FROM lead_cases WHERE account_id = ? AND call_id = ?');
     this.updateCase = db.prepare(
       `UPDATE lead_cases SET name = @name, intent = @intent, classification = COALESCE(@classification, classification),
          summary = COALESCE(@summary, summary), notes = COALESCE(@notes, notes), updated_at = @now WHERE id = @id`,
@@ -206,6 +208,7 @@ export class LeadStore {
         leadStatus: lead.created_call_id === input.callId ? 'new' : 'existing',
         caseStatus: 'updated',
         phoneE164: lead.phone_e164,
+        previousIntent: earlier.intent,
       };
     }
 
@@ -228,6 +231,7 @@ export class LeadStore {
       leadStatus: leadId === candidateId ? 'new' : 'existing',
       caseStatus: 'created',
       phoneE164: input.phoneE164 ?? null,
+      previousIntent: null,
     };
   }
 
