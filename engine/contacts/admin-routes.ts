@@ -1,11 +1,15 @@
 /**
  * Admin API of native contacts, under /ucp/v2/accounts/{account}:
  *   GET    /contacts?phone=&source=&limit=&cursor=   list by name, or find by number
- *   POST   /contacts                                 create (or upsert by source_id)
+ *   POST   /contacts                                 create (or upsert by source_id, or add to the same person)
  *   GET    /contacts/{id}
  *   PUT    /contacts/{id}                            replace
  *   PATCH  /contacts/{id}                            change the fields given
  *   DELETE /contacts/{id}
+ * A POST without a source_id for a person the native contacts already have
+ * (same name, a shared number: same-person.ts) adds to that contact instead
+ * of making a second one, which lookup_contact would otherwise read out
+ * twice; it answers 200 with the contact as it now is.
  * Contacts synced from an external book can be read here but not changed:
  * the next sync would undo the change, so the answer is 409 instead.
  * The admin key of the account has been checked before these run.
@@ -21,9 +25,10 @@ import { jsonBody } from '../http/body.ts';
 import { accountParam, onlyQueryParams, pagingParams, queryParam } from '../http/query.ts';
 import type { AccountEntry } from '../manifests/snapshot.ts';
 import { toE164 } from '../phone.ts';
-import { CONTACT_LIMITS, normalizeContact, type ContactInput, type PhoneInput } from './input.ts';
+import { CONTACT_LIMITS, normalizeContact, type ContactInput, type NormalizedContact, type PhoneInput } from './input.ts';
 import { contactJson } from './present.ts';
-import { NATIVE_SOURCE, type Contact } from './store.ts';
+import { samePerson, unionPhones } from './same-person.ts';
+import { NATIVE_SOURCE, type Contact, type ContactStore } from './store.ts';
 
 const FIELDS = ['name', 'company', 'phone_numbers', 'source_id'];
 
@@ -79,6 +84,15 @@ function strictContact(input: ContactInput, account: AccountEntry) {
   return contact;
 }
 
+/** The native contact that is already this person (a shared number, same name), if there is one to add to. */
+function nativeTwin(contacts: ContactStore, accountId: string, contact: NormalizedContact): Contact | undefined {
+  for (const phone of contact.phones) {
+    const twin = contacts.findByNumber(accountId, phone.e164, 50).find((known) => known.source === NATIVE_SOURCE && samePerson(known, contact));
+    if (twin) return twin;
+  }
+  return undefined;
+}
+
 export function contactAdminRoutes(context: Pick<AppContext, 'registry' | 'services'>): AdminRoutes {
   const { contacts } = context.services;
 
@@ -118,7 +132,13 @@ export function contactAdminRoutes(context: Pick<AppContext, 'registry' | 'servi
       const body = readBody(jsonBody(req));
       if (body.name === undefined || body.phones === undefined) throw bad('name and phone_numbers are required');
       const contact = strictContact({ name: body.name, company: body.company, phones: body.phones }, account);
-      const { contact: stored, change } = contacts.upsertContact(account.id, NATIVE_SOURCE, body.sourceId ?? randomUUID(), contact);
+      const { contact: stored, change } = contacts.batch(() => {
+        const twin = body.sourceId === undefined ? nativeTwin(contacts, account.id, contact) : undefined;
+        if (!twin) return contacts.upsertContact(account.id, NATIVE_SOURCE, body.sourceId ?? randomUUID(), contact);
+        const phones = unionPhones(twin.phones, contact.phones);
+        if (phones.length > CONTACT_LIMITS.phones) throw bad(`${twin.name} is already contact ${twin.id}; adding these numbers would give it more than ${CONTACT_LIMITS.phones}`);
+        return contacts.upsertContact(account.id, NATIVE_SOURCE, twin.sourceId, { name: twin.name, company: contact.company ?? twin.company, phones });
+      });
       res.status(change === 'created' ? 201 : 200).json(contactJson(stored));
     });
 

@@ -17,7 +17,7 @@
  *
  * Other columns are ignored (and named in the report). The delimiter is the
  * one of ",", ";" and tab that the header uses most. A row without a name
- * takes its company as the name.
+ * takes its company as the name. Blank rows (no cell with text) are skipped.
  */
 import { parse } from 'csv-parse/sync';
 
@@ -141,6 +141,8 @@ export function parseContactsCsv(text: string): ParsedFile {
   if (ignored.length) result.notices.push(`ignored columns: ${ignored.join(', ')}`);
 
   for (const { record, info, raw } of rows) {
+    // Spreadsheets export an empty row as ",,,," (or spaces): it says nothing, so it is no error either.
+    if (record.every((value) => !value.trim())) continue;
     const line = info.lines - (raw.replace(/\r?\n$/, '').match(/\n/g)?.length ?? 0);
     const fields: Partial<Record<Role['kind'], string>> = {};
     const types = new Map<string, string>();

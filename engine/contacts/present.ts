@@ -4,10 +4,10 @@
  */
 import { spokenNumber } from '../phone.ts';
 import type { ContactPhone } from './input.ts';
+import type { PersonView } from './same-person.ts';
 import type { Contact } from './store.ts';
 
 const iso = (ms: number): string => new Date(ms).toISOString();
-
 
 export const phonesJson = (phones: readonly ContactPhone[]) => phones.map((phone) => ({ number: phone.e164, label: phone.label }));
 
@@ -24,13 +24,13 @@ export function contactJson(contact: Contact) {
   };
 }
 
-/** "Jane Doe, company Acme, phone numbers +1 212 555 0100 (mobile); source: native" */
-export function describeContact(contact: Contact, withNumbers: boolean): string {
+/** "Jane Doe, company Acme, phone numbers +1 212 555 0100 (mobile); source: native" ("sources: native, acme-google" for a person in several). */
+export function describeContact(contact: PersonView, withNumbers: boolean): string {
   const parts = [contact.name];
   if (contact.company) parts.push(`company ${contact.company}`);
   if (withNumbers) {
     const numbers = contact.phones.map((phone) => `${spokenNumber(phone.e164)}${phone.label ? ` (${phone.label})` : ''}`);
     parts.push(`${numbers.length > 1 ? 'phone numbers' : 'phone number'} ${numbers.join(', ')}`);
   }
-  return `${parts.join(', ')}; source: ${contact.source}`;
+  return `${parts.join(', ')}; ${contact.sources.length > 1 ? 'sources' : 'source'}: ${contact.sources.join(', ')}`;
 }
