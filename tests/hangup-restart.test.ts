@@ -2,6 +2,8 @@
  * Hang-ups wait in SQLite, driven by the clock: nothing is sent before the
  * delay, the hang-up goes out once it is due, and a restart in between still
  * hangs up (or records why it could not). A webhook PBX records what arrived.
+ * With the events driver, a hang-up that no consumer took for over a minute
+ * is withdrawn when one connects, never delivered to it.
  */
 import path from 'node:path';
 import fs from 'node:fs';
@@ -9,7 +11,7 @@ import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { FixedClock } from '../engine/clock.ts';
-import { WebhookReceiver } from './helpers/pbx.ts';
+import { adminRequest, SseConsumer, WebhookReceiver } from './helpers/pbx.ts';
 import { callHeaders, connect, eventually, startTestServer, tempDir, textOf, type TestServer } from './helpers/server.ts';
 
 const SECRET = 'restart-secret-5521';
@@ -102,6 +104,56 @@ describe('hang-up timing and restarts', () => {
       expect(second.logLines.some((line) => line.includes('the phone system did not hang up the call') && line.includes('r-nosecret'))).toBe(true);
     } finally {
       await second.close();
+    }
+  });
+});
+
+describe('a hang-up queued while no consumer was connected', () => {
+  it('is withdrawn, not delivered, when a consumer connects over a minute later; a fresh one still goes out', async () => {
+    const clock = new FixedClock(T0);
+    const server = await startTestServer({
+      clock,
+      personas: {
+        // timeout_seconds at its maximum: the hang-up is still waiting for a verdict when the clock has moved on.
+        'acme/account.yaml': 'account_id: acme\ntimezone: America/New_York\ncall_control: { driver: events, timeout_seconds: 60, hangup_delay_seconds: 0 }\n',
+        'acme/desk.yaml': 'persona_id: desk\n',
+      },
+    });
+    const adminKey = server.key('acme', 'admin');
+    const calls = server.running.services.calls;
+    const record = async (call: string) => (await adminRequest(server.url, adminKey, 'GET', `/ucp/v2/accounts/acme/calls/${call}`)).body;
+    const queued = (call: string) => eventually(async () => ((await record(call)).commands as { status: string }[] | undefined)?.[0], 5000, `the hang-up of ${call} to be queued`);
+    let late: SseConsumer | undefined;
+    try {
+      // A consumer was there and has just gone: within the reconnect grace the hang-up is kept for it.
+      (await SseConsumer.connect(server.url, 'acme', adminKey)).close();
+      await eventually(() => (calls.healthOf('acme').state === 'connecting' ? true : undefined), 5000, 'the stream to close');
+      expect(await hangUp(server, 'acme', 'stale-1')).toBe('The call is being hung up now.');
+      expect(await queued('stale-1')).toMatchObject({ type: 'hangup', status: 'pending', delivered_at: null });
+
+      // Minutes later a consumer connects: the old hang-up is withdrawn instead of ending whatever call now has that id.
+      clock.advance(61_000);
+      late = await SseConsumer.connect(server.url, 'acme', adminKey);
+      const stale = await eventually(async () => {
+        const body = await record('stale-1');
+        return (body.commands as { status: string }[])[0]?.status === 'withdrawn' ? body : undefined;
+      });
+      expect((stale.commands as unknown[])[0]).toMatchObject({ status: 'withdrawn', delivered_at: null, reason: 'no phone system took the hang-up within 60 seconds' });
+      // The call is the agent's again.
+      expect(stale.call).toMatchObject({ state: 'active' });
+
+      // A hang-up asked for now reaches the consumer, and is the first command it ever receives.
+      expect(await hangUp(server, 'acme', 'fresh-1')).toBe('The call is being hung up now.');
+      const event = await late.next();
+      expect(event.data).toMatchObject({ type: 'hangup', call_id: 'fresh-1' });
+      expect(late.events).toHaveLength(1);
+      expect((await late.ack(event.id, true)).status).toBe(200);
+      // An acknowledgement of the withdrawn one, should the consumer have it from elsewhere, is refused.
+      const staleId = ((stale.commands as { id: number }[])[0] as { id: number }).id;
+      expect((await late.ack(staleId, true)).status).toBe(409);
+    } finally {
+      late?.close();
+      await server.close();
     }
   });
 });
