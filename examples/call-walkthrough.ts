@@ -10,9 +10,11 @@
  *   SWITCHBOARD_URL=http://127.0.0.1:9443 SWITCHBOARD_API_KEY=sb_... SWITCHBOARD_ADMIN_KEY=sb_... \
  *     npx tsx examples/call-walkthrough.ts [--account acme] [--persona front-desk] [--call-id ID] [--caller +12125550100] [--external-pbx]
  *
- * Without an admin key only the agent's side runs: with no PBX consumer running
- * anywhere, the transfer is reported as failed after the account's timeout. With
- * --external-pbx the PBX consumer is expected to run in another terminal.
+ * Without an admin key only the agent's side runs. With --external-pbx the PBX
+ * consumer is expected to run in another terminal. With no PBX consumer running
+ * anywhere, the transfer fails at once (the phone system is not connected), and
+ * the agent's hang-up is refused the same way instead of being queued for a
+ * consumer that might connect minutes later.
  */
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { parseArgs } from 'node:util';
@@ -134,8 +136,10 @@ const transferText = await callTool(client, 'transfer_to_sales');
 // The PBX's log line of the acknowledgement and the agent's answer race each other: print the PBX's first.
 if (pbxConsumer) await Promise.race([pbxActedOnce, new Promise((resolve) => setTimeout(resolve, 2000))]);
 step('transfer_to_sales', transferText);
+// Not transferred: the agent has taken the message (the lead) and says goodbye, then tries to end the call.
+if (transferText.startsWith('(tool error)')) step('hangup_call', await callTool(client, 'hangup_call'));
 
-// The agent's leg ended with the transfer; when the caller hangs up, the PBX ends the call.
+// The agent's leg ended with the transfer (or its goodbye); when the caller hangs up, the PBX ends the call.
 await client.close();
 if (adminKey) {
   const record = await pbx('GET', `/calls/${encodeURIComponent(callId)}`);

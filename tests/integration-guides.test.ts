@@ -106,6 +106,25 @@ describe('walkthrough.md', () => {
   });
 });
 
+describe('walkthrough.md: nobody consuming the call-events stream', () => {
+  const g = guide('walkthrough.md');
+
+  it('fails the transfer and the hang-up at once, in words for the caller, as documented', async () => {
+    await g.run('walkthrough-setup');
+    await g.run('walkthrough-contact');
+    const stdout = await g.run('walkthrough-no-pbx');
+    expect(shapes(stdout)).toEqual(g.documented('walkthrough-no-pbx'));
+    expect(stdout).toMatch(/hangup_call +\(tool error\) The call cannot be ended from here right now: the phone system is not connected\. Say goodbye; the caller can hang up\.$/m);
+
+    // Nothing was kept for a consumer that connects later: the transfer failed unsent, the hang-up was never queued.
+    const callId = /^Call (\S+):/.exec(stdout)?.[1] as string;
+    const record = await adminRequest(g.serve.url, g.shell.env.SWITCHBOARD_ADMIN_KEY as string, 'GET', `/ucp/v2/accounts/acme/calls/${callId}`);
+    expect(record.body).toMatchObject({ call: { state: 'ended' }, commands: [{ type: 'transfer', status: 'failed', delivered_at: null }] });
+    expect((record.body.commands as unknown[]).length).toBe(1);
+    expect((record.body.events as { type: string; detail: { type?: string; reason?: string } }[]).some((event) => event.type === 'command_refused' && event.detail.type === 'hangup' && event.detail.reason === 'phone_system_not_connected')).toBe(true);
+  });
+});
+
 describe('walkthrough.md: a phone system driven without consumer code', () => {
   const g = guide('walkthrough.md');
 
