@@ -2,8 +2,13 @@
  * Structured JSON logs (pino). Keys, secrets and authorization headers are
  * redacted by path before a line is written, wherever they appear in the
  * logged object, so a careless `log.info({ req })` cannot leak a credential.
+ * And every line is masked as it is written: a secret value the server has
+ * handed out (engine/secrets.ts) never reaches the log, whatever field or
+ * message quotes it, in whatever form.
  */
 import { pino, type Logger, type LoggerOptions } from 'pino';
+
+import { knownSecretsMask } from './secrets.ts';
 
 export type { Logger };
 
@@ -29,6 +34,21 @@ const REDACT_PATHS = [
   '*.headers["x-switchboard-signature"]',
 ];
 
+/**
+ * A serialized log line with every known secret masked. A line that holds
+ * one is parsed and masked value by value, so it stays one JSON object (a
+ * secret made of digits or quotes masked in the raw text could break it).
+ */
+export function maskLogLine(line: string): string {
+  const mask = knownSecretsMask();
+  if (!mask.size || !mask.test(line)) return line;
+  try {
+    return `${JSON.stringify(mask.maskDeep(JSON.parse(line)))}${line.endsWith('\n') ? '\n' : ''}`;
+  } catch {
+    return mask.mask(line);
+  }
+}
+
 export interface LoggerSettings {
   level?: string;
   /** Where lines go; defaults to stdout. Tests pass a stream to read them. */
@@ -40,6 +60,7 @@ export function createLogger(settings: LoggerSettings = {}): Logger {
     level: settings.level ?? 'info',
     base: { service: 'switchboard' },
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    hooks: { streamWrite: maskLogLine },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
   };

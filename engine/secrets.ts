@@ -1,12 +1,47 @@
 /**
  * Secrets by name. Manifests name a secret (ACME_SHOP_TOKEN); the value comes
  * from the environment or from a secrets file of NAME=value lines that lives
- * outside git. Values are never logged: `mask` replaces every known secret
- * value in a text, for request previews, errors and audit rows.
+ * outside git.
+ *
+ * Values never leave: every value a SecretStore hands out is remembered for
+ * the life of the process, and `maskKnownSecrets` masks all of them (in every
+ * form, see secret-mask.ts) wherever text leaves the server: tool texts and
+ * structured content, audit rows, log lines, call history, `switchboard
+ * try`. Remembering what was handed out, rather than what some manifest
+ * names, means no path can use a secret its masking does not know: a value
+ * is known before it can be sent anywhere, so before anything can echo it.
+ * A value replaced by a reload stays known (an answer may still quote it).
+ *
+ * Length rule: a secret of any length is masked, also a short one (showing a
+ * short secret is still showing it). A value shorter than 8 characters is
+ * warned about once, by name, since masking it also hides those characters
+ * in ordinary text; the server and `switchboard try` apply the same rule.
  */
 import fs from 'node:fs';
 
 import { SwitchboardError } from './errors.ts';
+import { maskOf, SHORT_SECRET, type SecretMask } from './secret-mask.ts';
+
+export { maskSecrets, MASK, type SecretMask } from './secret-mask.ts';
+
+/** Every secret value handed out in this process. */
+const known = new Set<string>();
+let knownMask: SecretMask | undefined;
+
+function remember(value: string): void {
+  if (known.has(value)) return;
+  known.add(value);
+  knownMask = undefined;
+}
+
+/** The mask of every secret handed out so far, plus `extra` (values a caller holds that did not come from a SecretStore). */
+export function knownSecretsMask(extra: readonly string[] = []): SecretMask {
+  if (extra.some((value) => value && !known.has(value))) return maskOf([...known, ...extra]);
+  return (knownMask ??= maskOf(known));
+}
+
+/** `text` with every secret value handed out so far masked, in every form. */
+export const maskKnownSecrets = (text: string, extra?: readonly string[]): string => knownSecretsMask(extra).mask(text);
 
 export interface SecretSource {
   get(name: string): string | undefined;
@@ -17,9 +52,13 @@ export class SecretStore implements SecretSource {
   /** Goes up with every reload of the secrets file: what was read before may be stale. */
   version = 0;
 
+  private readonly warned = new Set<string>();
+
   constructor(
     private readonly env: NodeJS.ProcessEnv = process.env,
     private readonly file?: string,
+    /** Told once per name about a value shorter than 8 characters (the name and length, never the value). */
+    private readonly warn: (message: string) => void = () => undefined,
   ) {
     this.reload();
   }
@@ -38,7 +77,15 @@ export class SecretStore implements SecretSource {
   }
 
   get(name: string): string | undefined {
-    return this.env[name] ?? this.fileValues.get(name);
+    const value = this.env[name] ?? this.fileValues.get(name);
+    if (value) {
+      remember(value);
+      if (value.length < SHORT_SECRET && !this.warned.has(name)) {
+        this.warned.add(name);
+        this.warn(`secret ${name} has only ${value.length} character${value.length === 1 ? '' : 's'}: it is masked wherever those characters appear in tool texts, logs and the audit trail, which hides ordinary text too; use a random value of ${SHORT_SECRET} or more characters`);
+      }
+    }
+    return value;
   }
 
   require(name: string): string {
@@ -63,13 +110,4 @@ export function parseSecretsFile(text: string): Map<string, string> {
     values.set(match[1] as string, value);
   }
   return values;
-}
-
-/** Replaces each of `secrets` (values of 4+ characters) in `text` by a mask. */
-export function maskSecrets(text: string, secrets: Iterable<string>): string {
-  let masked = text;
-  for (const secret of secrets) {
-    if (secret.length >= 4) masked = masked.split(secret).join('***');
-  }
-  return masked;
 }

@@ -66,7 +66,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   const startedAt = Date.now();
 
   const db = openDatabase(databaseFile(settings.dataDir), { synchronous: settings.dbSynchronous });
-  const secrets = new SecretStore(options.env ?? process.env, settings.secretsFile);
+  const secrets = new SecretStore(options.env ?? process.env, settings.secretsFile, (message) => log.warn({ event: 'secret_short' }, message));
   const services: Services = createServices({ db, clock, log, secrets, settings });
   const keys = new ApiKeyStore(db, clock);
 

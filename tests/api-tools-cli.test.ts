@@ -121,6 +121,14 @@ tools:
     body: { technicians: "{{technicians}}", call: "{{call_id}}" }
     variables:
       - { name: technicians, type: number, integer: true, minimum: 1, maximum: 3 }
+  - type: api_request
+    name: echo_pad
+    description: The API quotes the key it was sent, after the pad.
+    method: GET
+    url: ${upstream.base}/echo
+    query: { pad: "{{pad}}" }
+    headers: { Authorization: "Bearer {{secret.SHOP_TOKEN}}" }
+    variables: [{ name: pad, type: text, max_length: 2000 }]
 `,
     });
   });
@@ -156,6 +164,26 @@ tools:
     const real = await runCli([...base(), 'order_status', '--arg', 'order_number=A1'], { env: { SWITCHBOARD_OUTBOUND_ALLOW: '127.0.0.1' } });
     expect(real.code).toBe(2);
     expect(real.stderr).toContain('secret SHOP_TOKEN is not set');
+  });
+
+  it('masks like the server: first, then cuts, so no part of a secret is left where the caller puts the cut', async () => {
+    const tail = 'y'.repeat(40);
+    upstream.reset((request) => ({ body: `${new URL(request.target, 'http://x').searchParams.get('pad')}${String(request.headers.authorization).slice(7)}${tail}`, headers: { 'content-type': 'text/plain' } }));
+    for (const inside of [1, 9, TOKEN.length - 1]) {
+      const pad = 'x'.repeat(1499 - inside);
+      const run = await runCli([...base(), 'echo_pad', '--arg', `pad=${pad}`, '--json'], { env: { SHOP_TOKEN: TOKEN, SWITCHBOARD_OUTBOUND_ALLOW: '127.0.0.1' } });
+      expect(run.code, run.stderr).toBe(0);
+      expect((JSON.parse(run.stdout) as { result: { text: string } }).result.text).toBe(`${`${pad}***${tail}`.slice(0, 1499)}…`);
+      expect(run.stdout + run.stderr).not.toContain(TOKEN.slice(0, 4));
+    }
+  });
+
+  it('masks a secret of any length, and warns about a short one by name', async () => {
+    const run = await runCli([...base(), 'echo_pad', '--arg', 'pad=x', '--dry-run'], { env: { SHOP_TOKEN: 'Q7%' } });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('Authorization: Bearer ***\n');
+    expect(run.stdout).not.toContain('Q7');
+    expect(run.stderr).toBe('warning: secret SHOP_TOKEN has only 3 characters: it is masked wherever those characters appear in tool texts, logs and the audit trail, which hides ordinary text too; use a random value of 8 or more characters\n');
   });
 
   it('checks the arguments like the server does', async () => {

@@ -70,11 +70,13 @@ describe('audit rows', () => {
     for (const row of rows) expect(row.duration_ms).toBeGreaterThanOrEqual(0);
   });
 
-  it('masks sensitive arguments and the values of secrets the manifests name, also in the stored rows', async () => {
+  it('masks sensitive arguments and the values of secrets the manifests name, in the stored rows and in what the model gets', async () => {
     const client = await connect(server, callHeaders({ key: mcpKey, call: 'mask-1' }), 'modern');
     await client.callTool({ name: 'echo_pin', arguments: { text: 'check', pin: '987654' } });
+    // A tool that echoes a secret (here the call-control secret, which no tool uses) still never shows it.
     const leaked = await client.callTool({ name: 'echo', arguments: { text: `token ${PBX_SECRET} here` } });
-    expect(textOf(leaked)).toContain(PBX_SECRET);
+    expect(textOf(leaked)).toBe('echo: token *** here');
+    expect(JSON.stringify(leaked)).not.toContain(PBX_SECRET);
     await client.close();
 
     const rows = await auditRows(server, admin, { call: 'mask-1' }, 2);

@@ -11,7 +11,10 @@ import { secretMasker } from './secret-masking.ts';
 
 export function auditExtension(context: AppContext): { adminRoutes: AdminRoutes[]; jobs: BackgroundJob[] } {
   const { audit, clock, log, metrics, secrets } = context.services;
-  audit.setMasker(secretMasker(context.registry, secrets));
+  const masker = secretMasker(context.registry, secrets);
+  // Reads every secret the manifests name now: each is masked everywhere (and a short one warned about) from the start.
+  masker('');
+  audit.setMasker(masker);
   context.dispatcher.observe((event) => audit.record(event));
   const writer: BackgroundJob = { name: 'audit-writer', start: () => {}, stop: () => audit.close() };
   const retention = new AuditRetentionJob(audit, clock, log, metrics, { retentionDays: context.settings.auditRetentionDays });

@@ -13,6 +13,11 @@
  *
  * Which phone system a command goes to is the account's driver in the pool;
  * nothing here depends on which driver that is.
+ *
+ * Whatever a driver says (reasons, steps, health) is masked on its way in
+ * (`fromDriver`): drivers quote their phone system, which may quote a
+ * credential back, and these texts reach the call history, the logs and
+ * the agent.
  */
 import { EventEmitter } from 'node:events';
 
@@ -23,7 +28,7 @@ import type { AccountEntry } from '../manifests/snapshot.ts';
 import type { CallControlSettings } from '../manifests/types.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { OutboundClient } from '../outbound/client.ts';
-import type { SecretSource } from '../secrets.ts';
+import { knownSecretsMask, maskKnownSecrets, type SecretSource } from '../secrets.ts';
 import type { Database } from '../store/database.ts';
 import type { CallContext } from '../tools/types.ts';
 import type { DndStore } from '../users/dnd-store.ts';
@@ -75,6 +80,19 @@ const HANGUP_WAIT_MS = 15_000;
 /** A hang-up not handed to any phone system within this long is withdrawn rather than carried out late. */
 export const HANGUP_STALE_MS = 60_000;
 const LIVE_STATES: readonly CallState[] = ['active', 'transferring', 'transferred', 'ending'];
+
+/** A driver's word with every secret value the server has handed out masked. */
+const fromDriver = {
+  text: (text: string): string => maskKnownSecrets(text),
+  verdict: (verdict: Verdict): Verdict => (verdict.success ? verdict : { ...verdict, reason: maskKnownSecrets(verdict.reason) }),
+  result: (result: SendResult): SendResult => {
+    if (result.kind === 'done') return { kind: 'done', verdict: fromDriver.verdict(result.verdict) };
+    if (result.kind === 'sent') return result;
+    return { ...result, reason: maskKnownSecrets(result.reason) };
+  },
+  health: (health: DriverHealth): DriverHealth => (health.reason === null ? health : { ...health, reason: maskKnownSecrets(health.reason) }),
+  detail: (detail: Record<string, unknown> | undefined): Record<string, unknown> | null => (detail ? (knownSecretsMask().maskDeep(detail) as Record<string, unknown>) : null),
+};
 const STEP = /^[a-z_]{1,32}$/;
 
 /** What the tool needs to start a transfer. */
@@ -190,7 +208,8 @@ export class CallControl {
 
   /** The connection health of the account's phone system. */
   healthOf(accountId: string): DriverHealth {
-    return this.drivers.of(accountId)?.driver.health() ?? { state: 'down', reason: 'call control is not running on this server', since: this.now() };
+    const health = this.drivers.of(accountId)?.driver.health();
+    return health ? fromDriver.health(health) : { state: 'down', reason: 'call control is not running on this server', since: this.now() };
   }
 
   /** Whether a transfer that is not answered leaves the caller with the agent (so a fallback can follow). */
@@ -278,13 +297,15 @@ export class CallControl {
     const call = this.store.call(command.accountId, command.callId);
     let result: SendResult;
     try {
-      result = await entry.driver.send({
-        command,
-        callRef: call?.pbxCallRef ?? command.callId,
-        caller: call?.caller ?? null,
-        ringTimeoutMs: command.ringTimeoutMs ?? DEFAULT_RING_TIMEOUT_SECONDS * 1000,
-        ...(options.signal ? { signal: options.signal } : {}),
-      });
+      result = fromDriver.result(
+        await entry.driver.send({
+          command,
+          callRef: call?.pbxCallRef ?? command.callId,
+          caller: call?.caller ?? null,
+          ringTimeoutMs: command.ringTimeoutMs ?? DEFAULT_RING_TIMEOUT_SECONDS * 1000,
+          ...(options.signal ? { signal: options.signal } : {}),
+        }),
+      );
     } catch (error) {
       this.deps.log.error({ err: error, event: 'call_control_driver_error', account: command.accountId, driver: entry.name, command: command.id }, 'a call-control driver failed while sending');
       result = { kind: 'unanswered', reason: 'the driver failed while sending' };
@@ -444,18 +465,18 @@ export class CallControl {
         const command = owned(id);
         if (!command) return;
         this.store.countAttempt(id);
-        if (failure) this.store.addEvent(accountId, command.callId, 'command_attempt_failed', this.now(), id, { attempt, failure });
+        if (failure) this.store.addEvent(accountId, command.callId, 'command_attempt_failed', this.now(), id, { attempt, failure: fromDriver.text(failure) });
       },
       settle: (id, verdict) => {
-        if (owned(id)) this.settle(id, verdict, driver);
+        if (owned(id)) this.settle(id, fromDriver.verdict(verdict), driver);
       },
       step: (id, step, detail) => {
         const command = owned(id);
-        if (command && STEP.test(step)) this.store.addEvent(accountId, command.callId, `command_${step}`, this.now(), id, detail ?? null);
+        if (command && STEP.test(step)) this.store.addEvent(accountId, command.callId, `command_${step}`, this.now(), id, fromDriver.detail(detail));
       },
       callEnded: (ref, reason) => {
         const call = this.store.callByRef(accountId, ref);
-        if (call) this.end(accountId, call.callId, reason, true);
+        if (call) this.end(accountId, call.callId, fromDriver.text(reason), true);
       },
       presence: (extension, dnd) => {
         for (const user of account.users.values()) {
@@ -464,7 +485,7 @@ export class CallControl {
         }
       },
       healthChanged: (health) => {
-        const entry = { event: 'call_control_health', account: accountId, driver, state: health.state, reason: health.reason };
+        const entry = { event: 'call_control_health', account: accountId, driver, state: health.state, reason: fromDriver.health(health).reason };
         if (health.state === 'down') log.warn(entry, 'phone system connection is down');
         else log.info(entry, `phone system connection is ${health.state}`);
       },

@@ -5,6 +5,7 @@
  * rather than missing keys, so a PBX integration can rely on every field.
  * docs/pbx-integration.md documents these shapes field by field.
  */
+import { maskKnownSecrets } from '../secrets.ts';
 import type { CallEvent, CallRecord, CommandRecord } from './types.ts';
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
@@ -63,10 +64,15 @@ export function eventView(event: CallEvent) {
   return { id: event.id, at: iso(event.at), type: event.type, command_id: event.commandId, detail: event.detail };
 }
 
-/** A reason given by the PBX, made safe to store and to read to a model: one line, no control characters, bounded. */
+/**
+ * A reason given by the PBX, made safe to store and to read to a model: no
+ * secret value (masked first, on the text as the phone system sent it, since
+ * the cut below would leave part of one), one line, no control characters,
+ * bounded.
+ */
 export function cleanReason(raw: unknown, fallback: string): string {
   if (typeof raw !== 'string') return fallback;
-  const text = [...raw]
+  const text = [...maskKnownSecrets(raw)]
     .map((char) => (char.charCodeAt(0) < 0x20 || char.charCodeAt(0) === 0x7f ? ' ' : char))
     .join('')
     .replace(/\s+/g, ' ')

@@ -15,7 +15,7 @@
 import { ProtocolError, ProtocolErrorCode } from '@modelcontextprotocol/server';
 
 import { SwitchboardError, type ErrorCode } from '../errors.ts';
-import { maskSecrets } from '../secrets.ts';
+import { knownSecretsMask, type SecretMask } from '../secrets.ts';
 import type { Logger } from '../logging.ts';
 import type { Registry } from '../manifests/registry.ts';
 import { findPersona } from '../manifests/snapshot.ts';
@@ -52,16 +52,22 @@ export type ProgressSink = (message: string) => void;
 const noProgress: ProgressSink = () => undefined;
 
 /** The arguments as they may be recorded: sensitive ones redacted, secret values masked. */
-function recordableArguments(args: Record<string, unknown>, tool: ToolDefinition | undefined, secrets: readonly string[]): Record<string, unknown> {
+function recordableArguments(args: Record<string, unknown>, tool: ToolDefinition | undefined, mask: SecretMask): Record<string, unknown> {
   const sensitive = new Set(tool?.sensitiveArguments ?? []);
-  if (!sensitive.size && !secrets.length) return args;
-  const mask = (value: unknown): unknown => {
-    if (typeof value === 'string') return maskSecrets(value, secrets);
-    if (Array.isArray(value)) return value.map(mask);
-    if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, mask(inner)]));
-    return value;
-  };
-  return Object.fromEntries(Object.entries(args).map(([name, value]) => [name, sensitive.has(name) ? '[redacted]' : mask(value)]));
+  if (!sensitive.size && !mask.size) return args;
+  return Object.fromEntries(Object.entries(args).map(([name, value]) => [name, sensitive.has(name) ? '[redacted]' : mask.maskDeep(value)]));
+}
+
+/**
+ * The result as it leaves: every secret value the server has handed out (and
+ * those the tool used) masked in the text and the structured content. Tools
+ * mask what they shape themselves, before they cut; this is the one place
+ * every result passes, so no tool can forget.
+ */
+function maskedResult(result: ToolCallResult, mask: SecretMask): ToolCallResult {
+  if (!mask.size) return result;
+  const content = result.content.map((item) => ({ ...item, text: mask.mask(item.text) }));
+  return { ...result, content, ...(result.structuredContent !== undefined ? { structuredContent: mask.maskDeep(result.structuredContent) as Record<string, unknown> } : {}) };
 }
 
 export interface DispatcherDeps {
@@ -137,14 +143,16 @@ export class ToolDispatcher {
     const args = rawArguments && typeof rawArguments === 'object' && !Array.isArray(rawArguments) ? { ...(rawArguments as Record<string, unknown>) } : {};
 
     const usedSecrets: string[] = [];
-    const finish = (result: ToolCallResult, status: ToolCallStatus, errorCode: ErrorCode | undefined, tool?: ToolDefinition): ToolCallResult => {
+    const finish = (unmasked: ToolCallResult, status: ToolCallStatus, errorCode: ErrorCode | undefined, tool?: ToolDefinition): ToolCallResult => {
+      const mask = knownSecretsMask(usedSecrets);
+      const result = maskedResult(unmasked, mask);
       const event: ToolCallEvent = {
         call,
         tool: name,
-        arguments: recordableArguments(args, tool, usedSecrets),
+        arguments: recordableArguments(args, tool, mask),
         status,
         errorCode,
-        text: maskSecrets(result.content[0]?.text ?? '', usedSecrets),
+        text: result.content[0]?.text ?? '',
         startedAt,
         durationMs: performance.now() - started,
       };

@@ -14,6 +14,7 @@
  */
 import type { Logger } from '../../logging.ts';
 import type { AccountEntry } from '../../manifests/snapshot.ts';
+import { maskKnownSecrets } from '../../secrets.ts';
 import type { CallControlSettings } from '../../manifests/types.ts';
 import { DEFAULT_CALL_CONTROL, type DriverName } from '../types.ts';
 import type { CallControlDriver, DriverFactory, DriverHealth, DriverScope } from './driver.ts';
@@ -76,11 +77,14 @@ export class DriverPool {
     return this.entries.get(accountId);
   }
 
-  /** Every account's connection health, in account order. */
+  /** Every account's connection health, in account order; a reason quoting a secret value has it masked (readiness, status and metrics show these). */
   health(): AccountDriverHealth[] {
     return [...this.entries]
       .sort(([a], [b]) => a.localeCompare(b))
-      .map(([account, entry]) => ({ account, driver: entry.name, ...entry.driver.health() }));
+      .map(([account, entry]) => {
+        const health = entry.driver.health();
+        return { account, driver: entry.name, ...health, reason: health.reason === null ? null : maskKnownSecrets(health.reason) };
+      });
   }
 
   async stopAll(): Promise<void> {

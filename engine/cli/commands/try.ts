@@ -4,18 +4,22 @@
  * and, unless --dry-run, sends it through the same outbound client and SSRF
  * guard as the server and prints what the model would get. Persona authors
  * use it before they merge a manifest change.
+ *
+ * Everything it prints passes the server's own mask (engine/secrets.ts): the
+ * same forms, the same length rule, so what `try` shows is what a call shows.
  */
 import { Writable } from 'node:stream';
 
 import { pino } from 'pino';
 
+import { referencedSecretNames } from '../../audit/secret-masking.ts';
 import { resolveSettings } from '../../config.ts';
 import { SwitchboardError } from '../../errors.ts';
 import { findPersona } from '../../manifests/snapshot.ts';
 import type { ApiRequestEntry } from '../../manifests/types.ts';
 import { OutboundClient } from '../../outbound/client.ts';
 import { toE164 } from '../../phone.ts';
-import { maskSecrets, SecretStore } from '../../secrets.ts';
+import { knownSecretsMask, maskKnownSecrets, SecretStore, type SecretMask } from '../../secrets.ts';
 import { planApiRequest, type ApiRequestPlan } from '../../tools/custom/api-request/plan.ts';
 import { MissingSecretError, prepareRequest, type PreparedRequest } from '../../tools/custom/api-request/request.ts';
 import { executePrepared } from '../../tools/custom/api-request/tool.ts';
@@ -28,7 +32,7 @@ function hintLogger(stderr: NodeJS.WritableStream) {
     write(chunk: Buffer, _encoding, done) {
       for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) {
         const entry = JSON.parse(line) as { level?: string; msg?: string };
-        print(stderr, `${entry.level ?? 'warn'}: ${entry.msg ?? ''}`);
+        print(stderr, maskKnownSecrets(`${entry.level ?? 'warn'}: ${entry.msg ?? ''}`));
       }
       done();
     },
@@ -53,8 +57,8 @@ function toolArguments(pairs: readonly string[], plan: ApiRequestPlan): Record<s
   return args;
 }
 
-function masked(prepared: PreparedRequest) {
-  const mask = (text: string) => maskSecrets(text, prepared.secretValues);
+function masked(prepared: PreparedRequest, secretMask: SecretMask) {
+  const mask = (text: string) => secretMask.mask(text);
   return {
     method: prepared.method,
     url: mask(prepared.url),
@@ -111,7 +115,10 @@ export const tryCommand: Command = {
     const args = verdict?.ok ? verdict.args : given;
 
     const settings = resolveSettings(values.personas ? { personas: values.personas } : {}, io.env);
-    const secrets = new SecretStore(io.env, settings.secretsFile);
+    const secrets = new SecretStore(io.env, settings.secretsFile, (message) => print(io.stderr, `warning: ${message}`));
+    // As the server does at start: every secret the manifests name is known to the mask, not only this tool's.
+    const everyName = new SecretStore(io.env, settings.secretsFile);
+    for (const name of referencedSecretNames(snapshot)) everyName.get(name);
     const call: CallContext = {
       accountId,
       personaId,
@@ -128,7 +135,8 @@ export const tryCommand: Command = {
       if (error instanceof MissingSecretError) throw new SwitchboardError('SECRET_MISSING', `secret ${error.secret} is not set: export ${error.secret}=… or add it to the secrets file (use --dry-run to see the request without it)`);
       throw error;
     }
-    const request = masked(prepared);
+    const mask = knownSecretsMask(prepared.secretValues);
+    const request = masked(prepared, mask);
     const missing = plan.secrets.filter((name) => !secrets.get(name));
     if (missing.length) print(io.stderr, `warning: secret${missing.length > 1 ? 's' : ''} not set: ${missing.join(', ')}`);
 
@@ -146,6 +154,8 @@ export const tryCommand: Command = {
       }
     }
 
+    // As the server's dispatcher does for every result: the tool masked what it shaped, this is the last pass.
+    if (outcome) outcome = { isError: outcome.isError, text: mask.mask(outcome.text), data: mask.maskDeep(outcome.data) as Record<string, unknown> };
     if (values.json) {
       printJson(io.stdout, { request, ...(outcome ? { result: { is_error: outcome.isError, text: outcome.text, structured_content: outcome.data } } : {}) });
     } else {

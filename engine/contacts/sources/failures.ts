@@ -9,6 +9,7 @@
  * stored cursor, and the sync starts over with a full read.
  */
 import { oneLine } from '../../plain-text.ts';
+import { maskKnownSecrets } from '../../secrets.ts';
 import type { HttpFailure, HttpResponse } from './http.ts';
 
 export type FailureKind = 'config' | 'auth' | 'rate_limited' | 'upstream' | 'network' | 'protocol' | 'cancelled' | 'internal';
@@ -78,10 +79,10 @@ export function providerError(body: Buffer): ProviderError {
   };
 }
 
-/** "429 RESOURCE_EXHAUSTED: Quota exceeded" (capped, one line, no closing full stop: more may follow). */
+/** "429 RESOURCE_EXHAUSTED: Quota exceeded" (capped, one line, no closing full stop: more may follow). Secrets are masked before the cap, which would leave part of one. */
 export function describeAnswer(status: number, error: ProviderError): string {
   const message = error.message?.trim().replace(/[.\s]+$/, '');
-  const parts = [String(status), error.code, message ? `: ${message}` : ''].filter(Boolean);
+  const parts = [String(status), error.code, message ? `: ${maskKnownSecrets(message)}` : ''].filter(Boolean);
   return oneLine(parts.join(' ').replace(' :', ':')).slice(0, 300);
 }
 

@@ -110,6 +110,11 @@ function checkVariables(variables: readonly VariableEntry[]): void {
     if (variable.required && variable.default !== undefined) {
       throw problemAt(['variables', index, 'default'], 'a required variable never uses its default; drop required or the default');
     }
+    for (const key of ['minimum', 'maximum', 'default'] as const) {
+      const value = variable[key];
+      // YAML's .inf and .nan are numbers to JavaScript but not to JSON: the schema would publish null.
+      if (typeof value === 'number' && !Number.isFinite(value)) throw problemAt(['variables', index, key], `${key} must be a finite number, not ${value}`);
+    }
   });
 }
 

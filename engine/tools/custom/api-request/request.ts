@@ -28,7 +28,7 @@ export interface PreparedRequest {
   url: string;
   headers: Record<string, string>;
   body: string | undefined;
-  /** Values of the secrets used, raw and encoded, for masking whatever is shown or logged. */
+  /** Values of the secrets used, for masking whatever is shown or logged (the mask finds their encoded forms too). */
   secretValues: string[];
 }
 
@@ -104,18 +104,6 @@ function renderBody(node: BodyNode, raw: Values): unknown {
   }
 }
 
-/** Each secret as it may appear in a URL, a form body or JSON text, so masking finds every copy. */
-function maskForms(values: readonly string[]): string[] {
-  const forms = new Set<string>();
-  for (const value of values) {
-    forms.add(value);
-    forms.add(encodeURIComponent(value));
-    forms.add(new URLSearchParams({ v: value }).toString().slice(2));
-    forms.add(JSON.stringify(value).slice(1, -1));
-  }
-  return [...forms];
-}
-
 export interface PrepareOptions {
   /** For previews: show a missing secret as a marker instead of failing. */
   previewMissingSecrets?: boolean;
@@ -138,6 +126,8 @@ export function prepareRequest(plan: ApiRequestPlan, args: Values, call: CallCon
   const given: Values = {};
   for (const name of plan.variables.keys()) {
     const value = args[name];
+    // JSON has no Infinity or NaN: JSON.stringify would send null and a URL "Infinity". The argument check refuses them first; this holds for any caller.
+    if (typeof value === 'number' && !Number.isFinite(value)) throw argumentError(`"${name}" must be a finite number`);
     given[name] = typeof value === 'string' ? value.replace(LONE_SURROGATE, '\uFFFD') : (value ?? null);
   }
   const raw: Values = { ...given, ...callValues(call), secret: secretValues };
@@ -185,5 +175,5 @@ export function prepareRequest(plan: ApiRequestPlan, args: Values, call: CallCon
   }
   if (!Object.keys(headers).some((name) => name.toLowerCase() === 'accept')) headers.Accept = 'application/json, text/plain;q=0.9, */*;q=0.5';
 
-  return { method: plan.entry.method, url: url.toString(), headers, body, secretValues: maskForms(known) };
+  return { method: plan.entry.method, url: url.toString(), headers, body, secretValues: known };
 }

@@ -5,11 +5,17 @@
  * HTTP status and the data. Any other status becomes a tool error with the
  * status and a short reason taken from the answer (a JSON message field, a
  * text line or an HTML title), capped, so an upstream page never floods the
- * model. Secret values are masked in everything returned.
+ * model.
+ *
+ * Secrets are masked first, on the answer as it arrived (the text, or each
+ * value of the parsed JSON), and only then is anything shaped: compacted,
+ * picked, rendered, cut. A cut made before masking would leave the part of
+ * a secret in front of it, and the caller chooses where the cut falls (the
+ * arguments are echoed), so masking after shaping cannot be made safe.
  */
 import { SwitchboardError } from '../../../errors.ts';
 import type { Logger } from '../../../logging.ts';
-import { maskSecrets } from '../../../secrets.ts';
+import type { SecretMask } from '../../../secrets.ts';
 import type { OutboundResponse } from '../../../outbound/client.ts';
 import type { ToolOutcome } from '../../types.ts';
 import type { ApiRequestPlan } from './plan.ts';
@@ -39,34 +45,31 @@ function contentType(response: OutboundResponse): string {
   return String(response.headers['content-type'] ?? '').toLowerCase();
 }
 
-function readAnswer(response: OutboundResponse): Answer {
+/**
+ * The answer with every secret masked, before any shaping. JSON is parsed
+ * first and masked value by value (a secret escaped as \u0041 is only
+ * recognisable once parsed, and masking the text could break the JSON);
+ * anything else is masked as the text it is.
+ */
+function readAnswer(response: OutboundResponse, mask: SecretMask): Answer {
   const text = response.body.toString('utf8');
   if (!text.trim()) return { json: false, value: undefined };
   const type = contentType(response);
   if (type.includes('json') || (!type.includes('html') && /^\s*[[{]/.test(text))) {
     try {
-      return { json: true, value: JSON.parse(text) as unknown };
+      return { json: true, value: mask.maskDeep(JSON.parse(text) as unknown) };
     } catch {
       // not JSON after all: passed on as text
     }
   }
-  return { json: false, value: text };
+  return { json: false, value: mask.mask(text) };
 }
 
 const isPlainObject = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
 
-function maskDeep(value: unknown, secrets: readonly string[]): unknown {
-  if (!secrets.length) return value;
-  if (typeof value === 'string') return maskSecrets(value, secrets);
-  if (Array.isArray(value)) return value.map((item) => maskDeep(item, secrets));
-  if (isPlainObject(value)) return Object.fromEntries(Object.entries(value).map(([key, item]) => [maskSecrets(key, secrets), maskDeep(item, secrets)]));
-  return value;
-}
-
 function compact(value: unknown, status: number): string {
   if (value === undefined || value === '') return `The request succeeded (HTTP ${status}) with an empty answer.`;
-  const text = typeof value === 'string' ? value.replace(/\s+/g, ' ').trim() : JSON.stringify(value);
-  return truncate(text, MODEL_TEXT_LIMIT);
+  return typeof value === 'string' ? value.replace(/\s+/g, ' ').trim() : JSON.stringify(value);
 }
 
 export interface ShapeInput {
@@ -74,14 +77,15 @@ export interface ShapeInput {
   response: OutboundResponse;
   /** Arguments and call context, as response templates see them. */
   values: Record<string, unknown>;
-  secretValues: readonly string[];
+  /** Masks every secret the request used and every other the server knows. */
+  mask: SecretMask;
   log: Logger;
 }
 
 /** The outcome of a 2xx answer; throws the tool error for any other status. */
-export function shapeOutcome({ plan, response, values, secretValues, log }: ShapeInput): ToolOutcome {
-  if (response.status < 200 || response.status > 299) throw upstreamError(response, secretValues);
-  const answer = readAnswer(response);
+export function shapeOutcome({ plan, response, values, mask, log }: ShapeInput): ToolOutcome {
+  if (response.status < 200 || response.status > 299) throw upstreamError(response, mask);
+  const answer = readAnswer(response, mask);
   if (plan.pick && !answer.json && answer.value !== undefined) {
     throw new SwitchboardError('TOOL_UPSTREAM_INVALID', `The service answered in an unexpected format (HTTP ${response.status}, not JSON). Tell the caller you cannot get this information right now.`, {
       details: { http_status: response.status },
@@ -93,20 +97,21 @@ export function shapeOutcome({ plan, response, values, secretValues, log }: Shap
   if (plan.responseTemplate) {
     const fields = plan.pick ? (data as Record<string, unknown>) : isPlainObject(answer.value) ? answer.value : {};
     try {
-      text = plan.responseTemplate.render({ ...fields, ...values }).trim() || undefined;
+      // The values are masked already; the template's own text and the arguments are masked with the result.
+      text = mask.mask(plan.responseTemplate.render({ ...fields, ...values })).trim() || undefined;
     } catch (error) {
-      log.warn({ event: 'response_template_failed', problem: maskSecrets((error as Error).message, secretValues) }, 'the response template did not fit the answer; the model got the answer as data instead');
+      log.warn({ event: 'response_template_failed', problem: mask.mask((error as Error).message) }, 'the response template did not fit the answer; the model got the answer as data instead');
     }
   }
   return {
-    text: maskSecrets(truncate(text ?? compact(data, response.status), MODEL_TEXT_LIMIT), secretValues),
-    data: { http_status: response.status, data: maskDeep(data ?? null, secretValues) },
+    text: truncate(text ?? mask.mask(compact(data, response.status)), MODEL_TEXT_LIMIT),
+    data: { http_status: response.status, data: data ?? null },
   };
 }
 
 /** A short reason from an error answer: a message field, an HTML title or the first text. */
-function reasonOf(response: OutboundResponse, secretValues: readonly string[]): string | undefined {
-  const answer = readAnswer(response);
+function reasonOf(response: OutboundResponse, mask: SecretMask): string | undefined {
+  const answer = readAnswer(response, mask);
   let reason: unknown;
   if (answer.json && isPlainObject(answer.value)) {
     const body = answer.value;
@@ -116,13 +121,13 @@ function reasonOf(response: OutboundResponse, secretValues: readonly string[]): 
     reason = contentType(response).includes('html') ? /<title[^>]*>([^<]*)<\/title>/i.exec(answer.value)?.[1] : answer.value;
   }
   if (typeof reason !== 'string') return undefined;
-  const clean = maskSecrets(reason.replace(CONTROL, ' ').replace(/\s+/g, ' ').trim(), secretValues);
+  const clean = reason.replace(CONTROL, ' ').replace(/\s+/g, ' ').trim();
   return clean ? truncate(clean, REASON_LIMIT) : undefined;
 }
 
-export function upstreamError(response: OutboundResponse, secretValues: readonly string[]): SwitchboardError {
+export function upstreamError(response: OutboundResponse, mask: SecretMask): SwitchboardError {
   const status = response.status;
-  const reason = reasonOf(response, secretValues);
+  const reason = reasonOf(response, mask);
   const said = `HTTP ${status}${reason ? `: ${reason}` : ''}`;
   const details = { http_status: status, ...(reason ? { reason } : {}) };
   if (status === 404) {

@@ -15,7 +15,7 @@ import { SwitchboardError } from '../../../errors.ts';
 import type { Logger } from '../../../logging.ts';
 import type { ApiRequestEntry } from '../../../manifests/types.ts';
 import { OutboundError, type OutboundClient } from '../../../outbound/client.ts';
-import { maskSecrets } from '../../../secrets.ts';
+import { knownSecretsMask } from '../../../secrets.ts';
 import type { CallContext, CustomToolFactory, ToolContext, ToolDefinition, ToolOutcome } from '../../types.ts';
 import { planApiRequest, type ApiRequestPlan } from './plan.ts';
 import { callValues, MissingSecretError, prepareRequest, type PreparedRequest } from './request.ts';
@@ -64,7 +64,9 @@ function outboundToolError(error: OutboundError, plan: ApiRequestPlan): Switchbo
 
 /** Sends a prepared request and shapes the answer: what the model gets. */
 export async function executePrepared(plan: ApiRequestPlan, prepared: PreparedRequest, args: Record<string, unknown>, context: ExecuteContext): Promise<ToolOutcome> {
-  const maskedUrl = maskSecrets(prepared.url, prepared.secretValues);
+  // The request's own secrets and every other the server has handed out: an answer may quote any of them.
+  const mask = knownSecretsMask(prepared.secretValues);
+  const maskedUrl = mask.mask(prepared.url);
   const started = performance.now();
   try {
     const response = await context.outbound.request({
@@ -80,10 +82,10 @@ export async function executePrepared(plan: ApiRequestPlan, prepared: PreparedRe
     context.log.info({ event: 'api_request', method: prepared.method, url: maskedUrl, status: response.status, attempts: response.attempts, ms: Math.round(performance.now() - started) }, 'api request answered');
     const values: Record<string, unknown> = { ...callValues(context.call) };
     for (const name of plan.variables.keys()) values[name] = args[name] ?? null;
-    return shapeOutcome({ plan, response, values, secretValues: prepared.secretValues, log: context.log });
+    return shapeOutcome({ plan, response, values, mask, log: context.log });
   } catch (error) {
     if (error instanceof OutboundError) {
-      const problem = maskSecrets(error.message, prepared.secretValues);
+      const problem = mask.mask(error.message);
       if (error.kind === 'refused' || error.kind === 'invalid_url') {
         context.log.warn({ event: 'outbound_refused', url: maskedUrl, reason: problem }, `request refused: ${problem}; an operator can allow internal hosts with SWITCHBOARD_OUTBOUND_ALLOW`);
       } else {

@@ -1,0 +1,104 @@
+/**
+ * The masking core (engine/secret-mask.ts) on its own: every form a secret
+ * takes on its way out is masked, as a table and as a property over random
+ * secrets (blanks, quotes, percent signs, backslashes, non-Latin letters) in
+ * random encodings, and a secret that arrives already cut is masked at the
+ * cut. The end-to-end tests (secret-leaks.test.ts) prove the order: mask
+ * first, then shape.
+ */
+import { describe, expect, it } from 'vitest';
+
+import { compileMask, MASK, maskSecrets, PARTIAL_MIN } from '../engine/secret-mask.ts';
+import { random, randomSecret } from './helpers/random.ts';
+
+const SECRET = 'odd/secret+value=1&"x" y\tz';
+
+/** Forms an encoder may give a secret. */
+const encoders: Record<string, (secret: string) => string> = {
+  raw: (secret) => secret,
+  json: (secret) => JSON.stringify(secret).slice(1, -1),
+  jsonAscii: (secret) => JSON.stringify(secret).slice(1, -1).replace(/[\u0080-\uffff]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`),
+  jsonSlashes: (secret) => JSON.stringify(secret).slice(1, -1).replace(/\//g, '\\/'),
+  uri: encodeURIComponent,
+  uriLowerHex: (secret) => encodeURIComponent(secret).replace(/%[0-9A-F]{2}/g, (escape) => escape.toLowerCase()),
+  form: (secret) => new URLSearchParams({ v: secret }).toString().slice(2),
+  html: (secret) => secret.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;'),
+  compacted: (secret) => secret.replace(/\s+/g, ' '),
+  respaced: (secret) => secret.replace(/\s+/g, '\n  '),
+  unspaced: (secret) => secret.replace(/\s+/g, ''),
+  compactedJson: (secret) => JSON.stringify(secret.replace(/\s+/g, ' ')).slice(1, -1),
+};
+
+describe('the mask', () => {
+  it.each(Object.entries(encoders))('masks the secret written %s', (_name, encode) => {
+    expect(maskSecrets(`before ${encode(SECRET)} after`, [SECRET])).toBe(`before ${MASK} after`);
+  });
+
+  it('masks a secret whose characters each come from another encoder', () => {
+    const mixed = 'odd\\/secret%2Bvalue&#61;1&amp;\\"x&quot; y\\tz';
+    expect(maskSecrets(`[${mixed}]`, [SECRET])).toBe(`[${MASK}]`);
+  });
+
+  it('masks every length, also a one-character secret, and masks a secret that holds another whole', () => {
+    expect(maskSecrets('a-b-a', ['a'])).toBe(`${MASK}-b-${MASK}`);
+    expect(maskSecrets('key: abcdefgh12345678', ['abcdefgh', 'abcdefgh12345678'])).toBe(`key: ${MASK}`);
+    expect(maskSecrets('nothing here', [])).toBe('nothing here');
+    expect(maskSecrets('blank secrets mask nothing', ['   ', ''])).toBe('blank secrets mask nothing');
+  });
+
+  it('masks the part of a secret at the cut edge of a text, at least PARTIAL_MIN characters of it', () => {
+    const secret = 'Zq8-Xv2-Lp5-Rt9';
+    for (let keep = PARTIAL_MIN; keep < secret.length; keep++) {
+      expect(maskSecrets(`the key is ${secret.slice(0, keep)}`, [secret])).toBe(`the key is ${MASK}`);
+      expect(maskSecrets(`the key is ${secret.slice(0, keep)}…`, [secret])).toBe(`the key is ${MASK}…`);
+      expect(maskSecrets(`…${secret.slice(secret.length - keep)} was the key`, [secret])).toBe(`…${MASK} was the key`);
+    }
+    // Inside a text a few characters are no part of anything: ordinary text stays.
+    expect(maskSecrets('Zq8- is a model number', [secret])).toBe('Zq8- is a model number');
+    expect(maskSecrets('ends in Zq8', [secret])).toBe('ends in Zq8');
+  });
+
+  it('masks values deep in JSON data, keys and numbers included', () => {
+    const mask = compileMask(['4711-0815', '98765432']);
+    expect(mask.maskDeep({ a: ['x 4711-0815 y'], '4711-0815': 1, pin: 98765432, n: 5 })).toEqual({ a: [`x ${MASK} y`], [MASK]: 1, pin: MASK, n: 5 });
+    expect(mask.test('has 4711%2D0815')).toBe(true);
+    expect(mask.test('has 4711')).toBe(false);
+  });
+});
+
+describe('random secrets in random encodings', () => {
+  const rng = random(20260515);
+  const secrets = Array.from({ length: 300 }, () => randomSecret(rng));
+  /** Filler is made of characters no secret holds, so whatever of a secret survives would show. */
+  const filler = (length: number) => Array.from({ length }, () => rng.pick([...'abcdefghijklmnopqrstuvwxyz,. '])).join('');
+  const names = Object.keys(encoders);
+
+  it('masks each secret whole, wherever it sits and however it is encoded', () => {
+    for (const secret of secrets) {
+      for (const name of [rng.pick(names), rng.pick(names), 'raw']) {
+        const [before, after] = [filler(rng.int(40)).trimEnd(), filler(rng.int(40)).trimStart()];
+        const text = `${before}|${encoders[name]!(secret)}|${after}`;
+        expect(maskSecrets(text, [secret]), `${JSON.stringify(secret)} ${name}`).toBe(`${before}|${MASK}|${after}`);
+      }
+    }
+  });
+
+  it('masks each secret written character by character by different encoders', () => {
+    for (const secret of secrets) {
+      const mixed = [...secret].map((char) => (/\s/.test(char) ? rng.pick([' ', '\n', '\\t', '%20', '+', '']) : encoders[rng.pick(['raw', 'json', 'uri', 'uriLowerHex', 'html', 'jsonAscii'])]!(char))).join('');
+      expect(maskSecrets(`<${mixed}>`, [secret]), `${JSON.stringify(secret)} as ${JSON.stringify(mixed)}`).toBe(`<${MASK}>`);
+    }
+  });
+
+  it('leaves no part of a secret that arrived cut, at any cut position', () => {
+    for (const secret of secrets.slice(0, 100)) {
+      const chars = [...secret];
+      // Cut after at least PARTIAL_MIN characters that are not blanks (a run of blanks is one place in a secret).
+      const solid = chars.flatMap((char, index) => (/\s/.test(char) ? [] : [index + 1]));
+      const cut = rng.pick(solid.slice(PARTIAL_MIN - 1));
+      const head = chars.slice(0, cut).join('');
+      const before = filler(rng.int(30)).trimEnd();
+      expect(maskSecrets(`${before} ${head}…`, [secret]), `${JSON.stringify(secret)} cut at ${cut}`).toMatch(new RegExp(`^${before} (?:\\*\\*\\*…|\\*\\*\\*)$`));
+    }
+  });
+});
