@@ -1,8 +1,13 @@
 /**
  * How leads are shown outside the store: JSON for the admin API and
  * `leads list --json` (snake_case, ISO times), and CSV rows for the export of
- * cases. CSV cells that hold what a caller said (names, intents, notes) are
- * defused against spreadsheet formula injection.
+ * cases.
+ *
+ * Every CSV cell is defused against spreadsheet formula injection, not only
+ * those that hold what a caller said: call ids, persona ids and caller
+ * numbers come from request headers, which anyone with a key sets. A number
+ * (+12125550100, -3.5) is left as it is: a quote in front would break CRM
+ * imports of the phone numbers, and a number is not a formula.
  */
 import type { CaseExportRow, Lead, LeadCase } from './store.ts';
 
@@ -49,10 +54,15 @@ const CSV_COLUMNS = [
   'notes',
 ] as const;
 
-function cell(value: string | null, freeText = false): string {
+/** What a spreadsheet reads as the start of a formula (or of a DDE call), after any leading blanks; full-width forms included. */
+const FORMULA_START = /^[\s\u0000-\u001f]*[=+\-@\uff1d\uff0b\uff0d\uff20]|^[\t\r\n]/; // eslint-disable-line no-control-regex -- control characters before a formula count
+/** A plain number: signed digits, an optional fraction. */
+const NUMBER = /^[+-]?\d+(?:\.\d+)?$/;
+
+/** One CSV cell: formulas defused with a leading apostrophe (a spreadsheet keeps the text), then quoted as RFC 4180 asks. */
+export function csvCell(value: string | null): string {
   if (value === null) return '';
-  // A spreadsheet would run "=HYPERLINK(...)" a caller dictated; a leading apostrophe keeps it text.
-  const text = freeText && /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
+  const text = FORMULA_START.test(value) && !NUMBER.test(value) ? `'${value}` : value;
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
@@ -60,19 +70,19 @@ export const csvHeader = (): string => `${CSV_COLUMNS.join(',')}\r\n`;
 
 export function csvRow(row: CaseExportRow): string {
   return `${[
-    cell(row.id),
-    cell(iso(row.createdAt)),
-    cell(iso(row.updatedAt)),
-    cell(row.callId),
-    cell(row.personaId),
-    cell(row.callerIdNumber, true),
-    cell(row.leadId),
-    cell(row.leadPhoneE164),
-    cell(row.leadName, true),
-    cell(row.name, true),
-    cell(row.intent, true),
-    cell(row.classification),
-    cell(row.summary, true),
-    cell(row.notes, true),
+    csvCell(row.id),
+    csvCell(iso(row.createdAt)),
+    csvCell(iso(row.updatedAt)),
+    csvCell(row.callId),
+    csvCell(row.personaId),
+    csvCell(row.callerIdNumber),
+    csvCell(row.leadId),
+    csvCell(row.leadPhoneE164),
+    csvCell(row.leadName),
+    csvCell(row.name),
+    csvCell(row.intent),
+    csvCell(row.classification),
+    csvCell(row.summary),
+    csvCell(row.notes),
   ].join(',')}\r\n`;
 }
