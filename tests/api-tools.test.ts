@@ -6,7 +6,9 @@
 import type { Client } from '@modelcontextprotocol/client';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
+import { planApiRequest } from '../engine/tools/custom/api-request/plan.ts';
 import type { ToolCallEvent } from '../engine/tools/dispatch.ts';
+import { openSession, post } from './helpers/http.ts';
 import { callHeaders, connect, startTestServer, textOf, type TestServer } from './helpers/server.ts';
 import { startUpstream, type Upstream } from './helpers/upstream.ts';
 
@@ -210,6 +212,27 @@ describe('the tool as the model sees it', () => {
       expect(textOf(result)).toContain(message);
     }
     expect(upstream.requests).toHaveLength(0);
+  });
+
+  it('refuses numbers JSON cannot carry (1e309 parses to Infinity), bounded or not, before any request', async () => {
+    const headers = callHeaders({ key: server.key('acme'), persona: 'api', call: 'call-inf' });
+    const session = await openSession(server, headers);
+    const raw = (id: number, name: string, args: string) => `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"${name}","arguments":${args}}}`;
+    const cases: [string, string, string][] = [
+      ['book_visit', '{"problem":"leak","fee":1e309}', '"fee" must be a finite number'],
+      ['book_visit', '{"problem":"leak","fee":-1e309,"technicians":2}', '"fee" must be a finite number'],
+      ['check_values', '{"code":"AB","kind":"a","amount":1e400}', '"amount" must be a finite number'],
+    ];
+    for (const [index, [name, args, message]] of cases.entries()) {
+      const response = await post(server, { ...headers, 'mcp-session-id': session, 'mcp-protocol-version': '2025-06-18' }, undefined, { raw: raw(index + 2, name, args) });
+      const result = (response.json as { result: { isError?: boolean; content: { text: string }[] } }).result;
+      expect(result.isError, args).toBe(true);
+      expect(result.content[0]?.text).toContain(message);
+    }
+    expect(upstream.requests).toHaveLength(0);
+    expect(() => planApiRequest({ type: 'api_request', name: 't', description: 'd', method: 'GET', url: 'https://api.example.com/x', variables: [{ name: 'fee', type: 'number', maximum: Infinity }] })).toThrow(
+      'maximum must be a finite number, not Infinity',
+    );
   });
 
   it('sends numbers, dropdowns and defaults as typed', async () => {

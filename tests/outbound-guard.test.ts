@@ -136,6 +136,18 @@ describe('the outbound client', () => {
     expect(other.requests).toHaveLength(0);
   });
 
+  it('refuses a redirect whose Location holds user:password@, to another origin or the same, and sends nothing there', async () => {
+    for (const location of [`http://shop:hunter22@127.0.0.2:${other.port}/landing`, `http://shop:hunter22@127.0.0.1:${upstream.port}/landing`, `http://shop@127.0.0.2:${other.port}/landing`]) {
+      upstream.reset((request) => (request.target === '/start' ? { status: 302, headers: { location } } : {}));
+      other.reset();
+      const refused = await failure(loopback.request({ method: 'GET', url: `${upstream.base}/start`, retries: 2 }));
+      expect(refused.kind, location).toBe('redirects');
+      expect(refused.message).toContain('user name or password');
+      expect(other.requests).toHaveLength(0);
+      expect(upstream.requests.map((request) => request.target)).toEqual(['/start']);
+    }
+  });
+
   it('refuses a redirect to another scheme, without retrying', async () => {
     upstream.reset(() => ({ status: 302, headers: { location: 'file:///etc/passwd' } }));
     expect((await failure(loopback.request({ method: 'GET', url: `${upstream.base}/file`, retries: 2 }))).kind).toBe('refused');

@@ -16,7 +16,8 @@
  *   not decompressed, so the cap is what crosses the wire), and at most
  *   `maxRedirects` redirects. A redirect to another origin drops every header
  *   but Accept, Content-Type and User-Agent, and is refused when it would
- *   resend a request body.
+ *   resend a request body. A URL with user:password@ is refused, the first
+ *   one and every redirect's (got would send it as Authorization: Basic).
  * - Retries only for idempotent methods (GET, HEAD, PUT, DELETE) and only
  *   after a network error, a 5xx or a 429, within the deadline.
  *
@@ -222,6 +223,10 @@ export class OutboundClient {
           (options, response) => {
             // got itself refuses a redirect to another scheme (ERR_UNSUPPORTED_PROTOCOL).
             const next = options.url as URL;
+            // got turns user:password@ of a Location into an Authorization: Basic header: refused like the first URL.
+            if (next.username || next.password || hasUserInfo(response.headers.location, response.url)) {
+              throw new OutboundError('redirects', 'redirect to a URL with a user name or password; credentials are never taken from a URL', { host: next.hostname });
+            }
             const from = new URL(response.url);
             if (next.origin === from.origin) return;
             if (options.body !== undefined) throw new OutboundError('redirects', `redirect to another origin (${next.host}) would resend the request body`, { host: next.hostname });
@@ -270,6 +275,17 @@ function parseUrl(value: string | URL): URL {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new OutboundError('invalid_url', `only http and https URLs can be requested, not ${url.protocol}`);
   if (url.username || url.password) throw new OutboundError('invalid_url', 'URLs with user name or password are not sent; put credentials in a header');
   return url;
+}
+
+/** Whether a Location holds user:password@: on a same-origin hop got swaps them for the first URL's (none), so options.url does not show them. */
+function hasUserInfo(location: string | undefined, base: string): boolean {
+  if (!location) return false;
+  try {
+    const url = new URL(Buffer.from(location, 'binary').toString(), base);
+    return Boolean(url.username || url.password);
+  } catch {
+    return false;
+  }
 }
 
 function lowerCaseKeys(headers: Record<string, string>): Record<string, string> {

@@ -19,12 +19,16 @@
  *   meant to record (an email for create_lead) while the tool said it was done.
  * The arguments as received are left untouched for the audit trail; the
  * check returns the normalised copy the handler gets (with defaults filled).
+ *
+ * Numbers must be finite: JSON text such as 1e309 parses to Infinity, which
+ * a JSON schema's "number" does not mean and which JSON.stringify would send
+ * on as null (Ajv's strictNumbers, which `strict: false` would turn off).
  */
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 
 import type { JsonSchema } from './types.ts';
 
-const ajv = new Ajv2020({ allErrors: true, strict: false, useDefaults: true, coerceTypes: false });
+const ajv = new Ajv2020({ allErrors: true, strict: false, strictNumbers: true, useDefaults: true, coerceTypes: false });
 
 export type ArgumentVerdict = { ok: true; args: Record<string, unknown> } | { ok: false; message: string };
 
@@ -90,7 +94,9 @@ export function argumentCheck(schema: JsonSchema): ArgumentCheck {
         return { ok: false, message: describeArgumentErrors([{ keyword: 'type', instancePath: '', schemaPath: '', params: { type: 'object' } }]) };
       }
       const args = normalise(raw as Record<string, unknown>, facts);
-      return validate(args) ? { ok: true, args } : { ok: false, message: describeArgumentErrors(validate.errors, facts.declared) };
+      if (validate(args)) return { ok: true, args };
+      const infinite = new Set(Object.keys(args).filter((name) => typeof args[name] === 'number' && !Number.isFinite(args[name])));
+      return { ok: false, message: describeArgumentErrors(validate.errors, facts.declared, infinite) };
     };
     compiled.set(key, new WeakRef(check));
     unused.register(check, { key, schema });
@@ -103,13 +109,14 @@ const argumentName = (error: ErrorObject): string => {
   return pointer || 'arguments';
 };
 
-function describe(error: ErrorObject): string {
+function describe(error: ErrorObject, infinite: ReadonlySet<string>): string {
   const name = argumentName(error);
   const params = error.params as Record<string, unknown>;
   switch (error.keyword) {
     case 'required':
       return `"${String(params.missingProperty)}" is required`;
     case 'type':
+      if (infinite.has(name)) return `"${name}" must be a finite number`;
       return `"${name}" must be ${params.type === 'integer' ? 'a whole number' : params.type === 'object' ? 'an object' : `a ${String(params.type)}`}`;
     case 'enum':
       return `"${name}" must be one of ${(params.allowedValues as unknown[]).join(', ')}`;
@@ -147,10 +154,10 @@ function unknownArguments(names: readonly string[], declared: readonly string[])
  * `declared`, the names the tool takes, is what an unknown argument's
  * sentence offers instead.
  */
-export function describeArgumentErrors(errors: readonly ErrorObject[] | null | undefined, declared: readonly string[] = []): string {
+export function describeArgumentErrors(errors: readonly ErrorObject[] | null | undefined, declared: readonly string[] = [], infinite: ReadonlySet<string> = new Set()): string {
   const all = errors ?? [];
   const unknown = [...new Set(all.filter((error) => error.keyword === 'additionalProperties' && !error.instancePath).map((error) => String((error.params as { additionalProperty: unknown }).additionalProperty)))];
-  const sentences = [...new Set(all.filter((error) => !(error.keyword === 'additionalProperties' && !error.instancePath)).map(describe))];
+  const sentences = [...new Set(all.filter((error) => !(error.keyword === 'additionalProperties' && !error.instancePath)).map((error) => describe(error, infinite)))];
   if (unknown.length) sentences.unshift(unknownArguments(unknown, declared));
   return `Invalid arguments: ${sentences.join('; ') || 'the arguments do not match the tool'}. Correct them and call the tool again.`;
 }
