@@ -201,7 +201,8 @@ export class ToolDispatcher {
           return logOfCall();
         },
         noteSecrets,
-        progress,
+        // Progress messages reach the client as they are sent, past the masking of the result.
+        progress: (message) => progress(knownSecretsMask(usedSecrets).mask(message)),
       };
       const outcome = await runUntilAborted(tool.handler(context, verdict.args), combined, timeoutMs);
       const result: ToolCallResult = { content: [{ type: 'text', text: outcome.text }], structuredContent: outcome.data };
