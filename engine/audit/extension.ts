@@ -12,8 +12,10 @@ import { secretMasker } from './secret-masking.ts';
 export function auditExtension(context: AppContext): { adminRoutes: AdminRoutes[]; jobs: BackgroundJob[] } {
   const { audit, clock, log, metrics, secrets } = context.services;
   const masker = secretMasker(context.registry, secrets);
-  // Reads every secret the manifests name now: each is masked everywhere (and a short one warned about) from the start.
+  // Reads every secret the manifests name now and after each reload (SIGHUP re-reads the secrets file first):
+  // each is masked everywhere, and a short one warned about, before anything can use it.
   masker('');
+  context.registry.on('reload', () => masker(''));
   audit.setMasker(masker);
   context.dispatcher.observe((event) => audit.record(event));
   const writer: BackgroundJob = { name: 'audit-writer', start: () => {}, stop: () => audit.close() };
