@@ -40,6 +40,7 @@ import got, { type Response } from 'got';
 
 import { VERSION } from '../version.ts';
 import type { OutboundOutcome, OutboundPurpose } from '../observability/metrics.ts';
+import { maskKnownSecrets } from '../secrets.ts';
 import { AddressPolicy } from './address-policy.ts';
 import { OutboundError, type OutboundFailure } from './errors.ts';
 import { guardedConnect, GuardedHttpAgent, GuardedHttpsAgent } from './guarded-agents.ts';
@@ -261,7 +262,8 @@ export class OutboundClient {
     if (code === 'ERR_TOO_MANY_REDIRECTS') return new OutboundError('redirects', 'too many redirects', { host: context.host, code });
     if (code === 'ERR_UNSUPPORTED_PROTOCOL') return new OutboundError('refused', `redirect to a URL that is not http or https`, { host: context.host, code });
     if (code === 'ETIMEDOUT') return new OutboundError('timeout', `no answer within ${context.timeoutMs} ms`, { host: context.host, code });
-    return new OutboundError('network', `${code}: ${(error as Error).message}`.slice(0, 300), { host: context.host, code });
+    // Masked before the cut, which would leave part of a secret the message quoted (a URL's query).
+    return new OutboundError('network', maskKnownSecrets(`${code}: ${(error as Error).message}`).slice(0, 300), { host: context.host, code });
   }
 }
 

@@ -18,7 +18,7 @@ import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../clock.ts';
 import { isSwitchboardError, SwitchboardError } from '../../errors.ts';
 import type { Logger } from '../../logging.ts';
-import { maskSecrets, type SecretSource } from '../../secrets.ts';
+import { maskKnownSecrets, maskSecrets, type SecretSource } from '../../secrets.ts';
 import type { Database } from '../../store/database.ts';
 import { normalizeContact } from '../input.ts';
 import type { ContactStore } from '../store.ts';
@@ -168,7 +168,7 @@ export class ContactSourceSync {
     if (error instanceof HttpFailure) return fromHttpFailure(error);
     if (error instanceof ResyncRequired) return new SourceFailure('protocol', `${error.message} during a full sync`);
     this.deps.log.error({ event: 'contact_sync_error', err: error }, 'contact source sync failed unexpectedly');
-    return new SourceFailure('internal', `unexpected error: ${(error as Error).message}`.slice(0, 300));
+    return new SourceFailure('internal', maskKnownSecrets(`unexpected error: ${(error as Error).message}`).slice(0, 300));
   }
 
   private oauthClient(source: ResolvedSource): OAuthClient {
