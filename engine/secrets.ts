@@ -20,24 +20,24 @@
 import fs from 'node:fs';
 
 import { SwitchboardError } from './errors.ts';
-import { maskOf, SHORT_SECRET, type SecretMask } from './secret-mask.ts';
+import { maskOf, SecretIndex, SHORT_SECRET, type SecretMask } from './secret-mask.ts';
 
 export { maskSecrets, MASK, type SecretMask } from './secret-mask.ts';
 
-/** Every secret value handed out in this process. */
-const known = new Set<string>();
-let knownMask: SecretMask | undefined;
+/** Every secret value handed out in this process, indexed as it comes. */
+const knownValues = new Set<string>();
+const known = new SecretIndex();
 
 function remember(value: string): void {
-  if (known.has(value)) return;
+  if (knownValues.has(value)) return;
+  knownValues.add(value);
   known.add(value);
-  knownMask = undefined;
 }
 
 /** The mask of every secret handed out so far, plus `extra` (values a caller holds that did not come from a SecretStore). */
 export function knownSecretsMask(extra: readonly string[] = []): SecretMask {
-  if (extra.some((value) => value && !known.has(value))) return maskOf([...known, ...extra]);
-  return (knownMask ??= maskOf(known));
+  if (extra.some((value) => value && !known.has(value))) return maskOf([...knownValues, ...extra]);
+  return known;
 }
 
 /** `text` with every secret value handed out so far masked, in every form. */

@@ -66,6 +66,20 @@ describe('the mask', () => {
   });
 });
 
+describe('many secrets', () => {
+  it('finds each of 3,000 secrets, also those that share their first letters or have no four letters or digits in a row', () => {
+    const rng = random(3000);
+    const secrets = [...Array.from({ length: 2990 }, (_, index) => (index % 3 ? randomSecret(rng) : `AKIA${randomSecret(rng, 16)}`)), '%&/ "!', '+-=+-=', 'é€ €é'];
+    const mask = compileMask(secrets);
+    expect(mask.size).toBe(new Set(secrets.map((secret) => secret.trim())).size);
+    for (const secret of [...secrets.slice(0, 50), ...secrets.slice(-3)]) {
+      expect(mask.mask(`a ${encoders.json!(secret)} b`), JSON.stringify(secret)).toBe(`a ${MASK} b`);
+      expect(mask.mask(`a ${encodeURIComponent(secret)} b`), JSON.stringify(secret)).toBe(`a ${MASK} b`);
+    }
+    expect(mask.mask('nothing secret here, AKIA alone is no key')).toBe('nothing secret here, AKIA alone is no key');
+  });
+});
+
 describe('random secrets in random encodings', () => {
   const rng = random(20260515);
   const secrets = Array.from({ length: 300 }, () => randomSecret(rng));
