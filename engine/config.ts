@@ -29,6 +29,7 @@ export interface ServerSettings {
   bodyLimitBytes: number;
   rateLimitPerSecond: number;
   logLevel: string;
+  logFormat: 'auto' | 'pretty' | 'json';
   secretsFile: string | undefined;
   metricsToken: string | undefined;
   outboundAllow: string[];
@@ -126,6 +127,7 @@ export const SETTINGS = [
   setting({ key: 'bodyLimitBytes', flag: 'body-limit', env: 'SWITCHBOARD_BODY_LIMIT', default: 256 * 1024, parse: byteSize, description: 'Largest request body accepted (413 past it).' }),
   setting({ key: 'rateLimitPerSecond', flag: 'rate-limit', env: 'SWITCHBOARD_RATE_LIMIT', default: 200, parse: integer(0, 1_000_000), description: 'JSON-RPC messages per second per API key, a batch counting each of its messages (bursts up to twice that); 0 turns the limit off.' }),
   setting({ key: 'logLevel', flag: 'log-level', env: 'SWITCHBOARD_LOG_LEVEL', default: 'info', parse: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'), description: 'Least severe log level written.' }),
+  setting({ key: 'logFormat', flag: 'log-format', env: 'SWITCHBOARD_LOG_FORMAT', default: 'auto', parse: oneOf('auto', 'pretty', 'json'), description: 'How serve writes its log: json (one JSON object a line, for journald and log shippers), pretty (a summary of what was loaded and how to try it, then one short line an entry), or auto: pretty on an interactive terminal, json otherwise.' }),
   setting({ key: 'secretsFile', flag: 'secrets-file', env: 'SWITCHBOARD_SECRETS_FILE', default: undefined, parse: optionalText, description: 'File of NAME=value lines read for secrets besides the environment (keep it out of git, mode 0600).' }),
   setting({ key: 'metricsToken', flag: 'metrics-token', env: 'SWITCHBOARD_METRICS_TOKEN', default: undefined, parse: optionalText, description: 'When set, /metrics requires "Authorization: Bearer <token>".' }),
   setting({ key: 'outboundAllow', flag: 'outbound-allow', env: 'SWITCHBOARD_OUTBOUND_ALLOW', default: [], parse: list, description: 'CIDRs or host names that API tools may reach although private (comma separated), e.g. 10.20.0.0/16,crm.internal.' }),

@@ -64,6 +64,8 @@ export const catalogue = {
   HOST_NOT_ALLOWED: spec(403, RPC.forbidden),
   ORIGIN_NOT_ALLOWED: spec(403, RPC.forbidden),
   SHUTTING_DOWN: spec(503, RPC.overloaded, true),
+  /** The port is bound but the server is still opening its database and manifests (a moment at start). */
+  STARTING: spec(503, RPC.overloaded, true),
   NOT_FOUND: spec(404, RPC.methodNotFound),
   METHOD_NOT_ALLOWED: spec(405, RPC.methodNotFound),
   BAD_REQUEST: spec(400, RPC.invalidParams),
@@ -84,6 +86,8 @@ export const catalogue = {
 
   // Configuration and manifests.
   CONFIG_INVALID: spec(500, RPC.internal),
+  /** serve cannot bind its address: the port is taken or privileged, or the host is not this machine's. */
+  LISTEN_FAILED: spec(500, RPC.internal),
   /** The database cannot be opened or written: a read-only data directory, a full disk, a failing disk, a file that is not a database. */
   STORE_UNWRITABLE: spec(503, RPC.internal, true),
   MANIFEST_INVALID: spec(422, RPC.invalidParams),

@@ -1,13 +1,15 @@
 /**
- * Composition root: opens the store, loads the manifests, wires the MCP
- * endpoint, the admin API and the watcher, and listens. `startServer` is what
- * `switchboard serve` runs and what the tests start on an ephemeral port.
+ * Composition root: reads the files the settings name and binds the port,
+ * then opens the store, loads the manifests, wires the MCP endpoint, the
+ * admin API and the watcher, and serves. `startServer` is what `switchboard
+ * serve` runs and what the tests start on an ephemeral port.
+ *
+ * What can stop a start is checked before anything is opened: the TLS files
+ * and the secrets file, then the port (http/listener.ts). A start that fails
+ * later (a data directory it cannot write) gives the port back.
  */
 import { setMaxListeners } from 'node:events';
-import fs from 'node:fs';
-import http from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
 
 import { ApiKeyStore } from './auth/api-keys.ts';
 import { systemClock, type Clock } from './clock.ts';
@@ -15,6 +17,7 @@ import { databaseFile, type ServerSettings } from './config.ts';
 import { createApp } from './http/app.ts';
 import { AuthFailureLimiter } from './http/auth-failures.ts';
 import { isLoopbackAddress } from './http/host-guard.ts';
+import { bindListener, type Listener } from './http/listener.ts';
 import { RateLimiter } from './http/rate-limit.ts';
 import { createLogger, type Logger } from './logging.ts';
 import { Registry } from './manifests/registry.ts';
@@ -24,7 +27,9 @@ import { serverFactory } from './mcp/server-factory.ts';
 import { SessionManager } from './mcp/sessions.ts';
 import { StatelessHandlers } from './mcp/stateless.ts';
 import { SecretStore } from './secrets.ts';
+import { missingSecrets } from './secrets-inventory.ts';
 import { createServices, type Services } from './services.ts';
+import { checkSecretsFile, readTlsFiles } from './startup-files.ts';
 import type { AppContext } from './app-context.ts';
 import { serverExtensions } from './capabilities.ts';
 import { openDatabase } from './store/database.ts';
@@ -60,6 +65,19 @@ export interface RunningServer {
 }
 
 export async function startServer(options: StartOptions): Promise<RunningServer> {
+  const { settings } = options;
+  const tls = readTlsFiles(settings);
+  checkSecretsFile(settings.secretsFile);
+  const listener = await bindListener(settings, tls);
+  try {
+    return await assemble(options, listener);
+  } catch (error) {
+    await listener.close();
+    throw error;
+  }
+}
+
+async function assemble(options: StartOptions, listener: Listener): Promise<RunningServer> {
   const { settings } = options;
   const clock = options.clock ?? systemClock;
   const log = options.logger ?? createLogger({ level: settings.logLevel });
@@ -154,34 +172,20 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     rootRoutes: extensions.rootRoutes,
     rawBodyRoutes: extensions.rawBodyRoutes,
     callControl: () => services.calls.drivers.health(),
+    missingSecrets: () => missingSecrets(registry.current(), secrets),
     firstMiddleware: extensions.firstMiddleware,
   });
 
-  const readTls = () => (settings.tlsCert && settings.tlsKey ? { cert: fs.readFileSync(settings.tlsCert), key: fs.readFileSync(settings.tlsKey) } : undefined);
-  const tls = readTls();
-  // Node's request timeout covers receiving a request (headers and body), not the answer: a voice agent's
-  // event stream stays open for a whole call, while a client that sends a body slowly or not at all is
-  // answered 408 and cut off. Expired requests are looked for every second, not every 30 s.
-  const requestTimeoutMs = settings.requestTimeoutSeconds * 1000;
-  const timeouts = { requestTimeout: requestTimeoutMs, headersTimeout: requestTimeoutMs, connectionsCheckingInterval: Math.min(1000, requestTimeoutMs) };
-  const server = tls ? https.createServer({ ...tls, ...timeouts }, app) : http.createServer(timeouts, app);
+  const { server, port, url } = listener;
   const reloadTls = () => {
-    const renewed = readTls();
+    const renewed = readTlsFiles(settings);
     if (renewed && server instanceof https.Server) {
       server.setSecureContext(renewed);
       log.info({ event: 'tls_reloaded' }, 'TLS certificate reloaded');
     }
   };
-  server.keepAliveTimeout = 65_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(settings.port, settings.host, () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
-  const scheme = tls ? 'https' : 'http';
-  const hostForUrl = settings.host.includes(':') ? `[${settings.host}]` : settings.host === '0.0.0.0' ? '127.0.0.1' : settings.host;
-  const url = `${scheme}://${hostForUrl}:${port}`;
-  if (!tls && !isLoopbackAddress(settings.host)) {
+  listener.serve(app);
+  if (!listener.tls && !isLoopbackAddress(settings.host)) {
     log.warn({ event: 'plain_http_public' }, `serving plain HTTP on ${settings.host}: API keys cross the network in clear text; use --tls-cert/--tls-key or a TLS proxy`);
   }
   if (!isLoopbackAddress(settings.host) && settings.allowedHosts.length === 0) {

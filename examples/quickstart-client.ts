@@ -4,14 +4,18 @@
  * office is open.
  *
  *   SWITCHBOARD_API_KEY=sb_... npx tsx examples/quickstart-client.ts
+ *
+ * SWITCHBOARD_URL, SWITCHBOARD_ACCOUNT and SWITCHBOARD_PERSONA choose another
+ * endpoint, account or persona (the first screen of `serve` sets them when
+ * its own differ from these defaults).
  */
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 
 const url = new URL(process.env.SWITCHBOARD_URL ?? 'http://127.0.0.1:9443/ucp/v2/mcp');
 const headers = {
   'X-API-Key': process.env.SWITCHBOARD_API_KEY ?? '',
-  account_id: 'acme',
-  persona_id: 'front-desk',
+  account_id: process.env.SWITCHBOARD_ACCOUNT ?? 'acme',
+  persona_id: process.env.SWITCHBOARD_PERSONA ?? 'front-desk',
   call_id: `quickstart-${Date.now()}`,
   caller_id_number: '+12125550100',
 };

@@ -1,10 +1,13 @@
 /**
  * `switchboard status` against a running server, and `switchboard keys`.
  */
+import fs from 'node:fs';
+import path from 'node:path';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { runCli } from './helpers/cli.ts';
-import { eventually, startTestServer, writeManifests, type TestServer } from './helpers/server.ts';
+import { eventually, startTestServer, tempDir, writeManifests, type TestServer } from './helpers/server.ts';
 import { basicManifests, testToolKinds } from './helpers/test-tools.ts';
 
 let server: TestServer;
@@ -19,7 +22,7 @@ describe('switchboard status', () => {
     expect(ok.code).toBe(0);
     // Each account's phone system is listed; with no call-events consumer connected, the events driver is down and says why.
     expect(ok.stdout).toMatch(
-      /^ready at http:\/\/127\.0\.0\.1:\d+\nmanifests: generation 1, loaded \S+, 2 accounts, 3 personas\nsessions: 0\ndisk: \d+ MiB free \(at least 64 MiB kept\)\nphone systems:\n  acme: events down \(no phone system is connected to the call-events stream\) since \S+\n  globex: events down \(no phone system is connected to the call-events stream\) since \S+\n$/,
+      /^ready at http:\/\/127\.0\.0\.1:\d+\nmanifests: generation 1, loaded \S+, 2 accounts, 3 personas\nsessions: 0\ndisk: \d+ MiB free \(at least 64 MiB kept\)\nphone systems:\n {2}acme: events down \(no phone system is connected to the call-events stream\) since \S+\n {2}globex: events down \(no phone system is connected to the call-events stream\) since \S+\n$/,
     );
 
     writeManifests(server.personasDir, { 'acme/sales.yaml': 'persona_id: sales\nglobal_tools:\n  hangup_call: maybe\n' });
@@ -55,6 +58,33 @@ describe('switchboard keys', () => {
     expect(revoked.stdout).toBe(`Revoked key ${record.id} of account globex.\n`);
     const table = await runCli(['keys', 'list', '--account', 'globex', ...data]);
     expect(table.stdout).toMatch(new RegExp(`^ID\\s+ACCOUNT\\s+ROLE\\s+NAME\\s+CREATED\\s+LAST USED\\s+REVOKED\\n${record.id}\\s+globex\\s+admin\\s+pbx\\s+\\S+Z\\s+-\\s+\\S+Z\\n$`));
+  });
+
+  it('refuses an account no manifest declares, reading the personas directory serve reads; --force creates it with a warning', async () => {
+    const data = tempDir('keys-unknown-account');
+    const refused = await runCli(['keys', 'create', '--account', 'initech', '--data', data], { env: { SWITCHBOARD_PERSONAS: server.personasDir } });
+    expect(refused.stderr).toBe(
+      `switchboard keys: no manifest declares account "initech" in ${server.personasDir} (accounts there: acme, globex). Check the spelling, point --personas or SWITCHBOARD_PERSONAS at the manifests the server serves, or give --force to create the key before the account is deployed\n`,
+    );
+    expect(refused.code).toBe(2);
+    // Refused before the database was opened: nothing was written.
+    expect(fs.existsSync(path.join(data, 'switchboard.db'))).toBe(false);
+
+    const elsewhere = await runCli(['keys', 'create', '--account', 'acme', '--data', data, '--personas', path.join(data, 'no-manifests-here')]);
+    expect(elsewhere.stderr).toContain(`no manifest declares account "acme" in ${data}/no-manifests-here (the manifests directory ${data}/no-manifests-here does not exist).`);
+    expect(elsewhere.code).toBe(2);
+
+    const forced = await runCli(['keys', 'create', '--account', 'initech', '--force', '--json', '--data', data, '--personas', server.personasDir]);
+    expect(forced.code).toBe(0);
+    expect(forced.stderr).toBe(`warning: no manifest declares account "initech" in ${server.personasDir} (accounts there: acme, globex); the key is created anyway (--force) and is accepted once a manifest declares the account\n`);
+    expect(JSON.parse(forced.stdout)).toMatchObject({ account: 'initech', role: 'mcp' });
+
+    // Once the account is deployed, the key made ahead of it works.
+    writeManifests(server.personasDir, { 'initech/account.yaml': 'account_id: initech\ntimezone: America/Chicago\n', 'initech/desk.yaml': 'persona_id: desk\n' });
+    const declared = await runCli(['keys', 'create', '--account', 'initech', '--data', data, '--personas', server.personasDir]);
+    expect(declared.stderr).toBe('');
+    expect(declared.code).toBe(0);
+    fs.rmSync(path.join(server.personasDir, 'initech'), { recursive: true });
   });
 
   it('refuses a bad role and an unknown key id', async () => {

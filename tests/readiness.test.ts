@@ -109,7 +109,9 @@ it("stays ready when one account's phone system is down for a missing secret, an
   const status = await runCli(['status', '--url', server!.url]);
   expect(status.stdout).toContain('ready at');
   expect(status.stdout).toContain('globex: webhook down (secret GLOBEX_PBX_SECRET is not set (environment variable or secrets file))');
-  expect(status.code).toBe(0);
+  // Ready, and still something to fix: the secret is listed with what fails without it, and status exits 1.
+  expect(status.stdout).toContain('  globex: GLOBEX_PBX_SECRET for call control (webhook): the webhook driver cannot reach the phone system, so transfers and hang-ups fail at once\n');
+  expect(status.code).toBe(1);
   const metrics = await (await fetch(new URL('/metrics', server!.url))).text();
   expect(metrics).toContain('switchboard_call_control_up{account="globex",driver="webhook"} 0');
 });

@@ -27,8 +27,17 @@ export interface Command {
   run(argv: string[], io: CliIO): Promise<number>;
 }
 
-/** Exit codes: 0 success, 1 the command ran and found a problem (invalid manifests), 2 usage or runtime error. */
-export const EXIT = { ok: 0, problems: 1, error: 2 } as const;
+/**
+ * The exit codes of every command, in one place (docs/operations.md lists
+ * them): 0 success; 1 the command ran and found problems (invalid manifests,
+ * secrets not set, a server with problems); 2 a usage error, a setting that
+ * does not parse, or a failure while running; 3 `serve` did not start: its
+ * port, TLS files, secrets file or data directory (the message says which and
+ * what to do), told apart from 2 so that a supervisor can see that nothing
+ * was served. A third SIGTERM or SIGINT during the graceful shutdown ends
+ * `serve` with 128 + the signal's number (143 for SIGTERM), as a shell does.
+ */
+export const EXIT = { ok: 0, problems: 1, error: 2, notStarted: 3 } as const;
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 

@@ -7,7 +7,9 @@
  * metrics token, since file names and messages describe tenants' setups and
  * the machine. One account's trouble (its phone system down, a secret of its
  * missing) does not make the node unready: every other account still works,
- * and a load balancer must not take the node out for it.
+ * and a load balancer must not take the node out for it. Secrets the
+ * manifests name that the server cannot read are counted for everyone and
+ * listed in the detail, each with the part that fails without it.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 
@@ -16,6 +18,7 @@ import type { Express, Request } from 'express';
 import type { Database } from '../store/database.ts';
 import type { Registry } from '../manifests/registry.ts';
 import { formatProblem } from '../manifests/problems.ts';
+import { countMissing, formatMissing, type MissingSecrets } from '../secrets-inventory.ts';
 import { DEFAULT_MIN_FREE_DISK_BYTES, StorageProbe } from '../store/storage-probe.ts';
 import { VERSION } from '../version.ts';
 import type { AuthFailureLimiter } from './auth-failures.ts';
@@ -35,6 +38,8 @@ export interface HealthDeps {
   minFreeDiskBytes?: number;
   /** Each account's phone-system connection. */
   callControl: () => { account: string; driver: string; state: string; reason: string | null; since: number }[];
+  /** Secrets the loaded manifests name that the server cannot read (secrets-inventory.ts). */
+  missingSecrets?: () => readonly MissingSecrets[];
 }
 
 const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
@@ -86,10 +91,13 @@ export function healthRoutes(app: Express, deps: HealthDeps): void {
     };
     const phoneSystems = deps.callControl();
     body.call_control = { accounts: phoneSystems.length, down: phoneSystems.filter((entry) => entry.state === 'down').length };
+    const missing = deps.missingSecrets?.() ?? [];
+    body.secrets = { missing: countMissing(missing) };
     if (mayReadDetail(req, deps.metricsToken, deps.authFailures)) {
       body.problems = snapshot.problems.map((problem) => ({ ...problem, text: formatProblem(problem) }));
       body.files = Object.fromEntries(snapshot.files);
       body.phone_systems = phoneSystems.map((entry) => ({ ...entry, since: new Date(entry.since).toISOString() }));
+      body.missing_secrets = missing.map((entry) => ({ ...entry, text: formatMissing(entry) }));
       if (stored) body.storage = { free_bytes: stored.freeBytes, min_free_bytes: stored.minFreeBytes, database_error: stored.databaseError, disk_error: stored.diskError };
     }
     res.status(ready ? 200 : 503).json(body);

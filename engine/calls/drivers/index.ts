@@ -4,6 +4,7 @@
  * interface (driver.ts) and one line here; schemas/account.schema.json gives
  * its settings a branch of their own.
  */
+import type { CallControlSettings } from '../../manifests/types.ts';
 import type { DriverName } from '../types.ts';
 import { ariDriver } from './ari/driver.ts';
 import type { DriverFactory } from './driver.ts';
@@ -14,7 +15,20 @@ import { telnyxDriver } from './telnyx/driver.ts';
 import { twilioDriver } from './twilio/driver.ts';
 import { webhookDriver } from './webhook.ts';
 
+/** The drivers that need nothing of the running server to exist; events needs its stream table. */
+const standalone: DriverFactory[] = [webhookDriver as DriverFactory, ariDriver as DriverFactory, eslDriver as DriverFactory, livekitDriver as DriverFactory, telnyxDriver as DriverFactory, twilioDriver as DriverFactory];
+
 export function builtinDrivers(streams: EventStreams): ReadonlyMap<DriverName, DriverFactory> {
-  const factories: DriverFactory[] = [eventsDriver(streams) as DriverFactory, webhookDriver as DriverFactory, ariDriver as DriverFactory, eslDriver as DriverFactory, livekitDriver as DriverFactory, telnyxDriver as DriverFactory, twilioDriver as DriverFactory];
+  const factories: DriverFactory[] = [eventsDriver(streams) as DriverFactory, ...standalone];
   return new Map(factories.map((factory) => [factory.name, factory]));
+}
+
+/**
+ * Names of the secrets an account's call_control block refers to, asked of
+ * its driver (the events driver has none): for `status`, /readyz and
+ * `validate --check-secrets`, which need no running driver to tell them.
+ */
+export function callControlSecretNames(settings: CallControlSettings): string[] {
+  const factory = standalone.find((candidate) => candidate.name === settings.driver);
+  return factory ? factory.secretNames(settings).filter((name) => typeof name === 'string' && name !== '') : [];
 }

@@ -1,7 +1,15 @@
+/**
+ * `switchboard keys`: API keys in the server's database. A key is made only
+ * for an account some manifest declares, read from the personas directory
+ * the server reads (--personas, SWITCHBOARD_PERSONAS): a key for a misspelt
+ * account would be refused on every call with nothing said at creation.
+ * --force makes one ahead of the account's manifest, with a warning.
+ */
 import { ApiKeyStore, KEY_ROLES, type ApiKeyRecord, type KeyRole } from '../../auth/api-keys.ts';
 import { systemClock } from '../../clock.ts';
+import { resolveSettings } from '../../config.ts';
 import { SwitchboardError } from '../../errors.ts';
-import { dataFlag, EXIT, jsonFlag, openCliDatabase, parseFlags, print, printJson, requireFlag, table, type Command } from '../command.ts';
+import { dataFlag, EXIT, jsonFlag, loadCliManifests, openCliDatabase, parseFlags, personasFlag, print, printJson, requireFlag, table, type CliIO, type Command } from '../command.ts';
 
 const when = (ms: number | null) => (ms ? new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z') : '-');
 
@@ -15,28 +23,50 @@ const publicRecord = (record: ApiKeyRecord) => ({
   lastUsedAt: record.lastUsedAt ? when(record.lastUsedAt) : null,
 });
 
+/** Refuses an account no manifest declares, or warns about it with --force. */
+async function checkAccount(accountId: string, flags: { personas?: string | undefined; force?: boolean | undefined }, io: CliIO): Promise<void> {
+  const snapshot = await loadCliManifests(flags.personas, io.env);
+  if (snapshot.accounts.has(accountId)) return;
+  const dir = resolveSettings(flags.personas ? { personas: flags.personas } : {}, io.env).personasDir;
+  const tree = snapshot.problems.find((problem) => problem.file === '.');
+  const found = snapshot.accounts.size ? `accounts there: ${[...snapshot.accounts.keys()].sort().join(', ')}` : tree ? tree.message.replace(/;.*$/, '') : 'no account there';
+  const fact = `no manifest declares account "${accountId}" in ${dir} (${found})`;
+  if (flags.force) {
+    print(io.stderr, `warning: ${fact}; the key is created anyway (--force) and is accepted once a manifest declares the account`);
+    return;
+  }
+  throw new SwitchboardError('BAD_REQUEST', `${fact}. Check the spelling, point --personas or SWITCHBOARD_PERSONAS at the manifests the server serves, or give --force to create the key before the account is deployed`);
+}
+
 export const keysCommand: Command = {
   name: 'keys',
   summary: 'Create, list and revoke API keys.',
   usage: [
-    'switchboard keys create --account ID [--role mcp|admin] [--name TEXT] [--json] [--data DIR]',
+    'switchboard keys create --account ID [--role mcp|admin] [--name TEXT] [--force] [--json] [--data DIR] [--personas DIR]',
     '       switchboard keys list [--account ID] [--json] [--data DIR]',
     '       switchboard keys revoke ID [--json] [--data DIR]',
     '',
     'A key is shown once, when created; only its SHA-256 is stored. Role mcp may use the MCP',
     'endpoint; role admin may also use the admin API of its account. A revoked key is refused',
-    'by a running server on its next request.',
+    'by a running server on its next request. create refuses an account that no manifest in the',
+    'personas directory (--personas, SWITCHBOARD_PERSONAS, ./personas) declares; --force creates the',
+    'key anyway, for an account about to be deployed.',
   ].join('\n'),
   async run(argv, io) {
     const [action, ...rest] = argv;
-    const { values, positionals } = parseFlags(rest, { ...dataFlag, ...jsonFlag, account: { type: 'string' }, role: { type: 'string' }, name: { type: 'string' } });
+    const { values, positionals } = parseFlags(rest, { ...dataFlag, ...jsonFlag, ...personasFlag, account: { type: 'string' }, role: { type: 'string' }, name: { type: 'string' }, force: { type: 'boolean' } });
+    // Checked before the database is opened: a refused create leaves nothing behind.
+    if (action === 'create') {
+      const role = values.role ?? 'mcp';
+      if (!KEY_ROLES.includes(role as KeyRole)) throw new SwitchboardError('BAD_REQUEST', `--role must be one of ${KEY_ROLES.join(', ')}`);
+      await checkAccount(requireFlag(values.account, 'account'), values, io);
+    }
     const db = openCliDatabase(values.data, io.env);
     try {
       const keys = new ApiKeyStore(db, systemClock);
       switch (action) {
         case 'create': {
           const role = (values.role ?? 'mcp') as KeyRole;
-          if (!KEY_ROLES.includes(role)) throw new SwitchboardError('BAD_REQUEST', `--role must be one of ${KEY_ROLES.join(', ')}`);
           const { record, key } = keys.create({ accountId: requireFlag(values.account, 'account'), role, ...(values.name ? { name: values.name } : {}) });
           if (values.json) printJson(io.stdout, { ...publicRecord(record), key });
           else print(io.stdout, `Created ${record.role} key ${record.id} for account ${record.accountId}. It is shown only now:\n${key}`);

@@ -2,13 +2,53 @@
  * `switchboard serve`: the server as an operator runs it, with the process's
  * signals: SIGTERM/SIGINT a graceful shutdown (a repeat ignored, a third
  * immediate), SIGHUP a reload of manifests, secrets and certificate.
+ *
+ * What it prints depends on who reads it (--log-format): on an interactive
+ * terminal a first screen (first-screen.ts) and short log lines; for
+ * journald, files and pipes JSON lines, with the first key printed apart
+ * from them. A start that fails says why in one sentence and exits 3
+ * (EXIT.notStarted).
  */
 import os from 'node:os';
 
-import { databaseFile, resolveSettings, settingFlagOptions, settingsHelp } from '../../config.ts';
+import { databaseFile, resolveSettings, settingFlagOptions, settingsHelp, type ServerSettings } from '../../config.ts';
+import { isSwitchboardError } from '../../errors.ts';
+import { createLogger, type Logger } from '../../logging.ts';
+import { describeUser, formatMissing, missingSecrets } from '../../secrets-inventory.ts';
 import { startServer, type RunningServer } from '../../server.ts';
 import { storageFailure } from '../../store/storage-errors.ts';
-import { parseFlags, print, type Command, EXIT } from '../command.ts';
+import { parseFlags, print, type CliIO, type Command, EXIT } from '../command.ts';
+import { firstScreen, firstScreenFacts, noAccountsAdvice, type CreatedKey } from '../first-screen.ts';
+import { PrettyLog } from '../pretty-log.ts';
+
+/** Log events the first screen says itself: held back from the pretty log. */
+const ON_FIRST_SCREEN = new Set(['manifest_invalid', 'manifest_warning']);
+
+const printKeyBlock = (io: CliIO, { id, accountId, role, key }: CreatedKey) =>
+  // Printed once, outside the JSON log, which must never hold a key.
+  print(
+    io.stdout,
+    [
+      '',
+      'No API keys existed, so one was created. It is shown only now; store it:',
+      `  account: ${accountId}   role: ${role}   id: ${id}`,
+      `  key:     ${key}`,
+      'Create more with: npx switchboard keys create --account <id> [--role mcp|admin]',
+      '',
+    ].join('\n'),
+  );
+
+/** Pretty on an interactive terminal unless told otherwise. */
+const prettyLog = (settings: ServerSettings, io: CliIO): boolean => settings.logFormat === 'pretty' || (settings.logFormat === 'auto' && (io.stdout as { isTTY?: boolean }).isTTY === true);
+
+/** What the JSON log says at start of what does not work yet; the first screen says it on a terminal. */
+function logStartProblems(server: RunningServer, settings: ServerSettings, log: Logger): void {
+  const snapshot = server.registry.current();
+  if (!snapshot.accounts.size) log.warn({ event: 'no_accounts', personas: settings.personasDir }, noAccountsAdvice(settings.personasDir, snapshot.problems));
+  for (const entry of missingSecrets(snapshot, server.services.secrets)) {
+    log.warn({ event: 'secret_not_set', account: entry.account, names: entry.missing, used_by: describeUser(entry.user), file: entry.file }, formatMissing(entry));
+  }
+}
 
 export const serveCommand: Command = {
   name: 'serve',
@@ -17,29 +57,33 @@ export const serveCommand: Command = {
   async run(argv, io) {
     const { values } = parseFlags(argv, settingFlagOptions(), false);
     const settings = resolveSettings(values, io.env);
+    const pretty = prettyLog(settings, io) ? new PrettyLog(io.stdout) : undefined;
+    let created: CreatedKey | undefined;
     let server: RunningServer;
     try {
       server = await startServer({
         settings,
         env: io.env,
-        onBootstrapKey: ({ id, accountId, role, key }) => {
-          // Printed once, outside the JSON log, which must never hold a key.
-          print(
-            io.stdout,
-            [
-              '',
-              'No API keys existed, so one was created. It is shown only now; store it:',
-              `  account: ${accountId}   role: ${role}   id: ${id}`,
-              `  key:     ${key}`,
-              'Create more with: npx switchboard keys create --account <id> [--role mcp|admin]',
-              '',
-            ].join('\n'),
-          );
+        ...(pretty ? { logger: createLogger({ level: settings.logLevel, destination: pretty }) } : {}),
+        onBootstrapKey: (key) => {
+          created = key;
+          if (!pretty) printKeyBlock(io, key);
         },
       });
     } catch (error) {
-      // A data directory it cannot write (read-only, a full disk): said naming the file, not a SqliteError stack.
-      throw storageFailure(error, databaseFile(settings.dataDir)) ?? error;
+      pretty?.release();
+      // The port, the TLS or secrets file, a data directory it cannot write (read-only, a full disk):
+      // one sentence naming what and what to do, not a stack.
+      const known = isSwitchboardError(error) ? error : storageFailure(error, databaseFile(settings.dataDir));
+      if (!known) throw error;
+      print(io.stderr, `switchboard serve: ${known.message}`);
+      return EXIT.notStarted;
+    }
+    if (pretty) {
+      print(io.stdout, firstScreen(firstScreenFacts(server, settings.personasDir, created)));
+      pretty.release(ON_FIRST_SCREEN);
+    } else {
+      logStartProblems(server, settings, server.services.log);
     }
 
     return new Promise<number>((resolve) => {

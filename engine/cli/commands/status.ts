@@ -1,6 +1,7 @@
 import { resolveSettings } from '../../config.ts';
 import { SwitchboardError } from '../../errors.ts';
 import { formatProblem, type ManifestProblem } from '../../manifests/problems.ts';
+import type { MissingSecrets } from '../../secrets-inventory.ts';
 import { EXIT, jsonFlag, parseFlags, print, printJson, type Command } from '../command.ts';
 
 interface ReadyBody {
@@ -14,17 +15,20 @@ interface ReadyBody {
   call_control?: { accounts: number; down: number };
   phone_systems?: { account: string; driver: string; state: string; reason: string | null; since: string }[];
   storage?: { free_bytes: number | null; min_free_bytes: number; database_error: string | null; disk_error: string | null };
+  secrets?: { missing: number };
+  missing_secrets?: (MissingSecrets & { text: string })[];
 }
 
 export const statusCommand: Command = {
   name: 'status',
-  summary: "Show a running server's readiness, loaded manifests, manifest problems and phone-system connections.",
+  summary: "Show a running server's readiness, loaded manifests, manifest problems, phone-system connections and secrets not set.",
   usage: [
     'switchboard status [--url URL] [--json]',
     '',
     'Asks the server on this machine (default http://127.0.0.1:<SWITCHBOARD_PORT or 9443>) for /readyz.',
-    'Exit 0 when ready and every manifest is valid, 1 when a file has problems (its last good version',
-    'stays in force), 2 when the server is not reachable or not ready.',
+    'Exit 0 when ready with every manifest valid and every secret they name set; 1 when a file has',
+    'problems (its last good version stays in force) or a secret is not set (the parts that need it',
+    'fail, everything else works); 2 when the server is not reachable or not ready.',
   ].join('\n'),
   async run(argv, io) {
     const { values } = parseFlags(argv, { ...jsonFlag, url: { type: 'string' } }, false);
@@ -60,8 +64,14 @@ export const statusCommand: Command = {
       } else if (m.problems) {
         print(io.stdout, `problems: ${m.problems} (details are shown to loopback callers or with the metrics token)`);
       }
+      if (body.missing_secrets?.length) {
+        print(io.stdout, `secrets not set (${body.secrets?.missing ?? body.missing_secrets.length}), set them in the server's environment (then restart) or its secrets file (then SIGHUP):`);
+        for (const entry of body.missing_secrets) print(io.stdout, `  ${entry.text}`);
+      } else if (body.secrets?.missing) {
+        print(io.stdout, `secrets not set: ${body.secrets.missing} (details are shown to loopback callers or with the metrics token)`);
+      }
     }
     if (body.status !== 'ready') return EXIT.error;
-    return body.manifests.problems ? EXIT.problems : EXIT.ok;
+    return body.manifests.problems || body.secrets?.missing ? EXIT.problems : EXIT.ok;
   },
 };
