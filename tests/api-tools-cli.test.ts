@@ -190,6 +190,9 @@ tools:
     const run = await runCli([...base(), 'book_visit', '--arg', 'technicians=9', '--dry-run']);
     expect(run.code).toBe(2);
     expect(run.stderr).toContain('"technicians" must be <= 3');
+    const infinite = await runCli([...base(), 'book_visit', '--arg', 'technicians=1e309', '--dry-run']);
+    expect(infinite.code).toBe(2);
+    expect(infinite.stderr).toContain('"technicians" must be a finite number');
     const unknown = await runCli([...base(), 'book_visit', '--arg', 'colour=red', '--dry-run']);
     expect(unknown.stderr).toContain('book_visit has no variable "colour" (variables: technicians)');
   });

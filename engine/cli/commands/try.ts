@@ -52,7 +52,8 @@ function toolArguments(pairs: readonly string[], plan: ApiRequestPlan): Record<s
     if (!variable) {
       throw new SwitchboardError('BAD_REQUEST', `${plan.entry.name} has no variable "${name}" (variables: ${[...plan.variables.keys()].join(', ') || 'none'})`);
     }
-    args[name] = variable.type === 'number' && value.trim() !== '' && Number.isFinite(Number(value)) ? Number(value) : value;
+    // A number as the server would get it: 1e309 becomes Infinity, which the argument check refuses as the server does.
+    args[name] = variable.type === 'number' && value.trim() !== '' && !Number.isNaN(Number(value)) ? Number(value) : value;
   }
   return args;
 }
