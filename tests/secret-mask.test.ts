@@ -8,7 +8,11 @@
  */
 import { describe, expect, it } from 'vitest';
 
+import { Writable } from 'node:stream';
+
+import { createLogger } from '../engine/logging.ts';
 import { compileMask, MASK, maskSecrets, PARTIAL_MIN } from '../engine/secret-mask.ts';
+import { maskKnownSecrets, SecretStore } from '../engine/secrets.ts';
 import { random, randomSecret } from './helpers/random.ts';
 
 const SECRET = 'odd/secret+value=1&"x" y\tz';
@@ -114,5 +118,36 @@ describe('random secrets in random encodings', () => {
       const before = filler(rng.int(30)).trimEnd();
       expect(maskSecrets(`${before} ${head}…`, [secret]), `${JSON.stringify(secret)} cut at ${cut}`).toMatch(new RegExp(`^${before} (?:\\*\\*\\*…|\\*\\*\\*)$`));
     }
+  });
+});
+
+describe('secrets handed out by a SecretStore', () => {
+  it('are masked in every log line, which stays one JSON object, and wherever maskKnownSecrets is used', () => {
+    const token = '4711 "quoted" 0815';
+    const warnings: string[] = [];
+    const store = new SecretStore({ LOG_TEST_TOKEN: token, LOG_TEST_PIN: '98' }, undefined, (message) => warnings.push(message));
+    expect(maskKnownSecrets(`before ${token}`)).toBe(`before ${token}`);
+    expect(store.get('LOG_TEST_TOKEN')).toBe(token);
+    store.get('LOG_TEST_PIN');
+    store.get('LOG_TEST_PIN');
+    expect(warnings).toEqual([expect.stringMatching(/^secret LOG_TEST_PIN has only 2 characters: it is masked wherever/)]);
+    expect(maskKnownSecrets(`before ${encodeURIComponent(token)}`)).toBe(`before ${MASK}`);
+
+    const lines: string[] = [];
+    const destination = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+        done();
+      },
+    });
+    const log = createLogger({ destination });
+    log.info({ event: 'x', detail: { url: `https://api.example.com/?k=${encodeURIComponent(token)}`, count: 98 } }, `the API said ${token}`);
+    log.error({ err: new Error(`failed with ${token}`) }, 'boom');
+    expect(lines).toHaveLength(2);
+    const [info, error] = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    // The two-digit secret is a number here: masked as well, and the line is still JSON.
+    expect(info).toMatchObject({ msg: `the API said ${MASK}`, detail: { url: `https://api.example.com/?k=${MASK}`, count: MASK } });
+    expect((error as { err: { message: string; stack: string } }).err.message).toBe(`failed with ${MASK}`);
+    expect(lines.join('\n')).not.toContain('4711');
   });
 });
