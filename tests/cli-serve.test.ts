@@ -4,7 +4,7 @@
  * start that cannot succeed said in one sentence with exit 3 before anything
  * is opened; on a terminal, a first screen to act on.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { BIN, startServe, runCli, type ServeProcess } from './helpers/cli.ts';
+import { BIN, serveOnTerminal, startServe, runCli, type ServeProcess, type TerminalServe } from './helpers/cli.ts';
 import { EXAMPLE_PERSONAS, eventually, REPO_ROOT, tempDir, writeManifests } from './helpers/server.ts';
 
 const exec = promisify(execFile);
@@ -143,37 +143,6 @@ describe('a start that cannot succeed', () => {
     expect(serve.output()).not.toContain('booking-key-of-globex');
   });
 });
-
-/** `serve` with its output on a pseudo-terminal (util-linux script), as a person at a terminal runs it. */
-interface TerminalServe {
-  child: ChildProcess;
-  output(): string;
-  waitFor(pattern: RegExp): Promise<RegExpMatchArray>;
-  /** Sends `signal` to the server (not to script) and resolves with the exit code script passes on. */
-  stop(signal?: NodeJS.Signals): Promise<number | null>;
-}
-
-function serveOnTerminal(args: string[], env: NodeJS.ProcessEnv = {}): TerminalServe {
-  const command = ['exec', process.execPath, BIN, 'serve', '--port', '0', ...args].map((word) => `'${word.replace(/'/g, `'\\''`)}'`).join(' ');
-  const child = spawn('script', ['-qfec', command, '/dev/null'], { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', TERM: 'xterm', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString().replace(/\r\n/g, '\n')));
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString().replace(/\r\n/g, '\n')));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return {
-    child,
-    output: () => output,
-    waitFor: (pattern) =>
-      eventually(() => output.match(pattern) ?? undefined, 20_000, `${pattern} in:\n${output}`),
-    stop: async (signal = 'SIGTERM') => {
-      if (child.exitCode !== null) return child.exitCode;
-      // script runs the server as its child on the terminal; the signal goes to the server itself.
-      const { stdout } = await exec('ps', ['-o', 'pid=', '--ppid', String(child.pid)]);
-      for (const pid of stdout.split(/\s+/).filter(Boolean)) process.kill(Number(pid), signal);
-      return exited;
-    },
-  };
-}
 
 describe('on an interactive terminal', () => {
   let terminal: TerminalServe | undefined;

@@ -1,9 +1,10 @@
 /**
  * Runs the real `switchboard` command (bin/switchboard.mjs) as a user would.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 
-import { REPO_ROOT } from './server.ts';
+import { eventually, REPO_ROOT } from './server.ts';
 
 export const BIN = `${REPO_ROOT}/bin/switchboard.mjs`;
 
@@ -80,6 +81,42 @@ export async function startServe(args: string[], env: NodeJS.ProcessEnv = {}): P
     waitFor,
     stop: async (signal = 'SIGTERM') => {
       if (child.exitCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+export interface TerminalServe {
+  child: ChildProcess;
+  output(): string;
+  waitFor(pattern: RegExp): Promise<RegExpMatchArray>;
+  /** Sends `signal` to the server (not to script) and resolves with the exit code script passes on. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/**
+ * Starts `switchboard serve` on a free port with its output on a pseudo-terminal
+ * (util-linux script), as a person at a terminal runs it: stdout is a TTY.
+ * Output has its line ends as LF; only PATH, HOME and TERM of this process's
+ * environment are passed on, plus `env`.
+ */
+export function serveOnTerminal(args: string[], env: NodeJS.ProcessEnv = {}): TerminalServe {
+  const command = ['exec', process.execPath, BIN, 'serve', '--port', '0', ...args].map((word) => `'${word.replace(/'/g, `'\\''`)}'`).join(' ');
+  const child = spawn('script', ['-qfec', command, '/dev/null'], { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', TERM: 'xterm', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString().replace(/\r\n/g, '\n')));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString().replace(/\r\n/g, '\n')));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return {
+    child,
+    output: () => output,
+    waitFor: (pattern) =>
+      eventually(() => output.match(pattern) ?? undefined, 20_000, `${pattern} in:\n${output}`),
+    stop: async (signal = 'SIGTERM') => {
+      if (child.exitCode !== null) return child.exitCode;
+      // script runs the server as its child on the terminal; the signal goes to the server itself.
+      const { stdout } = await promisify(execFile)('ps', ['-o', 'pid=', '--ppid', String(child.pid)]);
+      for (const pid of stdout.split(/\s+/).filter(Boolean)) process.kill(Number(pid), signal);
       return exited;
     },
   };
