@@ -14,9 +14,12 @@
  * at once, that a contact source never syncs.
  *
  * Only names are handled here, never values. The tool list of an API tool's
- * secrets comes from its plan (the same template walk the request uses),
- * cached per manifest entry: /readyz is polled, and entries are shared
- * between snapshots while their file is unchanged.
+ * secrets comes from its plan (the same template walk the request uses).
+ * /readyz is polled, so the needs are worked out once per snapshot (which
+ * never changes; an API tool's names once per manifest entry, which
+ * snapshots share while the file is unchanged), and only whether each
+ * secret is set is asked each time: a secrets file re-read on SIGHUP counts
+ * at once.
  */
 import { callControlSecretNames } from './calls/drivers/index.ts';
 import { sourceName } from './contacts/sources/config.ts';
@@ -58,6 +61,7 @@ export interface MissingSecrets extends SecretNeed {
 const CALL_CONTROL_TOOLS = new Set(['transfer_call', 'hangup_call']);
 const CALL_CONTROL_TYPES = new Set(['transfer_to_user', 'transfer_to_queue']);
 
+/** Per manifest entry, which snapshots share while its file is unchanged: a reload plans only what changed. */
 const apiSecrets = new WeakMap<ApiRequestEntry, readonly string[]>();
 function secretsOfApiTool(entry: ApiRequestEntry): readonly string[] {
   let names = apiSecrets.get(entry);
@@ -72,8 +76,16 @@ function secretsOfApiTool(entry: ApiRequestEntry): readonly string[] {
   return names;
 }
 
+const needsOf = new WeakMap<Snapshot, readonly SecretNeed[]>();
+
 /** Every secret the manifests of `snapshot` name, by what names it; accounts and personas in name order. */
-export function secretNeeds(snapshot: Snapshot): SecretNeed[] {
+export function secretNeeds(snapshot: Snapshot): readonly SecretNeed[] {
+  let needs = needsOf.get(snapshot);
+  if (!needs) needsOf.set(snapshot, (needs = listNeeds(snapshot)));
+  return needs;
+}
+
+function listNeeds(snapshot: Snapshot): SecretNeed[] {
   const needs: SecretNeed[] = [];
   const personas = [...snapshot.personas.values()].sort((a, b) => a.accountId.localeCompare(b.accountId) || a.id.localeCompare(b.id));
   for (const account of [...snapshot.accounts.values()].sort((a, b) => a.id.localeCompare(b.id))) {
