@@ -193,3 +193,17 @@ describe('transfer policy warnings', () => {
     ]);
   });
 });
+
+describe('numbers in manifests', () => {
+  it('refuses YAML .nan and .inf where a number is expected', async () => {
+    const dir = tempDir('validate-nan');
+    writeManifests(dir, {
+      'acme/account.yaml': 'account_id: acme\ntimezone: UTC\ncall_control: { driver: events, hangup_delay_seconds: .nan, ring_timeout_seconds: .inf }\n',
+      'acme/desk.yaml': 'persona_id: desk\n',
+    });
+    const result = await runCli(['validate', dir]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain('call_control.hangup_delay_seconds: must be a number');
+    expect(result.stdout).toContain('call_control.ring_timeout_seconds: must be a whole number');
+  });
+});

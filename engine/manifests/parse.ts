@@ -17,7 +17,8 @@ export const accountSchema = require('../../schemas/account.schema.json') as Rec
 export const personaSchema = require('../../schemas/persona.schema.json') as Record<string, unknown>;
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => Ajv2020;
-const ajv = addFormats(new Ajv2020({ allErrors: true, strict: false, verbose: true }));
+// strictNumbers: YAML's .nan and .inf are not numbers a setting can hold (they pass minimum and maximum otherwise).
+const ajv = addFormats(new Ajv2020({ allErrors: true, strict: false, verbose: true, strictNumbers: true }));
 const validators = {
   account: ajv.compile(accountSchema),
   persona: ajv.compile(personaSchema),
