@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config';
 /** The reliability suite: crash, fuzz, reload-storm and overload runs against real servers. */
 export default defineConfig({
   test: {
+    globalSetup: ['tests/global-setup.ts'],
     include: ['tests/reliability/**/*.test.ts'],
     testTimeout: 180_000,
     hookTimeout: 60_000,

@@ -20,7 +20,7 @@ export interface OpenOptions {
   readonly?: boolean;
 }
 
-const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
+const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations', 'sqlite');
 
 /**
  * Opens (and creates, and migrates) the database. A data directory that is

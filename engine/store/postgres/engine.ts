@@ -1,0 +1,240 @@
+/**
+ * The PostgreSQL engine: a pool of connections (node-postgres) for one node
+ * or several sharing one database. Statements come from the same `sql` tag
+ * as SQLite's; BIGINT columns (times in ms, ids) are read as numbers, which
+ * they fit. A transaction is BEGIN…COMMIT on one pooled connection at READ
+ * COMMITTED; the stores' conditional updates (`… WHERE status = 'pending'`)
+ * settle races the same way they do on SQLite. A non-durable transaction
+ * sets `synchronous_commit = off` for itself only.
+ *
+ * Notifications (LISTEN/NOTIFY) use one dedicated connection outside the
+ * pool. When it drops, it is opened again with backoff and every channel is
+ * listened to again; since notifications sent in between are lost, the
+ * engine then tells its `onReconnect` handlers, which catch up by query.
+ *
+ * Migrations: the `.sql` files of migrations/postgres, applied once each in
+ * name order under an advisory lock, so nodes starting together apply them
+ * once.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import pg from 'pg';
+
+import type { Executor, NotificationHandler, Row, StoreEngine, TransactionOptions } from '../engine.ts';
+import { render, type Sql } from '../sql.ts';
+
+export interface PostgresOptions {
+  /** postgres://user:password@host:port/database?sslmode=… */
+  url: string;
+  poolSize?: number;
+  statementTimeoutMs?: number;
+  /** A PEM file of the CA that signed the server's certificate (verify-full). */
+  caFile?: string | undefined;
+  /** Told of notification-connection trouble (never with the URL's password). */
+  onError?: (error: Error) => void;
+}
+
+const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'migrations', 'postgres');
+/** Advisory lock key of the migration step: nodes starting at once apply each migration once. */
+const MIGRATION_LOCK = 7_361_290_114;
+const INT8 = 20;
+
+/** BIGINT as number: times in ms and ids stay far below 2^53. */
+const types = {
+  getTypeParser: (oid: number, format?: string) => (oid === INT8 ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as 'text')),
+};
+
+/** host:port/database of a URL, without user or password. */
+export function describeUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.hostname}:${parsed.port || '5432'}${parsed.pathname}`;
+  } catch {
+    return 'postgres (unparsable URL)';
+  }
+}
+
+async function runQuery(client: pg.Pool | pg.PoolClient, query: Sql): Promise<pg.QueryResult> {
+  const { text, values } = render(query, 'postgres');
+  return client.query({ text, values, types });
+}
+
+function executorOf(client: pg.Pool | pg.PoolClient): Executor {
+  return {
+    all: async <T>(query: Sql) => (await runQuery(client, query)).rows as T[],
+    get: async <T>(query: Sql) => (await runQuery(client, query)).rows[0] as T | undefined,
+    run: async (query: Sql) => {
+      const result = await runQuery(client, query);
+      return result.rowCount ?? result.rows.length;
+    },
+  };
+}
+
+export class PostgresEngine implements StoreEngine {
+  readonly dialect = 'postgres' as const;
+  readonly location: string;
+  private readonly pool: pg.Pool;
+  private readonly executor: Executor;
+  private readonly channels = new Map<string, Set<NotificationHandler>>();
+  private readonly reconnectHandlers: (() => void)[] = [];
+  private listener: pg.Client | undefined;
+  private listenerReady: Promise<pg.Client> | undefined;
+  private closed = false;
+
+  private constructor(private readonly options: PostgresOptions) {
+    this.location = describeUrl(options.url);
+    this.pool = new pg.Pool({ ...this.connection(), max: options.poolSize ?? 10, statement_timeout: options.statementTimeoutMs ?? 10_000 });
+    // An idle pooled connection that dies (a failover, a restart) is dropped by the pool; it must not crash the process.
+    this.pool.on('error', (error) => options.onError?.(error));
+    this.executor = executorOf(this.pool);
+  }
+
+  private connection(): pg.ClientConfig {
+    const ca = this.options.caFile ? fs.readFileSync(this.options.caFile, 'utf8') : undefined;
+    return { connectionString: this.options.url, ...(ca ? { ssl: { ca, rejectUnauthorized: true } } : {}) };
+  }
+
+  /** Connects, and applies the migrations not applied yet. */
+  static async open(options: PostgresOptions): Promise<PostgresEngine> {
+    const engine = new PostgresEngine(options);
+    try {
+      await engine.migrate();
+    } catch (error) {
+      await engine.pool.end().catch(() => undefined);
+      throw error;
+    }
+    return engine;
+  }
+
+  private async migrate(): Promise<string[]> {
+    const files = fs
+      .readdirSync(MIGRATIONS_DIR)
+      .filter((file) => file.endsWith('.sql'))
+      .sort();
+    const client = await this.pool.connect();
+    const applied: string[] = [];
+    try {
+      await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+      await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)');
+      for (const file of files) {
+        const name = file.replace(/\.sql$/, '');
+        const done = await client.query('SELECT 1 FROM schema_migrations WHERE name = $1', [name]);
+        if (done.rowCount) continue;
+        await client.query('BEGIN');
+        try {
+          await client.query(fs.readFileSync(path.join(MIGRATIONS_DIR, file), 'utf8'));
+          await client.query('INSERT INTO schema_migrations (name, applied_at) VALUES ($1, $2)', [name, Date.now()]);
+          await client.query('COMMIT');
+          applied.push(name);
+        } catch (error) {
+          await client.query('ROLLBACK');
+          throw error;
+        }
+      }
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
+      client.release();
+    }
+    return applied;
+  }
+
+  all<T = Row>(query: Sql): Promise<T[]> {
+    return this.executor.all<T>(query);
+  }
+
+  get<T = Row>(query: Sql): Promise<T | undefined> {
+    return this.executor.get<T>(query);
+  }
+
+  run(query: Sql): Promise<number> {
+    return this.executor.run(query);
+  }
+
+  async transaction<T>(work: (tx: Executor) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      if (options.durable === false) await client.query('SET LOCAL synchronous_commit = off');
+      const value = await work(executorOf(client));
+      await client.query('COMMIT');
+      return value;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  async notify(channel: string, payload: string): Promise<void> {
+    await this.pool.query('SELECT pg_notify($1, $2)', [channel, payload]);
+  }
+
+  async listen(channel: string, handler: NotificationHandler): Promise<() => Promise<void>> {
+    let handlers = this.channels.get(channel);
+    const first = !handlers;
+    if (!handlers) this.channels.set(channel, (handlers = new Set()));
+    handlers.add(handler);
+    const client = await this.listenConnection();
+    if (first) await client.query(`LISTEN ${pg.Client.prototype.escapeIdentifier(channel)}`);
+    return async () => {
+      handlers.delete(handler);
+      if (handlers.size === 0 && this.channels.get(channel) === handlers) {
+        this.channels.delete(channel);
+        await this.listener?.query(`UNLISTEN ${pg.Client.prototype.escapeIdentifier(channel)}`).catch(() => undefined);
+      }
+    };
+  }
+
+  onReconnect(handler: () => void): void {
+    this.reconnectHandlers.push(handler);
+  }
+
+  /** The dedicated LISTEN connection, opened on first use and again (with backoff) whenever it drops. */
+  private listenConnection(): Promise<pg.Client> {
+    this.listenerReady ??= this.connectListener(0);
+    return this.listenerReady;
+  }
+
+  private async connectListener(attempt: number): Promise<pg.Client> {
+    for (let tries = attempt; ; tries++) {
+      if (this.closed) throw new Error('the store is closed');
+      const client = new pg.Client(this.connection());
+      try {
+        await client.connect();
+        client.on('notification', (message) => {
+          for (const handler of this.channels.get(message.channel) ?? []) handler(message.payload ?? '');
+        });
+        client.on('error', (error) => {
+          this.options.onError?.(error);
+          void client.end().catch(() => undefined);
+        });
+        client.on('end', () => {
+          if (this.closed || this.listener !== client) return;
+          this.listener = undefined;
+          this.listenerReady = this.connectListener(1).then(async (fresh) => {
+            for (const handler of this.reconnectHandlers) handler();
+            return fresh;
+          });
+          this.listenerReady.catch(() => undefined);
+        });
+        for (const channel of this.channels.keys()) await client.query(`LISTEN ${pg.Client.prototype.escapeIdentifier(channel)}`);
+        this.listener = client;
+        return client;
+      } catch (error) {
+        await client.end().catch(() => undefined);
+        this.options.onError?.(error as Error);
+        await new Promise((resolve) => setTimeout(resolve, Math.min(30_000, 500 * 2 ** Math.min(tries, 6))));
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.listener?.end().catch(() => undefined);
+    await this.pool.end();
+  }
+}
