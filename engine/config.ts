@@ -38,6 +38,10 @@ export interface ServerSettings {
   minFreeDiskMb: number;
   auditRetentionDays: number;
   dbSynchronous: 'normal' | 'full';
+  databaseUrl: string | undefined;
+  databasePoolSize: number;
+  databaseStatementTimeoutMs: number;
+  databaseCa: string | undefined;
   publicUrl: string | undefined;
   toolSchemaProfile: ToolSchemaProfile;
 }
@@ -104,6 +108,21 @@ const publicUrl: Parser<string | undefined> = (raw, name) => {
   return url.origin;
 };
 
+/** postgres:// or postgresql:// URL; the password may be in it (it is never logged: logs name host and database only). */
+const databaseUrl: Parser<string | undefined> = (raw, name) => {
+  if (raw === '') return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new SwitchboardError('CONFIG_INVALID', `${name} must be a URL such as postgres://switchboard@db.example:5432/switchboard`);
+  }
+  if (!/^postgres(ql)?:$/.test(url.protocol) || !url.hostname || url.pathname.length < 2) {
+    throw new SwitchboardError('CONFIG_INVALID', `${name} must be a postgres:// URL with a host and a database, such as postgres://switchboard@db.example:5432/switchboard (leave it unset for the SQLite file in --data)`);
+  }
+  return raw;
+};
+
 function setting<K extends keyof ServerSettings>(spec: SettingSpec<K>): SettingSpec<K> {
   return spec;
 }
@@ -137,6 +156,10 @@ export const SETTINGS = [
   setting({ key: 'auditRetentionDays', flag: 'audit-retention-days', env: 'SWITCHBOARD_AUDIT_RETENTION_DAYS', default: 90, parse: integer(0, 36_500), description: 'Audit rows older than this are deleted daily; 0 keeps them forever.' }),
   setting({ key: 'publicUrl', flag: 'public-url', env: 'SWITCHBOARD_PUBLIC_URL', default: undefined, parse: publicUrl, description: 'The URL phone systems use to reach this server (https://host[:port]); Twilio and Telnyx send transfer outcomes to /ucp/v2/pbx/… under it, and their signatures cover it.' }),
   setting({ key: 'toolSchemaProfile', flag: 'tool-schema-profile', env: 'SWITCHBOARD_TOOL_SCHEMA_PROFILE', default: 'full', parse: oneOf(...TOOL_SCHEMA_PROFILES), description: "How tools/list publishes tool schemas for personas whose manifest sets no tool_schema_profile: full (with additionalProperties: false, for OpenAI strict mode) or portable (without it, for google-genai's Python converter and Gemini)." }),
+  setting({ key: 'databaseUrl', flag: 'database', env: 'SWITCHBOARD_DATABASE_URL', default: undefined, parse: databaseUrl, description: 'PostgreSQL for live state (postgres://user:password@host:5432/database?sslmode=verify-full), for more than one node; unset: the SQLite file in --data. Prefer the environment variable: a flag shows in the process list.' }),
+  setting({ key: 'databasePoolSize', flag: 'database-pool-size', env: 'SWITCHBOARD_DATABASE_POOL_SIZE', default: 10, parse: integer(1, 500), description: 'PostgreSQL: connections this node keeps at most (one more listens for notifications).' }),
+  setting({ key: 'databaseStatementTimeoutMs', flag: 'database-statement-timeout-ms', env: 'SWITCHBOARD_DATABASE_STATEMENT_TIMEOUT_MS', default: 10_000, parse: integer(100, 600_000), description: 'PostgreSQL: a statement running longer is cancelled.' }),
+  setting({ key: 'databaseCa', flag: 'database-ca', env: 'SWITCHBOARD_DATABASE_CA', default: undefined, parse: optionalText, description: "PostgreSQL: PEM file of the CA that signed the server's certificate (the certificate and host name are then verified)." }),
   setting({ key: 'dbSynchronous', flag: 'db-synchronous', env: 'SWITCHBOARD_DB_SYNCHRONOUS', default: 'full', parse: oneOf('normal', 'full'), description: 'SQLite fsync policy: full survives power loss, normal survives process crashes only and is faster.' }),
 ] as const;
 

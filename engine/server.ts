@@ -33,6 +33,7 @@ import { checkSecretsFile, readTlsFiles } from './startup-files.ts';
 import type { AppContext } from './app-context.ts';
 import { serverExtensions } from './capabilities.ts';
 import { openDatabase } from './store/database.ts';
+import { openStore } from './store/open.ts';
 import type { ToolKinds } from './tools/catalog.ts';
 import { ToolDispatcher } from './tools/dispatch.ts';
 import { builtinToolKinds } from './tools/kinds.ts';
@@ -83,9 +84,10 @@ async function assemble(options: StartOptions, listener: Listener): Promise<Runn
   const log = options.logger ?? createLogger({ level: settings.logLevel });
   const startedAt = Date.now();
 
+  const store = await openStore(settings, (error) => log.warn({ err: error, event: 'store_connection' }, 'database connection trouble'));
   const db = openDatabase(databaseFile(settings.dataDir), { synchronous: settings.dbSynchronous });
   const secrets = new SecretStore(options.env ?? process.env, settings.secretsFile, (message) => log.warn({ event: 'secret_short' }, message));
-  const services: Services = createServices({ db, clock, log, secrets, settings });
+  const services: Services = createServices({ store, db, clock, log, secrets, settings });
   const keys = new ApiKeyStore(db, clock);
 
   const registry = new Registry(settings.personasDir, options.toolKinds ?? builtinToolKinds, clock, log, settings.toolSchemaProfile);
@@ -209,6 +211,7 @@ async function assemble(options: StartOptions, listener: Listener): Promise<Runn
       await stopped;
       keys.flushLastUse();
       db.close();
+      await store.close();
       log.info({ event: 'stopped' }, 'switchboard stopped');
     })();
     return closing;

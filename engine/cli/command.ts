@@ -13,6 +13,7 @@ import { createServices, type Services } from '../services.ts';
 import { builtinToolKinds } from '../tools/kinds.ts';
 import { SwitchboardError } from '../errors.ts';
 import { openDatabase, type Database } from '../store/database.ts';
+import { openStore } from '../store/open.ts';
 
 export interface CliIO {
   stdout: NodeJS.WritableStream;
@@ -72,12 +73,19 @@ export function openCliDatabase(data: string | undefined, env: NodeJS.ProcessEnv
  * The services a running server has, over the same database file, for
  * commands that act on live state (DND, leads, contacts). Close when done.
  */
-export function openCliServices(flags: { data?: string | undefined; personas?: string | undefined }, env: NodeJS.ProcessEnv): Services & { close(): void } {
+export async function openCliServices(flags: { data?: string | undefined; personas?: string | undefined }, env: NodeJS.ProcessEnv): Promise<Services & { close(): Promise<void> }> {
   const settings = resolveSettings({ ...(flags.data ? { data: flags.data } : {}), ...(flags.personas ? { personas: flags.personas } : {}) }, env);
   openedDatabase = databaseFile(settings.dataDir);
+  const store = await openStore(settings);
   const db = openDatabase(openedDatabase, { synchronous: settings.dbSynchronous });
-  const services = createServices({ db, clock: systemClock, log: silentLogger, secrets: new SecretStore(env, settings.secretsFile), settings });
-  return { ...services, close: () => db.close() };
+  const services = createServices({ store, db, clock: systemClock, log: silentLogger, secrets: new SecretStore(env, settings.secretsFile), settings });
+  return {
+    ...services,
+    close: async () => {
+      db.close();
+      await store.close();
+    },
+  };
 }
 
 /** Loads the manifests (--personas, SWITCHBOARD_PERSONAS, ./personas) as the server would. */

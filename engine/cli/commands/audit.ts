@@ -36,7 +36,7 @@ export const auditCommand: Command = {
     );
     const account = requireFlag(values.account, 'account');
     const raw: RawAuditFilters = { call: values.call, tool: values.tool, persona: values.persona, status: values.status, since: values.since, until: values.until, limit: values.limit, cursor: values.cursor };
-    const services = openCliServices({ data: values.data }, io.env);
+    const services = await openCliServices({ data: values.data }, io.env);
     try {
       const page = services.audit.query(parseAuditFilters(account, raw, services.clock.now()));
       const body = pageJson(page);
@@ -67,7 +67,7 @@ export const auditCommand: Command = {
       if (body.next_cursor) print(io.stdout, `More rows: add --cursor ${body.next_cursor}`);
       return EXIT.ok;
     } finally {
-      services.close();
+      await services.close();
     }
   },
 };

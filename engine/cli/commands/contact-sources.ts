@@ -41,7 +41,7 @@ export async function syncSources(flags: SourceFlags, io: CliIO): Promise<number
     print(io.stdout, `Account ${flags.account} has no contact_sources in its account.yaml.`);
     return EXIT.ok;
   }
-  const services = openCliServices(flags, io.env);
+  const services = await openCliServices(flags, io.env);
   const sync = new ContactSourceSync({ db: services.db, contacts: services.contacts, secrets: services.secrets, clock: services.clock, log: services.log, outbound: services.outbound });
   // Ctrl-C ends the sync cleanly: its lease is released and the server takes over.
   const interrupt = new AbortController();
@@ -66,7 +66,7 @@ export async function syncSources(flags: SourceFlags, io: CliIO): Promise<number
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    services.close();
+    await services.close();
   }
   if (flags.json) printJson(io.stdout, { account: flags.account, outcomes: outcomes.map(outcomeJson), conflicts });
   return outcomes.every((outcome) => outcome.ok) && !conflicts.length ? EXIT.ok : EXIT.problems;
@@ -74,7 +74,7 @@ export async function syncSources(flags: SourceFlags, io: CliIO): Promise<number
 
 export async function showSources(flags: SourceFlags, io: CliIO): Promise<number> {
   const sources = await configuredSources(flags, io);
-  const services = openCliServices(flags, io.env);
+  const services = await openCliServices(flags, io.env);
   try {
     const states = new SourceStateStore(services.db);
     const now = services.clock.now();
@@ -90,6 +90,6 @@ export async function showSources(flags: SourceFlags, io: CliIO): Promise<number
     }
     return EXIT.ok;
   } finally {
-    services.close();
+    await services.close();
   }
 }

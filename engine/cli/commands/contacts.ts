@@ -86,20 +86,20 @@ export const contactsCommand: Command = {
         throw new SwitchboardError('BAD_REQUEST', `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
       }
       const country = await defaultCountry(account, values, io);
-      const services = openCliServices(values, io.env);
+      const services = await openCliServices(values, io.env);
       try {
         const report = await importContacts(services.contacts, account, country, path.basename(file), text, format);
         if (values.json) printJson(io.stdout, report);
         else printReport(io, file, account, report);
         return report.rejected.length ? EXIT.problems : EXIT.ok;
       } finally {
-        services.close();
+        await services.close();
       }
     }
     if (action === 'list') {
       const e164 = values.phone === undefined ? undefined : toE164(values.phone, await defaultCountry(account, values, io));
       if (values.phone !== undefined && !e164) throw new SwitchboardError('BAD_REQUEST', `--phone "${values.phone}" is not a phone number that can be read; e.g. +12125550100`);
-      const services = openCliServices(values, io.env);
+      const services = await openCliServices(values, io.env);
       try {
         const page = e164
           ? { contacts: services.contacts.findByNumber(account, e164, 50), nextCursor: null }
@@ -121,7 +121,7 @@ export const contactsCommand: Command = {
         }
         return EXIT.ok;
       } finally {
-        services.close();
+        await services.close();
       }
     }
     if (action === 'sync') return syncSources({ ...values, account }, io);

@@ -41,7 +41,7 @@ export const dndCommand: Command = {
     const account = cliAccount(await loadCliManifests(values.personas, io.env), requireFlag(values.account, 'account'));
     const userId = action === 'show' ? values.user : requireFlag(values.user, 'user');
 
-    const services = openCliServices(values, io.env);
+    const services = await openCliServices(values, io.env);
     try {
       const views: AvailabilityView[] = [];
       if (userId === undefined) {
@@ -73,7 +73,7 @@ export const dndCommand: Command = {
         );
       return EXIT.ok;
     } finally {
-      services.close();
+      await services.close();
     }
   },
 };

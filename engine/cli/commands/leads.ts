@@ -22,7 +22,7 @@ export const leadsCommand: Command = {
     if (action !== 'list') throw new SwitchboardError('BAD_REQUEST', `unknown action "${action ?? ''}"; use list`);
     const { values } = parseFlags(rest, { ...dataFlag, ...jsonFlag, ...pagingFlags, account: { type: 'string' } }, false);
     const account = requireFlag(values.account, 'account');
-    const services = openCliServices(values, io.env);
+    const services = await openCliServices(values, io.env);
     try {
       const page = services.leads.list(account, readPaging(values));
       if (values.json) {
@@ -41,7 +41,7 @@ export const leadsCommand: Command = {
       if (page.nextCursor) print(io.stdout, `More leads: --cursor ${page.nextCursor}`);
       return EXIT.ok;
     } finally {
-      services.close();
+      await services.close();
     }
   },
 };
