@@ -89,3 +89,10 @@ export function render(query: Sql, target: Dialect): { text: string; values: unk
   walk(query);
   return { text, values };
 }
+
+/**
+ * Appended to a SELECT inside a transaction whose decision depends on the
+ * rows read: PostgreSQL locks them until the commit; SQLite needs nothing,
+ * since its write worker runs one transaction at a time.
+ */
+export const forUpdate: Sql = dialect({ sqlite: raw(''), postgres: raw(' FOR UPDATE') });
