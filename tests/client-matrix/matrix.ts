@@ -89,7 +89,7 @@ function commonCases(persona: string, own: { user?: [id: string, name: string]; 
     const [id, name] = own.user;
     cases.push(
       { persona, tool: 'check_user_availability', what: 'a user id', args: { user_id: id }, isError: false, text: `${name} is available.` },
-      { persona, tool: 'check_user_availability', what: 'nobody', args: { user_id: 'nobody' }, isError: true, text: /^There is no user "nobody"\. Users of this account: .+\. Call again with one of these ids\.$/ },
+      { persona, tool: 'check_user_availability', what: 'nobody', args: { user_id: 'nobody' }, isError: true, text: 'There is no user "nobody". Ask the caller for the full name of the person they want to reach, or offer to take a message.' },
       { persona, tool: 'check_user_availability', what: 'no user_id', args: {}, isError: true, text: invalid('"user_id" is required') },
     );
   }
