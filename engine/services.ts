@@ -15,7 +15,6 @@ import { OutboundClient } from './outbound/client.ts';
 import type { SecretStore } from './secrets.ts';
 import type { Database } from './store/database.ts';
 import type { StoreEngine } from './store/engine.ts';
-import { GroupCommit } from './store/group-commit.ts';
 import { DndStore } from './users/dnd-store.ts';
 
 export interface ServiceBase {
@@ -44,14 +43,13 @@ export interface Services extends ServiceBase {
 /** Builds every service over one database; the server and the CLI share this. */
 export function createServices(base: ServiceBase): Services {
   const metrics = new Metrics();
-  const commits = new GroupCommit(base.db);
   const outbound = new OutboundClient({ allow: base.settings.outboundAllow, observe: (purpose, outcome, seconds) => metrics.outboundRequest(purpose, outcome, seconds) });
-  const dnd = new DndStore(base.db, base.clock);
+  const dnd = new DndStore(base.store, base.clock);
   return {
     ...base,
     outbound,
     dnd,
-    leads: new LeadStore(base.db, base.clock, commits),
+    leads: new LeadStore(base.store, base.clock),
     contacts: new ContactStore(base.db, base.clock),
     calls: new CallControl({ ...base, outbound, metrics, dnd, publicUrl: base.settings.publicUrl }),
     metrics,

@@ -225,14 +225,14 @@ describe('transfer_to_user and transfer_to_queue', () => {
   });
 
   it('transfers a user who is available', async () => {
-    dnd('u-102', false);
+    await dnd('u-102', false);
     const result = await (await newCall()).callTool({ name: 'transfer_to_kim', arguments: {} });
     expect(textOf(result)).toBe('The call was transferred to Kim Lee (extension 102).');
     expect(receiver.received[0]?.json).toMatchObject({ destination: '102', target: { kind: 'user', id: 'u-102', name: 'Kim Lee' } });
   });
 
   it('refuses a user on Do-Not-Disturb by default, and sends nothing', async () => {
-    dnd('u-102', true, Date.now() + 2 * 3600_000);
+    await dnd('u-102', true, Date.now() + 2 * 3600_000);
     const result = await (await newCall()).callTool({ name: 'transfer_to_kim', arguments: {} });
     expect(result.isError).toBe(true);
     expect(textOf(result)).toMatch(/^Kim Lee is on Do-Not-Disturb until \w*\s?\d{1,2}:\d{2} [AP]M and cannot take the call\. Offer to take a message instead\.$/);
@@ -241,7 +241,7 @@ describe('transfer_to_user and transfer_to_queue', () => {
   });
 
   it('sends a caller to voicemail when the manifest says on_dnd: voicemail', async () => {
-    dnd('u-100', true);
+    await dnd('u-100', true);
     const result = await (await newCall()).callTool({ name: 'transfer_to_dana', arguments: {} });
     expect(textOf(result)).toBe('Dana Reyes is on Do-Not-Disturb. The call was transferred to the voicemail of Dana Reyes (8100).');
     expect(result.structuredContent).toMatchObject({ status: 'transferred', destination: '8100', user_dnd: true, target: { kind: 'voicemail', id: 'u-100' } });
@@ -249,7 +249,7 @@ describe('transfer_to_user and transfer_to_queue', () => {
   });
 
   it('transfers anyway when the manifest says on_dnd: transfer', async () => {
-    dnd('u-103', true);
+    await dnd('u-103', true);
     const result = await (await newCall()).callTool({ name: 'transfer_to_ali', arguments: {} });
     expect(textOf(result)).toBe('Ali Khan is on Do-Not-Disturb. The call was transferred to Ali Khan (extension 103).');
     expect(receiver.received[0]?.json).toMatchObject({ destination: '103' });

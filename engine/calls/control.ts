@@ -481,7 +481,7 @@ export class CallControl {
       presence: (extension, dnd) => {
         for (const user of account.users.values()) {
           if (user.extension !== extension) continue;
-          if (this.deps.dnd.get(accountId, user.id).enabled !== dnd) this.deps.dnd.set(accountId, user.id, { enabled: dnd, by: `pbx:${driver}` });
+          void this.deps.dnd.follow(accountId, user.id, dnd, `pbx:${driver}`).catch((error: unknown) => log.warn({ err: error, event: 'presence_not_stored', account: accountId, user: user.id }, 'DND from the phone system was not stored'));
         }
       },
       healthChanged: (health) => {

@@ -19,7 +19,7 @@ export function leadAdminRoutes(services: Pick<Services, 'leads'>): AdminRoutes 
       const account = accountParam(req);
       const format = queryParam(req, 'format') ?? 'json';
       if (format === 'json') {
-        const page = services.leads.list(account, pagingParams(req));
+        const page = await services.leads.list(account, pagingParams(req));
         res.json({ leads: page.leads.map(leadJson), next_cursor: page.nextCursor });
         return;
       }
@@ -28,7 +28,7 @@ export function leadAdminRoutes(services: Pick<Services, 'leads'>): AdminRoutes 
       res.setHeader('Content-Type', 'text/csv; charset=utf-8');
       res.setHeader('Content-Disposition', `attachment; filename="leads-${account}.csv"`);
       res.write(csvHeader());
-      for (const page of services.leads.exportCases(account)) {
+      for await (const page of services.leads.exportCases(account)) {
         // Wait for a slow client between pages; stop when it has gone away.
         if (!res.write(page.map(csvRow).join(''))) await Promise.race([once(res, 'drain'), once(res, 'close')]);
         if (res.destroyed) return;

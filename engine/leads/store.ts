@@ -1,18 +1,26 @@
 /**
- * Leads and cases in SQLite. A lead is a person who called (one per caller
- * number and account); a case is what one call was about. `record` is the
- * whole of create_lead's write: it runs in one IMMEDIATE transaction, so two
- * calls from the same number at the same moment (even from two processes)
- * make one lead, and a retry within the same call updates that call's case
- * instead of adding a second one. The transaction has committed when
- * `record` returns, so whatever the tool acknowledges is on disk.
+ * Leads and cases on the store engine (SQLite or PostgreSQL). A lead is a
+ * person who called (one per caller number and account); a case is what one
+ * call was about. `record` is the whole of create_lead's write, one durable
+ * transaction: it has committed when `record` resolves, so whatever the tool
+ * acknowledges is stored. Concurrent calls each get a transaction of their
+ * own (the SQLite engine commits them together, PostgreSQL on its own); one
+ * that fails rolls back alone.
+ *
+ * Races are settled by the unique indexes, the same way on both engines and
+ * across nodes: two calls from the same number at once make one lead (the
+ * second insert becomes an update of the first, ON CONFLICT), and a retry
+ * within the same call racing the first create_lead of that call finds the
+ * case taken (ON CONFLICT DO NOTHING changes no row); its transaction is then
+ * rolled back whole (no lead of its own is left behind) and run again, and
+ * this time it reads the committed case and updates it.
  */
 import { randomBytes } from 'node:crypto';
 
 import type { Clock } from '../clock.ts';
 import { SwitchboardError } from '../errors.ts';
-import type { Database } from '../store/database.ts';
-import { GroupCommit } from '../store/group-commit.ts';
+import type { Executor, StoreEngine } from '../store/engine.ts';
+import { forUpdate, list, sql } from '../store/sql.ts';
 
 export const CLASSIFICATIONS = ['lead', 'customer', 'spam', 'other'] as const;
 export type Classification = (typeof CLASSIFICATIONS)[number];
@@ -127,68 +135,30 @@ function decodeCursor(cursor: string): number | undefined {
   return match ? Number(match[1]) : undefined;
 }
 
+/** The case of this call was committed by a concurrent create_lead while this one ran: run again. */
+class CaseTaken extends Error {}
+
+/** How often `record` runs again after a race on the call's case; the second run finds the committed case. */
+const RECORD_ATTEMPTS = 3;
+
 export class LeadStore {
-  private readonly caseOfCall;
-  private readonly updateCase;
-  private readonly touchLead;
-  private readonly upsertLead;
-  private readonly insertCase;
-  private readonly page;
-  private readonly casesOfLeads;
-  private readonly exportRows;
-  private readonly recordTx;
-
   constructor(
-    db: Database,
+    private readonly store: StoreEngine,
     private readonly clock: Clock,
-    private readonly commits: GroupCommit = new GroupCommit(db),
-  ) {
-    this.caseOfCall = db.prepare<[string, string], { id: string; lead_id: string; intent: string }>('SELECT id, lead_id, intent FROM lead_cases WHERE account_id = ? AND call_id = ?');
-    this.updateCase = db.prepare(
-      `UPDATE lead_cases SET name = @name, intent = @intent, classification = COALESCE(@classification, classification),
-         summary = COALESCE(@summary, summary), notes = COALESCE(@notes, notes), updated_at = @now WHERE id = @id`,
-    );
-    this.touchLead = db.prepare<{ id: string; name: string; classification: string | null; now: number }, { phone_e164: string | null; created_call_id: string }>(
-      `UPDATE leads SET name = @name, classification = COALESCE(@classification, classification), updated_at = @now
-       WHERE id = @id RETURNING phone_e164, created_call_id`,
-    );
-    // The partial unique index turns a second lead for the same number into an update of the
-    // first; a lead without a number (NULL) never conflicts, so it is always a new one.
-    this.upsertLead = db.prepare<Record<string, unknown>, { id: string }>(
-      `INSERT INTO leads (id, account_id, phone_e164, name, classification, created_call_id, created_at, updated_at)
-       VALUES (@id, @account, @phone, @name, @classification, @call, @now, @now)
-       ON CONFLICT (account_id, phone_e164) WHERE phone_e164 IS NOT NULL DO UPDATE SET
-         name = excluded.name, classification = COALESCE(excluded.classification, leads.classification), updated_at = excluded.updated_at
-       RETURNING id`,
-    );
-    this.insertCase = db.prepare(
-      `INSERT INTO lead_cases (id, lead_id, account_id, persona_id, call_id, caller_id_number, name, intent, classification, summary, notes, created_at, updated_at)
-       VALUES (@id, @lead, @account, @persona, @call, @caller, @name, @intent, @classification, @summary, @notes, @now, @now)`,
-    );
-    this.page = db.prepare<[string, number, number], LeadRow>(
-      'SELECT seq, id, phone_e164, name, classification, created_at, updated_at FROM leads WHERE account_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?',
-    );
-    this.casesOfLeads = db.prepare<[string, string], CaseRow>(
-      `SELECT * FROM lead_cases WHERE account_id = ? AND lead_id IN (SELECT value FROM json_each(?)) ORDER BY seq`,
-    );
-    this.exportRows = db.prepare<[string, number, number], CaseRow & { seq: number; lead_phone_e164: string | null; lead_name: string }>(
-      `SELECT c.*, l.phone_e164 AS lead_phone_e164, l.name AS lead_name
-       FROM lead_cases c JOIN leads l ON l.id = c.lead_id WHERE c.account_id = ? AND c.seq > ? ORDER BY c.seq LIMIT ?`,
-    );
-    this.recordTx = db.transaction((input: CaseInput): RecordedCase => this.recordInTransaction(input));
+  ) {}
+
+  /** Records what create_lead was told in this call; resolves once it is committed. */
+  async record(input: CaseInput): Promise<RecordedCase> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await this.store.transaction((tx) => this.recordIn(tx, input));
+      } catch (error) {
+        if (!(error instanceof CaseTaken) || attempt >= RECORD_ATTEMPTS) throw error;
+      }
+    }
   }
 
-  /** Records what create_lead was told in this call; committed when it returns. */
-  record(input: CaseInput): RecordedCase {
-    return this.recordTx.immediate(input);
-  }
-
-  /** `record` in the next group commit (engine/store/group-commit.ts): resolves once it is on disk. */
-  recordCommitted(input: CaseInput): Promise<RecordedCase> {
-    return this.commits.run(() => this.record(input));
-  }
-
-  private recordInTransaction(input: CaseInput): RecordedCase {
+  private async recordIn(tx: Executor, input: CaseInput): Promise<RecordedCase> {
     const now = this.clock.now();
     const fields = {
       name: input.name,
@@ -196,12 +166,21 @@ export class LeadStore {
       classification: input.classification ?? null,
       summary: input.summary ?? null,
       notes: input.notes ?? null,
-      now,
     };
-    const earlier = this.caseOfCall.get(input.accountId, input.callId);
+    // Locked until the commit (PostgreSQL), so two retries of one call update the case one after the other.
+    const earlier = await tx.get<{ id: string; lead_id: string; intent: string }>(
+      sql`SELECT id, lead_id, intent FROM lead_cases WHERE account_id = ${input.accountId} AND call_id = ${input.callId}${forUpdate}`,
+    );
     if (earlier) {
-      this.updateCase.run({ ...fields, id: earlier.id });
-      const lead = this.touchLead.get({ id: earlier.lead_id, name: fields.name, classification: fields.classification, now })!;
+      await tx.run(
+        sql`UPDATE lead_cases SET name = ${fields.name}, intent = ${fields.intent}, classification = coalesce(${fields.classification}, classification),
+              summary = coalesce(${fields.summary}, summary), notes = coalesce(${fields.notes}, notes), updated_at = ${now}
+            WHERE id = ${earlier.id}`,
+      );
+      const lead = (await tx.get<{ phone_e164: string | null; created_call_id: string }>(
+        sql`UPDATE leads SET name = ${fields.name}, classification = coalesce(${fields.classification}, classification), updated_at = ${now}
+            WHERE id = ${earlier.lead_id} RETURNING phone_e164, created_call_id`,
+      ))!;
       return {
         leadId: earlier.lead_id,
         caseId: earlier.id,
@@ -212,19 +191,25 @@ export class LeadStore {
       };
     }
 
+    // The partial unique index turns a second lead for the same number into an update of the
+    // first; a lead without a number (NULL) never conflicts, so it is always a new one.
     const candidateId = `ld_${randomBytes(6).toString('hex')}`;
-    const leadId = this.upsertLead.get({
-      id: candidateId,
-      account: input.accountId,
-      phone: input.phoneE164 ?? null,
-      name: fields.name,
-      classification: fields.classification,
-      call: input.callId,
-      now,
-    })!.id;
+    const leadId = (await tx.get<{ id: string }>(
+      sql`INSERT INTO leads (id, account_id, phone_e164, name, classification, created_call_id, created_at, updated_at)
+          VALUES (${candidateId}, ${input.accountId}, ${input.phoneE164 ?? null}, ${fields.name}, ${fields.classification}, ${input.callId}, ${now}, ${now})
+          ON CONFLICT (account_id, phone_e164) WHERE phone_e164 IS NOT NULL DO UPDATE SET
+            name = excluded.name, classification = coalesce(excluded.classification, leads.classification), updated_at = excluded.updated_at
+          RETURNING id`,
+    ))!.id;
 
     const caseId = `cs_${randomBytes(6).toString('hex')}`;
-    this.insertCase.run({ ...fields, id: caseId, lead: leadId, account: input.accountId, persona: input.personaId, call: input.callId, caller: input.callerIdNumber ?? null });
+    const inserted = await tx.run(
+      sql`INSERT INTO lead_cases (id, lead_id, account_id, persona_id, call_id, caller_id_number, name, intent, classification, summary, notes, created_at, updated_at)
+          VALUES (${caseId}, ${leadId}, ${input.accountId}, ${input.personaId}, ${input.callId}, ${input.callerIdNumber ?? null}, ${fields.name}, ${fields.intent},
+            ${fields.classification}, ${fields.summary}, ${fields.notes}, ${now}, ${now})
+          ON CONFLICT (account_id, call_id) DO NOTHING`,
+    );
+    if (inserted === 0) throw new CaseTaken();
     return {
       leadId,
       caseId,
@@ -236,15 +221,21 @@ export class LeadStore {
   }
 
   /** Newest leads first, each with its cases (oldest case first). */
-  list(accountId: string, options: { limit: number; cursor?: string | undefined }): LeadPage {
+  async list(accountId: string, options: { limit: number; cursor?: string | undefined }): Promise<LeadPage> {
     const before = options.cursor === undefined ? Number.MAX_SAFE_INTEGER : decodeCursor(options.cursor);
     if (before === undefined) throw new SwitchboardError('BAD_REQUEST', 'cursor is not valid: pass the next_cursor of the previous page');
-    const rows = this.page.all(accountId, before, options.limit + 1);
+    const rows = await this.store.all<LeadRow>(
+      sql`SELECT seq, id, phone_e164, name, classification, created_at, updated_at FROM leads
+          WHERE account_id = ${accountId} AND seq < ${before} ORDER BY seq DESC LIMIT ${options.limit + 1}`,
+    );
     const more = rows.length > options.limit;
     const shown = more ? rows.slice(0, options.limit) : rows;
     const cases = new Map<string, LeadCase[]>(shown.map((row) => [row.id, []]));
     if (shown.length) {
-      for (const row of this.casesOfLeads.all(accountId, JSON.stringify(shown.map((lead) => lead.id)))) cases.get(row.lead_id)?.push(toCase(row));
+      const caseRows = await this.store.all<CaseRow>(
+        sql`SELECT * FROM lead_cases WHERE account_id = ${accountId} AND lead_id IN ${list(shown.map((lead) => lead.id))} ORDER BY seq`,
+      );
+      for (const row of caseRows) cases.get(row.lead_id)?.push(toCase(row));
     }
     return {
       leads: shown.map((row) => ({
@@ -263,12 +254,15 @@ export class LeadStore {
   /**
    * Every case of the account with its lead, oldest first, read a page at a
    * time. No statement stays open between pages, so a slow reader of an export
-   * never blocks the connection that tool calls write through.
+   * holds no connection and no lock while it waits.
    */
-  *exportCases(accountId: string, pageSize = 500): Generator<CaseExportRow[]> {
+  async *exportCases(accountId: string, pageSize = 500): AsyncGenerator<CaseExportRow[]> {
     let after = 0;
     for (;;) {
-      const rows = this.exportRows.all(accountId, after, pageSize);
+      const rows = await this.store.all<CaseRow & { seq: number; lead_phone_e164: string | null; lead_name: string }>(
+        sql`SELECT c.*, l.phone_e164 AS lead_phone_e164, l.name AS lead_name
+            FROM lead_cases c JOIN leads l ON l.id = c.lead_id WHERE c.account_id = ${accountId} AND c.seq > ${after} ORDER BY c.seq LIMIT ${pageSize}`,
+      );
       if (!rows.length) return;
       yield rows.map((row) => ({ ...toCase(row), leadId: row.lead_id, leadPhoneE164: row.lead_phone_e164, leadName: row.lead_name }));
       after = rows[rows.length - 1]!.seq;

@@ -31,30 +31,31 @@ function accountOf(context: AppContext, req: Request): AccountEntry {
 export function dndAdminRoutes(context: AppContext): AdminRoutes {
   const { dnd, clock } = context.services;
   return (router) => {
-    router.get('/users', (req, res) => {
+    router.get('/users', async (req, res) => {
       const account = accountOf(context, req);
-      const users = [...account.users.values()].map((user) => availabilityView(account, user, dnd.get(account.id, user.id)));
+      const states = await dnd.getMany(account.id, [...account.users.keys()]);
+      const users = [...account.users.values()].map((user) => availabilityView(account, user, states.get(user.id)!));
       res.json({ account_id: account.id, users });
     });
 
-    router.get('/users/:user/dnd', (req, res) => {
+    router.get('/users/:user/dnd', async (req, res) => {
       const account = accountOf(context, req);
       const user = requireUser(account, String(req.params.user));
-      res.json(availabilityView(account, user, dnd.get(account.id, user.id)));
+      res.json(availabilityView(account, user, await dnd.get(account.id, user.id)));
     });
 
-    router.put('/users/:user/dnd', (req, res) => {
+    router.put('/users/:user/dnd', async (req, res) => {
       const account = accountOf(context, req);
       const user = requireUser(account, String(req.params.user));
       const input = readDndInput(jsonBody(req), account.manifest.timezone, clock.now());
-      const state = dnd.set(account.id, user.id, { enabled: true, reason: input.reason, until: input.until, by: `api:${adminKeyOf(res).id}` });
+      const state = await dnd.set(account.id, user.id, { enabled: true, reason: input.reason, until: input.until, by: `api:${adminKeyOf(res).id}` });
       res.json(availabilityView(account, user, state));
     });
 
-    router.delete('/users/:user/dnd', (req, res) => {
+    router.delete('/users/:user/dnd', async (req, res) => {
       const account = accountOf(context, req);
       const user = requireUser(account, String(req.params.user));
-      res.json(availabilityView(account, user, dnd.clear(account.id, user.id, `api:${adminKeyOf(res).id}`)));
+      res.json(availabilityView(account, user, await dnd.clear(account.id, user.id, `api:${adminKeyOf(res).id}`)));
     });
   };
 }

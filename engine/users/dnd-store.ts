@@ -1,10 +1,14 @@
 /**
- * Do-Not-Disturb state of users: live state in SQLite, written by the PBX
- * (admin API) or a person (CLI), read by check_user_availability and by
- * transfers to a user. A DND with an `until` time ends by itself at that time.
+ * Do-Not-Disturb state of users: live state on the store engine (SQLite or
+ * PostgreSQL), written by the PBX (admin API, or the phone system's presence
+ * events) or a person (CLI), read by check_user_availability and by
+ * transfers to a user. A DND with an `until` time ends by itself at that
+ * time. Every write has committed when its promise resolves, and answers
+ * with the state it wrote (RETURNING), not with a second read.
  */
 import type { Clock } from '../clock.ts';
-import type { Database } from '../store/database.ts';
+import type { Executor, StoreEngine } from '../store/engine.ts';
+import { forUpdate, list, sql } from '../store/sql.ts';
 
 export interface DndState {
   /** Whether the user is on Do-Not-Disturb now. */
@@ -33,26 +37,18 @@ export interface SetDnd {
   by: string;
 }
 
+const COLUMNS = sql`enabled, reason, until, updated_at, updated_by`;
+
 export class DndStore {
-  private readonly select;
-  private readonly upsert;
-  private readonly remove;
+  /** The last presence change asked for per user, so changes of one user are written in the order the phone system sent them. */
+  private readonly presenceQueue = new Map<string, Promise<unknown>>();
 
   constructor(
-    db: Database,
+    private readonly store: StoreEngine,
     private readonly clock: Clock,
-  ) {
-    this.select = db.prepare<[string, string], DndRow>('SELECT enabled, reason, until, updated_at, updated_by FROM user_dnd WHERE account_id = ? AND user_id = ?');
-    this.upsert = db.prepare(
-      `INSERT INTO user_dnd (account_id, user_id, enabled, reason, until, updated_at, updated_by) VALUES (?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (account_id, user_id) DO UPDATE SET enabled = excluded.enabled, reason = excluded.reason, until = excluded.until,
-         updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
-    );
-    this.remove = db.prepare('DELETE FROM user_dnd WHERE account_id = ? AND user_id = ?');
-  }
+  ) {}
 
-  get(accountId: string, userId: string): DndState {
-    const row = this.select.get(accountId, userId);
+  private state(row: DndRow | undefined): DndState {
     if (!row) return { enabled: false, reason: null, until: null, updatedAt: null, updatedBy: null };
     const expired = row.until !== null && row.until <= this.clock.now();
     return {
@@ -64,18 +60,69 @@ export class DndStore {
     };
   }
 
-  set(accountId: string, userId: string, change: SetDnd): DndState {
-    this.upsert.run(accountId, userId, change.enabled ? 1 : 0, change.reason ?? null, change.until ?? null, this.clock.now(), change.by);
-    return this.get(accountId, userId);
+  async get(accountId: string, userId: string, db: Executor = this.store): Promise<DndState> {
+    return this.state(await db.get<DndRow>(sql`SELECT ${COLUMNS} FROM user_dnd WHERE account_id = ${accountId} AND user_id = ${userId}`));
+  }
+
+  /** The state of each of the given users, in one query (the admin API's and the CLI's user lists). */
+  async getMany(accountId: string, userIds: readonly string[]): Promise<Map<string, DndState>> {
+    const rows = await this.store.all<DndRow & { user_id: string }>(
+      sql`SELECT user_id, ${COLUMNS} FROM user_dnd WHERE account_id = ${accountId} AND user_id IN ${list(userIds)}`,
+    );
+    const found = new Map(rows.map((row) => [row.user_id, row]));
+    return new Map(userIds.map((userId) => [userId, this.state(found.get(userId))]));
+  }
+
+  async set(accountId: string, userId: string, change: SetDnd, db: Executor = this.store): Promise<DndState> {
+    const row = await db.get<DndRow>(
+      sql`INSERT INTO user_dnd (account_id, user_id, enabled, reason, until, updated_at, updated_by)
+          VALUES (${accountId}, ${userId}, ${change.enabled ? 1 : 0}, ${change.reason ?? null}, ${change.until ?? null}, ${this.clock.now()}, ${change.by})
+          ON CONFLICT (account_id, user_id) DO UPDATE SET enabled = excluded.enabled, reason = excluded.reason, until = excluded.until,
+            updated_at = excluded.updated_at, updated_by = excluded.updated_by
+          RETURNING ${COLUMNS}`,
+    );
+    return this.state(row);
   }
 
   /** Clears DND (the user is available). */
-  clear(accountId: string, userId: string, by: string): DndState {
+  clear(accountId: string, userId: string, by: string): Promise<DndState> {
     return this.set(accountId, userId, { enabled: false, by });
   }
 
   /** Forgets the user's row entirely (user removed from the account). */
-  forget(accountId: string, userId: string): void {
-    this.remove.run(accountId, userId);
+  async forget(accountId: string, userId: string): Promise<void> {
+    await this.store.run(sql`DELETE FROM user_dnd WHERE account_id = ${accountId} AND user_id = ${userId}`);
+  }
+
+  /**
+   * What the phone system reports (a DND key, a presence status): written
+   * only when it changes whether the user is on DND, so a repeated report
+   * keeps who set it and when. Reports for one user are applied one after
+   * another in the order they came (a fast on-off-on ends on), each read and
+   * write in one transaction, so an admin's change in between is not undone
+   * by a stale read. Resolves with whether it wrote.
+   */
+  follow(accountId: string, userId: string, enabled: boolean, by: string): Promise<boolean> {
+    const key = JSON.stringify([accountId, userId]);
+    const previous = this.presenceQueue.get(key) ?? Promise.resolve();
+    const next = previous.then(
+      () => this.followNow(accountId, userId, enabled, by),
+      () => this.followNow(accountId, userId, enabled, by),
+    );
+    this.presenceQueue.set(key, next);
+    const done = (): void => {
+      if (this.presenceQueue.get(key) === next) this.presenceQueue.delete(key);
+    };
+    next.then(done, done);
+    return next;
+  }
+
+  private followNow(accountId: string, userId: string, enabled: boolean, by: string): Promise<boolean> {
+    return this.store.transaction(async (tx) => {
+      const row = await tx.get<DndRow>(sql`SELECT ${COLUMNS} FROM user_dnd WHERE account_id = ${accountId} AND user_id = ${userId}${forUpdate}`);
+      if (this.state(row).enabled === enabled) return false;
+      await this.set(accountId, userId, { enabled, by }, tx);
+      return true;
+    });
   }
 }

@@ -159,7 +159,7 @@ async function main(): Promise<void> {
       notification2026: await notificationLatency(personasDir, 'modern'),
     };
     const lookup = await measureContactLookup({ contacts: quick ? 100_000 : 1_000_000 });
-    const createLead = measureCreateLead({ leads: 5000 });
+    const createLead = await measureCreateLead({ leads: 5000 });
     // In this process, with a fake phone system per driver; the servers above are idle meanwhile.
     const transfers = await measureTransfers({ transfers: quick ? 60 : 300 });
 
@@ -193,6 +193,7 @@ async function main(): Promise<void> {
       ['edited file -> list_changed, 2025 / 2026 (p50)', `${fixed(manifests.notification2025.p50Ms)} / ${fixed(manifests.notification2026.p50Ms)} ms`, '< 300 ms'],
       [`lookup_contact over ${lookup.contacts.toLocaleString('en')} contacts (p99)`, `${fixed(lookup.handler.p99Ms, 3)} ms`, '< 1 ms'],
       ['create_lead, sequential (synchronous FULL / NORMAL)', `${fixed(createLead.perSecond.full)} / ${fixed(createLead.perSecond.normal)} per s`, '>= 2000/s'],
+      [`create_lead, ${createLead.concurrency} at a time (synchronous FULL / NORMAL)`, `${fixed(createLead.concurrentPerSecond.full)} / ${fixed(createLead.concurrentPerSecond.normal)} per s`, ''],
     ]);
     console.log(`\ntransfer_call until the command reaches the fake phone system, and until the tool answers (${transfers.transfers} per driver):\n`);
     printTransferTable(transfers);

@@ -1,7 +1,9 @@
 /**
  * `switchboard dnd`: set, clear and show users' Do-Not-Disturb from a shell.
- * It writes the same SQLite file as a running server, which sees the change
- * on its next tool call; users are checked against the account manifest.
+ * It writes the same store as a running server (the SQLite file of the data
+ * directory, or the PostgreSQL database SWITCHBOARD_DATABASE_URL names),
+ * which sees the change on its next tool call; users are checked against the
+ * account manifest.
  * --user takes what the tool and the admin API take (an id, an extension or
  * a name that fits one user: users/find-user.ts).
  */
@@ -45,17 +47,18 @@ export const dndCommand: Command = {
     try {
       const views: AvailabilityView[] = [];
       if (userId === undefined) {
-        for (const user of account.users.values()) views.push(availabilityView(account, user, services.dnd.get(account.id, user.id)));
+        const states = await services.dnd.getMany(account.id, [...account.users.keys()]);
+        for (const user of account.users.values()) views.push(availabilityView(account, user, states.get(user.id)!));
       } else {
         const user = requireUser(account, userId);
         let state;
         if (action === 'set') {
           const input = readDndInput({ reason: values.reason, until: values.until }, account.manifest.timezone, services.clock.now());
-          state = services.dnd.set(account.id, user.id, { enabled: true, reason: input.reason, until: input.until, by: 'cli' });
+          state = await services.dnd.set(account.id, user.id, { enabled: true, reason: input.reason, until: input.until, by: 'cli' });
         } else if (action === 'clear') {
-          state = services.dnd.clear(account.id, user.id, 'cli');
+          state = await services.dnd.clear(account.id, user.id, 'cli');
         } else {
-          state = services.dnd.get(account.id, user.id);
+          state = await services.dnd.get(account.id, user.id);
         }
         views.push(availabilityView(account, user, state));
       }

@@ -24,7 +24,7 @@ export const leadsCommand: Command = {
     const account = requireFlag(values.account, 'account');
     const services = await openCliServices(values, io.env);
     try {
-      const page = services.leads.list(account, readPaging(values));
+      const page = await services.leads.list(account, readPaging(values));
       if (values.json) {
         printJson(io.stdout, { leads: page.leads.map(leadJson), next_cursor: page.nextCursor });
         return EXIT.ok;

@@ -58,7 +58,7 @@ export const transferToUserFactory: CustomToolFactory<TransferToUserEntry> = (en
     timeoutMs: transferToolTimeoutMs(ringMs, direct.destinations.length),
     async handler(ctx) {
       const call = callToTransfer(ctx);
-      const dnd = ctx.services.dnd.get(ctx.account.id, user.id);
+      const dnd = await ctx.services.dnd.get(ctx.account.id, user.id);
       if (!dnd.enabled) return transferTo(ctx, call, direct);
       const reason = reasonForAgent(ctx.account, dnd);
       const because = reason ? ` (${reason})` : '';

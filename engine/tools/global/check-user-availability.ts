@@ -1,6 +1,6 @@
 /**
  * check_user_availability(user_id): whether a user of the account can take
- * calls now, by their Do-Not-Disturb state (live in SQLite, set by the PBX
+ * calls now, by their Do-Not-Disturb state (live in the store, set by the PBX
  * through the admin API or by a person with the CLI), with the DND setting
  * (on or off, until when). Every call reads the store, so a change is seen
  * at once. The reason is told only where the account allows it
@@ -51,7 +51,7 @@ export const checkUserAvailabilityTool: ToolDefinition<{ user_id: string }> = {
     if (!asked) throw new SwitchboardError('TOOL_ARGUMENTS', 'Invalid arguments: "user_id" must not be empty. Call again with the id of the user.');
     const { user, matchedBy } = resolveUserForTool(ctx.account, asked);
     const now = ctx.services.clock.now();
-    const state = ctx.services.dnd.get(ctx.account.id, user.id);
+    const state = await ctx.services.dnd.get(ctx.account.id, user.id);
     const view = availabilityView(ctx.account, user, state);
     const reason = reasonForAgent(ctx.account, state);
     const untilSpoken = state.until === null ? null : spokenTime(state.until, now, ctx.account.manifest.timezone);

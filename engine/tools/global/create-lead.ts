@@ -7,7 +7,8 @@
  * that records two wishes of one caller as two leads would otherwise lose
  * the first without a word. The description begins with the hosted
  * service's words, unchanged, and the first create_lead of a call answers as
- * before. The lead store commits before the answer is returned.
+ * before. The lead store's transaction has committed before the answer is
+ * returned.
  */
 import { SwitchboardError } from '../../errors.ts';
 import { CLASSIFICATIONS, type Classification } from '../../leads/store.ts';
@@ -69,7 +70,7 @@ export const createLeadTool: ToolDefinition<CreateLeadArgs> = {
     if (blank.length) {
       throw new SwitchboardError('TOOL_ARGUMENTS', `Invalid arguments: ${blank.join(' and ')} must not be blank. Ask the caller and call the tool again.`);
     }
-    const recorded = await ctx.services.leads.recordCommitted({
+    const recorded = await ctx.services.leads.record({
       accountId: ctx.call.accountId,
       personaId: ctx.call.personaId,
       callId: ctx.call.callId,
