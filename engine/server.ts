@@ -88,18 +88,18 @@ async function assemble(options: StartOptions, listener: Listener): Promise<Runn
   const db = openDatabase(databaseFile(settings.dataDir), { synchronous: settings.dbSynchronous });
   const secrets = new SecretStore(options.env ?? process.env, settings.secretsFile, (message) => log.warn({ event: 'secret_short' }, message));
   const services: Services = createServices({ store, db, clock, log, secrets, settings });
-  const keys = new ApiKeyStore(db, clock);
+  const keys = new ApiKeyStore(store, clock);
 
   const registry = new Registry(settings.personasDir, options.toolKinds ?? builtinToolKinds, clock, log, settings.toolSchemaProfile);
   await registry.reload();
 
-  if (keys.count() === 0) {
-    const first = [...registry.current().accounts.keys()].sort()[0];
-    if (first) {
-      const { record, key } = keys.create({ accountId: first, role: 'mcp', name: 'bootstrap' });
-      log.info({ event: 'bootstrap_key_created', keyId: record.id, account: first }, 'created the first API key');
-      options.onBootstrapKey?.({ id: record.id, accountId: first, role: record.role, key });
-    }
+  const first = [...registry.current().accounts.keys()].sort()[0];
+  // Made only while the key table is empty: of several nodes starting on one new database, one makes it.
+  const bootstrap = first ? await keys.createFirst({ accountId: first, role: 'mcp', name: 'bootstrap' }) : undefined;
+  if (bootstrap) {
+    const { record, key } = bootstrap;
+    log.info({ event: 'bootstrap_key_created', keyId: record.id, account: record.accountId }, 'created the first API key');
+    options.onBootstrapKey?.({ id: record.id, accountId: record.accountId, role: record.role, key });
   }
 
   const shutdown = new AbortController();
@@ -162,7 +162,7 @@ async function assemble(options: StartOptions, listener: Listener): Promise<Runn
     rateLimiter: new RateLimiter(settings.rateLimitPerSecond, clock),
     authFailures,
     accepting: () => accepting,
-    db,
+    store,
     metricsToken: settings.metricsToken,
     minFreeDiskBytes: settings.minFreeDiskMb * 1024 * 1024,
     startedAt,
@@ -209,7 +209,9 @@ async function assemble(options: StartOptions, listener: Listener): Promise<Runn
       await stateless.closeAll();
       server.closeAllConnections();
       await stopped;
-      keys.flushLastUse();
+      await keys.flushLastUse();
+      // Rows of calls that ended after the audit writer stopped, and writes of its still under way.
+      await services.audit.close();
       db.close();
       await store.close();
       log.info({ event: 'stopped' }, 'switchboard stopped');

@@ -53,6 +53,6 @@ export function createServices(base: ServiceBase): Services {
     contacts: new ContactStore(base.db, base.clock),
     calls: new CallControl({ ...base, outbound, metrics, dnd, publicUrl: base.settings.publicUrl }),
     metrics,
-    audit: new AuditLog(base.db, base.log, metrics),
+    audit: new AuditLog(base.store, base.log, metrics),
   };
 }

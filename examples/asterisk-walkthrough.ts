@@ -78,7 +78,7 @@ const server = await startServer({
   logger: createLogger({ level: 'silent' }),
   watch: false,
 });
-const key = server.keys.create({ accountId: 'acme', role: 'mcp' }).key;
+const { key } = await server.keys.create({ accountId: 'acme', role: 'mcp' });
 
 try {
   const phoneSystem = async () => {

@@ -163,7 +163,7 @@ beforeAll(async () => {
   upstream = await startUpstream();
   server = await startTestServer({ personas: manifests(upstream.base), settings: { outboundAllow: ['127.0.0.1'] }, env: { SHOP_TOKEN: TOKEN, ODD_SECRET } });
   server.running.dispatcher.observe((event) => events.push(event));
-  client = await connect(server, callHeaders({ key: server.key('acme'), persona: 'api', call: 'call-42', caller: '(212) 555-0100' }));
+  client = await connect(server, callHeaders({ key: await server.key('acme'), persona: 'api', call: 'call-42', caller: '(212) 555-0100' }));
 });
 afterAll(async () => {
   await client.close();
@@ -215,7 +215,7 @@ describe('the tool as the model sees it', () => {
   });
 
   it('refuses numbers JSON cannot carry (1e309 parses to Infinity), bounded or not, before any request', async () => {
-    const headers = callHeaders({ key: server.key('acme'), persona: 'api', call: 'call-inf' });
+    const headers = callHeaders({ key: await server.key('acme'), persona: 'api', call: 'call-inf' });
     const session = await openSession(server, headers);
     const raw = (id: number, name: string, args: string) => `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"${name}","arguments":${args}}}`;
     const cases: [string, string, string][] = [

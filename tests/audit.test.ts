@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditRetentionJob } from '../engine/audit/retention.ts';
 import { FixedClock } from '../engine/clock.ts';
 import { openDatabase } from '../engine/store/database.ts';
+import { sql } from '../engine/store/sql.ts';
 import { adminGet, auditPage, auditRows, type AuditItem, type ErrorBody } from './helpers/admin.ts';
 import { callHeaders, connect, eventually, startTestServer, tempDir, textOf, type TestServer } from './helpers/server.ts';
 import { basicManifests, sensitiveToolKinds } from './helpers/test-tools.ts';
@@ -36,10 +37,10 @@ let admin: string;
 
 beforeAll(async () => {
   server = await startTestServer({ personas: manifests, toolKinds: sensitiveToolKinds, clock, env: { ACME_PBX_SECRET: PBX_SECRET } });
-  const created = server.running.keys.create({ accountId: 'acme', role: 'mcp' });
+  const created = await server.running.keys.create({ accountId: 'acme', role: 'mcp' });
   mcpKey = created.key;
   mcpKeyId = created.record.id;
-  admin = server.key('acme', 'admin');
+  admin = await server.key('acme', 'admin');
 });
 afterAll(async () => server.close());
 
@@ -84,7 +85,7 @@ describe('audit rows', () => {
       { tool: 'echo', arguments: { text: 'token *** here' }, text: 'echo: token *** here' },
       { tool: 'echo_pin', arguments: { text: 'check', pin: '[redacted]' }, text: 'echo: check' },
     ]);
-    const stored = server.running.services.db.prepare("SELECT arguments || result_text AS data FROM audit_log WHERE call_id = 'mask-1'").all() as { data: string }[];
+    const stored = await server.running.services.store.all<{ data: string }>(sql`SELECT arguments || result_text AS data FROM audit_log WHERE call_id = 'mask-1'`);
     expect(stored).toHaveLength(2);
     for (const { data } of stored) {
       expect(data).not.toContain('987654');
@@ -95,7 +96,7 @@ describe('audit rows', () => {
   it('writes the row of a call cut short by shutdown before the database closes', async () => {
     const dataDir = path.join(tempDir('audit-shutdown'), 'data');
     const own = await startTestServer({ personas: basicManifests, toolKinds: sensitiveToolKinds, settings: { dataDir, shutdownGraceSeconds: 0 } });
-    const client = await connect(own, callHeaders({ key: own.key('acme'), call: 'last-call' }), 'modern');
+    const client = await connect(own, callHeaders({ key: await own.key('acme'), call: 'last-call' }), 'modern');
     const running = client.callTool({ name: 'echo', arguments: { text: 'bye', delay_ms: 2000 } }).catch(() => undefined);
     await eventually(() => (own.running.dispatcher.inFlight > 0 ? true : undefined));
     // No grace: the call is aborted and its row recorded during shutdown itself.
@@ -165,8 +166,8 @@ describe('GET /ucp/v2/accounts/{account}/audit', () => {
   });
 
   it('keeps every account to its own rows', async () => {
-    const globexMcp = server.key('globex');
-    const globexAdmin = server.key('globex', 'admin');
+    const globexMcp = await server.key('globex');
+    const globexAdmin = await server.key('globex', 'admin');
     const client = await connect(server, callHeaders({ key: globexMcp, account: 'globex', persona: 'reception', call: 'tenant-call' }), 'modern');
     await client.callTool({ name: 'echo', arguments: { text: 'globex only' } });
     await client.close();
@@ -206,8 +207,8 @@ describe('retention', () => {
     const options = { personas: basicManifests, toolKinds: sensitiveToolKinds, clock: retentionClock, settings: { dataDir, auditRetentionDays: 30 } };
 
     const first = await startTestServer(options);
-    const key = first.key('acme');
-    const adminKey = first.key('acme', 'admin');
+    const key = await first.key('acme');
+    const adminKey = await first.key('acme', 'admin');
     for (const [day, text] of [[0, 'old'], [2, 'young']] as const) {
       retentionClock.set(T0 + day * 86_400_000);
       const client = await connect(first, callHeaders({ key, call: `day-${day}` }), 'modern');
@@ -221,6 +222,8 @@ describe('retention', () => {
     retentionClock.set(T0 + 31 * 86_400_000);
     const second = await startTestServer(options);
     try {
+      // The sweep at start runs beside the first requests: its log line says when it is done.
+      await eventually(() => (second.logLines.some((line) => line.includes('"event":"audit_retention"')) ? true : undefined));
       expect(texts((await auditPage(second, adminKey)).entries)).toEqual(['young']);
       expect(second.logLines.some((line) => line.includes('"event":"audit_retention"') && line.includes('"deleted":1'))).toBe(true);
 

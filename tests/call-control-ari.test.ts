@@ -53,12 +53,12 @@ let nextChannel = 100;
 const newCaller = (): string => fake.addCaller(`1767225600.${nextChannel++}`, VOICE_BRIDGE_APP).id;
 
 async function call(accountId: string, channelId: string): Promise<Client> {
-  const client = await connect(server, callHeaders({ key: server.key(accountId), account: accountId, persona: 'desk', call: channelId, caller: '+12125550199' }));
+  const client = await connect(server, callHeaders({ key: await server.key(accountId), account: accountId, persona: 'desk', call: channelId, caller: '+12125550199' }));
   clients.push(client);
   return client;
 }
 
-const callInfo = async (accountId: string, callId: string) => (await adminRequest(server.url, server.key(accountId, 'admin'), 'GET', `/ucp/v2/accounts/${accountId}/calls/${callId}`)).body as { call: Record<string, unknown>; commands: Record<string, unknown>[]; events: { type: string; detail: Record<string, unknown> | null }[] };
+const callInfo = async (accountId: string, callId: string) => (await adminRequest(server.url, await server.key(accountId, 'admin'), 'GET', `/ucp/v2/accounts/${accountId}/calls/${callId}`)).body as { call: Record<string, unknown>; commands: Record<string, unknown>[]; events: { type: string; detail: Record<string, unknown> | null }[] };
 
 async function phoneSystem(id: string): Promise<{ state: string; reason: string | null }> {
   const body = (await (await fetch(new URL('/readyz', server.url))).json()) as { phone_systems: { account: string; state: string; reason: string | null }[] };
@@ -223,7 +223,7 @@ describe('transfer_method bridge', () => {
 
   it("ends a call whose channel is in Switchboard's own application when it hangs up, without any command", async () => {
     const channel = fake.addCaller(`1767225600.${nextChannel++}`, 'switchboard').id;
-    expect((await adminRequest(server.url, server.key('acme', 'admin'), 'POST', '/ucp/v2/accounts/acme/calls', { call_id: channel, persona_id: 'desk' })).status).toBe(201);
+    expect((await adminRequest(server.url, await server.key('acme', 'admin'), 'POST', '/ucp/v2/accounts/acme/calls', { call_id: channel, persona_id: 'desk' })).status).toBe(201);
     fake.hangUp(channel, 16);
     const ended = await eventually(async () => {
       const info = await callInfo('acme', channel);
@@ -241,7 +241,7 @@ describe('transfer_method bridge', () => {
 describe('hangup_call', () => {
   it('deletes the channel named by pbx_call_ref after the delay, and the call ends', async () => {
     const channel = newCaller();
-    const admin = server.key('acme', 'admin');
+    const admin = await server.key('acme', 'admin');
     expect((await adminRequest(server.url, admin, 'POST', '/ucp/v2/accounts/acme/calls', { call_id: 'bridge-7f3a', persona_id: 'desk', pbx_call_ref: channel })).status).toBe(201);
     const client = await call('acme', 'bridge-7f3a');
     expect(textOf(await client.callTool({ name: 'hangup_call', arguments: {} }))).toBe('The call will be hung up in 0.1 seconds; finish your goodbye now.');

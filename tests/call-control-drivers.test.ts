@@ -57,7 +57,7 @@ describe('phone-system connections', () => {
       { id: 'globex', driver: 'events', state: 'down', reason: 'no phone system is connected to the call-events stream' },
     ]);
 
-    const consumer = await SseConsumer.connect(server.url, 'globex', server.key('globex', 'admin'));
+    const consumer = await SseConsumer.connect(server.url, 'globex', await server.key('globex', 'admin'));
     expect(await phoneSystem('globex')).toMatchObject({ state: 'up', reason: null });
     const metrics = await (await fetch(new URL('/metrics', server.url))).text();
     expect(metrics).toContain('switchboard_call_control_up{account="globex",driver="events"} 1');
@@ -79,7 +79,7 @@ describe('phone-system connections', () => {
     await eventually(async () => ((await phoneSystem('acme'))?.state === 'up' ? true : undefined), 5000, 'the secret to be found');
 
     // globex's events stream stays connected through reloads that do not touch its call_control.
-    const consumer = await SseConsumer.connect(server.url, 'globex', server.key('globex', 'admin'));
+    const consumer = await SseConsumer.connect(server.url, 'globex', await server.key('globex', 'admin'));
     fs.writeFileSync(path.join(server.personasDir, 'globex/account.yaml'), 'account_id: globex\nname: Globex\ntimezone: Europe/Berlin\n');
     fs.writeFileSync(file, account('call_control: { driver: webhook, url: "http://127.0.0.1:9/pbx", secret: ACME_PBX_SECRET, retries: 1 }\n'));
     await eventually(() => (server.logLines.filter((line) => line.includes('call_control_driver_started') && line.includes('"account":"acme"')).length >= 4 ? true : undefined), 5000, 'the third acme driver');

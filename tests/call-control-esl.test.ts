@@ -42,12 +42,12 @@ tools:
 `;
 
 async function caller(accountId: string, uuid = randomUUID()): Promise<{ uuid: string; client: Client }> {
-  const client = await connect(server, callHeaders({ key: server.key(accountId), account: accountId, persona: 'desk', call: uuid, caller: '+13125550123' }));
+  const client = await connect(server, callHeaders({ key: await server.key(accountId), account: accountId, persona: 'desk', call: uuid, caller: '+13125550123' }));
   clients.push(client);
   return { uuid, client };
 }
 
-const callInfo = async (accountId: string, call: string) => (await adminRequest(server.url, server.key(accountId, 'admin'), 'GET', `/ucp/v2/accounts/${accountId}/calls/${call}`)).body as {
+const callInfo = async (accountId: string, call: string) => (await adminRequest(server.url, await server.key(accountId, 'admin'), 'GET', `/ucp/v2/accounts/${accountId}/calls/${call}`)).body as {
   call: { state: string; end_reason: string | null; transferred_to: string | null };
   commands: { status: string; outcome: string | null; reason: string | null }[];
   events: { type: string; detail: Record<string, unknown> | null }[];
@@ -246,7 +246,7 @@ describe('hang-ups and the end of calls', () => {
   it('ends the call when FreeSWITCH reports the caller leg hung up', async () => {
     const uuid = randomUUID();
     fs.addCaller(uuid);
-    await adminRequest(server.url, server.key('fusion', 'admin'), 'POST', '/ucp/v2/accounts/fusion/calls', { call_id: uuid });
+    await adminRequest(server.url, await server.key('fusion', 'admin'), 'POST', '/ucp/v2/accounts/fusion/calls', { call_id: uuid });
     fs.hangup(uuid, 'NORMAL_CLEARING');
     await eventually(async () => ((await callInfo('fusion', uuid)).call.state === 'ended' ? true : undefined));
     expect((await callInfo('fusion', uuid)).call.end_reason).toBe('NORMAL_CLEARING');
@@ -254,7 +254,7 @@ describe('hang-ups and the end of calls', () => {
 });
 
 describe('presence', () => {
-  const dnd = async (user: string) => ((await adminRequest(server.url, server.key('fusion', 'admin'), 'GET', `/ucp/v2/accounts/fusion/users/${user}/dnd`)).body as { dnd: { enabled: boolean; updated_by: string | null } }).dnd;
+  const dnd = async (user: string) => ((await adminRequest(server.url, await server.key('fusion', 'admin'), 'GET', `/ucp/v2/accounts/fusion/users/${user}/dnd`)).body as { dnd: { enabled: boolean; updated_by: string | null } }).dnd;
   const presence = (headers: Record<string, string>) => fs.fire('PRESENCE_IN', { proto: 'sip', event_type: 'presence', ...headers });
 
   it('reads DND from presence statuses and DND lamps; a phone in a call is not on DND', async () => {

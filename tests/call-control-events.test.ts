@@ -59,7 +59,7 @@ let consumer: SseConsumer;
 
 const clients: Client[] = [];
 async function clientFor(account: string, persona: string, call: string): Promise<Client> {
-  const client = await connect(server, callHeaders({ key: account === 'acme' ? mcpKey : server.key(account), account, persona, call, caller: '+12125550199' }));
+  const client = await connect(server, callHeaders({ key: account === 'acme' ? mcpKey : await server.key(account), account, persona, call, caller: '+12125550199' }));
   clients.push(client);
   return client;
 }
@@ -68,8 +68,8 @@ const admin = (method: string, path: string, body?: unknown, key = adminKey) => 
 
 beforeAll(async () => {
   server = await startTestServer({ personas: manifests });
-  mcpKey = server.key('acme');
-  adminKey = server.key('acme', 'admin');
+  mcpKey = await server.key('acme');
+  adminKey = await server.key('acme', 'admin');
   consumer = await SseConsumer.connect(server.url, 'acme', adminKey);
 });
 afterAll(async () => {
@@ -158,7 +158,7 @@ describe('acknowledgement time-outs', () => {
     const hangup = await client.callTool({ name: 'hangup_call', arguments: {} });
     expect(hangup.isError).toBe(true);
     expect(textOf(hangup)).toBe('The call cannot be ended from here right now: the phone system is not connected. Say goodbye; the caller can hang up.');
-    const initechAdmin = server.key('initech', 'admin');
+    const initechAdmin = await server.key('initech', 'admin');
     const late = await SseConsumer.connect(server.url, 'initech', initechAdmin);
     const { body } = await adminRequest(server.url, initechAdmin, 'GET', '/ucp/v2/accounts/initech/calls/i-nobody');
     expect(body.call).toMatchObject({ state: 'active' });
@@ -175,7 +175,7 @@ describe('acknowledgement time-outs', () => {
   });
 
   it('says "not confirmed" when a delivered command gets no answer, frees the call, and a late answer still counts', async () => {
-    const initechAdmin = server.key('initech', 'admin');
+    const initechAdmin = await server.key('initech', 'admin');
     const pbx = await SseConsumer.connect(server.url, 'initech', initechAdmin);
     const client = await clientFor('initech', 'desk', 'i-slow');
     const result = await client.callTool({ name: 'transfer_call', arguments: { destination_number: '300' } });
@@ -200,7 +200,7 @@ describe('acknowledgement time-outs', () => {
   });
 
   it('frees a call whose transfer was never confirmed for a hang-up', async () => {
-    const initechAdmin = server.key('initech', 'admin');
+    const initechAdmin = await server.key('initech', 'admin');
     const pbx = await SseConsumer.connect(server.url, 'initech', initechAdmin);
     const client = await clientFor('initech', 'desk', 'i-free');
     expect((await client.callTool({ name: 'transfer_call', arguments: { destination_number: '300' } })).structuredContent).toMatchObject({ status: 'unconfirmed' });
@@ -294,7 +294,7 @@ describe('calls registered and ended by the PBX', () => {
   });
 
   it('lists calls newest first in pages, like every admin list', async () => {
-    const initechAdmin = server.key('initech', 'admin');
+    const initechAdmin = await server.key('initech', 'admin');
     const initech = (path: string, body?: unknown) => adminRequest(server.url, initechAdmin, body === undefined ? 'GET' : 'POST', `/ucp/v2/accounts/initech${path}`, body);
     // Registered within the same millisecond or not: the call id breaks ties in creation time.
     for (const id of ['i-page-3', 'i-page-1', 'i-page-5', 'i-page-2', 'i-page-4']) expect((await initech('/calls', { call_id: id, persona_id: 'desk' })).status).toBe(201);
@@ -337,7 +337,7 @@ describe('calls registered and ended by the PBX', () => {
 
 describe('Last-Event-ID', () => {
   it('replays unacknowledged commands after the id the consumer last saw', async () => {
-    const hooliAdmin = server.key('hooli', 'admin');
+    const hooliAdmin = await server.key('hooli', 'admin');
     const hooli = (path: string) => adminRequest(server.url, hooliAdmin, 'GET', `/ucp/v2/accounts/hooli${path}`);
     const first = await SseConsumer.connect(server.url, 'hooli', hooliAdmin);
     const pendingA = (await clientFor('hooli', 'desk', 'h-a')).callTool({ name: 'transfer_call', arguments: { destination_number: '700' } });

@@ -42,13 +42,13 @@ tools:
 `;
 
 async function call(callId: string, accountId = 'acme'): Promise<Client> {
-  const client = await connect(server, callHeaders({ key: server.key(accountId), account: accountId, persona: 'front-desk', call: callId, caller: '+12125550199' }));
+  const client = await connect(server, callHeaders({ key: await server.key(accountId), account: accountId, persona: 'front-desk', call: callId, caller: '+12125550199' }));
   clients.push(client);
   return client;
 }
 
 const callInfo = async (callId: string, accountId = 'acme') =>
-  (await adminRequest(server.url, server.key(accountId, 'admin'), 'GET', `/ucp/v2/accounts/${accountId}/calls/${encodeURIComponent(callId)}`)).body;
+  (await adminRequest(server.url, await server.key(accountId, 'admin'), 'GET', `/ucp/v2/accounts/${accountId}/calls/${encodeURIComponent(callId)}`)).body;
 
 async function phoneSystem(accountId: string): Promise<{ state: string; reason: string | null }> {
   const body = (await (await fetch(new URL('/readyz', server.url))).json()) as { phone_systems: { account: string; state: string; reason: string | null }[] };

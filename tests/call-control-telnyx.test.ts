@@ -54,12 +54,12 @@ tools:
 `;
 
 async function call(callId: string, accountId = 'acme', target: TestServer = server): Promise<Client> {
-  const client = await connect(target, callHeaders({ key: target.key(accountId), account: accountId, persona: 'front-desk', call: callId, caller: '+12125550199' }));
+  const client = await connect(target, callHeaders({ key: await target.key(accountId), account: accountId, persona: 'front-desk', call: callId, caller: '+12125550199' }));
   clients.push(client);
   return client;
 }
 
-const admin = (method: string, path: string, accountId = 'acme', body?: unknown) => adminRequest(server.url, server.key(accountId, 'admin'), method, `/ucp/v2/accounts/${accountId}${path}`, body);
+const admin = async (method: string, path: string, accountId = 'acme', body?: unknown) => adminRequest(server.url, await server.key(accountId, 'admin'), method, `/ucp/v2/accounts/${accountId}${path}`, body);
 const callInfo = async (callId: string, accountId = 'acme') => (await admin('GET', `/calls/${encodeURIComponent(callId)}`, accountId)).body;
 const eventsUrl = (accountId = 'acme') => `${server.url}/ucp/v2/pbx/${accountId}/telnyx/events`;
 

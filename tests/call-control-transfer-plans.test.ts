@@ -53,7 +53,7 @@ let adminKey: string;
 const clients: Client[] = [];
 
 async function clientFor(call: string): Promise<Client> {
-  const client = await connect(server, callHeaders({ key: server.key('acme'), account: 'acme', persona: 'desk', call }));
+  const client = await connect(server, callHeaders({ key: await server.key('acme'), account: 'acme', persona: 'desk', call }));
   clients.push(client);
   return client;
 }
@@ -74,7 +74,7 @@ const history = async (call: string) => (await adminRequest(server.url, adminKey
 
 beforeAll(async () => {
   server = await startTestServer({ personas: manifests });
-  adminKey = server.key('acme', 'admin');
+  adminKey = await server.key('acme', 'admin');
   consumer = await SseConsumer.connect(server.url, 'acme', adminKey);
 });
 afterAll(async () => {

@@ -54,12 +54,12 @@ let publicUrl: string;
 const clients: Client[] = [];
 
 async function callFor(accountId: string, callSid: string, target = server): Promise<Client> {
-  const client = await connect(target, callHeaders({ key: target.key(accountId), account: accountId, persona: 'desk', call: callSid, caller: '+12125550199' }));
+  const client = await connect(target, callHeaders({ key: await target.key(accountId), account: accountId, persona: 'desk', call: callSid, caller: '+12125550199' }));
   clients.push(client);
   return client;
 }
 
-const callInfo = async (accountId: string, callId: string) => (await adminRequest(server.url, server.key(accountId, 'admin'), 'GET', `/ucp/v2/accounts/${accountId}/calls/${callId}`)).body as {
+const callInfo = async (accountId: string, callId: string) => (await adminRequest(server.url, await server.key(accountId, 'admin'), 'GET', `/ucp/v2/accounts/${accountId}/calls/${callId}`)).body as {
   call: { state: string; end_reason: string | null; transferred_to: string | null };
   commands: { id: number; status: string; outcome: string | null; reason: string | null }[];
   events: { type: string; detail: Record<string, unknown> | null }[];
@@ -234,7 +234,7 @@ describe('Twilio callbacks', () => {
   it("ends the call when the number's status callback reports it completed", async () => {
     const sid = fake.createCall(ACME_SID);
     const client = await callFor('acme', sid);
-    await adminRequest(server.url, server.key('acme', 'admin'), 'POST', '/ucp/v2/accounts/acme/calls', { call_id: sid, persona_id: 'desk' });
+    await adminRequest(server.url, await server.key('acme', 'admin'), 'POST', '/ucp/v2/accounts/acme/calls', { call_id: sid, persona_id: 'desk' });
     await fake.callerHangsUp(sid, `${publicUrl}/ucp/v2/pbx/acme/twilio/status`);
     expect(fake.callbacks.find((callback) => callback.kind === 'status' && callback.params.CallSid === sid)).toMatchObject({ status: 204 });
     expect((await callInfo('acme', sid)).call).toMatchObject({ state: 'ended', end_reason: 'Twilio reports the call completed' });

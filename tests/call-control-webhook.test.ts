@@ -35,7 +35,7 @@ call_control:
 ${extra}`;
 
 async function call(id: string, accountId = 'globex'): Promise<Client> {
-  const client = await connect(server, callHeaders({ key: accountId === 'globex' ? mcpKey : server.key(accountId), account: accountId, persona: 'reception', call: id }));
+  const client = await connect(server, callHeaders({ key: accountId === 'globex' ? mcpKey : await server.key(accountId), account: accountId, persona: 'reception', call: id }));
   clients.push(client);
   return client;
 }
@@ -57,8 +57,8 @@ beforeAll(async () => {
     // The PBX of these tests listens on loopback, which the outbound guard refuses unless allowed.
     settings: { outboundAllow: ['127.0.0.1'] },
   });
-  mcpKey = server.key('globex');
-  adminKey = server.key('globex', 'admin');
+  mcpKey = await server.key('globex');
+  adminKey = await server.key('globex', 'admin');
 });
 beforeEach(() => {
   receiver.received.length = 0;
@@ -162,7 +162,7 @@ describe('webhook commands', () => {
     expect(textOf(offline)).toContain('(could not connect (ECONNREFUSED))');
     const unsigned = await (await call('w-unsigned', 'unsigned')).callTool({ name: 'transfer_call', arguments: { destination_number: '2000' } });
     expect(textOf(unsigned)).toBe('The phone system is not connected right now, so the call was not transferred to Reception (extension 2000). Tell the caller and offer to take a message instead.');
-    const { body } = await adminRequest(server.url, server.key('unsigned', 'admin'), 'GET', '/ucp/v2/accounts/unsigned/calls/w-unsigned');
+    const { body } = await adminRequest(server.url, await server.key('unsigned', 'admin'), 'GET', '/ucp/v2/accounts/unsigned/calls/w-unsigned');
     expect((body.commands as { reason: string }[])[0]?.reason).toMatch(/^the phone system is not connected: secret [A-Z_]+ is not set \(environment variable or secrets file\)$/);
     expect(receiver.received).toHaveLength(0);
   });

@@ -9,16 +9,16 @@ let server: TestServer;
 
 beforeAll(async () => {
   server = await startTestServer({ personas: basicManifests, toolKinds: sensitiveToolKinds });
-  const client = await connect(server, callHeaders({ key: server.key('acme'), call: 'cli-call-1' }), 'modern');
+  const client = await connect(server, callHeaders({ key: await server.key('acme'), call: 'cli-call-1' }), 'modern');
   await client.callTool({ name: 'echo', arguments: { text: 'first' } });
   await client.callTool({ name: 'echo_pin', arguments: { text: 'second', pin: '24680' } });
   await client.callTool({ name: 'echo', arguments: { text: 'third', fail: true } });
   await client.close();
-  const other = await connect(server, callHeaders({ key: server.key('globex'), account: 'globex', persona: 'reception', call: 'cli-globex' }), 'modern');
+  const other = await connect(server, callHeaders({ key: await server.key('globex'), account: 'globex', persona: 'reception', call: 'cli-globex' }), 'modern');
   await other.callTool({ name: 'echo', arguments: { text: 'globex' } });
   await other.close();
-  await auditRows(server, server.key('acme', 'admin'), {}, 3);
-  await auditRows(server, server.key('globex', 'admin'), {}, 1, 'globex');
+  await auditRows(server, await server.key('acme', 'admin'), {}, 3);
+  await auditRows(server, await server.key('globex', 'admin'), {}, 1, 'globex');
 });
 afterAll(async () => server.close());
 

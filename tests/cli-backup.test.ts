@@ -23,7 +23,7 @@ afterAll(async () => {
 const auditCount = (db: BetterSqlite3.Database): number => (db.prepare('SELECT count(*) AS n FROM audit_log').get() as { n: number }).n;
 
 it('copies the database while the server is writing; the copy opens, passes its check and has the rows', async () => {
-  const client = await connect(server, callHeaders({ key: server.key('acme'), call: 'during-backup' }), 'modern');
+  const client = await connect(server, callHeaders({ key: await server.key('acme'), call: 'during-backup' }), 'modern');
   let writing = true;
   let calls = 0;
   const writer = (async () => {

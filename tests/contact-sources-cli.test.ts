@@ -104,13 +104,13 @@ describe('switchboard contacts sync and sources', () => {
   it('shares the database with a running server: a CLI sync shows in the server', async () => {
     const server = await startTestServer({ personas, env, settings: { outboundAllow: ['127.0.0.1'] } });
     try {
-      const adminKey = server.key('acme', 'admin');
+      const adminKey = await server.key('acme', 'admin');
       await waitForState(server, adminKey, 'acme', 'acme-google', 'ok');
       google.connections.put('people/c4', person('Dina Park', [['332 555 0101', 'work']]));
       const sync = await runCli(['contacts', 'sync', '--account', 'acme', '--personas', server.personasDir, '--data', server.dataDir], { env });
       expect(sync.stdout).toMatch(/^acme-google: incremental sync, 2 contacts \(1 new,/);
       expect(await statusOf(server, adminKey, 'acme', 'acme-google')).toMatchObject({ state: 'ok', contacts: 2, last_result: { mode: 'incremental', created: 1 } });
-      const { data: found } = await lookup(server, server.key('acme'), 'acme', 'front-desk', '332-555-0101');
+      const { data: found } = await lookup(server, await server.key('acme'), 'acme', 'front-desk', '332-555-0101');
       expect(found.contacts[0]).toMatchObject({ name: 'Dina Park', source: 'acme-google' });
     } finally {
       await server.close();

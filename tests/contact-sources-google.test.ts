@@ -63,9 +63,9 @@ beforeAll(async () => {
     },
     env: { ...secretEnv('ACME_GOOGLE', acmeCredentials), ...secretEnv('GLOBEX_GOOGLE', globexCredentials) },
   });
-  acmeKey = server.key('acme');
-  acmeAdmin = server.key('acme', 'admin');
-  globexAdmin = server.key('globex', 'admin');
+  acmeKey = await server.key('acme');
+  acmeAdmin = await server.key('acme', 'admin');
+  globexAdmin = await server.key('globex', 'admin');
 });
 
 afterAll(async () => {
@@ -270,7 +270,7 @@ describe('Google contact source', () => {
     release();
     const done = await waitForState(server, globexAdmin, 'globex', 'globex-google', 'ok');
     expect(done.last_result).toMatchObject({ mode: 'full' });
-    expect((await lookup(server, server.key('globex'), 'globex', 'reception', '020 7946 0000')).data.contacts[0]).toMatchObject({ name: 'Olivia Patel', source: 'globex-google' });
+    expect((await lookup(server, await server.key('globex'), 'globex', 'reception', '020 7946 0000')).data.contacts[0]).toMatchObject({ name: 'Olivia Patel', source: 'globex-google' });
   });
 
   it('answers the admin API with clear errors', async () => {

@@ -56,8 +56,8 @@ beforeAll(async () => {
     },
     env: secretEnv('GLOBEX_MS', credentials),
   });
-  key = server.key('globex');
-  adminKey = server.key('globex', 'admin');
+  key = await server.key('globex');
+  adminKey = await server.key('globex', 'admin');
   await waitForState(server, adminKey, 'globex', 'globex-outlook', 'ok');
   await waitForState(server, adminKey, 'globex', 'referrers', 'ok');
 });

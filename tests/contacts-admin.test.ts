@@ -11,8 +11,8 @@ let globexAdmin: string;
 
 beforeAll(async () => {
   server = await startTestServer({ personas: basicManifests });
-  acmeAdmin = server.key('acme', 'admin');
-  globexAdmin = server.key('globex', 'admin');
+  acmeAdmin = await server.key('acme', 'admin');
+  globexAdmin = await server.key('globex', 'admin');
 });
 afterAll(async () => server.close());
 
@@ -172,12 +172,12 @@ describe('contacts admin API', () => {
     expect((await admin(server, globexAdmin, 'GET', 'globex/contacts?phone=%2B12125550170')).json.contacts).toEqual([]);
     expect((await acme('GET', `/${mine.json.id}`)).status).toBe(200);
     // An MCP key is not an admin key.
-    expect((await admin(server, server.key('acme'), 'GET', 'acme/contacts')).status).toBe(403);
+    expect((await admin(server, await server.key('acme'), 'GET', 'acme/contacts')).status).toBe(403);
   });
 
   it('makes a contact created over the API findable by lookup_contact at once', async () => {
     await acme('POST', '', { name: 'Fresh Fred', company: 'Fred & Co', phone_numbers: ['646.555.0188'] });
-    const client = await connect(server, callHeaders({ key: server.key('acme') }));
+    const client = await connect(server, callHeaders({ key: await server.key('acme') }));
     const result = await client.callTool({ name: 'lookup_contact', arguments: { phone_number: '+1 646 555 0188' } });
     expect(textOf(result)).toBe('Contact found: Fresh Fred, company Fred & Co, phone number +1 646 555 0188; source: native.');
     await client.close();

@@ -50,7 +50,7 @@ describe('a large import', () => {
 
     // Some contacts are there (a chunk committed) and the import is still running.
     await eventually(() => (nativeContacts('acme') > 0 ? true : undefined), 15_000, 'the first committed chunk');
-    const client = await connect(server, callHeaders({ key: server.key('acme'), account: 'acme', persona: 'front-desk', call: 'during-import' }));
+    const client = await connect(server, callHeaders({ key: await server.key('acme'), account: 'acme', persona: 'front-desk', call: 'during-import' }));
     const lead = await client.callTool({ name: 'create_lead', arguments: { name: 'Dana Caller', intent: 'A quote for a boiler' } });
     await client.close();
     expect(lead.isError, textOf(lead)).toBeFalsy();

@@ -42,7 +42,7 @@ async function listContacts(account: string): Promise<ListedContact[]> {
 }
 
 async function lookupText(account: string, number: string): Promise<string> {
-  const client = await connect(server, callHeaders({ key: server.key(account), account, persona: account === 'acme' ? 'front-desk' : 'reception' }));
+  const client = await connect(server, callHeaders({ key: await server.key(account), account, persona: account === 'acme' ? 'front-desk' : 'reception' }));
   try {
     return textOf(await client.callTool({ name: 'lookup_contact', arguments: { phone_number: number } }));
   } finally {

@@ -26,7 +26,7 @@ beforeAll(async () => {
     personas: { ...basicManifests, 'initech/account.yaml': 'account_id: initech\ntimezone: America/Chicago\ndefault_country: US\n', 'initech/desk.yaml': 'persona_id: desk\n' },
   });
   files = tempDir('same-person');
-  acmeAdmin = server.key('acme', 'admin');
+  acmeAdmin = await server.key('acme', 'admin');
 });
 afterAll(async () => {
   await server.close();
@@ -45,7 +45,7 @@ interface Lookup {
 }
 
 async function lookup(number: string): Promise<Lookup> {
-  const client = await connect(server, callHeaders({ key: server.key('acme'), account: 'acme', persona: 'front-desk' }));
+  const client = await connect(server, callHeaders({ key: await server.key('acme'), account: 'acme', persona: 'front-desk' }));
   try {
     const result = await client.callTool({ name: 'lookup_contact', arguments: { phone_number: number } });
     return { text: textOf(result), data: result.structuredContent as Lookup['data'] };

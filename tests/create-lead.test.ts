@@ -16,10 +16,10 @@ let globexAdmin: string;
 
 beforeAll(async () => {
   server = await startTestServer({ personas: basicManifests });
-  key = server.key('acme');
-  acmeAdmin = server.key('acme', 'admin');
-  globexKey = server.key('globex');
-  globexAdmin = server.key('globex', 'admin');
+  key = await server.key('acme');
+  acmeAdmin = await server.key('acme', 'admin');
+  globexKey = await server.key('globex');
+  globexAdmin = await server.key('globex', 'admin');
 });
 afterAll(async () => server.close());
 

@@ -51,7 +51,7 @@ async function served(n: number, what = `release ${n}`): Promise<void> {
 
 /** A real client of the release's persona gets its tools; the new tree is watched too: an edit in it is served. */
 async function servesAndWatches(personas: string, n: number): Promise<void> {
-  const client = await connect(server!, callHeaders({ key: server!.key('acme'), persona: `release-${n}` }), 'modern');
+  const client = await connect(server!, callHeaders({ key: await server!.key('acme'), persona: `release-${n}` }), 'modern');
   expect((await client.listTools()).tools.map((tool) => tool.name)).toEqual(['echo']);
   await client.close();
   writeManifests(personas, { 'acme/later-edit.yaml': 'persona_id: later-edit\n' });
@@ -156,7 +156,7 @@ it('an account directory replaced', async () => {
 
 it('keeps the last good manifests in force and reports it while the directory is gone, then serves the new one', async () => {
   const personas = await serve((dir) => writeRelease(dir, 1));
-  const key = server!.key('acme');
+  const key = await server!.key('acme');
   fs.rmSync(personas, { recursive: true });
   const gap = await eventually(async () => {
     const ready = await readyz();

@@ -59,7 +59,7 @@ it('fast-forwards to a new revision whose manifests are valid, and the server re
   expect(fs.readFileSync(path.join(checkout, 'personas/acme/support.yaml'), 'utf8')).toBe('persona_id: support\n');
 
   // The running server picks the new persona up without a restart.
-  const key = server.key('acme');
+  const key = await server.key('acme');
   const client = await eventually(() => connect(server, callHeaders({ key, persona: 'support' }), 'modern').catch(() => undefined));
   expect((await client.listTools()).tools.map((tool) => tool.name)).toEqual(['echo']);
   await client.close();

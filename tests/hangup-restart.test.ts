@@ -35,7 +35,7 @@ function personas(url: string): Record<string, string> {
 }
 
 async function hangUp(server: TestServer, accountId: string, call: string): Promise<string> {
-  const client = await connect(server, callHeaders({ key: server.key(accountId), account: accountId, persona: 'desk', call }));
+  const client = await connect(server, callHeaders({ key: await server.key(accountId), account: accountId, persona: 'desk', call }));
   const text = textOf(await client.callTool({ name: 'hangup_call', arguments: {} }));
   await client.close().catch(() => undefined);
   return text;
@@ -119,7 +119,7 @@ describe('a hang-up queued while no consumer was connected', () => {
         'acme/desk.yaml': 'persona_id: desk\n',
       },
     });
-    const adminKey = server.key('acme', 'admin');
+    const adminKey = await server.key('acme', 'admin');
     const calls = server.running.services.calls;
     const record = async (call: string) => (await adminRequest(server.url, adminKey, 'GET', `/ucp/v2/accounts/acme/calls/${call}`)).body;
     const queued = (call: string) => eventually(async () => ((await record(call)).commands as { status: string }[] | undefined)?.[0], 5000, `the hang-up of ${call} to be queued`);

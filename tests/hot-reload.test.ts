@@ -24,7 +24,7 @@ beforeEach(async () => {
     personas: { ...basicManifests, 'acme/account.yaml': `${basicManifests['acme/account.yaml']}queues:\n  - { id: q-sales, name: Sales, extension: "600" }\n` },
     toolKinds: testToolKinds,
   });
-  key = server.key('acme');
+  key = await server.key('acme');
 });
 afterEach(async () => {
   await Promise.all(clients.splice(0).map((client) => client.close().catch(() => undefined)));

@@ -16,7 +16,7 @@ let key: string;
 
 beforeAll(async () => {
   server = await startTestServer({ personas: basicManifests, toolKinds: testToolKinds, settings: { bodyLimitBytes: 4096, rateLimitPerSecond: 1000 } });
-  key = server.key('acme');
+  key = await server.key('acme');
 });
 afterAll(async () => server.close());
 
@@ -76,7 +76,7 @@ describe('rate limit', () => {
   it('answers 429 with Retry-After past the per-key rate', async () => {
     const limited = await startTestServer({ personas: basicManifests, toolKinds: testToolKinds, settings: { rateLimitPerSecond: 2 } });
     try {
-      const limitedKey = limited.key('acme');
+      const limitedKey = await limited.key('acme');
       const statuses: number[] = [];
       let retryAfter: string | null = null;
       for (let i = 0; i < 8; i += 1) {
@@ -88,7 +88,7 @@ describe('rate limit', () => {
       expect(statuses).toContain(429);
       expect(Number(retryAfter)).toBeGreaterThanOrEqual(1);
       // Another key has its own bucket.
-      expect((await post(limited, callHeaders({ key: limited.key('acme') }), initializeBody())).status).toBe(200);
+      expect((await post(limited, callHeaders({ key: await limited.key('acme') }), initializeBody())).status).toBe(200);
     } finally {
       await limited.close();
     }

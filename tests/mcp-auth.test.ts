@@ -18,7 +18,7 @@ let acmeKey: string;
 
 beforeAll(async () => {
   server = await startTestServer({ personas: basicManifests, toolKinds: testToolKinds });
-  acmeKey = server.key('acme');
+  acmeKey = await server.key('acme');
 });
 afterAll(async () => server.close());
 
@@ -38,7 +38,7 @@ describe('API keys', () => {
   });
 
   it('refuses a key of another account with 403, before telling whether the account exists', async () => {
-    const globexKey = server.key('globex');
+    const globexKey = await server.key('globex');
     for (const account of ['acme', 'no-such-account']) {
       const response = await post(server, callHeaders({ key: globexKey, account }), initializeBody());
       expect(response.status).toBe(403);
@@ -47,7 +47,7 @@ describe('API keys', () => {
   });
 
   it('accepts an admin key for MCP and a bearer token in place of X-API-Key', async () => {
-    const admin = server.key('acme', 'admin');
+    const admin = await server.key('acme', 'admin');
     const byBearer = { ...callHeaders({ key: admin }), Authorization: `Bearer ${admin}` };
     delete (byBearer as Record<string, string>)['X-API-Key'];
     const response = await post(server, byBearer, initializeBody());
@@ -55,7 +55,7 @@ describe('API keys', () => {
   });
 
   it('refuses two different keys in X-API-Key and Authorization: Bearer, and takes the same one in both', async () => {
-    const other = server.key('acme');
+    const other = await server.key('acme');
     const both = await post(server, { ...callHeaders({ key: acmeKey }), Authorization: `Bearer ${other}` }, initializeBody());
     expect(both.status).toBe(401);
     expect(rpcError(both)?.message).toBe('X-API-Key and Authorization: Bearer carry different keys; send the key once');
@@ -81,7 +81,7 @@ describe('API keys', () => {
   });
 
   it('never writes a key into the log', async () => {
-    const key = server.key('acme');
+    const key = await server.key('acme');
     await post(server, callHeaders({ key }), initializeBody());
     await post(server, callHeaders({ key: `${key}x` }), initializeBody());
     expect(server.logLines.length).toBeGreaterThan(0);

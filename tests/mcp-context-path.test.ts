@@ -14,7 +14,7 @@ let key: string;
 
 beforeAll(async () => {
   server = await startTestServer({ personas: basicManifests, toolKinds: testToolKinds });
-  key = server.key('acme');
+  key = await server.key('acme');
 });
 afterAll(async () => server.close());
 

@@ -153,7 +153,7 @@ const listTools = { jsonrpc: '2.0', id: 2, method: 'tools/list' };
 describe('the v1 SDK client over HTTP+SSE', () => {
   it('initializes, lists the tools and calls them, with every error text readable', async () => {
     const s = await start();
-    const client = await legacyClient(s, callHeaders({ key: s.key(), persona: 'sales', call: 'call-legacy-1', caller: '(212) 555-0100' }));
+    const client = await legacyClient(s, callHeaders({ key: await s.key(), persona: 'sales', call: 'call-legacy-1', caller: '(212) 555-0100' }));
     expect(client.getServerVersion()?.name).toBe('switchboard');
     expect(client.getServerCapabilities()?.tools?.listChanged).toBe(true);
     expect((await client.listTools()).tools.map((tool) => tool.name)).toEqual(['echo']);
@@ -181,7 +181,7 @@ describe('the v1 SDK client over HTTP+SSE', () => {
   it('gets tools/list_changed after a manifest edit on disk, then the new tools', async () => {
     const s = await start({ personas: { ...basicManifests, 'acme/account.yaml': `${basicManifests['acme/account.yaml']}queues:\n  - { id: q-sales, name: Sales, extension: "600" }\n` } });
     let changes = 0;
-    const client = await legacyClient(s, callHeaders({ key: s.key() }), undefined, { listChanged: { tools: { autoRefresh: false, onChanged: () => (changes += 1) } } });
+    const client = await legacyClient(s, callHeaders({ key: await s.key() }), undefined, { listChanged: { tools: { autoRefresh: false, onChanged: () => (changes += 1) } } });
     expect((await client.listTools()).tools.map((tool) => tool.name)).toEqual(['echo']);
     writeManifests(s.personasDir, { 'acme/front-desk.yaml': 'persona_id: front-desk\ntools:\n  - type: transfer_to_queue\n    name: transfer_to_sales\n    description: Send the caller to sales.\n    queue: q-sales\n' });
     await eventually(() => (changes > 0 ? true : undefined), 5000, 'list_changed');
@@ -192,7 +192,7 @@ describe('the v1 SDK client over HTTP+SSE', () => {
   it('takes the call context from the path, the key from a header', async () => {
     const s = await start();
     const call = 'sip:a84b4c76@pbx.example/1';
-    const client = await legacyClient(s, { 'X-API-Key': s.key() }, `${contextPath('acme', 'sales', call)}?caller_id_number=%2B1%20212%20555%200100`);
+    const client = await legacyClient(s, { 'X-API-Key': await s.key() }, `${contextPath('acme', 'sales', call)}?caller_id_number=%2B1%20212%20555%200100`);
     const result = await client.callTool({ name: 'echo', arguments: { text: 'hi' } });
     expect(result.structuredContent).toMatchObject({ account: 'acme', persona: 'sales', call, caller: '+12125550100' });
   });
@@ -200,13 +200,13 @@ describe('the v1 SDK client over HTTP+SSE', () => {
   it('is refused with 401 for a wrong key and 403 for a key of another account', async () => {
     const s = await start();
     await expect(legacyClient(s, callHeaders({ key: 'sb_not_a_key' }))).rejects.toMatchObject({ code: 401 });
-    await expect(legacyClient(s, callHeaders({ key: s.key('globex') }))).rejects.toMatchObject({ code: 403 });
+    await expect(legacyClient(s, callHeaders({ key: await s.key('globex') }))).rejects.toMatchObject({ code: 403 });
     expect(s.running.sessions.size).toBe(0);
   });
 
   it('ends the session when the client closes its stream', async () => {
     const s = await start();
-    const client = await legacyClient(s, callHeaders({ key: s.key() }));
+    const client = await legacyClient(s, callHeaders({ key: await s.key() }));
     expect(s.running.sessions.size).toBe(1);
     await client.close();
     await eventually(() => (s.running.sessions.size === 0 ? true : undefined), 3000, 'session end');
@@ -214,7 +214,7 @@ describe('the v1 SDK client over HTTP+SSE', () => {
 
   it('serves the call again after its stream dropped, when the client reconnects without a new initialize', async () => {
     const s = await start();
-    const client = await legacyClient(s, callHeaders({ key: s.key(), call: 'call-blip' }));
+    const client = await legacyClient(s, callHeaders({ key: await s.key(), call: 'call-blip' }));
     const [dropped] = [...s.running.sessions.all()];
     await s.running.sessions.close(dropped!.id, 'idle');
     // EventSource reconnects by itself; the v1 transport then POSTs to the URL the new stream names.
@@ -225,11 +225,11 @@ describe('the v1 SDK client over HTTP+SSE', () => {
 
   it('is closed when its call ends (DELETE of the call on the admin API)', async () => {
     const s = await start();
-    const headers = callHeaders({ key: s.key(), call: 'call-to-end' });
+    const headers = callHeaders({ key: await s.key(), call: 'call-to-end' });
     const { stream, endpoint } = await initialized(s, headers);
-    await legacyClient(s, callHeaders({ key: s.key(), call: 'call-that-goes-on' }));
+    await legacyClient(s, callHeaders({ key: await s.key(), call: 'call-that-goes-on' }));
     expect(s.running.sessions.size).toBe(2);
-    const ended = await adminRequest(s.url, s.key('acme', 'admin'), 'DELETE', '/ucp/v2/accounts/acme/calls/call-to-end', { reason: 'caller hung up' });
+    const ended = await adminRequest(s.url, await s.key('acme', 'admin'), 'DELETE', '/ucp/v2/accounts/acme/calls/call-to-end', { reason: 'caller hung up' });
     expect(ended.status).toBe(200);
     expect(ended.body.sessions_closed).toBe(1);
     await eventually(() => (stream.ended ? true : undefined), 3000, 'stream end');
@@ -243,7 +243,7 @@ describe('the v1 SDK client over HTTP+SSE', () => {
 describe('the wire', () => {
   it('names the POST URL in the endpoint event and answers on the stream, in every protocol version it negotiates', async () => {
     const s = await start();
-    const headers = callHeaders({ key: s.key() });
+    const headers = callHeaders({ key: await s.key() });
     for (const version of ['2024-11-05', '2025-03-26', '2025-06-18', '2025-11-25']) {
       const stream = await LegacyStream.open(sseUrl(s), headers);
       expect(stream.status).toBe(200);
@@ -261,13 +261,13 @@ describe('the wire', () => {
 
   it('offers its newest 2025 version to a client that asks for one it does not speak', async () => {
     const s = await start();
-    const { answer } = await initialized(s, callHeaders({ key: s.key() }), '2099-01-01');
+    const { answer } = await initialized(s, callHeaders({ key: await s.key() }), '2099-01-01');
     expect((answer.result as { protocolVersion: string }).protocolVersion).toBe('2025-11-25');
   });
 
   it('names a POST URL in the path form for a stream opened in the path form', async () => {
     const s = await start();
-    const key = s.key();
+    const key = await s.key();
     const path = contextPath('acme', 'front-desk', 'c/1@pbx');
     const stream = await LegacyStream.open(sseUrl(s, path), { 'X-API-Key': key });
     const endpoint = await stream.endpoint();
@@ -278,7 +278,7 @@ describe('the wire', () => {
 
   it('refuses bodies that are not one JSON-RPC message, with the same limits as the MCP endpoint, and keeps the session', async () => {
     const s = await start({ settings: { bodyLimitBytes: 4096 } });
-    const headers = callHeaders({ key: s.key() });
+    const headers = callHeaders({ key: await s.key() });
     const { stream, endpoint } = await initialized(s, headers);
     const cases: [unknown, { raw?: string; contentType?: string }, number, string, RegExp][] = [
       [undefined, { raw: '{"jsonrpc": "2.0", ' }, 400, 'BODY_INVALID_JSON', /^Parse error/],
@@ -300,12 +300,12 @@ describe('the wire', () => {
 
   it('refuses a POST with another key or call context, an unknown session, and sessions of the other transport', async () => {
     const s = await start();
-    const key = s.key();
+    const key = await s.key();
     const headers = callHeaders({ key, call: 'call-a' });
     const { stream, endpoint } = await initialized(s, headers);
     const sessionId = new URL(endpoint, s.url).searchParams.get('sessionId') as string;
 
-    for (const other of [{ ...headers, 'X-API-Key': s.key() }, { ...headers, call_id: 'call-b' }, { ...headers, persona_id: 'sales' }]) {
+    for (const other of [{ ...headers, 'X-API-Key': await s.key() }, { ...headers, call_id: 'call-b' }, { ...headers, persona_id: 'sales' }]) {
       const refused = await send(s, endpoint, other, listTools);
       expect(refused.status).toBe(403);
       expect(refused.json?.error).toMatchObject({ message: 'This session belongs to another API key or call context', data: { code: 'SESSION_BINDING' } });
@@ -332,12 +332,12 @@ describe('the wire', () => {
 
   it('answers refusals before the stream opens like the MCP endpoint does', async () => {
     const s = await start();
-    const key = s.key();
+    const key = await s.key();
     const cases: [Record<string, string>, string, number, string][] = [
       [{}, '/ucp/v2/sse', 401, 'AUTH_KEY_MISSING'],
       [callHeaders({ key: 'sb_wrong' }), '/ucp/v2/sse', 401, 'AUTH_KEY_INVALID'],
-      [{ Authorization: `Bearer ${s.key('globex')}`, account_id: 'acme', persona_id: 'front-desk', call_id: 'c-1' }, '/ucp/v2/sse', 403, 'AUTH_WRONG_ACCOUNT'],
-      [callHeaders({ key: s.key('acme', 'admin') }), '/ucp/v2/sse', 200, ''],
+      [{ Authorization: `Bearer ${await s.key('globex')}`, account_id: 'acme', persona_id: 'front-desk', call_id: 'c-1' }, '/ucp/v2/sse', 403, 'AUTH_WRONG_ACCOUNT'],
+      [callHeaders({ key: await s.key('acme', 'admin') }), '/ucp/v2/sse', 200, ''],
       [{ 'X-API-Key': key, account_id: 'acme', persona_id: 'front-desk' }, '/ucp/v2/sse', 400, 'CONTEXT_HEADER_MISSING'],
       [callHeaders({ key, persona: 'no such persona' }), '/ucp/v2/sse', 400, 'CONTEXT_HEADER_INVALID'],
       [callHeaders({ key, persona: 'nobody' }), '/ucp/v2/sse', 404, 'UNKNOWN_PERSONA'],
@@ -360,7 +360,7 @@ describe('the wire', () => {
 
   it("takes the stream and every POST from the key's rate limit", async () => {
     const s = await start({ clock: new FixedClock(Date.parse('2026-03-02T15:00:00Z')), settings: { rateLimitPerSecond: 1 } });
-    const headers = callHeaders({ key: s.key() });
+    const headers = callHeaders({ key: await s.key() });
     const stream = await LegacyStream.open(sseUrl(s), headers);
     const endpoint = await stream.endpoint();
     expect((await send(s, endpoint, headers, initializeBody())).status).toBe(202);
@@ -372,7 +372,7 @@ describe('the wire', () => {
 
   it('counts against the session cap with Streamable HTTP sessions: 503 and Retry-After past it', async () => {
     const s = await start({ settings: { maxSessions: 2 } });
-    const headers = callHeaders({ key: s.key() });
+    const headers = callHeaders({ key: await s.key() });
     await openSession(s, headers);
     const first = await LegacyStream.open(sseUrl(s), headers);
     await first.endpoint();
@@ -390,7 +390,7 @@ describe('the wire', () => {
   it('is not idle while its stream is open, by the rule of Streamable HTTP sessions', async () => {
     const clock = new FixedClock(Date.parse('2026-03-02T15:00:00Z'));
     const s = await start({ clock, settings: { sessionIdleSeconds: 60 } });
-    const headers = callHeaders({ key: s.key() });
+    const headers = callHeaders({ key: await s.key() });
     const { endpoint } = await initialized(s, headers);
     const idleStreamable = await openSession(s, headers);
     clock.advance(61_000);
@@ -401,7 +401,7 @@ describe('the wire', () => {
 
   it('is counted as a session and an open stream in the metrics, its POSTs under their route', async () => {
     const s = await start();
-    await initialized(s, callHeaders({ key: s.key() }));
+    await initialized(s, callHeaders({ key: await s.key() }));
     const metrics = await (await fetch(new URL('/metrics', s.url))).text();
     expect(metrics).toMatch(/^switchboard_mcp_sessions\{era="2025"\} 1$/m);
     expect(metrics).toMatch(/^switchboard_mcp_streams\{era="2025"\} 1$/m);
@@ -410,7 +410,7 @@ describe('the wire', () => {
 
   it('ends its stream at shutdown', async () => {
     const s = await start();
-    const { stream } = await initialized(s, callHeaders({ key: s.key() }));
+    const { stream } = await initialized(s, callHeaders({ key: await s.key() }));
     await s.close();
     server = undefined;
     await eventually(() => (stream.ended ? true : undefined), 3000, 'stream end');

@@ -28,7 +28,7 @@ const listTools = { jsonrpc: '2.0', id: 2, method: 'tools/list' };
 describe('sessions', () => {
   it.each(['2025-03-26', '2025-06-18', '2025-11-25'])('serve protocol version %s with a session id', async (version) => {
     const s = await start();
-    const headers = callHeaders({ key: s.key() });
+    const headers = callHeaders({ key: await s.key() });
     const id = await openSession(s, headers, version);
     const listed = await post(s, { ...headers, 'mcp-session-id': id, 'mcp-protocol-version': version }, listTools);
     expect(listed.status).toBe(200);
@@ -37,9 +37,9 @@ describe('sessions', () => {
 
   it('refuses a session used with another key or another call', async () => {
     const s = await start();
-    const headers = callHeaders({ key: s.key(), call: 'call-a' });
+    const headers = callHeaders({ key: await s.key(), call: 'call-a' });
     const id = await openSession(s, headers);
-    const otherKey = await post(s, { ...headers, 'X-API-Key': s.key(), 'mcp-session-id': id }, listTools);
+    const otherKey = await post(s, { ...headers, 'X-API-Key': await s.key(), 'mcp-session-id': id }, listTools);
     expect(otherKey.status).toBe(403);
     expect(rpcError(otherKey)?.data?.code).toBe('SESSION_BINDING');
     const otherCall = await post(s, { ...headers, call_id: 'call-b', 'mcp-session-id': id }, listTools);
@@ -52,26 +52,26 @@ describe('sessions', () => {
 
   it('answers an unknown session id with 404 so the client starts over', async () => {
     const s = await start();
-    const response = await post(s, { ...callHeaders({ key: s.key() }), 'mcp-session-id': 'no-such-session' }, listTools);
+    const response = await post(s, { ...callHeaders({ key: await s.key() }), 'mcp-session-id': 'no-such-session' }, listTools);
     expect(response.status).toBe(404);
   });
 
   it('ends a session on DELETE and frees it', async () => {
     const s = await start();
-    const client = await connect(s, callHeaders({ key: s.key() }));
+    const client = await connect(s, callHeaders({ key: await s.key() }));
     expect(s.running.sessions.size).toBe(1);
     const transport = (client as unknown as { transport: StreamableHTTPClientTransport }).transport;
     const id = transport.sessionId as string;
     await transport.terminateSession();
     await eventually(() => (s.running.sessions.size === 0 ? true : undefined), 2000, 'session removal');
-    const after = await post(s, { ...callHeaders({ key: s.key() }), 'mcp-session-id': id }, listTools);
+    const after = await post(s, { ...callHeaders({ key: await s.key() }), 'mcp-session-id': id }, listTools);
     expect(after.status).toBe(404);
     await client.close();
   });
 
   it('closes idle sessions after the idle time', async () => {
     const s = await start({ sessionIdleSeconds: 1 });
-    const headers = callHeaders({ key: s.key() });
+    const headers = callHeaders({ key: await s.key() });
     const id = await openSession(s, headers);
     expect(s.running.sessions.get(id)).toBeDefined();
     await eventually(() => (s.running.sessions.get(id) ? undefined : true), 5000, 'idle expiry');
@@ -81,7 +81,7 @@ describe('sessions', () => {
 
   it('refuses sessions past the cap with 503 and Retry-After, and recovers when one ends', async () => {
     const s = await start({ maxSessions: 2 });
-    const headers = callHeaders({ key: s.key() });
+    const headers = callHeaders({ key: await s.key() });
     const first = await openSession(s, headers);
     await openSession(s, headers);
     const refused = await post(s, headers, initializeBody());
@@ -94,7 +94,7 @@ describe('sessions', () => {
 
   it('gives each key and each account a share of the sessions: one at its share leaves the others served', async () => {
     const s = await start({ maxSessions: 10, maxSessionsPerAccount: 6, maxSessionsPerKey: 4 });
-    const flooding = callHeaders({ key: s.key('acme') });
+    const flooding = callHeaders({ key: await s.key('acme') });
     for (let i = 0; i < 4; i += 1) await openSession(s, flooding);
     const overKey = await post(s, flooding, initializeBody());
     expect(overKey.status).toBe(429);
@@ -102,20 +102,20 @@ describe('sessions', () => {
     expect(rpcError(overKey)?.data?.code).toBe('SESSION_QUOTA');
     expect(rpcError(overKey)?.message).toMatch(/^This API key has 4 open sessions/);
     // Another key of the account has room until the account's share is reached.
-    const sibling = callHeaders({ key: s.key('acme') });
+    const sibling = callHeaders({ key: await s.key('acme') });
     for (let i = 0; i < 2; i += 1) await openSession(s, sibling);
     const overAccount = await post(s, sibling, initializeBody());
     expect(overAccount.status).toBe(429);
     expect(rpcError(overAccount)?.message).toMatch(/^This account has 6 open sessions/);
     // Every other account is served.
-    const other = await connect(s, callHeaders({ key: s.key('globex'), account: 'globex', persona: 'reception' }));
+    const other = await connect(s, callHeaders({ key: await s.key('globex'), account: 'globex', persona: 'reception' }));
     expect(textOf(await other.callTool({ name: 'echo', arguments: { text: 'served' } }))).toBe('echo: served');
     await other.close();
   });
 
   it('counts the subscription streams of 2026-07-28 clients against the same shares while they are open', async () => {
     const s = await start({ maxSessionsPerAccount: 2, maxSessionsPerKey: 2 });
-    const headers = callHeaders({ key: s.key('acme') });
+    const headers = callHeaders({ key: await s.key('acme') });
     const subscribed = async () => {
       const client = await connect(s, headers, 'modern', { listChanged: { tools: { onChanged: () => undefined } } });
       await eventually(() => ((client as unknown as { autoOpenedSubscription?: unknown }).autoOpenedSubscription ? true : undefined), 3000, 'subscription');
@@ -134,7 +134,7 @@ describe('sessions', () => {
   it('closes a session that made no request after initialize once the unused time is past, and keeps used ones', async () => {
     const clock = new FixedClock(Date.parse('2026-03-02T15:00:00Z'));
     server = await startTestServer({ personas: basicManifests, toolKinds: testToolKinds, clock, settings: { sessionUnusedSeconds: 60, sessionIdleSeconds: 900 } });
-    const headers = callHeaders({ key: server.key() });
+    const headers = callHeaders({ key: await server.key() });
     const abandoned = await openSession(server, headers);
     const used = await openSession(server, headers);
     expect((await post(server, { ...headers, 'mcp-session-id': used }, listTools)).status).toBe(200);
@@ -146,7 +146,7 @@ describe('sessions', () => {
 
   it('serves clients that open a new session for every tool call, without leaking sessions', async () => {
     const s = await start();
-    const key = s.key();
+    const key = await s.key();
     for (let i = 0; i < 20; i += 1) {
       const client = await connect(s, callHeaders({ key, call: 'call-repeat' }));
       expect(textOf(await client.callTool({ name: 'echo', arguments: { text: `n${i}` } }))).toBe(`echo: n${i}`);
@@ -159,7 +159,7 @@ describe('sessions', () => {
 
   it('answers a tool error as a result and an unknown tool as a protocol error', async () => {
     const s = await start();
-    const client = await connect(s, callHeaders({ key: s.key() }));
+    const client = await connect(s, callHeaders({ key: await s.key() }));
     const invalid = await client.callTool({ name: 'echo', arguments: { text: true } });
     expect(invalid.isError).toBe(true);
     expect(textOf(invalid)).toBe('Invalid arguments: "text" must be a string. Correct them and call the tool again.');

@@ -36,7 +36,7 @@ describe('GET /metrics on a loopback bind without a token', () => {
 
   beforeAll(async () => {
     server = await startTestServer({ personas: basicManifests, toolKinds: sensitiveToolKinds });
-    key = server.key('acme');
+    key = await server.key('acme');
   });
   afterAll(async () => server.close());
 
@@ -195,7 +195,7 @@ describe('metrics fed by the capabilities themselves', () => {
       settings: { outboundAllow: ['127.0.0.1'] },
     });
     try {
-      const client = await connect(server, callHeaders({ key: server.key('acme'), persona: 'desk' }));
+      const client = await connect(server, callHeaders({ key: await server.key('acme'), persona: 'desk' }));
       expect((await client.callTool({ name: 'order_status', arguments: {} })).isError).toBeFalsy();
       expect((await client.callTool({ name: 'transfer_call', arguments: { destination_number: '+1 900 555 0123' } })).isError).toBe(true);
       await client.close();

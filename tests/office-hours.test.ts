@@ -61,8 +61,8 @@ const clients = new Map<string, Client>();
 beforeAll(async () => {
   // The rate limiter runs on the server's clock, which these tests move back and forth.
   server = await startTestServer({ personas: hoursManifests, clock, settings: { rateLimitPerSecond: 0 } });
-  keys.acme = server.key('acme');
-  keys.globex = server.key('globex');
+  keys.acme = await server.key('acme');
+  keys.globex = await server.key('globex');
 });
 afterAll(async () => {
   for (const client of clients.values()) await client.close();

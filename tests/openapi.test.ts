@@ -209,9 +209,9 @@ beforeAll(async () => {
     settings: { outboundAllow: ['127.0.0.1'] },
     env: { ...secretEnv('ACME_GOOGLE', credentials), GLOBEX_TWILIO_TOKEN: TWILIO_TOKEN },
   });
-  adminKey = server.key('acme', 'admin');
-  mcpKey = server.key('acme');
-  globexAdmin = server.key('globex', 'admin');
+  adminKey = await server.key('acme', 'admin');
+  mcpKey = await server.key('acme');
+  globexAdmin = await server.key('globex', 'admin');
   const client = await mcpClient('oa-lead');
   const lead = await client.callTool({ name: 'create_lead', arguments: { name: 'Jane Doe', intent: 'Leaking pipe' } });
   expect(lead.isError, textOf(lead)).toBeFalsy();

@@ -32,7 +32,7 @@ afterAll(async () => {
 });
 
 async function callAll(server: TestServer, names: string[]) {
-  const client = await connect(server, callHeaders({ key: server.key('acme'), persona: 'guarded' }));
+  const client = await connect(server, callHeaders({ key: await server.key('acme'), persona: 'guarded' }));
   const results = [];
   for (const name of names) results.push(await client.callTool({ name, arguments: {} }));
   await client.close();

@@ -7,8 +7,10 @@
  */
 import path from 'node:path';
 
+import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 
+import { raw, sql } from '../engine/store/sql.ts';
 import { runCli } from './helpers/cli.ts';
 import { eventually, startTestServer, tempDir, type TestServer, type TestServerOptions } from './helpers/server.ts';
 import { basicManifests, testToolKinds } from './helpers/test-tools.ts';
@@ -45,6 +47,23 @@ it('is ready with accounts, a writable database and room on the disk', async () 
   expect(body.storage).toMatchObject({ min_free_bytes: 64 * 1024 * 1024, database_error: null, disk_error: null });
 });
 
+it('stays ready while another process holds the write lock, and its probe write commits once the lock is let go', async () => {
+  await start();
+  const other = new BetterSqlite3(path.join(server!.dataDir, 'switchboard.db'));
+  other.exec('BEGIN IMMEDIATE');
+  try {
+    // A backup or a sqlite3 shell writing for a moment is no fault of this node: the probe's write waits for it off the event loop.
+    const { code, body } = await readyz();
+    expect(code).toBe(200);
+    expect(body.checks).toEqual({ manifests: true, database: true, disk: true, accepting: true });
+  } finally {
+    other.exec('COMMIT');
+    other.close();
+  }
+  const probed = await eventually(async () => (await server!.running.services.store.get<{ checked_at: number }>(sql`SELECT checked_at FROM readiness_probe`)) ?? undefined);
+  expect(probed.checked_at).toBeGreaterThan(0);
+});
+
 describe('not ready', () => {
   it('with no account loaded: an empty or missing manifests directory on start', async () => {
     await start({ personas: {} });
@@ -67,9 +86,12 @@ describe('not ready', () => {
 
   it('while the database refuses writes, and ready again once it takes them', async () => {
     await start();
-    const db = server!.running.services.db;
-    // What a read-only remount or a file that can no longer be written does to SQLite: every write fails.
-    db.pragma('query_only = ON');
+    const { store } = server!.running.services;
+    // What a read-only remount or a file that can no longer be written does to SQLite's writes, with its
+    // message, made here by triggers on the probe's table: the engine's write connection is its worker's.
+    const refuse = (event: string) => sql`CREATE TRIGGER refuse_${raw(event)} BEFORE ${raw(event)} ON readiness_probe BEGIN SELECT RAISE(ABORT, 'attempt to write a readonly database'); END`;
+    await store.run(refuse('INSERT'));
+    await store.run(refuse('UPDATE'));
     const refused = await eventually(async () => {
       const ready = await readyz();
       return ready.code === 503 ? ready : undefined;
@@ -77,7 +99,8 @@ describe('not ready', () => {
     expect(refused.body.checks).toMatchObject({ database: false, manifests: true, disk: true });
     expect(refused.body.reasons).toEqual(['the database cannot be written: attempt to write a readonly database']);
     expect(refused.body.storage.database_error).toBe('attempt to write a readonly database');
-    db.pragma('query_only = OFF');
+    await store.run(sql`DROP TRIGGER refuse_INSERT`);
+    await store.run(sql`DROP TRIGGER refuse_UPDATE`);
     await eventually(async () => ((await readyz()).code === 200 ? true : undefined), 5000, 'ready again');
   });
 

@@ -133,8 +133,8 @@ call_control: { driver: webhook, url: "${receiver.url}", secret: ACME_PBX_SECRET
     env,
     settings: { outboundAllow: ['127.0.0.1'] },
   });
-  adminKey = server.key('acme', 'admin');
-  client = await connect(server, callHeaders({ key: server.key('acme'), persona: 'api', call: 'leak-api' }));
+  adminKey = await server.key('acme', 'admin');
+  client = await connect(server, callHeaders({ key: await server.key('acme'), persona: 'api', call: 'leak-api' }));
 });
 afterAll(async () => {
   await client.close();
@@ -205,7 +205,7 @@ describe('an API that quotes its key', () => {
 
 describe('a phone system that quotes its signing secret', () => {
   it('keeps every part of it out of the agent text and the call history, wherever the reason is cut', async () => {
-    const desk = await connect(server, callHeaders({ key: server.key('acme'), persona: 'desk', call: 'leak-pbx' }));
+    const desk = await connect(server, callHeaders({ key: await server.key('acme'), persona: 'desk', call: 'leak-pbx' }));
     try {
       for (const inside of [1, 4, 10, PBX_SECRET.length - 1]) {
         const pad = 'x'.repeat(199 - inside);

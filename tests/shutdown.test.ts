@@ -9,7 +9,7 @@ import { basicManifests, testToolKinds } from './helpers/test-tools.ts';
 
 it('finishes the tool call in flight, then stops', async () => {
   const server = await startTestServer({ personas: basicManifests, toolKinds: testToolKinds, settings: { shutdownGraceSeconds: 5 } });
-  const client = await connect(server, callHeaders({ key: server.key() }));
+  const client = await connect(server, callHeaders({ key: await server.key() }));
   const inFlight = client.callTool({ name: 'echo', arguments: { text: 'last words', delay_ms: 400 } });
   await new Promise((resolve) => setTimeout(resolve, 100));
   expect(server.running.dispatcher.inFlight).toBe(1);

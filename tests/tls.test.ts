@@ -46,7 +46,7 @@ it('serves MCP over TLS and takes a renewed certificate on reload', async () => 
     expect(server.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
     const health = await request(`${server.url}/healthz`, fs.readFileSync(first.cert, 'utf8'));
     expect(health).toMatchObject({ status: 200, subject: 'first' });
-    const initialize = await request(`${server.url}/ucp/v2/mcp`, fs.readFileSync(first.cert, 'utf8'), initializeBody(), callHeaders({ key: server.key() }));
+    const initialize = await request(`${server.url}/ucp/v2/mcp`, fs.readFileSync(first.cert, 'utf8'), initializeBody(), callHeaders({ key: await server.key() }));
     expect(initialize.status).toBe(200);
 
     fs.copyFileSync(renewed.cert, live.cert);

@@ -40,7 +40,7 @@ function keywords(schema: unknown, found = new Set<string>()): Set<string> {
 }
 
 async function published(server: TestServer, persona: string) {
-  const client = await connect(server, callHeaders({ key: server.key(), persona }));
+  const client = await connect(server, callHeaders({ key: await server.key(), persona }));
   try {
     return (await client.listTools()).tools;
   } finally {
@@ -77,7 +77,7 @@ describe('with the default setting (full)', () => {
   });
 
   it('checks the arguments in full whatever it published', async () => {
-    const client = await connect(server, callHeaders({ key: server.key(), persona: 'gemini' }));
+    const client = await connect(server, callHeaders({ key: await server.key(), persona: 'gemini' }));
     const result = await client.callTool({ name: 'check_user_availability', arguments: { user_id: 'u-101', note: 'urgent' } });
     expect(result.isError).toBe(true);
     expect(textOf(result)).toBe('Invalid arguments: "note" is not an argument of this tool (its arguments: user_id). Correct them and call the tool again.');

@@ -18,7 +18,7 @@ const clients: Client[] = [];
 const callControl = (url: string) => `call_control: { driver: webhook, url: "${url}", secret: PBX_SECRET }`;
 
 async function newCall(account = 'acme', persona = 'desk', era: Era = 'legacy'): Promise<Client> {
-  const client = await connect(server, callHeaders({ key: server.key(account), account, persona, call: `p-${Math.random().toString(36).slice(2)}` }), era);
+  const client = await connect(server, callHeaders({ key: await server.key(account), account, persona, call: `p-${Math.random().toString(36).slice(2)}` }), era);
   clients.push(client);
   return client;
 }
@@ -194,7 +194,7 @@ describe('the example personas', () => {
     const examples = await startTestServer();
     try {
       const call = async (number: string) => {
-        const client = await connect(examples, callHeaders({ key: examples.key('acme'), account: 'acme', persona: 'front-desk', call: `ex-${number.replace(/\D/g, '')}` }));
+        const client = await connect(examples, callHeaders({ key: await examples.key('acme'), account: 'acme', persona: 'front-desk', call: `ex-${number.replace(/\D/g, '')}` }));
         try {
           return await client.callTool({ name: 'transfer_call', arguments: { destination_number: number } });
         } finally {

@@ -55,9 +55,9 @@ const clients: Partial<Record<Era, Client>> = {};
 
 beforeAll(async () => {
   server = await startTestServer({ personas: manifests, clock, settings: { rateLimitPerSecond: 0 } });
-  acmeAdmin = server.key('acme', 'admin');
-  acmeMcp = server.key('acme', 'mcp');
-  globexAdmin = server.key('globex', 'admin');
+  acmeAdmin = await server.key('acme', 'admin');
+  acmeMcp = await server.key('acme', 'mcp');
+  globexAdmin = await server.key('globex', 'admin');
   clients.legacy = await connect(server, callHeaders({ key: acmeMcp }), 'legacy');
   clients.modern = await connect(server, callHeaders({ key: acmeMcp }), 'modern');
 });
@@ -122,7 +122,7 @@ describe.each<Era>(['legacy', 'modern'])('%s era', (era) => {
 
 describe('the DND reason, by the account\'s dnd_reason_to_agent', () => {
   const callTool = async (account: string, persona: string, name: string, args: Record<string, unknown> = {}) => {
-    const client = await connect(server, callHeaders({ key: server.key(account), account, persona }));
+    const client = await connect(server, callHeaders({ key: await server.key(account), account, persona }));
     try {
       const result = await client.callTool({ name, arguments: args });
       return { text: textOf(result), structured: JSON.stringify(result.structuredContent), isError: result.isError === true };
@@ -145,7 +145,7 @@ describe('the DND reason, by the account\'s dnd_reason_to_agent', () => {
   });
 
   it('is told where the account turns it on, by check_user_availability and transfer_to_user alike', async () => {
-    const initrodeAdmin = server.key('initrode', 'admin');
+    const initrodeAdmin = await server.key('initrode', 'admin');
     expect((await admin('PUT', 'initrode/users/peter/dnd', { key: initrodeAdmin, body: { reason: 'In a meeting' } })).status).toBe(200);
     const availability = await callTool('initrode', 'desk', 'check_user_availability', { user_id: 'peter' });
     expect(availability.text).toBe('Peter Gibbons is on Do-Not-Disturb (In a meeting) and cannot take calls now.');
@@ -284,7 +284,7 @@ describe('which user', () => {
   });
 
   it('never names more than a few users of a large account, whatever is asked', async () => {
-    const hooli = await connect(server, callHeaders({ key: server.key('hooli'), account: 'hooli', persona: 'desk' }));
+    const hooli = await connect(server, callHeaders({ key: await server.key('hooli'), account: 'hooli', persona: 'desk' }));
     try {
       const ask = async (userId: string) => textOf(await hooli.callTool({ name: 'check_user_availability', arguments: { user_id: userId } }));
       const chris = await ask('Chris Smith');

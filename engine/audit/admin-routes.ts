@@ -26,9 +26,9 @@ function filtersOf(req: Request): RawAuditFilters {
 
 export function auditRoutes(audit: AuditLog, clock: Clock): AdminRoutes {
   return (router) => {
-    router.get('/audit', (req, res) => {
+    router.get('/audit', async (req, res) => {
       const query = parseAuditFilters(String((req.params as { account?: string }).account), filtersOf(req), clock.now());
-      res.json(pageJson(audit.query(query)));
+      res.json(pageJson(await audit.query(query)));
     });
   };
 }

@@ -3,23 +3,24 @@
  * admin API and `switchboard audit`, trimmed by the retention job.
  *
  * Writing is shaped by cost. `record` only appends the event to a queue; the
- * queue is written in one transaction a few milliseconds later (or at once
- * when it reaches a batch size), without an fsync of its own (the next
- * durable commit carries it), so a burst of calls pays one cheap commit and
- * serializing and masking happen off the answer's path. A crash can lose the
- * rows of the last few milliseconds; a graceful shutdown loses none: `close` writes the queue
- * and every row recorded after it is written at once. A failed write keeps
- * the rows queued and retries (up to a cap, past which the oldest are dropped
- * and logged).
+ * queue is written in one store transaction a few milliseconds later (or at
+ * once when it reaches a batch size), not durable on its own (`durable:
+ * false`: the next durable commit carries it; on PostgreSQL
+ * synchronous_commit is off for it), so a burst of calls pays one cheap
+ * commit and serializing and masking happen off the answer's path. One batch
+ * is written at a time. A crash can lose the rows of the last few
+ * milliseconds; a graceful shutdown loses none: `close` writes the queue and
+ * every row recorded after it is written at once. A failed write keeps the
+ * rows queued and retries (up to a cap, past which the oldest are dropped and
+ * logged).
  *
  * Reading is newest first by (time, id), paged with an opaque cursor, and
- * always within one account: every query has `account_id = ?`.
+ * always within one account: every query has `account_id = …`.
  */
-import type { Statement } from 'better-sqlite3';
-
 import type { Logger } from '../logging.ts';
 import type { Metrics } from '../observability/metrics.ts';
-import { writeWithoutFsync, type Database } from '../store/database.ts';
+import type { StoreEngine } from '../store/engine.ts';
+import { join, sql, type Sql } from '../store/sql.ts';
 import type { ToolCallEvent, ToolCallStatus } from '../tools/dispatch.ts';
 
 export interface AuditEntry {
@@ -73,6 +74,8 @@ export interface AuditWriteOptions {
 
 const DEFAULT_WRITE: AuditWriteOptions = { flushMs: 10, maxBatch: 200, maxQueue: 10_000 };
 const RETRY_MS = 1000;
+/** Rows per INSERT: 11 values each stays far below either engine's limit of bound values in one statement. */
+const ROWS_PER_INSERT = 100;
 /** Stored sizes: enough for any real tool call, bounded against a runaway argument or answer. */
 export const MAX_ARGUMENTS_CHARS = 16_384;
 export const MAX_TEXT_CHARS = 8192;
@@ -111,7 +114,10 @@ function argumentsJson(args: Record<string, unknown>, mask: Masker): string {
   return json.length > MAX_ARGUMENTS_CHARS ? JSON.stringify({ '[truncated]': truncate(json, MAX_ARGUMENTS_CHARS) }) : json;
 }
 
-const COLUMNS = 'id, at, account_id, persona_id, call_id, key_id, tool, arguments, status, error_code, result_text, duration_ms';
+const COLUMNS = sql`id, at, account_id, persona_id, call_id, key_id, tool, arguments, status, error_code, result_text, duration_ms`;
+
+const valuesOf = (row: NewRow): Sql =>
+  sql`(${row.at}, ${row.account_id}, ${row.persona_id}, ${row.call_id}, ${row.key_id}, ${row.tool}, ${row.arguments}, ${row.status}, ${row.error_code}, ${row.result_text}, ${row.duration_ms})`;
 
 export class AuditLog {
   private queue: ToolCallEvent[] = [];
@@ -120,24 +126,16 @@ export class AuditLog {
   private closed = false;
   private mask: Masker = (text) => text;
   private readonly options: AuditWriteOptions;
-  private readonly insertBatch: (rows: NewRow[]) => void;
-  private readonly deleteChunk: Statement<[number, number]>;
-  private readonly queries = new Map<string, Statement>();
+  /** The batch being written, and those asked for after it, in order. */
+  private writing: Promise<number> = Promise.resolve(0);
 
   constructor(
-    private readonly db: Database,
+    private readonly store: StoreEngine,
     private readonly log: Logger,
     private readonly metrics: Metrics,
     options: Partial<AuditWriteOptions> = {},
   ) {
     this.options = { ...DEFAULT_WRITE, ...options };
-    const insert = db.prepare<NewRow>(
-      'INSERT INTO audit_log (at, account_id, persona_id, call_id, key_id, tool, arguments, status, error_code, result_text, duration_ms) VALUES (@at, @account_id, @persona_id, @call_id, @key_id, @tool, @arguments, @status, @error_code, @result_text, @duration_ms)',
-    );
-    this.insertBatch = db.transaction((rows: NewRow[]) => {
-      for (const row of rows) insert.run(row);
-    });
-    this.deleteChunk = db.prepare('DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < ? ORDER BY at LIMIT ?)');
   }
 
   /** Sets how secret values are masked in arguments and texts before they are stored. */
@@ -149,26 +147,46 @@ export class AuditLog {
   record(event: ToolCallEvent): void {
     this.queue.push(event);
     if (this.closed) {
-      this.flush();
+      void this.flush();
     } else if (this.queue.length >= this.options.maxBatch) {
-      this.immediate ??= setImmediate(() => this.flush());
+      this.immediate ??= setImmediate(() => void this.flush());
     } else {
-      this.timer ??= setTimeout(() => this.flush(), this.options.flushMs).unref();
+      this.timer ??= setTimeout(() => void this.flush(), this.options.flushMs).unref();
     }
   }
 
-  /** Writes every queued row now; returns how many were written. */
-  flush(): number {
+  /**
+   * Writes every queued row, after any batch already being written; resolves
+   * with how many this call wrote (0 when the write failed: the rows stay
+   * queued for a retry). Never rejects.
+   */
+  flush(): Promise<number> {
     clearTimeout(this.timer);
     clearImmediate(this.immediate);
     this.timer = undefined;
     this.immediate = undefined;
+    this.writing = this.writing.then(() => this.writeQueued());
+    return this.writing;
+  }
+
+  private async writeQueued(): Promise<number> {
     if (!this.queue.length) return 0;
     const batch = this.queue;
     this.queue = [];
     try {
-      // A lost audit batch is acceptable on power failure, a blocked event loop on every batch is not.
-      writeWithoutFsync(this.db, () => this.insertBatch(batch.map((event) => this.toRow(event))));
+      const rows = batch.map((event) => this.toRow(event));
+      // A lost audit batch is acceptable on power failure, an fsync for every batch is not.
+      await this.store.transaction(
+        async (tx) => {
+          for (let start = 0; start < rows.length; start += ROWS_PER_INSERT) {
+            const chunk = rows.slice(start, start + ROWS_PER_INSERT);
+            await tx.run(
+              sql`INSERT INTO audit_log (at, account_id, persona_id, call_id, key_id, tool, arguments, status, error_code, result_text, duration_ms) VALUES ${join(chunk.map(valuesOf), ', ')}`,
+            );
+          }
+        },
+        { durable: false },
+      );
       return batch.length;
     } catch (error) {
       this.metrics.auditWriteFailed();
@@ -176,20 +194,22 @@ export class AuditLog {
       const dropped = Math.max(0, kept.length - this.options.maxQueue);
       this.queue = kept.slice(dropped);
       this.log.error({ err: error, event: 'audit_write_failed', queued: this.queue.length, dropped }, 'could not write audit rows; will retry');
-      if (!this.closed) this.timer = setTimeout(() => this.flush(), RETRY_MS).unref();
+      if (!this.closed) this.timer ??= setTimeout(() => void this.flush(), RETRY_MS).unref();
       return 0;
     }
   }
 
   /**
-   * Writes what is queued and from now on writes each row as it is recorded.
-   * Waits one turn of the event loop first: tool calls cut short by the
-   * shutdown finish in the microtasks right after the abort.
+   * Writes what is queued and from now on writes each row as it is recorded;
+   * resolves once every row recorded so far is written (or failed). Waits
+   * one turn of the event loop first: tool calls cut short by the shutdown
+   * finish in the microtasks right after the abort. Called again, it waits
+   * for the rows recorded since.
    */
   async close(): Promise<void> {
     this.closed = true;
     await new Promise((resolve) => setImmediate(resolve));
-    this.flush();
+    await this.flush();
   }
 
   private toRow(event: ToolCallEvent): NewRow {
@@ -208,35 +228,25 @@ export class AuditLog {
     };
   }
 
-  query(query: AuditQuery): AuditPage {
-    const conditions = ['account_id = ?'];
-    const params: (string | number)[] = [query.accountId];
-    const add = (condition: string, ...values: (string | number)[]) => {
-      conditions.push(condition);
-      params.push(...values);
-    };
-    if (query.callId !== undefined) add('call_id = ?', query.callId);
-    if (query.tool !== undefined) add('tool = ?', query.tool);
-    if (query.personaId !== undefined) add('persona_id = ?', query.personaId);
-    if (query.status !== undefined) add('status = ?', query.status);
-    if (query.since !== undefined) add('at >= ?', query.since);
-    if (query.until !== undefined) add('at < ?', query.until);
-    if (query.cursor) add('(at, id) < (?, ?)', query.cursor.at, query.cursor.id);
-    const sql = `SELECT ${COLUMNS} FROM audit_log WHERE ${conditions.join(' AND ')} ORDER BY at DESC, id DESC LIMIT ?`;
-    let statement = this.queries.get(sql);
-    if (!statement) {
-      statement = this.db.prepare(sql);
-      this.queries.set(sql, statement);
-    }
-    const rows = statement.all(...params, query.limit + 1) as AuditRow[];
+  async query(query: AuditQuery): Promise<AuditPage> {
+    const conditions: Sql[] = [sql`account_id = ${query.accountId}`];
+    if (query.callId !== undefined) conditions.push(sql`call_id = ${query.callId}`);
+    if (query.tool !== undefined) conditions.push(sql`tool = ${query.tool}`);
+    if (query.personaId !== undefined) conditions.push(sql`persona_id = ${query.personaId}`);
+    if (query.status !== undefined) conditions.push(sql`status = ${query.status}`);
+    if (query.since !== undefined) conditions.push(sql`at >= ${query.since}`);
+    if (query.until !== undefined) conditions.push(sql`at < ${query.until}`);
+    // Spelled out rather than a row comparison, whose parameters PostgreSQL cannot type.
+    if (query.cursor) conditions.push(sql`(at < ${query.cursor.at} OR (at = ${query.cursor.at} AND id < ${query.cursor.id}))`);
+    const rows = await this.store.all<AuditRow>(sql`SELECT ${COLUMNS} FROM audit_log WHERE ${join(conditions, ' AND ')} ORDER BY at DESC, id DESC LIMIT ${query.limit + 1}`);
     const items = rows.slice(0, query.limit).map(fromRow);
     const last = items[items.length - 1];
     return { items, next: rows.length > query.limit && last ? { at: last.at, id: last.id } : null };
   }
 
   /** Deletes up to `limit` rows that started before `cutoff`; returns how many. */
-  deleteBefore(cutoff: number, limit: number): number {
-    return this.deleteChunk.run(cutoff, limit).changes;
+  deleteBefore(cutoff: number, limit: number): Promise<number> {
+    return this.store.run(sql`DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < ${cutoff} ORDER BY at LIMIT ${limit})`);
   }
 }
 

@@ -2,7 +2,9 @@
  * Deletes audit rows older than the retention setting, at start and then
  * daily. Rows go in chunks, each its own short transaction, with a turn of the
  * event loop between chunks, so a first sweep over months of rows never holds
- * the write lock long enough to delay a tool call's own writes.
+ * the write side (SQLite's write worker, PostgreSQL's row locks) long enough
+ * to delay a tool call's own writes. Nodes sharing a PostgreSQL database each
+ * sweep: a chunk another node deleted first is simply not found again.
  */
 import type { BackgroundJob } from '../app-context.ts';
 import type { Clock } from '../clock.ts';
@@ -57,7 +59,7 @@ export class AuditRetentionJob implements BackgroundJob {
     let deleted = 0;
     try {
       for (;;) {
-        const count = this.audit.deleteBefore(cutoff, CHUNK);
+        const count = await this.audit.deleteBefore(cutoff, CHUNK);
         deleted += count;
         if (count < CHUNK || this.stopped) break;
         await new Promise((resolve) => setImmediate(resolve));

@@ -13,6 +13,7 @@ import { createServices, type Services } from '../services.ts';
 import { builtinToolKinds } from '../tools/kinds.ts';
 import { SwitchboardError } from '../errors.ts';
 import { openDatabase, type Database } from '../store/database.ts';
+import type { StoreEngine } from '../store/engine.ts';
 import { openStore } from '../store/open.ts';
 
 export interface CliIO {
@@ -51,6 +52,8 @@ export function parseFlags<T extends Options>(argv: string[], options: T, allowP
 }
 
 export const dataFlag = { data: { type: 'string' } } as const satisfies Options;
+/** PostgreSQL instead of the SQLite file in --data (or SWITCHBOARD_DATABASE_URL), as for serve. */
+export const databaseFlag = { database: { type: 'string' } } as const satisfies Options;
 export const jsonFlag = { json: { type: 'boolean' } } as const satisfies Options;
 export const personasFlag = { personas: { type: 'string' } } as const satisfies Options;
 
@@ -70,11 +73,22 @@ export function openCliDatabase(data: string | undefined, env: NodeJS.ProcessEnv
 }
 
 /**
+ * The store engine the server uses (--database or SWITCHBOARD_DATABASE_URL
+ * for PostgreSQL, else the SQLite file in --data), for commands that need
+ * nothing else of live state (keys). Close when done.
+ */
+export async function openCliStore(flags: { data?: string | undefined; database?: string | undefined }, env: NodeJS.ProcessEnv): Promise<StoreEngine> {
+  const settings = resolveSettings({ ...(flags.data ? { data: flags.data } : {}), ...(flags.database ? { database: flags.database } : {}) }, env);
+  openedDatabase = settings.databaseUrl ? undefined : databaseFile(settings.dataDir);
+  return openStore(settings);
+}
+
+/**
  * The services a running server has, over the same database file, for
  * commands that act on live state (DND, leads, contacts). Close when done.
  */
-export async function openCliServices(flags: { data?: string | undefined; personas?: string | undefined }, env: NodeJS.ProcessEnv): Promise<Services & { close(): Promise<void> }> {
-  const settings = resolveSettings({ ...(flags.data ? { data: flags.data } : {}), ...(flags.personas ? { personas: flags.personas } : {}) }, env);
+export async function openCliServices(flags: { data?: string | undefined; personas?: string | undefined; database?: string | undefined }, env: NodeJS.ProcessEnv): Promise<Services & { close(): Promise<void> }> {
+  const settings = resolveSettings({ ...(flags.data ? { data: flags.data } : {}), ...(flags.personas ? { personas: flags.personas } : {}), ...(flags.database ? { database: flags.database } : {}) }, env);
   openedDatabase = databaseFile(settings.dataDir);
   const store = await openStore(settings);
   const db = openDatabase(openedDatabase, { synchronous: settings.dbSynchronous });

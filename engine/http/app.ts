@@ -44,8 +44,8 @@ export interface AppDeps extends McpEndpointDeps, Omit<HealthDeps, 'sessions'> {
 export const adminKeyOf = (res: express.Response): ApiKeyRecord => res.locals.adminKey as ApiKeyRecord;
 
 export function adminGuard(keys: ApiKeyStore, rateLimiter: McpEndpointDeps['rateLimiter'], authFailures?: McpEndpointDeps['authFailures']) {
-  return (req: express.Request, res: express.Response, next: express.NextFunction): void => {
-    const record = authenticate(req, keys, 'admin', authFailures);
+  return async (req: express.Request, res: express.Response, next: express.NextFunction): Promise<void> => {
+    const record = await authenticate(req, keys, 'admin', authFailures);
     rateLimiter.take(record.id);
     assertKeyAccount(record, String(req.params.account), 'the path');
     res.locals.adminKey = record;

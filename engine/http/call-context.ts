@@ -88,14 +88,15 @@ export function presentedKey(headers: IncomingHttpHeaders): string | undefined {
 /**
  * The key record of the request, or 401. With `failures`, a key that fails
  * counts against the client's address, and an address out of failures gets
- * 429 for any key not in use, before the key is looked up.
+ * 429 for any key not in use, before the key is looked up. Checks that need
+ * no store (a missing key, a throttled address) answer before the look-up.
  */
-export function authenticate(req: Pick<IncomingMessage, 'headers' | 'socket'>, keys: ApiKeyStore, role: KeyRole, failures?: AuthFailureLimiter): ApiKeyRecord {
+export async function authenticate(req: Pick<IncomingMessage, 'headers' | 'socket'>, keys: ApiKeyStore, role: KeyRole, failures?: AuthFailureLimiter): Promise<ApiKeyRecord> {
   const key = presentedKey(req.headers);
   if (!key) throw new SwitchboardError('AUTH_KEY_MISSING', 'Missing API key: send it in the X-API-Key header');
   const address = req.socket.remoteAddress;
   failures?.check(address, () => keys.isInUse(key));
-  const record = key.length > 200 ? undefined : keys.verify(key);
+  const record = key.length > 200 ? undefined : await keys.verify(key);
   if (!record) {
     failures?.failed(address);
     throw new SwitchboardError('AUTH_KEY_INVALID', 'Invalid or revoked API key');

@@ -4,11 +4,12 @@
  *
  * Ready means every call this node takes can be served and recorded: at least
  * one account is loaded (a node with none answers every call "unknown
- * account"), the database answers and takes writes, the disk has room, and
- * the server is not shutting down. Anything that concerns one account only
- * (its phone system, its secrets, its manifest problems) is reported per
- * account and never makes the node unready: the other accounts still work,
- * and a load balancer must not take every tenant's calls away for one.
+ * account"), the database answers and takes writes, the disk (of a SQLite
+ * file) has room, and the server is not shutting down. Anything that
+ * concerns one account only (its phone system, its secrets, its manifest
+ * problems) is reported per account and never makes the node unready: the
+ * other accounts still work, and a load balancer must not take every
+ * tenant's calls away for one.
  */
 import type { StorageState } from '../store/storage-probe.ts';
 

@@ -52,17 +52,20 @@ const headerOf = (req: Request, name: string): string | undefined => {
 };
 
 /** What every MCP request passes first, on either transport: not shutting down, a valid key, one message of the key's rate. */
-export function admit(deps: Pick<McpEndpointDeps, 'accepting' | 'keys' | 'rateLimiter' | 'authFailures'>, req: Request): ApiKeyRecord {
+export async function admit(deps: Pick<McpEndpointDeps, 'accepting' | 'keys' | 'rateLimiter' | 'authFailures'>, req: Request): Promise<ApiKeyRecord> {
   if (!deps.accepting()) throw new SwitchboardError('SHUTTING_DOWN', 'The server is shutting down; retry on another node or shortly', { retryAfter: 5 });
-  const key = authenticate(req, deps.keys, 'mcp', deps.authFailures);
+  const key = await authenticate(req, deps.keys, 'mcp', deps.authFailures);
   deps.rateLimiter.take(key.id);
   return key;
 }
 
-/** `admit` as a handler in front of the body parser; the key is kept for the endpoint in `res.locals`. */
+/**
+ * `admit` as a handler in front of the body parser; the key is kept for the
+ * endpoint in `res.locals`. Express 5 hands a rejection to the error handler.
+ */
 export function admitKey(deps: Pick<McpEndpointDeps, 'accepting' | 'keys' | 'rateLimiter' | 'authFailures'>) {
-  return (req: Request, res: Response, next: NextFunction): void => {
-    res.locals.mcpKey = admit(deps, req);
+  return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+    res.locals.mcpKey = await admit(deps, req);
     next();
   };
 }

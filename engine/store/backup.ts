@@ -10,6 +10,9 @@
  * with `PRAGMA integrity_check`, and only then renamed onto the target: a
  * failed or interrupted backup never leaves a half-written file under the
  * name a restore would use.
+ *
+ * SQLite only: with PostgreSQL the data lives in the database server, which
+ * pg_dump backs up; `switchboard backup` refuses and says so.
  */
 import fs from 'node:fs';
 import path from 'node:path';

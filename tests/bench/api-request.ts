@@ -62,7 +62,7 @@ const upstream = await startUpstream('127.0.0.1', () => ({ body: { id: 'v-1', vi
     settings: { outboundAllow: ['127.0.0.1'], logLevel: 'warn' },
     env: { SHOP_TOKEN: 'token-1234567890' },
   });
-  const client = await connect(server, callHeaders({ key: server.key('acme'), persona: 'api', caller: '+12125550100' }));
+  const client = await connect(server, callHeaders({ key: await server.key('acme'), persona: 'api', caller: '+12125550100' }));
   const args = { technicians: 2, problem: 'Leaking valve' };
   for (let i = 0; i < 100; i++) await client.callTool({ name: 'book_visit', arguments: args });
   const samples: number[] = [];

@@ -1,8 +1,10 @@
 /**
  * What the audit trail costs a tool call. Compares writing each row in its
- * own transaction (what a plain INSERT in the observer would do) with the
- * queue that AuditLog uses: the time spent on the request path per call, and
- * the writing time per row once batched, for both fsync policies.
+ * own durable transaction through the store engine (what a plain INSERT in
+ * the observer would do, awaited before the answer) with the queue that
+ * AuditLog uses: the time spent on the request path per call, and the
+ * writing time per row once batched (non-durable transactions), for both
+ * fsync policies of the SQLite engine.
  *
  *   npx tsx tests/bench/audit.ts [--rows 2000]
  */
@@ -12,7 +14,8 @@ import { parseArgs } from 'node:util';
 import { AuditLog } from '../../engine/audit/audit-log.ts';
 import { silentLogger } from '../../engine/logging.ts';
 import { Metrics } from '../../engine/observability/metrics.ts';
-import { openDatabase } from '../../engine/store/database.ts';
+import { sql } from '../../engine/store/sql.ts';
+import { SqliteEngine } from '../../engine/store/sqlite/engine.ts';
 import type { ToolCallEvent } from '../../engine/tools/dispatch.ts';
 import { tempDir } from '../helpers/server.ts';
 import { percentile, printTable } from './stats.ts';
@@ -36,18 +39,17 @@ const table: string[][] = [['fsync policy', 'writing', 'request path p50 µs', '
 
 for (const synchronous of ['full', 'normal'] as const) {
   const dir = tempDir('bench-audit');
-  const db = openDatabase(path.join(dir, 'switchboard.db'), { synchronous });
-  const audit = new AuditLog(db, silentLogger, new Metrics());
+  const store = await SqliteEngine.open(path.join(dir, 'switchboard.db'), { synchronous });
+  const audit = new AuditLog(store, silentLogger, new Metrics());
 
   // One transaction per row, on the request path.
-  const insert = db.prepare(
-    "INSERT INTO audit_log (at, account_id, persona_id, call_id, key_id, tool, arguments, status, error_code, result_text, duration_ms) VALUES (?, 'acme', 'front-desk', ?, 'key', 'lookup_contact', ?, 'ok', NULL, ?, 3.2)",
-  );
   const direct: number[] = [];
   for (let i = 0; i < rows; i += 1) {
     const e = event(i);
     const started = performance.now();
-    insert.run(e.startedAt, e.call.callId, JSON.stringify(e.arguments), e.text);
+    await store.run(
+      sql`INSERT INTO audit_log (at, account_id, persona_id, call_id, key_id, tool, arguments, status, error_code, result_text, duration_ms) VALUES (${e.startedAt}, 'acme', 'front-desk', ${e.call.callId}, 'key', 'lookup_contact', ${JSON.stringify(e.arguments)}, 'ok', NULL, ${e.text}, 3.2)`,
+    );
     direct.push(performance.now() - started);
   }
   const directTotal = direct.reduce((a, b) => a + b, 0);
@@ -63,19 +65,17 @@ for (const synchronous of ['full', 'normal'] as const) {
       recorded.push(performance.now() - started);
       if ((i + 1) % batch === 0) {
         const flushStarted = performance.now();
-        audit.flush();
+        await audit.flush();
         flushMs += performance.now() - flushStarted;
       }
     }
-    flushMs += (() => {
-      const flushStarted = performance.now();
-      audit.flush();
-      return performance.now() - flushStarted;
-    })();
+    const lastStarted = performance.now();
+    await audit.flush();
+    flushMs += performance.now() - lastStarted;
     table.push([synchronous, `queued, batches of ${batch}`, us(percentile(recorded, 50)), us(percentile(recorded, 99)), us(flushMs / rows)]);
   }
   await audit.close();
-  db.close();
+  await store.close();
 }
 
 console.log(`${rows} audit rows per run\n`);

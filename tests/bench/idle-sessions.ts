@@ -50,7 +50,7 @@ export async function measureIdleSessions(count = 500): Promise<{ sessions: numb
   try {
     const target: LoadTarget = {
       url: server.mcpUrl,
-      headers: { 'x-api-key': server.key('acme'), account_id: 'acme', persona_id: 'front-desk' },
+      headers: { 'x-api-key': await server.key('acme'), account_id: 'acme', persona_id: 'front-desk' },
       perClientHeaders: (client) => ({ call_id: `idle-${client}` }),
     };
     return { sessions: count, referenceKiB, switchboardKiB: await perSession(target, count) };

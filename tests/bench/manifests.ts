@@ -47,7 +47,7 @@ export async function coldLoad(dir: string, runs = 3): Promise<{ personas: numbe
 export async function notificationLatency(dir: string, era: Era, edits = 10): Promise<{ p50Ms: number; maxMs: number }> {
   const server = await startTestServer({ personas: dir, settings: { reloadDebounceMs: 50 } });
   try {
-    const key = server.key('tenant-0');
+    const key = await server.key('tenant-0');
     let resolveChange: (() => void) | undefined;
     const client = await connect(server, callHeaders({ key, account: 'tenant-0', persona: 'persona-0' }), era, {
       listChanged: { tools: { autoRefresh: false, debounceMs: 0, onChanged: () => resolveChange?.() } },

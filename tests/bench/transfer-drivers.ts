@@ -95,7 +95,7 @@ const RIGS: Record<DriverName, () => Promise<TransferRig>> = {
   async events() {
     const arrivals = new Map<string, number>();
     const server = await serve('  driver: events\n  timeout_seconds: 5\n');
-    const consumer = await SseConsumer.connect(server.url, 'acme', server.key('acme', 'admin'));
+    const consumer = await SseConsumer.connect(server.url, 'acme', await server.key('acme', 'admin'));
     consumer.onEvent = (event) => {
       if (event.event !== 'command' || event.data.type !== 'transfer') return;
       arrivals.set(String(event.data.call_id), performance.now());

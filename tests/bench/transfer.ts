@@ -104,7 +104,7 @@ export async function measureTransfers(options: TransferOptions = {}): Promise<T
   for (const driver of options.drivers ?? DRIVER_NAMES) {
     const rig = await startRig(driver);
     try {
-      const key = rig.server.key('acme');
+      const key = await rig.server.key('acme');
       await runPhase(rig, key, options.warmup ?? 20, 1);
       const sequential = await runPhase(rig, key, transfers, 1);
       const concurrent = concurrency > 1 ? await runPhase(rig, key, transfers, concurrency) : undefined;

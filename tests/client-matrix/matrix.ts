@@ -194,15 +194,17 @@ export interface MatrixServer {
 export async function startMatrixServer(settings: Partial<ServerSettings> = {}): Promise<MatrixServer> {
   const upstream = await startUpstream('127.0.0.1', fakeThirdParties);
   const server = await startTestServer({ personas: examplePersonasAt(upstream.base), env: SECRETS, settings: { outboundAllow: ['127.0.0.1'], ...settings } });
+  // Made before any client asks: headers() is synchronous for the clients that take a plain object.
   const keys = new Map<string, string>();
+  for (const account of server.running.registry.current().accounts.keys()) keys.set(account, await server.key(account));
   let calls = 0;
   return {
     server,
     upstream,
     url: server.mcpUrl.href,
     headers(persona) {
-      let key = keys.get(persona.account);
-      if (!key) keys.set(persona.account, (key = server.key(persona.account)));
+      const key = keys.get(persona.account);
+      if (!key) throw new Error(`account ${persona.account} is not in the example manifests`);
       calls += 1;
       return { 'X-API-Key': key, account_id: persona.account, persona_id: persona.persona, call_id: `matrix-${process.pid}-${calls}` };
     },

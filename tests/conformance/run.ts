@@ -42,7 +42,7 @@ function runScenario(url: string, scenario: string): Promise<{ scenario: string;
 export async function runConformance(scenarios = SCENARIOS, personasDir = EXAMPLE_PERSONAS) {
   const settings = { ...resolveSettings({}, {}), port: 0, dataDir: tempDir('conformance'), personasDir, dbSynchronous: 'normal' as const, rateLimitPerSecond: 0 };
   const server = await startServer({ settings, logger: silentLogger, watch: false, env: {} });
-  const { key } = server.keys.create({ accountId: 'acme', role: 'mcp', name: 'conformance' });
+  const { key } = await server.keys.create({ accountId: 'acme', role: 'mcp', name: 'conformance' });
   const proxy = await startHeaderProxy(server.url, { 'x-api-key': key, account_id: 'acme', persona_id: 'front-desk', call_id: 'conformance-call' });
   try {
     const results = [];

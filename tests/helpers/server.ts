@@ -40,7 +40,7 @@ export interface TestServer {
   /** Every JSON log line the server wrote. */
   readonly logLines: string[];
   /** Creates an API key in the server's store. */
-  key(accountId?: string, role?: KeyRole): string;
+  key(accountId?: string, role?: KeyRole): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -98,7 +98,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     dataDir,
     personasDir,
     logLines,
-    key: (accountId = 'acme', role: KeyRole = 'mcp') => running.keys.create({ accountId, role }).key,
+    key: async (accountId = 'acme', role: KeyRole = 'mcp') => (await running.keys.create({ accountId, role })).key,
     close: async () => {
       await running.close();
       fs.rmSync(root, { recursive: true, force: true });

@@ -31,7 +31,7 @@ it('serves every release of a dozen deploys to 20 calling clients without a fail
   fs.mkdirSync(path.join(root, 'releases'));
   fs.symlinkSync(path.relative(root, release(1)), personas);
   const server = await startTestServer({ settings: { rateLimitPerSecond: 0, personasDir: personas }, logLevel: 'warn' });
-  const key = server.key('acme');
+  const key = await server.key('acme');
   const served = (n: number) => eventually(() => (server.running.registry.current().personas.has(`acme\u0000release-${n}`) ? true : undefined), 10_000, `release ${n}`);
 
   const clients: Client[] = [];

@@ -118,7 +118,7 @@ async function settledHeap(): Promise<number> {
 it('survives 10,000 fuzzed requests without a 5xx, and gives its memory back', async () => {
   // Warnings and errors only: the kept log lines would otherwise be the memory that grows.
   const server = await startTestServer({ settings: { rateLimitPerSecond: 0, sessionIdleSeconds: 2 }, logLevel: 'warn' });
-  const key = server.key('acme');
+  const key = await server.key('acme');
   const url = server.mcpUrl;
   const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
   const rng = random(20261124);

@@ -13,7 +13,7 @@ import { callHeaders, connect, startTestServer, textOf } from '../helpers/server
 
 it('serves 50 clients through 100 manifest writes without a failed call', async () => {
   const server = await startTestServer({ settings: { rateLimitPerSecond: 0 }, logLevel: 'warn' });
-  const key = server.key('acme');
+  const key = await server.key('acme');
   const frontDesk = path.join(server.personasDir, 'acme/front-desk.yaml');
   const afterHours = path.join(server.personasDir, 'acme/after-hours.yaml');
   const original = { frontDesk: fs.readFileSync(frontDesk, 'utf8'), afterHours: fs.readFileSync(afterHours, 'utf8') };

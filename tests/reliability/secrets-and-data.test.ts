@@ -43,7 +43,7 @@ it('API answers quoting 40 random secrets, 400 times with the cut anywhere, neve
     settings: { outboundAllow: ['127.0.0.1'] },
     logLevel: 'debug',
   });
-  const client = await connect(server, callHeaders({ key: server.key('acme'), persona: 'api', call: 'replay-secrets' }));
+  const client = await connect(server, callHeaders({ key: await server.key('acme'), persona: 'api', call: 'replay-secrets' }));
   const results: string[] = [];
   try {
     for (let round = 0; round < 400; round++) {
@@ -66,7 +66,7 @@ it('API answers quoting 40 random secrets, 400 times with the cut anywhere, neve
       expect(textOf(result), `round ${round}: ${JSON.stringify(secret)} as ${form}, pad ${padLength}`).toBe(want);
       results.push(JSON.stringify(result));
     }
-    const rows = JSON.stringify(await auditRows(server, server.key('acme', 'admin'), { call: 'replay-secrets' }, 200));
+    const rows = JSON.stringify(await auditRows(server, await server.key('acme', 'admin'), { call: 'replay-secrets' }, 200));
     const everything = `${results.join('\n')}\n${rows}\n${server.logLines.join('\n')}`;
     for (const secret of secrets) expect(leakedPart(everything, secret), JSON.stringify(secret)).toBeUndefined();
   } finally {
@@ -123,12 +123,12 @@ it('200 formula payloads in call ids, caller numbers and what callers said: ever
         intent: rng.int(2) === 0 ? `${rng.pick(wide)}${rng.pick(bodies)}` : payload().trim(),
       };
       sent.push(entry);
-      const client = await connect(server, callHeaders({ key: server.key('acme'), call: entry.call, caller: entry.caller }));
+      const client = await connect(server, callHeaders({ key: await server.key('acme'), call: entry.call, caller: entry.caller }));
       const result = await client.callTool({ name: 'create_lead', arguments: { name: entry.name, intent: entry.intent } });
       expect(result.isError, JSON.stringify(result)).toBeFalsy();
       await client.close();
     }
-    const response = await admin(server, server.key('acme', 'admin'), 'GET', 'acme/leads?format=csv');
+    const response = await admin(server, await server.key('acme', 'admin'), 'GET', 'acme/leads?format=csv');
     const [header, ...rows] = parseCsv(response.text);
     const column = (name: string) => (header as string[]).indexOf(name);
     expect(rows).toHaveLength(200);
@@ -164,7 +164,7 @@ tools:
 `;
   const server = await startTestServer({ personas: { 'acme/account.yaml': 'account_id: acme\ntimezone: UTC\n', 'acme/api.yaml': persona }, settings: { outboundAllow: ['127.0.0.0/8'] } });
   try {
-    const headers = callHeaders({ key: server.key('acme'), persona: 'api', call: 'replay-numbers' });
+    const headers = callHeaders({ key: await server.key('acme'), persona: 'api', call: 'replay-numbers' });
     const session = await openSession(server, headers);
     const rng = random(309);
     for (let i = 0; i < 60; i++) {

@@ -36,13 +36,13 @@ it('one key abandoning handshakes by the hundred holds its share only, other acc
   // The shipped shares: 5000 on the server, 1000 per account, 500 per key.
   const server = await startTestServer({ clock, settings: { rateLimitPerSecond: 0 }, logLevel: 'warn' });
   try {
-    const attacker = [server.key('acme'), server.key('acme')];
+    const attacker = [await server.key('acme'), await server.key('acme')];
     const opened = await inWaves(1200, 50, async (i) => (await post(server, callHeaders({ key: attacker[i % 2] as string }), initializeBody())).status);
     expect(tally(opened)).toEqual({ 200: 1000, 429: 200 });
     expect(server.running.sessions.size).toBe(1000);
 
     // Another account connects and works as if nothing happened.
-    const globex = await connect(server, callHeaders({ key: server.key('globex'), account: 'globex', persona: 'reception' }));
+    const globex = await connect(server, callHeaders({ key: await server.key('globex'), account: 'globex', persona: 'reception' }));
     expect((await globex.callTool({ name: 'is_office_open', arguments: {} })).isError).toBeFalsy();
 
     // The handshakes were never used: past the unused time they are gone, the connected client's session stays.
@@ -71,7 +71,7 @@ it('connections that never send their body: refused at once without a key, cut o
     expect(refused.every((answer) => /\r\nConnection: close\r\n/i.test(answer.text))).toBe(true);
 
     // With a key: the body is waited for up to the request timeout, then the connection is cut.
-    const key = server.key('acme');
+    const key = await server.key('acme');
     const stalled = await Promise.all(Array.from({ length: 50 }, () => rawExchange(server.url, `${head(callHeaders({ key }))}{"js`)));
     expect(tally(stalled.map((answer) => answer.status))).toEqual({ 408: 50 });
     const aborted = server.logLines.map((line) => JSON.parse(line) as { event?: string; level: string }).filter((line) => line.event === 'request_aborted');
@@ -91,7 +91,7 @@ it("a batch flood is held to the key's rate, message by message", async () => {
   // A clock that stands still: the key has its burst (twice the rate) and nothing refills.
   const server = await startTestServer({ clock: new FixedClock(START), settings: { rateLimitPerSecond: 200 }, logLevel: 'warn' });
   try {
-    const headers = callHeaders({ key: server.key('acme') });
+    const headers = callHeaders({ key: await server.key('acme') });
     const id = await openSession(server, headers, '2025-03-26'); // 2 of the 400 tokens
     const batch = Array.from({ length: 100 }, (_, i) => ({ jsonrpc: '2.0', id: i, method: 'tools/call', params: { name: 'is_office_open', arguments: {} } }));
     const statuses = await inWaves(50, 10, async () => (await post(server, { ...headers, 'mcp-session-id': id }, batch)).status);
@@ -99,7 +99,7 @@ it("a batch flood is held to the key's rate, message by message", async () => {
     expect(tally(statuses)).toEqual({ 200: 3, 429: 47 });
 
     // Where the negotiated revision has no batches, none is taken at all.
-    const other = callHeaders({ key: server.key('acme') });
+    const other = callHeaders({ key: await server.key('acme') });
     const modern = await openSession(server, other, '2025-06-18');
     const refused = await inWaves(20, 10, async () => (await post(server, { ...other, 'mcp-session-id': modern }, batch.slice(0, 2))).status);
     expect(tally(refused)).toEqual({ 400: 20 });
@@ -113,7 +113,7 @@ it('failed keys by the thousand from one address: the shipped limit lets 30 thro
   const clock = new FixedClock(START);
   const server = await startTestServer({ clock, settings: { rateLimitPerSecond: 0 }, logLevel: 'info' });
   try {
-    const inUse = callHeaders({ key: server.key('acme') });
+    const inUse = callHeaders({ key: await server.key('acme') });
     expect((await post(server, inUse, initializeBody())).status).toBe(200);
     const guesses = await inWaves(1000, 50, async (i) => (await post(server, callHeaders({ key: `sb_${i.toString(36).padStart(32, '0')}` }), initializeBody())).status);
     expect(tally(guesses)).toEqual({ 401: 30, 429: 970 });
@@ -129,7 +129,7 @@ it('failed keys by the thousand from one address: the shipped limit lets 30 thro
 it('malformed percent-encoding in any parameter of any route answers 400 and logs no fault', async () => {
   const server = await startTestServer({ logLevel: 'info' });
   try {
-    const key = server.key('acme', 'admin');
+    const key = await server.key('acme', 'admin');
     const document = YAML.parse(fs.readFileSync(path.join(REPO_ROOT, 'openapi/admin.yaml'), 'utf8')) as { paths: Record<string, Record<string, unknown>> };
     const context = '/accounts/{account}/personas/{persona}/calls/{call}';
     const routes: [string, string][] = [

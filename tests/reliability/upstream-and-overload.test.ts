@@ -45,8 +45,8 @@ it('contains a hanging or dead upstream API to its own tool', async () => {
   });
   const clients: Client[] = [];
   try {
-    const acme = await connect(server, callHeaders({ key: server.key('acme'), persona: 'api' }));
-    const globex = await connect(server, callHeaders({ key: server.key('globex'), account: 'globex', persona: 'desk' }), 'modern');
+    const acme = await connect(server, callHeaders({ key: await server.key('acme'), persona: 'api' }));
+    const globex = await connect(server, callHeaders({ key: await server.key('globex'), account: 'globex', persona: 'desk' }), 'modern');
     clients.push(acme, globex);
 
     let slowDone = false;
@@ -79,7 +79,7 @@ it('contains a hanging or dead upstream API to its own tool', async () => {
 it('answers 503 with Retry-After at the session cap and recovers as sessions end', async () => {
   const server = await startTestServer({ settings: { maxSessions: 20, rateLimitPerSecond: 0 } });
   try {
-    const headers = callHeaders({ key: server.key('acme') });
+    const headers = callHeaders({ key: await server.key('acme') });
     const sessions = await Promise.all(Array.from({ length: 20 }, () => openSession(server, headers)));
     const refused = await Promise.all(Array.from({ length: 10 }, () => post(server, headers, initializeBody())));
     for (const response of refused) {

@@ -48,7 +48,7 @@ it('keeps only the argument checks that personas in force use', async () => {
     }, 20_000, `the compiled checks to shrink back (now ${compiledArgumentChecks()}, ${before} before the reloads)`);
 
     // The persona in force still checks its arguments with its own schema.
-    const client = await connect(server, callHeaders({ key: server.key('acme'), account: 'acme', persona: 'desk' }));
+    const client = await connect(server, callHeaders({ key: await server.key('acme'), account: 'acme', persona: 'desk' }));
     const result = await client.callTool({ name: 'order_status', arguments: { order_number: 'x'.repeat(161) } });
     expect(textOf(result)).toContain('"order_number" must be at most 160 characters');
     await client.close();

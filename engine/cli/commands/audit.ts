@@ -1,5 +1,5 @@
 import { pageJson, parseAuditFilters, type RawAuditFilters } from '../../audit/query.ts';
-import { dataFlag, EXIT, jsonFlag, openCliServices, parseFlags, print, printJson, requireFlag, table, type Command } from '../command.ts';
+import { dataFlag, databaseFlag, EXIT, jsonFlag, openCliServices, parseFlags, print, printJson, requireFlag, table, type Command } from '../command.ts';
 
 const clip = (text: string, max: number): string => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
 
@@ -8,7 +8,7 @@ export const auditCommand: Command = {
   summary: "Show an account's audit trail of tool calls, newest first.",
   usage: [
     'switchboard audit --account ID [--call ID] [--tool NAME] [--persona ID] [--status ok|error|invalid_arguments]',
-    '                  [--since TIME] [--until TIME] [--limit N] [--cursor C] [--json] [--data DIR]',
+    '                  [--since TIME] [--until TIME] [--limit N] [--cursor C] [--json] [--data DIR | --database URL]',
     '',
     'TIME is ISO 8601 (2026-05-01, 2026-05-01T08:00:00Z; UTC unless an offset is given) or a duration',
     'back from now (90m, 24h, 7d).',
@@ -21,6 +21,7 @@ export const auditCommand: Command = {
       argv,
       {
         ...dataFlag,
+        ...databaseFlag,
         ...jsonFlag,
         account: { type: 'string' },
         call: { type: 'string' },
@@ -36,9 +37,9 @@ export const auditCommand: Command = {
     );
     const account = requireFlag(values.account, 'account');
     const raw: RawAuditFilters = { call: values.call, tool: values.tool, persona: values.persona, status: values.status, since: values.since, until: values.until, limit: values.limit, cursor: values.cursor };
-    const services = await openCliServices({ data: values.data }, io.env);
+    const services = await openCliServices({ data: values.data, database: values.database }, io.env);
     try {
-      const page = services.audit.query(parseAuditFilters(account, raw, services.clock.now()));
+      const page = await services.audit.query(parseAuditFilters(account, raw, services.clock.now()));
       const body = pageJson(page);
       if (values.json) {
         printJson(io.stdout, body);

@@ -1,15 +1,16 @@
 /**
- * `switchboard keys`: API keys in the server's database. A key is made only
- * for an account some manifest declares, read from the personas directory
- * the server reads (--personas, SWITCHBOARD_PERSONAS): a key for a misspelt
- * account would be refused on every call with nothing said at creation.
- * --force makes one ahead of the account's manifest, with a warning.
+ * `switchboard keys`: API keys in the server's store (the SQLite file in
+ * --data, or PostgreSQL with --database). A key is made only for an account
+ * some manifest declares, read from the personas directory the server reads
+ * (--personas, SWITCHBOARD_PERSONAS): a key for a misspelt account would be
+ * refused on every call with nothing said at creation. --force makes one
+ * ahead of the account's manifest, with a warning.
  */
 import { ApiKeyStore, KEY_ROLES, type ApiKeyRecord, type KeyRole } from '../../auth/api-keys.ts';
 import { systemClock } from '../../clock.ts';
 import { resolveSettings } from '../../config.ts';
 import { SwitchboardError } from '../../errors.ts';
-import { dataFlag, EXIT, jsonFlag, loadCliManifests, openCliDatabase, parseFlags, personasFlag, print, printJson, requireFlag, table, type CliIO, type Command } from '../command.ts';
+import { dataFlag, databaseFlag, EXIT, jsonFlag, loadCliManifests, openCliStore, parseFlags, personasFlag, print, printJson, requireFlag, table, type CliIO, type Command } from '../command.ts';
 
 const when = (ms: number | null) => (ms ? new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z') : '-');
 
@@ -42,9 +43,9 @@ export const keysCommand: Command = {
   name: 'keys',
   summary: 'Create, list and revoke API keys.',
   usage: [
-    'switchboard keys create --account ID [--role mcp|admin] [--name TEXT] [--force] [--json] [--data DIR] [--personas DIR]',
-    '       switchboard keys list [--account ID] [--json] [--data DIR]',
-    '       switchboard keys revoke ID [--json] [--data DIR]',
+    'switchboard keys create --account ID [--role mcp|admin] [--name TEXT] [--force] [--json] [--data DIR | --database URL] [--personas DIR]',
+    '       switchboard keys list [--account ID] [--json] [--data DIR | --database URL]',
+    '       switchboard keys revoke ID [--json] [--data DIR | --database URL]',
     '',
     'A key is shown once, when created; only its SHA-256 is stored. Role mcp may use the MCP',
     'endpoint; role admin may also use the admin API of its account. A revoked key is refused',
@@ -54,26 +55,26 @@ export const keysCommand: Command = {
   ].join('\n'),
   async run(argv, io) {
     const [action, ...rest] = argv;
-    const { values, positionals } = parseFlags(rest, { ...dataFlag, ...jsonFlag, ...personasFlag, account: { type: 'string' }, role: { type: 'string' }, name: { type: 'string' }, force: { type: 'boolean' } });
+    const { values, positionals } = parseFlags(rest, { ...dataFlag, ...databaseFlag, ...jsonFlag, ...personasFlag, account: { type: 'string' }, role: { type: 'string' }, name: { type: 'string' }, force: { type: 'boolean' } });
     // Checked before the database is opened: a refused create leaves nothing behind.
     if (action === 'create') {
       const role = values.role ?? 'mcp';
       if (!KEY_ROLES.includes(role as KeyRole)) throw new SwitchboardError('BAD_REQUEST', `--role must be one of ${KEY_ROLES.join(', ')}`);
       await checkAccount(requireFlag(values.account, 'account'), values, io);
     }
-    const db = openCliDatabase(values.data, io.env);
+    const store = await openCliStore(values, io.env);
     try {
-      const keys = new ApiKeyStore(db, systemClock);
+      const keys = new ApiKeyStore(store, systemClock);
       switch (action) {
         case 'create': {
           const role = (values.role ?? 'mcp') as KeyRole;
-          const { record, key } = keys.create({ accountId: requireFlag(values.account, 'account'), role, ...(values.name ? { name: values.name } : {}) });
+          const { record, key } = await keys.create({ accountId: requireFlag(values.account, 'account'), role, ...(values.name ? { name: values.name } : {}) });
           if (values.json) printJson(io.stdout, { ...publicRecord(record), key });
           else print(io.stdout, `Created ${record.role} key ${record.id} for account ${record.accountId}. It is shown only now:\n${key}`);
           return EXIT.ok;
         }
         case 'list': {
-          const records = keys.list(values.account);
+          const records = await keys.list(values.account);
           if (values.json) printJson(io.stdout, records.map(publicRecord));
           else if (!records.length) print(io.stdout, 'No API keys.');
           else
@@ -89,7 +90,7 @@ export const keysCommand: Command = {
         case 'revoke': {
           const id = positionals[0];
           if (!id) throw new SwitchboardError('BAD_REQUEST', 'give the id of the key to revoke: switchboard keys revoke ID');
-          const record = keys.revoke(id);
+          const record = await keys.revoke(id);
           if (!record) throw new SwitchboardError('BAD_REQUEST', `no key has id ${id}`);
           if (values.json) printJson(io.stdout, publicRecord(record));
           else print(io.stdout, `Revoked key ${record.id} of account ${record.accountId}.`);
@@ -99,7 +100,7 @@ export const keysCommand: Command = {
           throw new SwitchboardError('BAD_REQUEST', `unknown action "${action ?? ''}"; use create, list or revoke`);
       }
     } finally {
-      db.close();
+      await store.close();
     }
   },
 };

@@ -41,7 +41,9 @@ try {
   db = openDatabase(options.file, { synchronous: options.synchronous });
   port.postMessage({ ready: true } satisfies WorkerReady);
 } catch (error) {
-  port.postMessage({ ready: false, error: toWire(error) } satisfies WorkerReady);
+  // openDatabase words a failure of the disk as STORE_UNWRITABLE; its cause carries the SQLite or file-system code,
+  // from which the main thread words it again as an error of the catalogue (an Error from the wire is not one).
+  port.postMessage({ ready: false, error: toWire((error as { cause?: unknown }).cause ?? error) } satisfies WorkerReady);
   process.exit(0);
 }
 
