@@ -35,7 +35,7 @@ afterAll(async () => {
 });
 
 it('records create_lead twice in one call as one case, and answers check_user_availability after DND set through the admin API', async () => {
-  const client = await connect(server, callHeaders({ key: server.key('acme'), call: 'pg-call-1', caller: '(212) 555-0142' }));
+  const client = await connect(server, callHeaders({ key: await server.key('acme'), call: 'pg-call-1', caller: '(212) 555-0142' }));
   try {
     const first = await client.callTool({ name: 'create_lead', arguments: { name: 'Jane Doe', intent: 'Quote for a water heater', classification: 'lead' } });
     const data = first.structuredContent as { lead_id: string; case_id: string };
@@ -46,7 +46,7 @@ it('records create_lead twice in one call as one case, and answers check_user_av
     );
     expect(second.structuredContent).toEqual({ ...data, lead_status: 'new', case_status: 'updated', phone_number: '+12125550142', replaced_intent: 'Quote for a water heater' });
 
-    const adminKey = server.key('acme', 'admin');
+    const adminKey = await server.key('acme', 'admin');
     const leads = (await admin(server, adminKey, 'GET', 'acme/leads')).json;
     expect(leads.leads).toHaveLength(1);
     expect(leads.leads[0]).toMatchObject({ id: data.lead_id, phone_number: '+12125550142', classification: 'lead' });
