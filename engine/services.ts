@@ -50,7 +50,7 @@ export function createServices(base: ServiceBase): Services {
     outbound,
     dnd,
     leads: new LeadStore(base.store, base.clock),
-    contacts: new ContactStore(base.db, base.clock),
+    contacts: new ContactStore(base.store, base.clock),
     calls: new CallControl({ ...base, outbound, metrics, dnd, publicUrl: base.settings.publicUrl }),
     metrics,
     audit: new AuditLog(base.store, base.log, metrics),

@@ -302,7 +302,7 @@ describe('Google contact source', () => {
     const { writeManifests } = await import('./helpers/server.ts');
     writeManifests(server.personasDir, { 'acme/account.yaml': 'account_id: acme\ntimezone: America/New_York\ndefault_country: US\n' });
     await eventually(async () => ((await admin(server, acmeAdmin, 'GET', 'acme/contact-sources')).json.sources.length === 0 ? true : undefined), 10_000, 'the reload');
-    await eventually(() => (server.running.services.contacts.list('acme', { limit: 10, source: 'acme-google' }).contacts.length === 0 ? true : undefined), 10_000, 'the purge');
+    await eventually(async () => ((await server.running.services.contacts.list('acme', { limit: 10, source: 'acme-google' })).contacts.length === 0 ? true : undefined), 10_000, 'the purge');
     const { data } = await lookupAcme('212-555-0100');
     expect(data.contacts.map((contact) => contact.source)).toEqual(['native']);
   });

@@ -98,7 +98,7 @@ describe('contacts admin API', () => {
       await admin(server, globexAdmin, 'POST', 'globex/contacts', { name, phone_numbers: [`07700 90010${index}`] });
     }
     const synced = normalizeContact({ name: 'echo', phones: [{ number: '07700 900999' }] }, 'GB').contact;
-    server.running.services.contacts.upsertContact('globex', 'clinic-outlook', 'AAMk-1', synced);
+    await server.running.services.contacts.upsertContact('globex', 'clinic-outlook', 'AAMk-1', synced);
 
     const seen: string[] = [];
     let cursor: string | null = null;
@@ -149,7 +149,7 @@ describe('contacts admin API', () => {
 
   it('reads synced contacts but refuses to change them (the next sync would undo it)', async () => {
     const synced = normalizeContact({ name: 'Synced Sue', phones: [{ number: '+12125550160' }] }, 'US').contact;
-    const { contact } = server.running.services.contacts.upsertContact('acme', 'acme-google', 'people/c9', synced);
+    const { contact } = await server.running.services.contacts.upsertContact('acme', 'acme-google', 'people/c9', synced);
     expect((await acme('GET', `/${contact.id}`)).json).toMatchObject({ name: 'Synced Sue', source: 'acme-google' });
     for (const [method, body] of [
       ['PUT', { name: 'Changed', phone_numbers: ['+12125550160'] }],

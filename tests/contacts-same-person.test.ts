@@ -115,7 +115,7 @@ describe('lookup_contact reads each person once', () => {
     );
     expect(rows.code).toBe(0);
     const synced = normalizeContact({ name: 'Ana Lima', phones: [{ number: '+16465550100', label: 'work' }] }, 'US').contact;
-    server.running.services.contacts.upsertContact('acme', 'acme-google', 'people/c9', synced);
+    await server.running.services.contacts.upsertContact('acme', 'acme-google', 'people/c9', synced);
     expect((await admin(server, acmeAdmin, 'GET', 'acme/contacts?phone=%2B16465550100')).json.contacts).toHaveLength(5);
 
     const { text, data } = await lookup('646 555 0100');

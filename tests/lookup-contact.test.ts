@@ -31,7 +31,7 @@ beforeAll(async () => {
   await create(globexAdmin, 'globex', { name: 'Sam Carter', phone_numbers: ['+1 646 555 0142'] });
   // A contact synced from an external book lands in the same index, under its source's name.
   const synced = normalizeContact({ name: 'Jane Doe (Google)', phones: [{ number: '+12125550100', label: 'work' }] }, 'US').contact;
-  server.running.services.contacts.upsertContact('acme', 'clinic-google', 'people/c123', synced);
+  await server.running.services.contacts.upsertContact('acme', 'clinic-google', 'people/c123', synced);
 });
 afterAll(async () => server.close());
 

@@ -25,6 +25,7 @@ import { jsonBody } from '../http/body.ts';
 import { accountParam, onlyQueryParams, pagingParams, queryParam } from '../http/query.ts';
 import type { AccountEntry } from '../manifests/snapshot.ts';
 import { toE164 } from '../phone.ts';
+import type { Executor } from '../store/engine.ts';
 import { CONTACT_LIMITS, normalizeContact, type ContactInput, type NormalizedContact, type PhoneInput } from './input.ts';
 import { contactJson } from './present.ts';
 import { samePerson, unionPhones } from './same-person.ts';
@@ -85,9 +86,11 @@ function strictContact(input: ContactInput, account: AccountEntry) {
 }
 
 /** The native contact that is already this person (a shared number, same name), if there is one to add to. */
-function nativeTwin(contacts: ContactStore, accountId: string, contact: NormalizedContact): Contact | undefined {
+async function nativeTwin(contacts: ContactStore, tx: Executor, accountId: string, contact: NormalizedContact): Promise<Contact | undefined> {
+  // Two POSTs of one new person at once must not both create it: the second waits for the first's numbers.
+  await contacts.lockNumbers(tx, accountId, contact.phones.map((phone) => phone.e164));
   for (const phone of contact.phones) {
-    const twin = contacts.findByNumber(accountId, phone.e164, 50).find((known) => known.source === NATIVE_SOURCE && samePerson(known, contact));
+    const twin = (await contacts.findByNumber(accountId, phone.e164, 50, tx)).find((known) => known.source === NATIVE_SOURCE && samePerson(known, contact));
     if (twin) return twin;
   }
   return undefined;
@@ -103,8 +106,8 @@ export function contactAdminRoutes(context: Pick<AppContext, 'registry' | 'servi
     return account;
   };
 
-  const contactOf = (req: Request, account: AccountEntry, forChange: boolean): Contact => {
-    const contact = contacts.get(account.id, String(req.params.id));
+  const contactOf = async (req: Request, account: AccountEntry, forChange: boolean, tx?: Executor): Promise<Contact> => {
+    const contact = await contacts.get(account.id, String(req.params.id), tx);
     if (!contact) throw new SwitchboardError('NOT_FOUND', `account ${account.id} has no contact ${String(req.params.id)}`);
     if (forChange && contact.source !== NATIVE_SOURCE) {
       throw new SwitchboardError('CONFLICT', `contact ${contact.id} is synced from ${contact.source}; change it there, the next sync brings it here`);
@@ -113,63 +116,67 @@ export function contactAdminRoutes(context: Pick<AppContext, 'registry' | 'servi
   };
 
   return (router) => {
-    router.get('/contacts', (req, res) => {
+    router.get('/contacts', async (req, res) => {
       onlyQueryParams(req, ['phone', 'source', 'limit', 'cursor']);
       const account = accountOf(req);
       const phone = queryParam(req, 'phone', CONTACT_LIMITS.number);
       if (phone !== undefined) {
         const e164 = toE164(phone, account.defaultCountry);
         if (!e164) throw bad(`phone "${phone}" is not a phone number that can be read; e.g. +12125550100`);
-        res.json({ phone_number: e164, contacts: contacts.findByNumber(account.id, e164, 50).map(contactJson), next_cursor: null });
+        res.json({ phone_number: e164, contacts: (await contacts.findByNumber(account.id, e164, 50)).map(contactJson), next_cursor: null });
         return;
       }
-      const page = contacts.list(account.id, { ...pagingParams(req), source: queryParam(req, 'source', 64) });
+      const page = await contacts.list(account.id, { ...pagingParams(req), source: queryParam(req, 'source', 64) });
       res.json({ contacts: page.contacts.map(contactJson), next_cursor: page.nextCursor });
     });
 
-    router.post('/contacts', (req, res) => {
+    router.post('/contacts', async (req, res) => {
       const account = accountOf(req);
       const body = readBody(jsonBody(req));
       if (body.name === undefined || body.phones === undefined) throw bad('name and phone_numbers are required');
       const contact = strictContact({ name: body.name, company: body.company, phones: body.phones }, account);
-      const { contact: stored, change } = contacts.batch(() => {
-        const twin = body.sourceId === undefined ? nativeTwin(contacts, account.id, contact) : undefined;
-        if (!twin) return contacts.upsertContact(account.id, NATIVE_SOURCE, body.sourceId ?? randomUUID(), contact);
+      const { contact: stored, change } = await contacts.transaction(async (tx) => {
+        const twin = body.sourceId === undefined ? await nativeTwin(contacts, tx, account.id, contact) : undefined;
+        if (!twin) return contacts.upsertContact(account.id, NATIVE_SOURCE, body.sourceId ?? randomUUID(), contact, tx);
         const phones = unionPhones(twin.phones, contact.phones);
         if (phones.length > CONTACT_LIMITS.phones) throw bad(`${twin.name} is already contact ${twin.id}; adding these numbers would give it more than ${CONTACT_LIMITS.phones}`);
-        return contacts.upsertContact(account.id, NATIVE_SOURCE, twin.sourceId, { name: twin.name, company: contact.company ?? twin.company, phones });
+        return contacts.upsertContact(account.id, NATIVE_SOURCE, twin.sourceId, { name: twin.name, company: contact.company ?? twin.company, phones }, tx);
       });
       res.status(change === 'created' ? 201 : 200).json(contactJson(stored));
     });
 
-    router.get('/contacts/:id', (req, res) => {
+    router.get('/contacts/:id', async (req, res) => {
       const account = accountOf(req);
-      res.json(contactJson(contactOf(req, account, false)));
+      res.json(contactJson(await contactOf(req, account, false)));
     });
 
-    const change = (replace: boolean) => (req: Request, res: Response) => {
+    const change = (replace: boolean) => async (req: Request, res: Response) => {
       const account = accountOf(req);
-      const current = contactOf(req, account, true);
-      const body = readBody(jsonBody(req));
-      if (body.sourceId !== undefined && body.sourceId !== current.sourceId) throw bad('source_id cannot be changed');
-      if (replace && (body.name === undefined || body.phones === undefined)) throw bad('PUT replaces the contact: name and phone_numbers are required (use PATCH to change some fields)');
-      const contact = strictContact(
-        {
-          name: body.name ?? current.name,
-          company: body.company !== undefined || replace ? body.company : current.company,
-          phones: body.phones ?? current.phones.map((phone) => ({ number: phone.e164, label: phone.label })),
-        },
-        account,
-      );
-      res.json(contactJson(contacts.upsertContact(account.id, NATIVE_SOURCE, current.sourceId, contact).contact));
+      // One transaction, the contact read for update: a DELETE at the same time comes before or after, never in between.
+      const changed = await contacts.transaction(async (tx) => {
+        const current = await contactOf(req, account, true, tx);
+        const body = readBody(jsonBody(req));
+        if (body.sourceId !== undefined && body.sourceId !== current.sourceId) throw bad('source_id cannot be changed');
+        if (replace && (body.name === undefined || body.phones === undefined)) throw bad('PUT replaces the contact: name and phone_numbers are required (use PATCH to change some fields)');
+        const contact = strictContact(
+          {
+            name: body.name ?? current.name,
+            company: body.company !== undefined || replace ? body.company : current.company,
+            phones: body.phones ?? current.phones.map((phone) => ({ number: phone.e164, label: phone.label })),
+          },
+          account,
+        );
+        return (await contacts.upsertContact(account.id, NATIVE_SOURCE, current.sourceId, contact, tx)).contact;
+      });
+      res.json(contactJson(changed));
     };
     router.put('/contacts/:id', change(true));
     router.patch('/contacts/:id', change(false));
 
-    router.delete('/contacts/:id', (req, res) => {
+    router.delete('/contacts/:id', async (req, res) => {
       const account = accountOf(req);
-      const contact = contactOf(req, account, true);
-      contacts.deleteContact(account.id, contact.source, contact.sourceId);
+      const contact = await contactOf(req, account, true);
+      await contacts.deleteContact(account.id, contact.source, contact.sourceId);
       res.status(204).end();
     });
   };

@@ -24,7 +24,7 @@ import { createHash } from 'node:crypto';
 import { SwitchboardError, isSwitchboardError } from '../errors.ts';
 import { parseContactsCsv } from './csv-import.ts';
 import { normalizeContact, type ContactInput, type NormalizedContact } from './input.ts';
-import { NATIVE_SOURCE, type ContactStore } from './store.ts';
+import { checkSourceKey, NATIVE_SOURCE, type ContactStore, type ContactWrite, type WriteOutcome } from './store.ts';
 import { parseVCards } from './vcard.ts';
 
 export type ImportFormat = 'csv' | 'vcard';
@@ -96,31 +96,32 @@ export async function importContacts(store: ContactStore, accountId: string, def
   const report: ImportReport = { format: chosen, created: 0, updated: 0, unchanged: 0, rejected: [...parsed.problems], warnings: [], notices: parsed.notices };
   for (let start = 0; start < parsed.drafts.length; start += IMPORT_CHUNK_ROWS) {
     const chunk = parsed.drafts.slice(start, start + IMPORT_CHUNK_ROWS);
-    // Counted apart and added once committed: a chunk that fails adds nothing to the report.
-    const done: Pick<ImportReport, 'created' | 'updated' | 'unchanged' | 'rejected' | 'warnings'> = { created: 0, updated: 0, unchanged: 0, rejected: [], warnings: [] };
+    const rejected: ImportProblem[] = [];
+    const writes: ContactWrite[] = [];
+    const skipped: { where: string; numbers: string[] }[] = [];
+    for (const draft of chunk) {
+      try {
+        const { contact, skipped: numbers } = normalizeContact(draft.input, defaultCountry);
+        const sourceId = draft.sourceId ?? contentId(contact);
+        checkSourceKey(NATIVE_SOURCE, sourceId);
+        writes.push({ kind: 'upsert', sourceId, contact });
+        skipped.push({ where: draft.where, numbers });
+      } catch (error) {
+        if (!isSwitchboardError(error)) throw error;
+        rejected.push({ where: draft.where, message: error.message });
+      }
+    }
     const began = performance.now();
+    let outcomes: WriteOutcome[];
     try {
-      store.batch(() => {
-        for (const draft of chunk) {
-          try {
-            const { contact, skipped } = normalizeContact(draft.input, defaultCountry);
-            const { change } = store.upsertContact(accountId, NATIVE_SOURCE, draft.sourceId ?? contentId(contact), contact);
-            done[change] += 1;
-            for (const number of skipped) done.warnings.push({ where: draft.where, message: `left out "${number}": not a phone number that can be read` });
-          } catch (error) {
-            if (!isSwitchboardError(error) || error.code === 'STORE_UNWRITABLE') throw error;
-            done.rejected.push({ where: draft.where, message: error.message });
-          }
-        }
-      });
+      outcomes = await store.transaction((tx) => store.write(tx, accountId, NATIVE_SOURCE, writes));
     } catch (error) {
       throw stopped(error, report, chunk[0]?.where ?? 'the start');
     }
-    report.created += done.created;
-    report.updated += done.updated;
-    report.unchanged += done.unchanged;
-    report.rejected.push(...done.rejected);
-    report.warnings.push(...done.warnings);
+    // Counted once committed: a chunk that fails adds nothing to the report.
+    for (const outcome of outcomes) if (outcome.kind === 'upsert') report[outcome.change] += 1;
+    report.rejected.push(...rejected);
+    for (const { where, numbers } of skipped) for (const number of numbers) report.warnings.push({ where, message: `left out "${number}": not a phone number that can be read` });
     if (start + IMPORT_CHUNK_ROWS < parsed.drafts.length) await pause(Math.min(Math.max(performance.now() - began, 1), 100));
   }
   return report;

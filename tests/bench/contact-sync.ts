@@ -27,7 +27,7 @@ import { ContactStore } from '../../engine/contacts/store.ts';
 import { silentLogger } from '../../engine/logging.ts';
 import { makeAccountEntry } from '../../engine/manifests/snapshot.ts';
 import { SecretStore } from '../../engine/secrets.ts';
-import { openDatabase } from '../../engine/store/database.ts';
+import { SqliteEngine } from '../../engine/store/sqlite/engine.ts';
 import { FakeGoogle, person } from '../helpers/fake-google.ts';
 import { percentile, printTable } from './stats.ts';
 
@@ -61,11 +61,11 @@ const reply = <T>(): Promise<T> => new Promise((resolve) => child.once('message'
 const google = await reply<{ url: string; tokenUrl: string }>();
 const dir = fs.mkdtempSync(path.join(values.dir ?? os.tmpdir(), 'switchboard-bench-'));
 
-const db = openDatabase(path.join(dir, 'switchboard.db'), { synchronous: 'normal' });
-const contacts = new ContactStore(db, systemClock);
+const store = await SqliteEngine.open(path.join(dir, 'switchboard.db'), { synchronous: 'normal' });
+const contacts = new ContactStore(store, systemClock);
 const secrets = new SecretStore({ BENCH_CLIENT_ID: credentials.clientId, BENCH_CLIENT_SECRET: credentials.clientSecret, BENCH_REFRESH_TOKEN: credentials.refreshToken });
 // The fake Google listens on loopback, which the outbound guard refuses unless allowed.
-const sync = new ContactSourceSync({ db, contacts, secrets, clock: systemClock, log: silentLogger, outbound: new OutboundClient({ allow: ['127.0.0.1'] }) });
+const sync = new ContactSourceSync({ store, contacts, secrets, clock: systemClock, log: silentLogger, outbound: new OutboundClient({ allow: ['127.0.0.1'] }) });
 const entry = { type: 'google' as const, name: 'bench-google', credentials: { client_id: 'BENCH_CLIENT_ID', client_secret: 'BENCH_CLIENT_SECRET', refresh_token: 'BENCH_REFRESH_TOKEN' }, api_base_url: google.url, token_url: google.tokenUrl };
 const account = makeAccountEntry({ account_id: 'bench', timezone: 'UTC', default_country: 'US', contact_sources: [entry] }, 'bench/account.yaml', 'v1');
 const source = resolveSource(account, entry);
@@ -91,13 +91,14 @@ await phase('full resync, no change', true);
 printTable(rows);
 
 const probes = Array.from({ length: 2000 }, (_, i) => numberOf((i * 7919) % CONTACTS));
-const times = probes.map((number) => {
+const times: number[] = [];
+for (const number of probes) {
   const started = performance.now();
-  contacts.findByNumber('bench', number);
-  return performance.now() - started;
-});
+  await contacts.findByNumber('bench', number);
+  times.push(performance.now() - started);
+}
 console.log(`lookup after sync: p50 ${percentile(times, 50).toFixed(3)} ms, p99 ${percentile(times, 99).toFixed(3)} ms`);
 
 child.send('stop');
-db.close();
+await store.close();
 fs.rmSync(dir, { recursive: true, force: true });

@@ -1,12 +1,13 @@
 /**
  * Benchmark (not a test): lookup_contact over 1,000,000 contacts.
  *
- *   npx tsx tests/bench/contacts-lookup.ts [--contacts 1000000] [--lookups 20000] [--dir DIR]
+ *   npx tsx tests/bench/contacts-lookup.ts [--contacts 1000000] [--lookups 20000] [--dir DIR] [--database postgres://…]
  *
- * Fills a fresh SQLite file through the contact index API, then times, in
- * process, the lookup_contact handler (number parsing + index probe + answer
- * text) and the bare index probe, for numbers that exist and numbers that do
- * not. Prints p50/p90/p99/max in milliseconds.
+ * Fills a fresh SQLite file (or, with --database, the PostgreSQL database
+ * it names, which should be empty) through the contact index API, then
+ * times, in process, the lookup_contact handler (number parsing + index
+ * probe + answer text) and the bare index probe, for numbers that exist and
+ * numbers that do not. Prints p50/p90/p99/max in milliseconds.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -15,9 +16,11 @@ import { parseArgs } from 'node:util';
 
 import { systemClock } from '../../engine/clock.ts';
 import type { NormalizedContact } from '../../engine/contacts/input.ts';
-import { ContactStore, NATIVE_SOURCE } from '../../engine/contacts/store.ts';
+import { ContactStore, NATIVE_SOURCE, type ContactWrite } from '../../engine/contacts/store.ts';
 import { silentLogger } from '../../engine/logging.ts';
-import { openDatabase } from '../../engine/store/database.ts';
+import type { StoreEngine } from '../../engine/store/engine.ts';
+import { PostgresEngine } from '../../engine/store/postgres/engine.ts';
+import { SqliteEngine } from '../../engine/store/sqlite/engine.ts';
 import { lookupContactTool } from '../../engine/tools/global/lookup-contact.ts';
 import type { ToolContext } from '../../engine/tools/types.ts';
 import { percentile } from './stats.ts';
@@ -34,27 +37,30 @@ export interface LookupFigures {
 
 const summary = (samples: number[]) => ({ p50Ms: percentile(samples, 50), p90Ms: percentile(samples, 90), p99Ms: percentile(samples, 99), maxMs: Math.max(...samples) });
 
-export async function measureContactLookup(options: { contacts?: number; lookups?: number; dir?: string } = {}): Promise<LookupFigures> {
+export async function measureContactLookup(options: { contacts?: number; lookups?: number; dir?: string; database?: string } = {}): Promise<LookupFigures> {
   const CONTACTS = options.contacts ?? 1_000_000;
   const LOOKUPS = options.lookups ?? 20_000;
   const dir = fs.mkdtempSync(path.join(options.dir ?? os.tmpdir(), 'switchboard-bench-'));
-  const db = openDatabase(path.join(dir, 'switchboard.db'), { synchronous: 'normal' });
-  const store = new ContactStore(db, systemClock);
+  const engine: StoreEngine = options.database
+    ? await PostgresEngine.open({ url: options.database })
+    : await SqliteEngine.open(path.join(dir, 'switchboard.db'), { synchronous: 'normal' });
+  const store = new ContactStore(engine, systemClock);
 
   let started = performance.now();
   const BATCH = 10_000;
   for (let first = 0; first < CONTACTS; first += BATCH) {
-    store.batch(() => {
-      for (let i = first; i < Math.min(first + BATCH, CONTACTS); i += 1) {
-        // Every third contact has a second number; a second account shares the file.
-        const phones = [{ e164: numberOf(2 * i), label: 'work' }, ...(i % 3 === 0 ? [{ e164: numberOf(2 * i + 1), label: 'mobile' }] : [])];
-        const contact: NormalizedContact = { name: `Contact ${i}`, company: i % 2 ? `Company ${i % 5000}` : null, phones };
-        store.upsertContact(i % 10 === 0 ? 'other' : 'bench', NATIVE_SOURCE, `c${i}`, contact);
-      }
+    // Every third contact has a second number; a second account shares the database.
+    const writes = { bench: [] as ContactWrite[], other: [] as ContactWrite[] };
+    for (let i = first; i < Math.min(first + BATCH, CONTACTS); i += 1) {
+      const phones = [{ e164: numberOf(2 * i), label: 'work' }, ...(i % 3 === 0 ? [{ e164: numberOf(2 * i + 1), label: 'mobile' }] : [])];
+      const contact: NormalizedContact = { name: `Contact ${i}`, company: i % 2 ? `Company ${i % 5000}` : null, phones };
+      writes[i % 10 === 0 ? 'other' : 'bench'].push({ kind: 'upsert', sourceId: `c${i}`, contact });
+    }
+    await store.transaction(async (tx) => {
+      for (const [account, list] of Object.entries(writes)) await store.write(tx, account, NATIVE_SOURCE, list);
     });
   }
   const fillSeconds = (performance.now() - started) / 1000;
-  db.pragma('wal_checkpoint(TRUNCATE)');
 
   const ctx = {
     call: { accountId: 'bench', personaId: 'p', callId: 'c', callerIdNumber: undefined, callerE164: undefined, keyId: 'k' },
@@ -85,11 +91,11 @@ export async function measureContactLookup(options: { contacts?: number; lookups
   for (let i = 0; i < LOOKUPS; i += 1) {
     const e164 = numberOf(Math.floor(Math.random() * 2 * CONTACTS));
     started = performance.now();
-    store.findByNumber('bench', e164);
+    await store.findByNumber('bench', e164);
     probeTimes.push(performance.now() - started);
   }
 
-  db.close();
+  await engine.close();
   fs.rmSync(dir, { recursive: true, force: true });
   return { contacts: CONTACTS, fillSeconds, handler: { ...summary(handlerTimes), found, lookups: LOOKUPS }, probe: summary(probeTimes) };
 }
@@ -97,11 +103,12 @@ export async function measureContactLookup(options: { contacts?: number; lookups
 const ms = (value: number) => value.toFixed(3);
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values } = parseArgs({ options: { contacts: { type: 'string' }, lookups: { type: 'string' }, dir: { type: 'string' } } });
+  const { values } = parseArgs({ options: { contacts: { type: 'string' }, lookups: { type: 'string' }, dir: { type: 'string' }, database: { type: 'string' } } });
   const figures = await measureContactLookup({
     ...(values.contacts ? { contacts: Number(values.contacts) } : {}),
     ...(values.lookups ? { lookups: Number(values.lookups) } : {}),
     ...(values.dir ? { dir: values.dir } : {}),
+    ...(values.database ? { database: values.database } : {}),
   });
   const line = (f: LookupFigures['probe']) => `p50 ${ms(f.p50Ms)}  p90 ${ms(f.p90Ms)}  p99 ${ms(f.p99Ms)}  max ${ms(f.maxMs)} ms`;
   console.log(`filled ${figures.contacts.toLocaleString('en')} contacts in ${figures.fillSeconds.toFixed(1)} s`);

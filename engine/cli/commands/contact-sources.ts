@@ -42,7 +42,7 @@ export async function syncSources(flags: SourceFlags, io: CliIO): Promise<number
     return EXIT.ok;
   }
   const services = await openCliServices(flags, io.env);
-  const sync = new ContactSourceSync({ db: services.db, contacts: services.contacts, secrets: services.secrets, clock: services.clock, log: services.log, outbound: services.outbound });
+  const sync = new ContactSourceSync({ store: services.store, contacts: services.contacts, secrets: services.secrets, clock: services.clock, log: services.log, outbound: services.outbound });
   // Ctrl-C ends the sync cleanly: its lease is released and the server takes over.
   const interrupt = new AbortController();
   const onSignal = () => interrupt.abort(SHUTDOWN);
@@ -76,9 +76,9 @@ export async function showSources(flags: SourceFlags, io: CliIO): Promise<number
   const sources = await configuredSources(flags, io);
   const services = await openCliServices(flags, io.env);
   try {
-    const states = new SourceStateStore(services.db);
+    const states = new Map((await new SourceStateStore(services.store).forAccount(flags.account)).map((state) => [state.source, state]));
     const now = services.clock.now();
-    const statuses = sources.map((source) => sourceStatusJson(source, states.get(source.accountId, source.name), now));
+    const statuses = sources.map((source) => sourceStatusJson(source, states.get(source.name), now));
     if (flags.json) {
       printJson(io.stdout, { account: flags.account, sources: statuses });
     } else if (!statuses.length) {

@@ -102,8 +102,8 @@ export const contactsCommand: Command = {
       const services = await openCliServices(values, io.env);
       try {
         const page = e164
-          ? { contacts: services.contacts.findByNumber(account, e164, 50), nextCursor: null }
-          : services.contacts.list(account, { ...readPaging(values), source: values.source });
+          ? { contacts: await services.contacts.findByNumber(account, e164, 50), nextCursor: null }
+          : await services.contacts.list(account, { ...readPaging(values), source: values.source });
         if (values.json) {
           printJson(io.stdout, { contacts: page.contacts.map(contactJson), next_cursor: page.nextCursor });
         } else if (!page.contacts.length) {

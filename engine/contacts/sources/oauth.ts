@@ -61,11 +61,11 @@ export class AccessTokens {
 
   async get(signal?: AbortSignal): Promise<string> {
     if (this.cached && this.cached.expiresAt - EXPIRY_MARGIN_MS > this.clock.now()) return this.cached.token;
-    this.kept = this.refreshTokens?.load();
+    this.kept = await this.refreshTokens?.load();
     let refreshToken = this.kept ?? this.client.refreshToken;
     let response = await this.refresh(refreshToken, signal);
     if (response.status !== 200 && this.kept !== undefined && providerError(response.body).code === 'invalid_grant') {
-      this.refreshTokens?.clear();
+      await this.refreshTokens?.clear();
       this.kept = undefined;
       refreshToken = this.client.refreshToken;
       response = await this.refresh(refreshToken, signal);
@@ -80,7 +80,7 @@ export class AccessTokens {
     if (typeof answer.access_token !== 'string' || !answer.access_token) throw new SourceFailure('protocol', 'the token endpoint answered without an access_token');
     if (typeof answer.refresh_token === 'string' && answer.refresh_token && answer.refresh_token !== refreshToken) {
       this.kept = answer.refresh_token;
-      this.refreshTokens?.save(answer.refresh_token);
+      await this.refreshTokens?.save(answer.refresh_token);
     }
     const expiresIn = Number(answer.expires_in);
     this.cached = { token: answer.access_token, expiresAt: this.clock.now() + (Number.isFinite(expiresIn) && expiresIn > 0 ? expiresIn : 3600) * 1000 };

@@ -39,7 +39,7 @@ export function unseal(value: string, clientSecret: string): string | undefined 
 
 /** Where AccessTokens keeps the newest refresh token of one source. */
 export interface RefreshTokenStore {
-  load(): string | undefined;
-  save(token: string): void;
-  clear(): void;
+  load(): Promise<string | undefined>;
+  save(token: string): Promise<void>;
+  clear(): Promise<void>;
 }

@@ -7,8 +7,11 @@
  * only itself: it holds one slot for at most the deadline, and its backoff
  * keeps it out of the way afterwards.
  *
- * A once-a-second tick compares due times with the clock (a FixedClock in
- * tests moves them); `trigger` runs one source now. When a reload drops a
+ * A once-a-second tick reads every source's due time in one query and
+ * compares it with the clock (a FixedClock in tests moves them); `trigger`
+ * runs one source now. Each sync first takes the source's lease in the
+ * store, so with several nodes on one PostgreSQL database a source is
+ * synced by one of them at a time, not once per node. When a reload drops a
  * source from a loaded account's manifest, its contacts and state are
  * removed; an account that failed to load keeps everything.
  */
@@ -16,7 +19,7 @@ import type { AppContext, BackgroundJob } from '../../app-context.ts';
 import { isSwitchboardError, SwitchboardError } from '../../errors.ts';
 import type { Snapshot } from '../../manifests/snapshot.ts';
 import { resolveSources, type ResolvedSource } from './config.ts';
-import { ContactSourceSync, LEASE_MS, SHUTDOWN, type SyncOutcome } from './sync.ts';
+import { ContactSourceSync, LEASE_MS, SHUTDOWN, type SyncOptions, type SyncOutcome } from './sync.ts';
 
 interface Running {
   accountId: string;
@@ -38,16 +41,20 @@ export class ContactSourceScheduler implements BackgroundJob {
   private readonly running = new Map<string, Running>();
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** A tick still reading the schedule: the next one is skipped rather than run beside it. */
+  private ticking = false;
   private sources: { generation: number; list: ResolvedSource[] } = { generation: -1, list: [] };
-  private readonly onReload = (_report: unknown, snapshot: Snapshot) => this.reconcile(snapshot);
+  private readonly onReload = (_report: unknown, snapshot: Snapshot) => {
+    this.reconcile(snapshot).catch((error: unknown) => this.context.services.log.error({ event: 'contact_source_purge_failed', err: error }, 'could not read the contact sources to remove'));
+  };
 
   constructor(private readonly context: Pick<AppContext, 'registry' | 'services'>) {
     const { services } = context;
-    this.sync = new ContactSourceSync({ db: services.db, contacts: services.contacts, secrets: services.secrets, clock: services.clock, log: services.log, outbound: services.outbound, metrics: services.metrics });
+    this.sync = new ContactSourceSync({ store: services.store, contacts: services.contacts, secrets: services.secrets, clock: services.clock, log: services.log, outbound: services.outbound, metrics: services.metrics });
   }
 
   start(): void {
-    this.reconcile(this.context.registry.current());
+    this.onReload(undefined, this.context.registry.current());
     this.context.registry.on('reload', this.onReload);
     this.timer = setInterval(() => this.tick(), TICK_MS);
     this.timer.unref();
@@ -71,37 +78,46 @@ export class ContactSourceScheduler implements BackgroundJob {
     return accountId === undefined ? this.sources.list : this.sources.list.filter((source) => source.accountId === accountId);
   }
 
-  /** Runs the source now; CONFLICT when it is being synced already, NOT_FOUND when it is not configured. */
-  trigger(accountId: string, name: string, options: { full?: boolean } = {}): Promise<SyncOutcome> {
+  /**
+   * Runs the source now: resolves once its lease is taken (its state says
+   * "syncing"), with the outcome to come in `done`. CONFLICT when it is
+   * being synced already, NOT_FOUND when it is not configured.
+   */
+  async trigger(accountId: string, name: string, options: { full?: boolean } = {}): Promise<{ done: Promise<SyncOutcome> }> {
     const source = this.configured(accountId).find((candidate) => candidate.name === name);
     if (!source) {
       const names = this.configured(accountId).map((candidate) => candidate.name);
       throw new SwitchboardError('NOT_FOUND', `account ${accountId} has no contact source ${name}${names.length ? `; its sources: ${names.join(', ')}` : ' (contact_sources in account.yaml)'}`);
     }
     if (this.running.has(keyOf(accountId, name))) throw new SwitchboardError('CONFLICT', `contact source ${name} of account ${accountId} is being synced already; try again when that sync has ended`);
-    // run() claims the lease before it returns, so a CONFLICT from another process is thrown here.
-    const controller = new AbortController();
-    const done = this.sync.run(source, { full: options.full ?? false, signal: controller.signal });
-    this.track(source, controller, done);
-    return done;
+    // Tracked from before the lease is asked for, so that a second trigger or a tick meanwhile sees it running.
+    return this.launch(source, { full: options.full ?? false });
   }
 
   private tick(): void {
-    if (this.stopped) return;
-    try {
-      this.startDue();
-    } catch (error) {
-      this.context.services.log.error({ event: 'contact_sync_error', err: error }, 'could not start contact source syncs');
-    }
+    if (this.stopped || this.ticking) return;
+    this.ticking = true;
+    this.startDue()
+      .catch((error: unknown) => {
+        // A tick that was reading when the server stopped may find the store closed: nothing to report then.
+        if (!this.stopped) this.context.services.log.error({ event: 'contact_sync_error', err: error }, 'could not start contact source syncs');
+      })
+      .finally(() => (this.ticking = false));
   }
 
-  private startDue(): void {
+  private async startDue(): Promise<void> {
+    const configured = this.configured();
+    if (!configured.length) return;
+    // One read of every source's schedule per tick, not one per source.
+    const states = new Map((await this.sync.states.schedule()).map((state) => [keyOf(state.accountId, state.source), state]));
+    if (this.stopped) return;
     const now = this.context.services.clock.now();
     const due: { source: ResolvedSource; at: number }[] = [];
-    for (const source of this.configured()) {
-      if (this.running.has(keyOf(source.accountId, source.name))) continue;
-      const state = this.sync.states.get(source.accountId, source.name);
-      if (state?.runningSince != null && now - state.runningSince < LEASE_MS) continue; // another process syncs it
+    for (const source of configured) {
+      const key = keyOf(source.accountId, source.name);
+      if (this.running.has(key)) continue;
+      const state = states.get(key);
+      if (state?.runningSince != null && now - state.runningSince < LEASE_MS) continue; // another process or node syncs it
       const at = state?.nextAttemptAt ?? 0;
       if (at <= now) due.push({ source, at });
     }
@@ -109,34 +125,34 @@ export class ContactSourceScheduler implements BackgroundJob {
     for (const { source } of due) {
       if (this.running.size >= MAX_CONCURRENT) break;
       if ([...this.running.values()].filter((run) => run.accountId === source.accountId).length >= MAX_PER_ACCOUNT) continue;
-      const controller = new AbortController();
-      let done: Promise<SyncOutcome>;
-      try {
-        done = this.sync.run(source, { signal: controller.signal });
-      } catch (error) {
-        if (isSwitchboardError(error) && error.code === 'CONFLICT') continue;
-        throw error;
-      }
-      this.track(source, controller, done);
+      // A CONFLICT here is another process or node that took the lease, or synced the source, since the read: nothing to report.
+      void this.launch(source, { onlyIfDue: true }).catch(() => undefined);
     }
   }
 
-  private track(source: ResolvedSource, controller: AbortController, run: Promise<SyncOutcome>): void {
+  /** Starts a sync, tracked in `running` at once and until it has ended (or its lease was refused). */
+  private launch(source: ResolvedSource, options: Omit<SyncOptions, 'signal'>): Promise<{ done: Promise<SyncOutcome> }> {
     const key = keyOf(source.accountId, source.name);
-    const done = run
+    const controller = new AbortController();
+    const started = this.sync.start(source, { ...options, signal: controller.signal });
+    const done = started
+      .then((run) => run.done)
       .catch((error: unknown) => {
-        this.context.services.log.error({ event: 'contact_sync_error', account: source.accountId, source: source.name, err: error }, 'contact source sync failed unexpectedly');
+        if (!(isSwitchboardError(error) && error.code === 'CONFLICT')) {
+          this.context.services.log.error({ event: 'contact_sync_error', account: source.accountId, source: source.name, err: error }, 'contact source sync failed unexpectedly');
+        }
         return undefined;
       })
       .finally(() => this.running.delete(key));
     this.running.set(key, { accountId: source.accountId, controller, done });
+    return started;
   }
 
   /** Removes the contacts and state of sources a loaded account no longer lists. */
-  private reconcile(snapshot: Snapshot): void {
+  private async reconcile(snapshot: Snapshot): Promise<void> {
     for (const account of snapshot.accounts.values()) {
       const names = new Set(resolveSources(account).map((source) => source.name));
-      for (const state of this.sync.states.forAccount(account.id)) {
+      for (const state of await this.sync.states.forAccount(account.id)) {
         if (names.has(state.source)) continue;
         const running = this.running.get(keyOf(account.id, state.source));
         running?.controller.abort(SHUTDOWN);
@@ -149,15 +165,14 @@ export class ContactSourceScheduler implements BackgroundJob {
 
   private async purge(accountId: string, name: string): Promise<void> {
     const { contacts, log } = this.context.services;
-    const ids = this.sync.states.contactIds(accountId, name);
-    for (let start = 0; start < ids.length; start += PURGE_CHUNK) {
-      contacts.batch(() => {
-        for (const id of ids.slice(start, start + PURGE_CHUNK)) contacts.deleteContact(accountId, name, id);
-      });
-      await new Promise((resolve) => setImmediate(resolve));
+    let removed = 0;
+    for (;;) {
+      const deleted = await contacts.deleteSomeOfSource(accountId, name, PURGE_CHUNK);
+      removed += deleted;
+      if (deleted < PURGE_CHUNK) break;
     }
-    this.sync.states.remove(accountId, name);
+    await this.sync.states.remove(accountId, name);
     this.sync.forget(accountId, name);
-    log.info({ event: 'contact_source_removed', account: accountId, source: name, contacts: ids.length }, 'contact source no longer configured: its contacts were removed');
+    log.info({ event: 'contact_source_removed', account: accountId, source: name, contacts: removed }, 'contact source no longer configured: its contacts were removed');
   }
 }

@@ -1,12 +1,15 @@
 /**
- * The sync state of each contact source in SQLite (contact_source_state),
+ * The sync state of each contact source on the store engine (contact_source_state),
  * and the reads of the contact index a sync needs about its own source
  * (which ids it holds, how many). Every transition a sync makes is one
  * statement: claim the lease, then record success, failure or an
  * interruption, each of which releases it. A record only applies while the
- * recording process still holds the lease.
+ * recording process still holds the lease. The lease is what keeps two
+ * syncs of one source apart: the server and `switchboard contacts sync`, or
+ * several nodes sharing one PostgreSQL database.
  */
-import type { Database } from '../../store/database.ts';
+import type { StoreEngine } from '../../store/engine.ts';
+import { raw, sql, type Sql } from '../../store/sql.ts';
 import type { ResolvedSource } from './config.ts';
 import type { FailureKind } from './failures.ts';
 
@@ -82,108 +85,105 @@ function fromRow(row: StateRow): SourceState {
 }
 
 export class SourceStateStore {
-  private readonly one;
-  private readonly ofAccount;
-  private readonly claimStatement;
-  private readonly successStatement;
-  private readonly failureStatement;
-  private readonly interruptedStatement;
-  private readonly removeStatement;
-  private readonly refreshRead;
-  private readonly refreshWrite;
-  private readonly ids;
-  private readonly count;
+  constructor(private readonly store: StoreEngine) {}
 
-  constructor(db: Database) {
-    this.one = db.prepare<[string, string], StateRow>('SELECT * FROM contact_source_state WHERE account_id = ? AND source = ?');
-    this.ofAccount = db.prepare<[string], StateRow>('SELECT * FROM contact_source_state WHERE account_id = ? ORDER BY source');
-    // The upsert only takes a lease that is free or void; `changes` tells whether it did.
-    this.claimStatement = db.prepare(
-      `INSERT INTO contact_source_state (account_id, source, type, config_key, last_attempt_at, running_since, running_owner)
-       VALUES (@account, @source, @type, @configKey, @now, @now, @owner)
-       ON CONFLICT (account_id, source) DO UPDATE SET type = excluded.type, last_attempt_at = excluded.last_attempt_at,
-         running_since = excluded.running_since, running_owner = excluded.running_owner
-       WHERE running_since IS NULL OR running_since < @voidBefore`,
-    );
-    const mine = 'WHERE account_id = @account AND source = @source AND running_owner = @owner';
-    this.successStatement = db.prepare(
-      `UPDATE contact_source_state SET cursor = @cursor, config_key = @configKey, contact_count = @count, last_success_at = @now,
-         last_full_sync_at = CASE WHEN @full THEN @now ELSE last_full_sync_at END, last_result = @result, consecutive_failures = 0,
-         next_attempt_at = @next, running_since = NULL, running_owner = NULL ${mine}`,
-    );
-    this.failureStatement = db.prepare(
-      `UPDATE contact_source_state SET contact_count = @count, last_error_kind = @kind, last_error = @message, last_error_at = @now,
-         consecutive_failures = consecutive_failures + 1, next_attempt_at = @next, running_since = NULL, running_owner = NULL ${mine}`,
-    );
-    this.interruptedStatement = db.prepare(`UPDATE contact_source_state SET contact_count = @count, next_attempt_at = @now, running_since = NULL, running_owner = NULL ${mine}`);
-    this.removeStatement = db.prepare('DELETE FROM contact_source_state WHERE account_id = ? AND source = ?');
-    this.refreshRead = db.prepare<[string, string], { refresh_token: string | null; refresh_lineage: string | null }>(
-      'SELECT refresh_token, refresh_lineage FROM contact_source_state WHERE account_id = ? AND source = ?',
-    );
-    this.refreshWrite = db.prepare('UPDATE contact_source_state SET refresh_token = ?, refresh_lineage = ? WHERE account_id = ? AND source = ?');
-    this.ids = db.prepare<[string, string], { source_id: string }>('SELECT source_id FROM contacts WHERE account_id = ? AND source = ?');
-    this.count = db.prepare<[string, string], { n: number }>('SELECT COUNT(*) AS n FROM contacts WHERE account_id = ? AND source = ?');
-  }
-
-  get(accountId: string, source: string): SourceState | undefined {
-    const row = this.one.get(accountId, source);
+  async get(accountId: string, source: string): Promise<SourceState | undefined> {
+    const row = await this.store.get<StateRow>(sql`SELECT * FROM contact_source_state WHERE account_id = ${accountId} AND source = ${source}`);
     return row ? fromRow(row) : undefined;
   }
 
-  forAccount(accountId: string): SourceState[] {
-    return this.ofAccount.all(accountId).map(fromRow);
+  async forAccount(accountId: string): Promise<SourceState[]> {
+    return (await this.store.all<StateRow>(sql`SELECT * FROM contact_source_state WHERE account_id = ${accountId} ORDER BY source`)).map(fromRow);
   }
 
-  /** Takes the source's lease for `owner`; false while another process's lease is younger than `leaseMs`. */
-  claim(source: ResolvedSource, owner: string, now: number, leaseMs: number): boolean {
-    const params = { account: source.accountId, source: source.name, type: source.type, configKey: source.configKey, now, owner, voidBefore: now - leaseMs };
-    return this.claimStatement.run(params).changes > 0;
+  /** When each source that has a state is due, and whether a lease is on it: one read for the scheduler's tick. */
+  async schedule(): Promise<{ accountId: string; source: string; nextAttemptAt: number | null; runningSince: number | null }[]> {
+    const rows = await this.store.all<{ account_id: string; source: string; next_attempt_at: number | null; running_since: number | null }>(
+      sql`SELECT account_id, source, next_attempt_at, running_since FROM contact_source_state`,
+    );
+    return rows.map((row) => ({ accountId: row.account_id, source: row.source, nextAttemptAt: row.next_attempt_at, runningSince: row.running_since }));
   }
 
-  recordSuccess(source: ResolvedSource, owner: string, success: { cursor: string; result: SyncResult; now: number; next: number }): void {
-    this.successStatement.run({
-      account: source.accountId,
-      source: source.name,
-      owner,
-      cursor: success.cursor,
-      configKey: source.configKey,
-      count: this.contactCount(source.accountId, source.name),
-      now: success.now,
-      full: success.result.mode === 'full' ? 1 : 0,
-      result: JSON.stringify(success.result),
-      next: success.next,
-    });
+  /**
+   * Takes the source's lease for `owner`; false while another lease is
+   * younger than `leaseMs`. One statement: the upsert only takes a lease
+   * that is free or void, and the rows it changed tell whether it did. Two
+   * claims at once (two nodes, or the server and the CLI) are settled by the
+   * row: PostgreSQL makes the second wait for the first and then checks the
+   * condition again against the row the first left; SQLite's writer runs
+   * them one after the other. `onlyIfDue` (the scheduler's claims) also
+   * refuses a source that is not due: another node may have synced it
+   * between the scheduler's read and this claim.
+   */
+  async claim(source: ResolvedSource, owner: string, now: number, leaseMs: number, options: { onlyIfDue?: boolean } = {}): Promise<boolean> {
+    const due = options.onlyIfDue ? sql` AND (contact_source_state.next_attempt_at IS NULL OR contact_source_state.next_attempt_at <= ${now})` : raw('');
+    const changed = await this.store.run(
+      sql`INSERT INTO contact_source_state (account_id, source, type, config_key, last_attempt_at, running_since, running_owner)
+          VALUES (${source.accountId}, ${source.name}, ${source.type}, ${source.configKey}, ${now}, ${now}, ${owner})
+          ON CONFLICT (account_id, source) DO UPDATE SET type = excluded.type, last_attempt_at = excluded.last_attempt_at,
+            running_since = excluded.running_since, running_owner = excluded.running_owner
+          WHERE (contact_source_state.running_since IS NULL OR contact_source_state.running_since < ${now - leaseMs})${due}`,
+    );
+    return changed > 0;
   }
 
-  recordFailure(source: ResolvedSource, owner: string, failure: { kind: FailureKind; message: string; now: number; next: number }): void {
-    this.failureStatement.run({ account: source.accountId, source: source.name, owner, count: this.contactCount(source.accountId, source.name), ...failure });
+  /** Records a sync that completed, releasing the lease; nothing when `owner` no longer holds it. */
+  async recordSuccess(source: ResolvedSource, owner: string, success: { cursor: string; result: SyncResult; now: number; next: number }): Promise<void> {
+    const fullAt = success.result.mode === 'full' ? success.now : null;
+    await this.store.run(
+      sql`UPDATE contact_source_state SET cursor = ${success.cursor}, config_key = ${source.configKey}, contact_count = ${countOf(source.accountId, source.name)},
+            last_success_at = ${success.now}, last_full_sync_at = coalesce(${fullAt}, last_full_sync_at), last_result = ${JSON.stringify(success.result)},
+            consecutive_failures = 0, next_attempt_at = ${success.next}, running_since = NULL, running_owner = NULL
+          WHERE ${held(source, owner)}`,
+    );
+  }
+
+  async recordFailure(source: ResolvedSource, owner: string, failure: { kind: FailureKind; message: string; now: number; next: number }): Promise<void> {
+    await this.store.run(
+      sql`UPDATE contact_source_state SET contact_count = ${countOf(source.accountId, source.name)}, last_error_kind = ${failure.kind}, last_error = ${failure.message},
+            last_error_at = ${failure.now}, consecutive_failures = consecutive_failures + 1, next_attempt_at = ${failure.next}, running_since = NULL, running_owner = NULL
+          WHERE ${held(source, owner)}`,
+    );
   }
 
   /** Released without a verdict (the server is stopping): due again at once. */
-  recordInterrupted(source: ResolvedSource, owner: string, now: number): void {
-    this.interruptedStatement.run({ account: source.accountId, source: source.name, owner, count: this.contactCount(source.accountId, source.name), now });
+  async recordInterrupted(source: ResolvedSource, owner: string, now: number): Promise<void> {
+    await this.store.run(
+      sql`UPDATE contact_source_state SET contact_count = ${countOf(source.accountId, source.name)}, next_attempt_at = ${now}, running_since = NULL, running_owner = NULL
+          WHERE ${held(source, owner)}`,
+    );
   }
 
-  remove(accountId: string, source: string): void {
-    this.removeStatement.run(accountId, source);
+  async remove(accountId: string, source: string): Promise<void> {
+    await this.store.run(sql`DELETE FROM contact_source_state WHERE account_id = ${accountId} AND source = ${source}`);
   }
 
   /** The sealed refresh token kept for the source, with the lineage it was kept for. */
-  refreshToken(accountId: string, source: string): { sealed: string; lineage: string } | undefined {
-    const row = this.refreshRead.get(accountId, source);
+  async refreshToken(accountId: string, source: string): Promise<{ sealed: string; lineage: string } | undefined> {
+    const row = await this.store.get<{ refresh_token: string | null; refresh_lineage: string | null }>(
+      sql`SELECT refresh_token, refresh_lineage FROM contact_source_state WHERE account_id = ${accountId} AND source = ${source}`,
+    );
     return row?.refresh_token && row.refresh_lineage ? { sealed: row.refresh_token, lineage: row.refresh_lineage } : undefined;
   }
 
-  saveRefreshToken(accountId: string, source: string, kept: { sealed: string; lineage: string } | undefined): void {
-    this.refreshWrite.run(kept?.sealed ?? null, kept?.lineage ?? null, accountId, source);
+  async saveRefreshToken(accountId: string, source: string, kept: { sealed: string; lineage: string } | undefined): Promise<void> {
+    await this.store.run(
+      sql`UPDATE contact_source_state SET refresh_token = ${kept?.sealed ?? null}, refresh_lineage = ${kept?.lineage ?? null} WHERE account_id = ${accountId} AND source = ${source}`,
+    );
   }
 
   /** The source ids the index holds for this source. */
-  contactIds(accountId: string, source: string): string[] {
-    return this.ids.all(accountId, source).map((row) => row.source_id);
+  async contactIds(accountId: string, source: string): Promise<string[]> {
+    return (await this.store.all<{ source_id: string }>(sql`SELECT source_id FROM contacts WHERE account_id = ${accountId} AND source = ${source}`)).map((row) => row.source_id);
   }
 
-  contactCount(accountId: string, source: string): number {
-    return this.count.get(accountId, source)?.n ?? 0;
+  async contactCount(accountId: string, source: string): Promise<number> {
+    return (await this.store.get<{ n: number }>(sql`SELECT COUNT(*) AS n FROM contacts WHERE account_id = ${accountId} AND source = ${source}`))?.n ?? 0;
   }
 }
+
+/** The number of contacts the index holds for a source, as a subquery (counted in the statement that records it). */
+const countOf = (accountId: string, source: string): Sql => sql`(SELECT COUNT(*) FROM contacts WHERE account_id = ${accountId} AND source = ${source})`;
+
+/** The source's row while `owner` holds its lease: a record applies only then. */
+const held = (source: ResolvedSource, owner: string): Sql => sql`account_id = ${source.accountId} AND source = ${source.name} AND running_owner = ${owner}`;

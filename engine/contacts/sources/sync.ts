@@ -19,9 +19,9 @@ import type { Clock } from '../../clock.ts';
 import { isSwitchboardError, SwitchboardError } from '../../errors.ts';
 import type { Logger } from '../../logging.ts';
 import { maskKnownSecrets, maskSecrets, type SecretSource } from '../../secrets.ts';
-import type { Database } from '../../store/database.ts';
+import type { StoreEngine } from '../../store/engine.ts';
 import { normalizeContact } from '../input.ts';
-import type { ContactStore } from '../store.ts';
+import type { ContactStore, ContactWrite } from '../store.ts';
 import type { ResolvedSource } from './config.ts';
 import { ResyncRequired, SourceFailure, fromHttpFailure, type FailureKind } from './failures.ts';
 import { googleProvider } from './google.ts';
@@ -51,8 +51,16 @@ export type SyncOutcome =
   | ({ ok: true; account: string; source: string; contacts: number; durationMs: number; nextAttemptAt: number } & SyncResult)
   | { ok: false; account: string; source: string; kind: FailureKind | 'interrupted'; message: string; consecutiveFailures: number; durationMs: number; nextAttemptAt: number };
 
+export interface SyncOptions {
+  /** Read everything, not only the changes since the stored cursor. */
+  full?: boolean;
+  signal?: AbortSignal;
+  /** The scheduler's syncs: refused (CONFLICT) when the source is not due, as when another node has just synced it. */
+  onlyIfDue?: boolean;
+}
+
 export interface SyncDeps {
-  db: Database;
+  store: StoreEngine;
   contacts: ContactStore;
   secrets: SecretSource;
   clock: Clock;
@@ -84,23 +92,29 @@ export class ContactSourceSync {
   private readonly random: () => number;
 
   constructor(private readonly deps: SyncDeps) {
-    this.states = new SourceStateStore(deps.db);
+    this.states = new SourceStateStore(deps.store);
     this.send = deps.send ?? sendThrough(deps.outbound);
     this.random = deps.random ?? Math.random;
   }
 
   /**
    * Starts one sync now (a full one when asked, or when there is no usable
-   * cursor). Throws CONFLICT at once, before returning a promise, when
-   * another sync of the source holds the lease; every other failure is an
-   * outcome, recorded in the state.
+   * cursor): resolves once the source's lease is taken, with the sync's
+   * outcome to come in `done`. Rejects with CONFLICT when another sync of
+   * the source holds the lease (in this process, another, or on another
+   * node); every other failure is an outcome, recorded in the state.
    */
-  run(source: ResolvedSource, options: { full?: boolean; signal?: AbortSignal } = {}): Promise<SyncOutcome> {
-    if (!this.states.claim(source, this.owner, this.deps.clock.now(), LEASE_MS)) {
-      const since = this.states.get(source.accountId, source.name)?.runningSince;
+  async start(source: ResolvedSource, options: SyncOptions = {}): Promise<{ done: Promise<SyncOutcome> }> {
+    if (!(await this.states.claim(source, this.owner, this.deps.clock.now(), LEASE_MS, { onlyIfDue: options.onlyIfDue ?? false }))) {
+      const since = (await this.states.get(source.accountId, source.name))?.runningSince;
       throw new SwitchboardError('CONFLICT', `contact source ${source.name} of account ${source.accountId} is being synced already${since ? ` (since ${new Date(since).toISOString()})` : ''}; try again when that sync has ended`);
     }
-    return this.execute(source, options);
+    return { done: this.execute(source, options) };
+  }
+
+  /** One sync, start to end (CONFLICT as for `start`). */
+  async run(source: ResolvedSource, options: SyncOptions = {}): Promise<SyncOutcome> {
+    return (await this.start(source, options)).done;
   }
 
   private async execute(source: ResolvedSource, options: { full?: boolean; signal?: AbortSignal }): Promise<SyncOutcome> {
@@ -115,7 +129,7 @@ export class ContactSourceSync {
       masks = [client.clientId, client.clientSecret, client.refreshToken];
       const tokens = this.tokensFor(source, client);
       const provider = source.type === 'google' ? googleProvider(source, { tokens, send: this.send, clock }) : microsoftProvider(source, { tokens, send: this.send, clock });
-      const state = this.states.get(source.accountId, source.name);
+      const state = await this.states.get(source.accountId, source.name);
       const cursor = !options.full && state?.configKey === source.configKey ? state.cursor : null;
       let result: SyncResult & { cursor: string };
       try {
@@ -128,8 +142,8 @@ export class ContactSourceSync {
       const now = clock.now();
       const next = now + source.intervalMs - Math.round(this.random() * source.intervalMs * 0.1);
       const { cursor: nextCursor, ...summary } = result;
-      this.states.recordSuccess(source, this.owner, { cursor: nextCursor, result: summary, now, next });
-      const contacts = this.states.contactCount(source.accountId, source.name);
+      await this.states.recordSuccess(source, this.owner, { cursor: nextCursor, result: summary, now, next });
+      const contacts = await this.states.contactCount(source.accountId, source.name);
       this.deps.metrics?.contactSyncSucceeded(source.accountId, source.name, contacts, now);
       log.info({ event: 'contact_sync', ...context, ...summary, contacts, durationMs: durationMs() }, 'contact source synced');
       return { ok: true, account: source.accountId, source: source.name, ...summary, contacts, durationMs: durationMs(), nextAttemptAt: next };
@@ -145,17 +159,17 @@ export class ContactSourceSync {
     this.deps.metrics?.forgetContactSource(accountId, name);
   }
 
-  private failed(source: ResolvedSource, failure: SourceFailure | 'interrupted', masks: string[], durationMs: number, context: Record<string, string>): SyncOutcome {
+  private async failed(source: ResolvedSource, failure: SourceFailure | 'interrupted', masks: string[], durationMs: number, context: Record<string, string>): Promise<SyncOutcome> {
     const now = this.deps.clock.now();
     const base = { ok: false as const, account: source.accountId, source: source.name, durationMs };
-    const failures = this.states.get(source.accountId, source.name)?.consecutiveFailures ?? 0;
+    const failures = (await this.states.get(source.accountId, source.name))?.consecutiveFailures ?? 0;
     if (failure === 'interrupted') {
-      this.states.recordInterrupted(source, this.owner, now);
+      await this.states.recordInterrupted(source, this.owner, now);
       return { ...base, kind: 'interrupted', message: 'the sync was interrupted because the server is stopping', consecutiveFailures: failures, nextAttemptAt: now };
     }
     const message = maskSecrets(failure.message, masks);
     const next = now + backoffMs(failures + 1, failure.retryAfterMs, this.random);
-    this.states.recordFailure(source, this.owner, { kind: failure.kind, message, now, next });
+    await this.states.recordFailure(source, this.owner, { kind: failure.kind, message, now, next });
     this.deps.metrics?.contactSyncFailed(source.accountId, source.name);
     this.deps.log.warn({ event: 'contact_sync_failed', ...context, kind: failure.kind, consecutiveFailures: failures + 1, nextAttemptAt: new Date(next).toISOString() }, message);
     return { ...base, kind: failure.kind, message, consecutiveFailures: failures + 1, nextAttemptAt: next };
@@ -196,8 +210,8 @@ export class ContactSourceSync {
     const lineage = lineageOf(client.refreshToken);
     const { accountId, name } = source;
     const tokens = new AccessTokens(client, this.send, this.deps.clock, {
-      load: () => {
-        const kept = this.states.refreshToken(accountId, name);
+      load: async () => {
+        const kept = await this.states.refreshToken(accountId, name);
         return kept?.lineage === lineage ? unseal(kept.sealed, client.clientSecret) : undefined;
       },
       save: (token) => this.states.saveRefreshToken(accountId, name, { sealed: seal(token, client.clientSecret), lineage }),
@@ -219,7 +233,7 @@ export class ContactSourceSync {
       async (items, toChange) => {
         for (let start = 0; start < items.length; start += WRITE_CHUNK) {
           const changes = items.slice(start, start + WRITE_CHUNK).map(toChange).filter((change) => change !== undefined);
-          this.apply(source, changes, counts, seen);
+          await this.apply(source, changes, counts, seen);
           await yieldToEventLoop();
         }
       },
@@ -230,35 +244,40 @@ export class ContactSourceSync {
   }
 
   /** One transaction. In an incremental sync a contact that lost its last usable number leaves the index. */
-  private apply(source: ResolvedSource, changes: ContactChange[], counts: SyncCounts, seen: Set<string> | undefined): void {
+  private async apply(source: ResolvedSource, changes: ContactChange[], counts: SyncCounts, seen: Set<string> | undefined): Promise<void> {
     const { contacts } = this.deps;
-    contacts.batch(() => {
-      for (const change of changes) {
-        if (change.kind === 'delete') {
-          seen?.delete(change.id);
-          if (contacts.deleteContact(source.accountId, source.name, change.id)) counts.deleted += 1;
-          continue;
-        }
-        try {
-          const { contact } = normalizeContact(change.input, source.defaultCountry);
-          counts[contacts.upsertContact(source.accountId, source.name, change.id, contact).change] += 1;
-          seen?.add(change.id);
-        } catch (error) {
-          if (!isSwitchboardError(error)) throw error;
-          counts.skipped += 1;
-          if (!seen && contacts.deleteContact(source.accountId, source.name, change.id)) counts.deleted += 1;
-        }
+    const writes: ContactWrite[] = [];
+    let skipped = 0;
+    for (const change of changes) {
+      if (change.kind === 'delete') {
+        seen?.delete(change.id);
+        writes.push({ kind: 'delete', sourceId: change.id });
+        continue;
       }
-    });
+      try {
+        const { contact } = normalizeContact(change.input, source.defaultCountry);
+        writes.push({ kind: 'upsert', sourceId: change.id, contact });
+        seen?.add(change.id);
+      } catch (error) {
+        if (!isSwitchboardError(error)) throw error;
+        skipped += 1;
+        if (!seen) writes.push({ kind: 'delete', sourceId: change.id });
+      }
+    }
+    const outcomes = await contacts.transaction((tx) => contacts.write(tx, source.accountId, source.name, writes));
+    // Counted once committed, as the outcomes of a chunk that failed were never true.
+    counts.skipped += skipped;
+    for (const outcome of outcomes) {
+      if (outcome.kind === 'upsert') counts[outcome.change] += 1;
+      else if (outcome.deleted) counts.deleted += 1;
+    }
   }
 
   private async removeUnseen(source: ResolvedSource, seen: Set<string>, counts: SyncCounts, signal: AbortSignal): Promise<void> {
-    const stale = this.states.contactIds(source.accountId, source.name).filter((id) => !seen.has(id));
+    const stale = (await this.states.contactIds(source.accountId, source.name)).filter((id) => !seen.has(id));
     for (let start = 0; start < stale.length; start += DELETE_CHUNK) {
       signal.throwIfAborted();
-      this.deps.contacts.batch(() => {
-        for (const id of stale.slice(start, start + DELETE_CHUNK)) if (this.deps.contacts.deleteContact(source.accountId, source.name, id)) counts.deleted += 1;
-      });
+      counts.deleted += await this.deps.contacts.deleteMany(source.accountId, source.name, stale.slice(start, start + DELETE_CHUNK));
       await yieldToEventLoop();
     }
   }

@@ -67,7 +67,7 @@ export const lookupContactTool: ToolDefinition<{ phone_number: string }> = {
         `"${args.phone_number}" is not a phone number that can be read. Pass the number with its country code, e.g. +12125550100, or as dialed in the country ${ctx.account.defaultCountry}.`,
       );
     }
-    const matches = mergeSamePerson(ctx.services.contacts.findByNumber(ctx.call.accountId, e164, ENTRIES_READ)).slice(0, MAX_MATCHES);
+    const matches = mergeSamePerson(await ctx.services.contacts.findByNumber(ctx.call.accountId, e164, ENTRIES_READ)).slice(0, MAX_MATCHES);
     const data = {
       found: matches.length > 0,
       phone_number: e164,
