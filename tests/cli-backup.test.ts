@@ -4,6 +4,7 @@ import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 
+import { sql } from '../engine/store/sql.ts';
 import { runCli } from './helpers/cli.ts';
 import { callHeaders, connect, eventually, startTestServer, tempDir, type TestServer } from './helpers/server.ts';
 import { basicManifests, testToolKinds } from './helpers/test-tools.ts';
@@ -32,7 +33,7 @@ it('copies the database while the server is writing; the copy opens, passes its 
       calls += 1;
     }
   })();
-  await eventually(() => (auditCount(server.running.services.db) >= 20 ? true : undefined));
+  await eventually(async () => ((await server.running.services.store.get<{ n: number }>(sql`SELECT count(*) AS n FROM audit_log`))?.n ?? 0) >= 20 || undefined);
 
   const file = path.join(outDir, 'switchboard-backup.db');
   const result = await runCli(['backup', file, '--data', server.dataDir]);
@@ -87,4 +88,15 @@ it('says so when there is no database or no such directory', async () => {
   expect(noFile.code).toBe(2);
   expect(noFile.stderr).toContain('switchboard backup FILE');
   fs.rmSync(empty, { recursive: true, force: true });
+});
+
+it('refuses with PostgreSQL named (--database or SWITCHBOARD_DATABASE_URL) and points to pg_dump, never showing the URL', async () => {
+  const file = path.join(outDir, 'postgres.db');
+  const refusal =
+    'switchboard backup: the data is in PostgreSQL (--database or SWITCHBOARD_DATABASE_URL is set) and backup copies only the SQLite file: back it up with pg_dump, e.g. pg_dump --format=custom --file=switchboard.dump "$SWITCHBOARD_DATABASE_URL" (docs/operations.md, Backups and restore)\n';
+  const byFlag = await runCli(['backup', file, '--data', server.dataDir, '--database', 'postgres://switchboard:pg-s3cret@db.example:5432/switchboard']);
+  expect(byFlag).toMatchObject({ code: 2, stdout: '', stderr: refusal });
+  const byEnvironment = await runCli(['backup', file, '--data', server.dataDir], { env: { SWITCHBOARD_DATABASE_URL: 'postgres://switchboard:pg-s3cret@db.example:5432/switchboard' } });
+  expect(byEnvironment).toMatchObject({ code: 2, stdout: '', stderr: refusal });
+  expect(fs.existsSync(file)).toBe(false);
 });

@@ -236,8 +236,7 @@ export class AuditLog {
     if (query.status !== undefined) conditions.push(sql`status = ${query.status}`);
     if (query.since !== undefined) conditions.push(sql`at >= ${query.since}`);
     if (query.until !== undefined) conditions.push(sql`at < ${query.until}`);
-    // Spelled out rather than a row comparison, whose parameters PostgreSQL cannot type.
-    if (query.cursor) conditions.push(sql`(at < ${query.cursor.at} OR (at = ${query.cursor.at} AND id < ${query.cursor.id}))`);
+    if (query.cursor) conditions.push(sql`(at, id) < (${query.cursor.at}, ${query.cursor.id})`);
     const rows = await this.store.all<AuditRow>(sql`SELECT ${COLUMNS} FROM audit_log WHERE ${join(conditions, ' AND ')} ORDER BY at DESC, id DESC LIMIT ${query.limit + 1}`);
     const items = rows.slice(0, query.limit).map(fromRow);
     const last = items[items.length - 1];

@@ -26,7 +26,7 @@ export const backupCommand: Command = {
     if (settings.databaseUrl) {
       throw new SwitchboardError(
         'BAD_REQUEST',
-        'switchboard backup copies the SQLite file; this data is in PostgreSQL (--database or SWITCHBOARD_DATABASE_URL is set): back it up with pg_dump, e.g. pg_dump --format=custom --file=switchboard.dump "$SWITCHBOARD_DATABASE_URL" (docs/operations.md, Backups and restore)',
+        'the data is in PostgreSQL (--database or SWITCHBOARD_DATABASE_URL is set) and backup copies only the SQLite file: back it up with pg_dump, e.g. pg_dump --format=custom --file=switchboard.dump "$SWITCHBOARD_DATABASE_URL" (docs/operations.md, Backups and restore)',
       );
     }
     const target = positionals[0];
