@@ -95,4 +95,13 @@ describe('switchboard keys', () => {
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toBe('switchboard keys: no key has id key_nope\n');
   });
+
+  it('names the PostgreSQL database it cannot open, and never its password', async () => {
+    // Port 9 on loopback: nothing listens there.
+    const result = await runCli(['keys', 'list', '--database', 'postgres://switchboard:pg-s3cret@127.0.0.1:9/switchboard']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe(
+      'switchboard keys: cannot open the PostgreSQL database 127.0.0.1:9/switchboard: connect ECONNREFUSED 127.0.0.1:9. Check --database (SWITCHBOARD_DATABASE_URL), and that the database server runs and lets this user in\n',
+    );
+  });
 });

@@ -4,21 +4,48 @@
  * directory. The server and every CLI command open it this one way.
  */
 import { databaseFile, type ServerSettings } from '../config.ts';
+import { SwitchboardError } from '../errors.ts';
 import type { StoreEngine } from './engine.ts';
-import { PostgresEngine } from './postgres/engine.ts';
+import { describeUrl, PostgresEngine } from './postgres/engine.ts';
 import { SqliteEngine } from './sqlite/engine.ts';
 
 type StoreSettings = Pick<ServerSettings, 'dataDir' | 'dbSynchronous' | 'databaseUrl' | 'databasePoolSize' | 'databaseStatementTimeoutMs' | 'databaseCa'>;
 
 export function openStore(settings: StoreSettings, onError?: (error: Error) => void): Promise<StoreEngine> {
   if (settings.databaseUrl) {
+    const url = settings.databaseUrl;
     return PostgresEngine.open({
-      url: settings.databaseUrl,
+      url,
       poolSize: settings.databasePoolSize,
       statementTimeoutMs: settings.databaseStatementTimeoutMs,
       caFile: settings.databaseCa,
       ...(onError ? { onError } : {}),
+    }).catch((error: unknown) => {
+      throw unreachable(url, error);
     });
   }
   return SqliteEngine.open(databaseFile(settings.dataDir), { synchronous: settings.dbSynchronous });
+}
+
+/**
+ * A PostgreSQL database that cannot be opened (refused, unknown host, wrong
+ * password, a CA file that cannot be read), said for the operator: which
+ * server and database, the driver's reason, where the setting is. The URL's
+ * password is never in it, even where a reason would quote it.
+ */
+function unreachable(url: string, error: unknown): SwitchboardError {
+  const password = (() => {
+    try {
+      return decodeURIComponent(new URL(url).password);
+    } catch {
+      return '';
+    }
+  })();
+  const reason = error instanceof Error ? error.message : String(error);
+  const said = password ? reason.replaceAll(password, '***') : reason;
+  return new SwitchboardError(
+    'STORE_UNWRITABLE',
+    `cannot open the PostgreSQL database ${describeUrl(url)}: ${said}. Check --database (SWITCHBOARD_DATABASE_URL), and that the database server runs and lets this user in`,
+    { cause: error, details: { database: describeUrl(url) } },
+  );
 }
