@@ -12,7 +12,7 @@ import { SecretStore } from '../secrets.ts';
 import { createServices, type Services } from '../services.ts';
 import { builtinToolKinds } from '../tools/kinds.ts';
 import { SwitchboardError } from '../errors.ts';
-import { openDatabase, type Database } from '../store/database.ts';
+import { openDatabase } from '../store/database.ts';
 import type { StoreEngine } from '../store/engine.ts';
 import { openStore } from '../store/open.ts';
 
@@ -64,13 +64,6 @@ export const personasFlag = { personas: { type: 'string' } } as const satisfies 
  */
 let openedDatabase: string | undefined;
 export const cliDatabaseFile = (): string | undefined => openedDatabase;
-
-/** Opens the database the server uses (--data, SWITCHBOARD_DATA, ./data). */
-export function openCliDatabase(data: string | undefined, env: NodeJS.ProcessEnv): Database {
-  const settings = resolveSettings(data ? { data } : {}, env);
-  openedDatabase = databaseFile(settings.dataDir);
-  return openDatabase(openedDatabase, { synchronous: settings.dbSynchronous });
-}
 
 /**
  * The store engine the server uses (--database or SWITCHBOARD_DATABASE_URL

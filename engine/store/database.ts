@@ -80,21 +80,3 @@ export function migrate(db: Database, migrations: Migration[] = listMigrations()
   }
   return applied;
 }
-
-/**
- * Runs a write whose loss on a power failure is acceptable (the audit trail)
- * without waiting for the disk: in WAL mode a NORMAL commit skips the fsync,
- * and the next FULL commit makes it durable along with its own. The
- * connection's policy is back in force when this returns; nothing else can
- * run in between, since the connection is used from one thread.
- */
-export function writeWithoutFsync<T>(db: Database, work: () => T): T {
-  const previous = db.pragma('synchronous', { simple: true }) as number;
-  if (previous <= 1) return work();
-  db.pragma('synchronous = NORMAL');
-  try {
-    return work();
-  } finally {
-    db.pragma(`synchronous = ${previous}`);
-  }
-}
