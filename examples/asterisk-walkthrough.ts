@@ -113,9 +113,9 @@ try {
   let state = 'transferred';
   for (let attempt = 0; attempt < 100 && state !== 'ended'; attempt++) {
     await new Promise((resolve) => setTimeout(resolve, 50));
-    state = server.services.calls.store.call('acme', CALLER_CHANNEL)?.state ?? state;
+    state = (await server.services.calls.store.call('acme', CALLER_CHANNEL))?.state ?? state;
   }
-  const call = server.services.calls.store.call('acme', CALLER_CHANNEL);
+  const call = await server.services.calls.store.call('acme', CALLER_CHANNEL);
   step('Caller hangs up', `call ${call?.state}, ${call?.endReason ?? ''}`);
   await client.close();
 } finally {

@@ -63,10 +63,10 @@ describe('hang-up timing and restarts', () => {
     clock.advance(2_999);
     expect(await calls.hangups.runDue()).toBe(0);
     expect(hangupsFor('r-now')).toHaveLength(0);
-    expect(calls.store.call('acme', 'r-now')?.state).toBe('ending');
+    expect((await calls.store.call('acme', 'r-now'))?.state).toBe('ending');
     clock.advance(1);
     await calls.hangups.runDue();
-    await eventually(() => (calls.store.call('acme', 'r-now')?.state === 'ended' ? true : undefined));
+    await eventually(async () => ((await calls.store.call('acme', 'r-now'))?.state === 'ended' ? true : undefined));
     expect(hangupsFor('r-now')).toHaveLength(1);
 
     // Sent, but the PBX is still working on it when the server stops.
@@ -87,20 +87,20 @@ describe('hang-up timing and restarts', () => {
     const second = await startTestServer({ personas: personas(receiver.url), clock: later, settings: { dataDir, outboundAllow: ['127.0.0.1'] }, env: { PBX_SECRET: SECRET } });
     try {
       const store = second.running.services.calls.store;
-      await eventually(() => (store.call('acme', 'r-midway')?.state === 'ended' ? true : undefined), 8000, 'the interrupted hang-up to be re-sent');
+      await eventually(async () => ((await store.call('acme', 'r-midway'))?.state === 'ended' ? true : undefined), 8000, 'the interrupted hang-up to be re-sent');
       const resent = hangupsFor('r-midway');
       expect(resent.length).toBeGreaterThanOrEqual(2);
       expect(new Set(resent.map((request) => request.headers['idempotency-key']))).toEqual(new Set([midwayKey]));
 
-      await eventually(() => (store.call('acme', 'r-restart')?.state === 'ended' ? true : undefined), 8000, 'the pending hang-up');
+      await eventually(async () => ((await store.call('acme', 'r-restart'))?.state === 'ended' ? true : undefined), 8000, 'the pending hang-up');
       expect(hangupsFor('r-restart')).toHaveLength(1);
-      const queued = store.eventsOfCall('acme', 'r-restart').find((event) => event.type === 'command_queued');
+      const queued = (await store.eventsOfCall('acme', 'r-restart')).find((event) => event.type === 'command_queued');
       expect(queued?.detail).toMatchObject({ type: 'hangup', driver: 'webhook', late_ms: 3_600_000 - 9_000 });
 
       // The other account's signing secret is gone after the restart: the hang-up fails, and says why.
-      const failed = await eventually(() => store.eventsOfCall('other', 'r-nosecret').find((event) => event.type === 'command_failed'), 8000, 'the failed hang-up');
+      const failed = await eventually(async () => (await store.eventsOfCall('other', 'r-nosecret')).find((event) => event.type === 'command_failed'), 8000, 'the failed hang-up');
       expect(failed.detail).toMatchObject({ type: 'hangup', reason: 'the phone system is not connected: secret OTHER_SECRET is not set (environment variable or secrets file)' });
-      expect(store.call('other', 'r-nosecret')?.state).toBe('active');
+      expect((await store.call('other', 'r-nosecret'))?.state).toBe('active');
       expect(second.logLines.some((line) => line.includes('the phone system did not hang up the call') && line.includes('r-nosecret'))).toBe(true);
     } finally {
       await second.close();

@@ -144,8 +144,8 @@ describe('transfer_call and the transfer policy', () => {
 
   it('records every refusal as a call event', async () => {
     const { calls } = server.running.services;
-    const recent = calls.store.listCalls('acme', { limit: 1000 });
-    const refusals = recent.flatMap((call) => calls.store.eventsOfCall('acme', call.callId)).filter((event) => event.type === 'command_refused');
+    const recent = await calls.store.listCalls('acme', { limit: 1000 });
+    const refusals = (await Promise.all(recent.map((call) => calls.store.eventsOfCall('acme', call.callId)))).flat().filter((event) => event.type === 'command_refused');
     expect(refusals.map((event) => event.detail?.reason)).toEqual(expect.arrayContaining(['denied', 'premium_rate', 'not_allowed', 'invalid_number']));
   });
 });

@@ -67,7 +67,7 @@ export function callRoutes(context: AppContext): AdminRoutes {
   const accountOf = (req: Request): string => String(req.params.account);
 
   return (router: Router) => {
-    router.post('/calls', (req: Request, res: Response) => {
+    router.post('/calls', async (req: Request, res: Response) => {
       const accountId = accountOf(req);
       const body = bodyOf(req);
       const callId = optionalString(body, 'call_id', CALL_ID, '1-256 printable characters without spaces');
@@ -77,32 +77,29 @@ export function callRoutes(context: AppContext): AdminRoutes {
       const country = context.registry.current().accounts.get(accountId)?.defaultCountry ?? 'US';
       const caller = rawCaller ? (toE164(rawCaller, country) ?? rawCaller) : null;
       const pbxCallRef = optionalString(body, 'pbx_call_ref', CALL_ID, "the phone system's id of the caller's leg: 1-256 printable characters without spaces");
-      const { call, created } = calls.register(accountId, callId, personaId, caller, pbxCallRef);
+      const { call, created } = await calls.register(accountId, callId, personaId, caller, pbxCallRef);
       res.status(created ? 201 : 200).json({ call: callView(call) });
     });
 
-    router.get('/calls', (req: Request, res: Response) => {
+    router.get('/calls', async (req: Request, res: Response) => {
       onlyQueryParams(req, ['state', 'persona_id', 'limit', 'cursor']);
       const state = queryParam(req, 'state', 20);
       if (state !== undefined && !(STATES as readonly string[]).includes(state)) throw bad(`state must be one of ${STATES.join(', ')}`);
       const personaId = queryParam(req, 'persona_id', 64);
       const { limit, cursor } = pagingParams(req);
-      const list = calls.store.listCalls(accountOf(req), { state: state as CallState | undefined, personaId, after: cursor === undefined ? undefined : decodeCursor(cursor), limit: limit + 1 });
+      const list = await calls.store.listCalls(accountOf(req), { state: state as CallState | undefined, personaId, after: cursor === undefined ? undefined : decodeCursor(cursor), limit: limit + 1 });
       const more = list.length > limit;
       const shown = more ? list.slice(0, limit) : list;
       res.json({ calls: shown.map(callView), next_cursor: more ? encodeCursor(shown[shown.length - 1] as CallRecord) : null });
     });
 
-    router.get('/calls/:call_id', (req: Request, res: Response) => {
+    router.get('/calls/:call_id', async (req: Request, res: Response) => {
       const accountId = accountOf(req);
       const callId = callIdParam(req);
-      const call = calls.store.call(accountId, callId);
+      const call = await calls.store.call(accountId, callId);
       if (!call) throw new SwitchboardError('NOT_FOUND', `No call ${callId} in this account`);
-      res.json({
-        call: callView(call),
-        commands: calls.store.commandsOfCall(accountId, callId).map(commandView),
-        events: calls.store.eventsOfCall(accountId, callId).map(eventView),
-      });
+      const [commands, events] = await Promise.all([calls.store.commandsOfCall(accountId, callId), calls.store.eventsOfCall(accountId, callId)]);
+      res.json({ call: callView(call), commands: commands.map(commandView), events: events.map(eventView) });
     });
 
     router.delete('/calls/:call_id', async (req: Request, res: Response) => {
@@ -110,7 +107,7 @@ export function callRoutes(context: AppContext): AdminRoutes {
       const callId = callIdParam(req);
       const body = bodyOf(req);
       const reason = body.reason === undefined ? 'ended_by_pbx' : cleanReason(body.reason, 'ended_by_pbx').slice(0, 100);
-      const call = calls.end(accountId, callId, reason);
+      const call = await calls.end(accountId, callId, reason);
       const sessionsClosed = await endSessionsOf(context, accountId, callId);
       res.json({ call: callView(call), sessions_closed: sessionsClosed });
     });
@@ -123,7 +120,7 @@ export function callRoutes(context: AppContext): AdminRoutes {
       calls.streams.open(accountOf(req), raw ? Number(raw.trim()) : 0, res);
     });
 
-    router.post('/call-events/:id/ack', (req: Request, res: Response) => {
+    router.post('/call-events/:id/ack', async (req: Request, res: Response) => {
       const raw = String(req.params.id);
       if (!COMMAND_ID.test(raw)) throw new SwitchboardError('NOT_FOUND', `No command ${raw} in this account`);
       const body = bodyOf(req);
@@ -134,8 +131,8 @@ export function callRoutes(context: AppContext): AdminRoutes {
       const verdict: Verdict = body.success
         ? { success: true, ...(field.value ? { outcome: field.value as SuccessOutcome } : {}) }
         : { success: false, reason: cleanReason(body.reason, 'refused by the phone system'), ...(field.value ? { outcome: field.value as FailureOutcome } : {}) };
-      const { outcome, repeated } = calls.acknowledge(accountOf(req), Number(raw), verdict);
-      const call = calls.store.call(outcome.command.accountId, outcome.command.callId);
+      const { outcome, repeated } = await calls.acknowledge(accountOf(req), Number(raw), verdict);
+      const call = await calls.store.call(outcome.command.accountId, outcome.command.callId);
       res.json({ command: commandView(outcome.command), call: call ? callView(call) : null, already_acknowledged: repeated });
     });
   };

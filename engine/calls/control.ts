@@ -5,11 +5,21 @@
  * only writer of the calls tables.
  *
  * Every change that must hold together (the call's new state, the command,
- * its event) is one SQLite transaction, committed before any answer leaves.
- * Conditional updates (state IN (...), status = 'pending') settle races: two
- * transfers at once, a verdict against a time-out, the phone system ending a
- * call while a hang-up waits. Waiting for a verdict is in-process
- * (waiters.ts, woken by `settle`), with SQLite as the truth.
+ * its event) is one store transaction (SQLite or PostgreSQL), committed
+ * before any answer leaves. Conditional updates (state IN (...), status =
+ * 'pending') settle races: two transfers at once, a verdict against a
+ * time-out, the phone system ending a call while a hang-up waits. A
+ * transaction that reads before it decides (is a newer transfer under way?
+ * is the command still pending?) first locks the call's row (`lockCall`), so
+ * on PostgreSQL, where several connections and nodes write at once, those
+ * decisions about one call run one after another as they do with SQLite's
+ * single writer. Waiting for a verdict is in-process (waiters.ts, woken by
+ * `settle`), with the store as the truth.
+ *
+ * Drivers report through their sink from socket handlers, synchronously;
+ * each report is queued behind the account's earlier ones (so the history
+ * keeps the order the phone system told it in) and a report that cannot be
+ * written is logged at error with its command id, never dropped silently.
  *
  * Which phone system a command goes to is the account's driver in the pool;
  * nothing here depends on which driver that is.
@@ -29,7 +39,7 @@ import type { CallControlSettings } from '../manifests/types.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { OutboundClient } from '../outbound/client.ts';
 import { knownSecretsMask, maskKnownSecrets, type SecretSource } from '../secrets.ts';
-import type { Database } from '../store/database.ts';
+import type { Executor, StoreEngine } from '../store/engine.ts';
 import type { CallContext } from '../tools/types.ts';
 import type { DndStore } from '../users/dnd-store.ts';
 import type { DriverHealth, DriverScope, DriverSink, SendResult } from './drivers/driver.ts';
@@ -54,7 +64,7 @@ import {
 import { CommandWaiters } from './waiters.ts';
 
 export interface CallControlDeps {
-  db: Database;
+  store: StoreEngine;
   clock: Clock;
   log: Logger;
   secrets: SecretSource;
@@ -108,9 +118,11 @@ export class CallControl {
   readonly drivers: DriverPool;
   private readonly waiters = new CommandWaiters();
   private readonly events = new EventEmitter<CallControlEvents>();
+  /** Per account, the tail of the driver reports still being written (see `report`). */
+  private readonly reports = new Map<string, Promise<void>>();
 
   constructor(private readonly deps: CallControlDeps) {
-    this.store = new CallStore(deps.db);
+    this.store = new CallStore(deps.store);
     this.streams = new EventStreams(this.store, deps.clock, deps.log, (command) => this.stillDue(command));
     this.hangups = new HangupRunner(this, deps.clock, deps.log);
     this.drivers = new DriverPool(builtinDrivers(this.streams), (account, settings) => this.scopeFor(account, settings), deps.log);
@@ -124,30 +136,31 @@ export class CallControl {
     return this.deps.clock.now();
   }
 
-  private transaction<T>(work: () => T): T {
-    return this.deps.db.transaction(work).immediate();
+  private transaction<T>(work: (tx: Executor) => Promise<T>): Promise<T> {
+    return this.deps.store.transaction(work);
   }
 
   /** The call a tool runs in, created on first use. */
-  ensureCall(context: CallContext): CallRecord {
-    return this.transaction(() => {
-      const { call, created } = this.store.ensureCall(
+  ensureCall(context: CallContext): Promise<CallRecord> {
+    return this.transaction(async (tx) => {
+      const { call, created } = await this.store.ensureCall(
         { accountId: context.accountId, callId: context.callId, personaId: context.personaId, caller: context.callerE164 ?? context.callerIdNumber ?? null, source: 'tool' },
         this.now(),
+        tx,
       );
-      if (created) this.store.addEvent(call.accountId, call.callId, 'call_started', this.now(), null, { persona_id: context.personaId });
+      if (created) await this.store.addEvent(call.accountId, call.callId, 'call_started', this.now(), null, { persona_id: context.personaId }, tx);
       return call;
     });
   }
 
   /** The PBX announces a call. Registering it again is harmless; an ended call id cannot come back. */
-  register(accountId: string, callId: string, personaId: string | null, caller: string | null, pbxCallRef: string | null = null): { call: CallRecord; created: boolean } {
-    return this.transaction(() => {
-      if (this.store.call(accountId, callId)?.state === 'ended') {
+  register(accountId: string, callId: string, personaId: string | null, caller: string | null, pbxCallRef: string | null = null): Promise<{ call: CallRecord; created: boolean }> {
+    return this.transaction(async (tx) => {
+      if ((await this.store.lockCall(accountId, callId, tx))?.state === 'ended') {
         throw new SwitchboardError('CONFLICT', `Call ${callId} has ended; a call id cannot be used again`);
       }
-      const result = this.store.ensureCall({ accountId, callId, personaId, caller, source: 'pbx', pbxCallRef }, this.now());
-      if (result.created) this.store.addEvent(accountId, callId, 'call_registered', this.now(), null, { persona_id: personaId, caller_id_number: caller, pbx_call_ref: pbxCallRef });
+      const result = await this.store.ensureCall({ accountId, callId, personaId, caller, source: 'pbx', pbxCallRef }, this.now(), tx);
+      if (result.created) await this.store.addEvent(accountId, callId, 'call_registered', this.now(), null, { persona_id: personaId, caller_id_number: caller, pbx_call_ref: pbxCallRef }, tx);
       return result;
     });
   }
@@ -159,46 +172,48 @@ export class CallControl {
    * listeners hear of it (the call's MCP sessions close); the admin route
    * closes them itself, to report how many.
    */
-  end(accountId: string, callId: string, reason: string, notify = false): CallRecord {
-    const withdrawn: number[] = [];
-    const stillOpen: number[] = [];
-    let endedNow = false;
-    const call = this.transaction(() => {
-      const { call: before } = this.store.ensureCall({ accountId, callId, personaId: null, caller: null, source: 'pbx' }, this.now());
-      if (before.state === 'ended') return before;
-      endedNow = true;
-      this.store.setState(accountId, callId, LIVE_STATES, 'ended', this.now(), { endReason: reason });
-      for (const command of this.store.pendingOfCall(accountId, callId)) {
-        if (this.store.withdrawUndelivered(command.id, 'the call ended', this.now())) {
-          withdrawn.push(command.id);
-          this.store.addEvent(accountId, callId, 'command_withdrawn', this.now(), command.id, { type: command.kind, reason: 'the call ended' });
-        } else {
-          stillOpen.push(command.id);
+  async end(accountId: string, callId: string, reason: string, notify = false): Promise<CallRecord> {
+    // What the account's driver reported before (a command delivered, say) is written first: it decides what is withdrawn.
+    await this.reports.get(accountId);
+    return this.endCall(accountId, callId, reason, notify);
+  }
+
+  private async endCall(accountId: string, callId: string, reason: string, notify: boolean): Promise<CallRecord> {
+    const result = await this.transaction(async (tx) => {
+      await this.store.ensureCall({ accountId, callId, personaId: null, caller: null, source: 'pbx' }, this.now(), tx);
+      const before = (await this.store.lockCall(accountId, callId, tx)) as CallRecord;
+      if (before.state === 'ended') return { call: before, endedNow: false, woken: [] as number[] };
+      const woken: number[] = [];
+      await this.store.setState(accountId, callId, LIVE_STATES, 'ended', this.now(), { endReason: reason }, tx);
+      for (const command of await this.store.pendingOfCall(accountId, callId, tx)) {
+        woken.push(command.id);
+        if (await this.store.withdrawUndelivered(command.id, 'the call ended', this.now(), tx)) {
+          await this.store.addEvent(accountId, callId, 'command_withdrawn', this.now(), command.id, { type: command.kind, reason: 'the call ended' }, tx);
         }
       }
-      this.store.addEvent(accountId, callId, 'call_ended', this.now(), null, { reason, previous_state: before.state });
-      return this.store.call(accountId, callId) as CallRecord;
+      await this.store.addEvent(accountId, callId, 'call_ended', this.now(), null, { reason, previous_state: before.state }, tx);
+      return { call: (await this.store.call(accountId, callId, tx)) as CallRecord, endedNow: true, woken };
     });
     // Tools waiting on this call's commands answer now (the call is over) instead of at their time limit.
-    [...withdrawn, ...stillOpen].forEach((id) => this.waiters.wake(id));
-    if (notify && endedNow) this.events.emit('ended', accountId, callId);
-    return call;
+    result.woken.forEach((id) => this.waiters.wake(id));
+    if (notify && result.endedNow) this.events.emit('ended', accountId, callId);
+    return result.call;
   }
 
   /** Records that a tool refused a command, and why. */
-  refuse(call: CallRecord, type: 'transfer' | 'hangup', reason: string, detail: Record<string, unknown> = {}): void {
-    this.store.addEvent(call.accountId, call.callId, 'command_refused', this.now(), null, { type, reason, ...detail });
+  async refuse(call: CallRecord, type: 'transfer' | 'hangup', reason: string, detail: Record<string, unknown> = {}): Promise<void> {
+    await this.store.addEvent(call.accountId, call.callId, 'command_refused', this.now(), null, { type, reason, ...detail });
     this.deps.metrics.callControlCommand(type, 'refused');
   }
 
   /** Records that a tool asked again for a command still waiting for its answer (it is not sent twice). */
-  askedAgain(command: CommandRecord): void {
-    this.store.addEvent(command.accountId, command.callId, 'command_asked_again', this.now(), command.id, { type: command.kind });
+  async askedAgain(command: CommandRecord): Promise<void> {
+    await this.store.addEvent(command.accountId, command.callId, 'command_asked_again', this.now(), command.id, { type: command.kind });
   }
 
   /** Records a step of a tool's own (a fallback taken), for the call's history. */
-  note(call: CallRecord, type: string, detail: Record<string, unknown>): void {
-    this.store.addEvent(call.accountId, call.callId, type, this.now(), null, detail);
+  async note(call: CallRecord, type: string, detail: Record<string, unknown>): Promise<void> {
+    await this.store.addEvent(call.accountId, call.callId, type, this.now(), null, detail);
   }
 
   /** The account's call_control settings as its driver runs them (the events driver without a block). */
@@ -217,36 +232,36 @@ export class CallControl {
     return this.drivers.of(accountId)?.driver.keepsCaller ?? false;
   }
 
-  /** active -> transferring with a queued command, or undefined if the call was not active. */
-  startTransfer(call: CallRecord, request: TransferRequest): CommandRecord | undefined {
-    return this.transaction(() => {
-      if (!this.store.setState(call.accountId, call.callId, ['active'], 'transferring', this.now())) return undefined;
-      return this.queue(call, 'transfer', request.destination, request.ringTimeoutMs);
+  /** active -> transferring with a queued command, or undefined if the call was not active (two transfers at once: one wins). */
+  startTransfer(call: CallRecord, request: TransferRequest): Promise<CommandRecord | undefined> {
+    return this.transaction(async (tx) => {
+      if (!(await this.store.setState(call.accountId, call.callId, ['active'], 'transferring', this.now(), {}, tx))) return undefined;
+      return this.queue(tx, call, 'transfer', request.destination, request.ringTimeoutMs);
     });
   }
 
   /** active -> ending with a hang-up due after the delay; false if the call was not active. */
-  scheduleHangup(call: CallRecord, hangupAt: number): boolean {
-    const scheduled = this.transaction(() => {
-      if (!this.store.setState(call.accountId, call.callId, ['active'], 'ending', this.now(), { hangupAt })) return false;
-      this.store.addEvent(call.accountId, call.callId, 'hangup_scheduled', this.now(), null, { hangup_at: new Date(hangupAt).toISOString() });
+  async scheduleHangup(call: CallRecord, hangupAt: number): Promise<boolean> {
+    const scheduled = await this.transaction(async (tx) => {
+      if (!(await this.store.setState(call.accountId, call.callId, ['active'], 'ending', this.now(), { hangupAt }, tx))) return false;
+      await this.store.addEvent(call.accountId, call.callId, 'hangup_scheduled', this.now(), null, { hangup_at: new Date(hangupAt).toISOString() }, tx);
       return true;
     });
     if (scheduled) this.events.emit('hangupScheduled');
     return scheduled;
   }
 
-  /** Queues the hang-up of a call whose delay has passed (recording how late, if at all); undefined if it is no longer due. */
-  startHangup(call: CallRecord): CommandRecord | undefined {
-    return this.transaction(() => {
-      if (!this.store.takeHangup(call.accountId, call.callId, this.now())) return undefined;
-      return this.queue(call, 'hangup', undefined, null, { late_ms: Math.max(0, this.now() - (call.hangupAt ?? this.now())) });
+  /** Queues the hang-up of a call whose delay has passed (recording how late, if at all); undefined if it is no longer due or another process claimed it. */
+  startHangup(call: CallRecord): Promise<CommandRecord | undefined> {
+    return this.transaction(async (tx) => {
+      if (!(await this.store.takeHangup(call.accountId, call.callId, this.now(), tx))) return undefined;
+      return this.queue(tx, call, 'hangup', undefined, null, { late_ms: Math.max(0, this.now() - (call.hangupAt ?? this.now())) });
     });
   }
 
-  private queue(call: CallRecord, kind: 'transfer' | 'hangup', destination: Destination | undefined, ringTimeoutMs: number | null, detail: Record<string, unknown> = {}): CommandRecord {
+  private async queue(tx: Executor, call: CallRecord, kind: 'transfer' | 'hangup', destination: Destination | undefined, ringTimeoutMs: number | null, detail: Record<string, unknown> = {}): Promise<CommandRecord> {
     const driver: DriverName = this.drivers.of(call.accountId)?.name ?? 'events';
-    const command = this.store.insertCommand(
+    const command = await this.store.insertCommand(
       {
         accountId: call.accountId,
         callId: call.callId,
@@ -259,8 +274,9 @@ export class CallControl {
         ringTimeoutMs,
       },
       this.now(),
+      tx,
     );
-    this.store.addEvent(call.accountId, call.callId, 'command_queued', this.now(), command.id, { type: kind, destination: command.destination, driver, ...detail });
+    await this.store.addEvent(call.accountId, call.callId, 'command_queued', this.now(), command.id, { type: kind, destination: command.destination, driver, ...detail }, tx);
     return command;
   }
 
@@ -294,7 +310,7 @@ export class CallControl {
     if (!entry || health.state === 'down') {
       return this.notSent(command, `the phone system is not connected: ${health.reason ?? 'no reason given'}`);
     }
-    const call = this.store.call(command.accountId, command.callId);
+    const call = await this.store.call(command.accountId, command.callId);
     let result: SendResult;
     try {
       result = fromDriver.result(
@@ -327,23 +343,30 @@ export class CallControl {
     return this.awaitSettlement(command.id, options.waitMs, options.signal);
   }
 
-  private notSent(command: CommandRecord, reason: string): CommandOutcome {
-    const outcome = this.settle(command.id, { success: false, outcome: 'failed', reason }, 'driver');
+  private async notSent(command: CommandRecord, reason: string): Promise<CommandOutcome> {
+    const outcome = await this.settle(command.id, { success: false, outcome: 'failed', reason }, 'driver');
     return outcome.status === 'failed' ? { ...outcome, notSent: true } : outcome;
   }
 
   /** The PBX's acknowledgement of a command (SSE consumers, or a webhook PBX that answered 202). */
-  acknowledge(accountId: string, id: number, verdict: Verdict): { outcome: CommandOutcome; repeated: boolean } {
-    const command = this.store.command(id);
+  async acknowledge(accountId: string, id: number, verdict: Verdict): Promise<{ outcome: CommandOutcome; repeated: boolean }> {
+    const command = await this.store.command(id);
     if (!command || command.accountId !== accountId) throw new SwitchboardError('NOT_FOUND', `No command ${id} in this account`);
+    if (command.status === 'pending') {
+      const settled = await this.settleCommand(id, verdict, 'ack');
+      if (settled.now) return { outcome: settled.outcome, repeated: false };
+      // Another word, a time-out or the end of the call settled it between the read and the write: answer as if it had come first.
+      return this.answerSettled(settled.outcome.command, verdict);
+    }
+    return this.answerSettled(command, verdict);
+  }
+
+  private async answerSettled(command: CommandRecord, verdict: Verdict): Promise<{ outcome: CommandOutcome; repeated: boolean }> {
     if (command.status === 'withdrawn') {
-      throw new SwitchboardError('CONFLICT', `Command ${id} was withdrawn (${command.reason ?? 'no reason'}) and must not be carried out`);
+      throw new SwitchboardError('CONFLICT', `Command ${command.id} was withdrawn (${command.reason ?? 'no reason'}) and must not be carried out`);
     }
-    if (command.status !== 'pending') {
-      if ((command.status === 'succeeded') !== verdict.success) throw new SwitchboardError('CONFLICT', `Command ${id} was already acknowledged as ${command.status}`);
-      return { outcome: this.outcomeOf(id), repeated: true };
-    }
-    return { outcome: this.settle(id, verdict, 'ack'), repeated: false };
+    if ((command.status === 'succeeded') !== verdict.success) throw new SwitchboardError('CONFLICT', `Command ${command.id} was already acknowledged as ${command.status}`);
+    return { outcome: await this.outcomeOf(command.id), repeated: true };
   }
 
   /**
@@ -352,34 +375,42 @@ export class CallControl {
    * after the tool stopped waiting (the call had gone back to active); a
    * failure returns the call to active unless a newer transfer is under way.
    */
-  settle(id: number, verdict: Verdict, via: string): CommandOutcome {
-    let ended: CommandRecord | undefined;
-    this.transaction(() => {
-      const command = this.store.command(id);
-      if (!command) return;
-      const outcome: TransferOutcome | null = verdict.success ? (verdict.outcome ?? (command.kind === 'transfer' ? 'connected' : null)) : (verdict.outcome ?? 'failed');
-      const reason = verdict.success ? null : verdict.reason;
-      if (!this.store.settle(id, verdict.success ? 'succeeded' : 'failed', outcome, reason, this.now())) return;
-      const { accountId, callId } = command;
-      const now = this.now();
-      if (command.kind === 'transfer') {
-        if (verdict.success) this.store.setState(accountId, callId, ['transferring', 'active'], 'transferred', now, { transferredTo: command.destination ?? '' });
-        else if (!this.store.pendingOfCall(accountId, callId).some((other) => other.kind === 'transfer' && other.id > id)) this.store.setState(accountId, callId, ['transferring'], 'active', now);
-      } else if (verdict.success) {
-        if (this.store.setState(accountId, callId, ['ending'], 'ended', now, { endReason: 'hangup' })) ended = command;
-      } else {
-        this.store.setState(accountId, callId, ['ending'], 'active', now);
-      }
-      this.store.addEvent(accountId, callId, verdict.success ? 'command_succeeded' : 'command_failed', now, id, { type: command.kind, via, outcome, ...(reason ? { reason } : {}) });
-      this.deps.metrics.callControlCommand(command.kind, verdict.success ? 'ok' : 'failed');
-    });
-    this.waiters.wake(id);
-    if (ended) this.events.emit('ended', ended.accountId, ended.callId);
-    return this.outcomeOf(id);
+  async settle(id: number, verdict: Verdict, via: string): Promise<CommandOutcome> {
+    return (await this.settleCommand(id, verdict, via)).outcome;
   }
 
-  private outcomeOf(id: number): CommandOutcome {
-    const command = this.store.command(id) as CommandRecord;
+  /** `settle`, telling whether this word was the one recorded (`now`) or came after another. */
+  private async settleCommand(id: number, verdict: Verdict, via: string): Promise<{ outcome: CommandOutcome; now: boolean }> {
+    const known = await this.store.command(id);
+    if (!known) throw new SwitchboardError('NOT_FOUND', `No command ${id}`);
+    const { accountId, callId, kind } = known;
+    const outcome: TransferOutcome | null = verdict.success ? (verdict.outcome ?? (kind === 'transfer' ? 'connected' : null)) : (verdict.outcome ?? 'failed');
+    const reason = verdict.success ? null : verdict.reason;
+    const settled = await this.transaction(async (tx) => {
+      // The call's row first: a transfer starting meanwhile waits, so "is a newer transfer under way" below is still true when the state is written.
+      await this.store.lockCall(accountId, callId, tx);
+      const now = this.now();
+      if (!(await this.store.settle(id, verdict.success ? 'succeeded' : 'failed', outcome, reason, now, tx))) return { now: false, ended: false };
+      let ended = false;
+      if (kind === 'transfer') {
+        if (verdict.success) await this.store.setState(accountId, callId, ['transferring', 'active'], 'transferred', now, { transferredTo: known.destination ?? '' }, tx);
+        else if (!(await this.store.pendingOfCall(accountId, callId, tx)).some((other) => other.kind === 'transfer' && other.id > id)) await this.store.setState(accountId, callId, ['transferring'], 'active', now, {}, tx);
+      } else if (verdict.success) {
+        ended = await this.store.setState(accountId, callId, ['ending'], 'ended', now, { endReason: 'hangup' }, tx);
+      } else {
+        await this.store.setState(accountId, callId, ['ending'], 'active', now, {}, tx);
+      }
+      await this.store.addEvent(accountId, callId, verdict.success ? 'command_succeeded' : 'command_failed', now, id, { type: kind, via, outcome, ...(reason ? { reason } : {}) }, tx);
+      return { now: true, ended };
+    });
+    if (settled.now) this.deps.metrics.callControlCommand(kind, verdict.success ? 'ok' : 'failed');
+    this.waiters.wake(id);
+    if (settled.ended) this.events.emit('ended', accountId, callId);
+    return { outcome: await this.outcomeOf(id), now: settled.now };
+  }
+
+  private async outcomeOf(id: number): Promise<CommandOutcome> {
+    const command = (await this.store.command(id)) as CommandRecord;
     if (command.status === 'succeeded') return { status: 'succeeded', outcome: command.outcome === 'handed_over' ? 'handed_over' : command.outcome === 'connected' ? 'connected' : null, command };
     if (command.status === 'pending') return { status: 'unconfirmed', command };
     const outcome = command.outcome && command.outcome !== 'connected' && command.outcome !== 'handed_over' ? command.outcome : 'failed';
@@ -392,35 +423,44 @@ export class CallControl {
    * later); one that was delivered stays open but no longer holds the call.
    */
   private async awaitSettlement(id: number, timeoutMs: number, signal: AbortSignal | undefined): Promise<CommandOutcome> {
-    if (this.store.command(id)?.status === 'pending') await this.waiters.waitFor(id, timeoutMs, signal);
-    const command = this.store.command(id) as CommandRecord;
+    // Watching before reading: a verdict that lands while the status is read still wakes this waiter.
+    const watch = this.waiters.watch(id, timeoutMs, signal);
+    if ((await this.store.command(id))?.status === 'pending') await watch.done;
+    else watch.cancel();
+    const command = (await this.store.command(id)) as CommandRecord;
     if (command.status !== 'pending' || signal?.aborted) return this.outcomeOf(id);
     // Woken by the end of the call: a verdict may still come and is recorded, but nobody waits for it.
-    if (this.store.call(command.accountId, command.callId)?.state === 'ended') return this.outcomeOf(id);
+    if ((await this.store.call(command.accountId, command.callId))?.state === 'ended') return this.outcomeOf(id);
     this.deps.metrics.callControlCommand(command.kind, 'timeout');
-    if (command.deliveredAt === null && this.withdraw(command, 'no phone system connection took the command in time')) return this.outcomeOf(id);
+    if (command.deliveredAt === null && (await this.withdraw(command, 'no phone system connection took the command in time'))) return this.outcomeOf(id);
     return this.unconfirmed(command, `no word from the phone system within ${Math.round(timeoutMs / 1000)} seconds`);
   }
 
   /**
    * A command sent without a verdict. A transfer no longer holds the call in
    * 'transferring' (so hangup_call and another transfer work); its verdict,
-   * if it ever comes, is still recorded.
+   * if it ever comes, is still recorded. A verdict that came while this was
+   * decided wins: the command is then answered with it.
    */
-  private unconfirmed(command: CommandRecord, reason: string): CommandOutcome {
-    this.transaction(() => {
-      if (command.kind === 'transfer') this.store.setState(command.accountId, command.callId, ['transferring'], 'active', this.now());
-      this.store.addEvent(command.accountId, command.callId, 'command_unconfirmed', this.now(), command.id, { type: command.kind, reason });
+  private async unconfirmed(command: CommandRecord, reason: string): Promise<CommandOutcome> {
+    await this.transaction(async (tx) => {
+      await this.store.lockCall(command.accountId, command.callId, tx);
+      if ((await this.store.command(command.id, tx))?.status !== 'pending') return;
+      if (command.kind === 'transfer') await this.store.setState(command.accountId, command.callId, ['transferring'], 'active', this.now(), {}, tx);
+      await this.store.addEvent(command.accountId, command.callId, 'command_unconfirmed', this.now(), command.id, { type: command.kind, reason }, tx);
     });
     return this.outcomeOf(command.id);
   }
 
-  private withdraw(command: CommandRecord, reason: string): boolean {
-    const withdrawn = this.transaction(() => {
-      if (!this.store.withdrawUndelivered(command.id, reason, this.now())) return false;
+  private async withdraw(command: CommandRecord, reason: string): Promise<boolean> {
+    // A driver's word that the command was delivered, reported before now, is written first: a delivered command is never withdrawn.
+    await this.reports.get(command.accountId);
+    const withdrawn = await this.transaction(async (tx) => {
+      await this.store.lockCall(command.accountId, command.callId, tx);
+      if (!(await this.store.withdrawUndelivered(command.id, reason, this.now(), tx))) return false;
       // Nothing will happen to the call: it is the agent's again, for another transfer or hang-up.
-      this.store.setState(command.accountId, command.callId, command.kind === 'transfer' ? ['transferring'] : ['ending'], 'active', this.now());
-      this.store.addEvent(command.accountId, command.callId, 'command_withdrawn', this.now(), command.id, { type: command.kind, reason });
+      await this.store.setState(command.accountId, command.callId, command.kind === 'transfer' ? ['transferring'] : ['ending'], 'active', this.now(), {}, tx);
+      await this.store.addEvent(command.accountId, command.callId, 'command_withdrawn', this.now(), command.id, { type: command.kind, reason }, tx);
       return true;
     });
     if (withdrawn) this.waiters.wake(command.id);
@@ -428,10 +468,35 @@ export class CallControl {
   }
 
   /** Whether a pending events command is still to go to a stream that connects; a stale hang-up is withdrawn instead. */
-  private stillDue(command: CommandRecord): boolean {
+  private async stillDue(command: CommandRecord): Promise<boolean> {
     if (command.kind !== 'hangup' || command.deliveredAt !== null || this.now() - command.createdAt < HANGUP_STALE_MS) return true;
-    this.withdraw(command, `no phone system took the hang-up within ${HANGUP_STALE_MS / 1000} seconds`);
+    await this.withdraw(command, `no phone system took the hang-up within ${HANGUP_STALE_MS / 1000} seconds`);
     return false;
+  }
+
+  /** Resolves once the driver reports queued so far (of one account, or of all) are written: before a callback is answered, at shutdown. */
+  async reportsWritten(accountId?: string): Promise<void> {
+    await (accountId === undefined ? Promise.all([...this.reports.values()]) : this.reports.get(accountId));
+  }
+
+  /**
+   * Queues a driver's report behind the account's earlier ones and writes it:
+   * drivers call their sink synchronously from socket handlers, and the
+   * history must keep the order they reported in (ringing before answered
+   * before the verdict). A report that fails is logged at error with its
+   * command id; the chain goes on with the next one.
+   */
+  private report(accountId: string, what: string, commandId: number | null, work: () => Promise<unknown>): void {
+    const written = (this.reports.get(accountId) ?? Promise.resolve())
+      .then(work)
+      .then(
+        () => undefined,
+        (error: unknown) => this.deps.log.error({ err: error, event: 'call_control_report_failed', account: accountId, report: what, command: commandId }, `the phone system's ${what} could not be recorded`),
+      );
+    this.reports.set(accountId, written);
+    void written.then(() => {
+      if (this.reports.get(accountId) === written) this.reports.delete(accountId);
+    });
   }
 
   private scopeFor(account: AccountEntry, settings: CallControlSettings): DriverScope {
@@ -452,32 +517,45 @@ export class CallControl {
   /** What one account's driver may do: only ever to that account's commands and calls. */
   private sinkFor(account: AccountEntry, driver: DriverName): DriverSink {
     const accountId = account.id;
-    const owned = (id: number): CommandRecord | undefined => {
-      const command = this.store.command(id);
+    const owned = async (id: number): Promise<CommandRecord | undefined> => {
+      const command = await this.store.command(id);
       return command?.accountId === accountId ? command : undefined;
     };
     const log = this.deps.log;
     return {
+      // Times are taken when the driver reports, not when the report's turn to be written comes.
       delivered: (id) => {
-        if (owned(id)) this.store.markDelivered(id, this.now());
+        const at = this.now();
+        this.report(accountId, 'delivery', id, async () => {
+          if (await owned(id)) await this.store.markDelivered(id, at);
+        });
       },
       attempt: (id, attempt, failure) => {
-        const command = owned(id);
-        if (!command) return;
-        this.store.countAttempt(id);
-        if (failure) this.store.addEvent(accountId, command.callId, 'command_attempt_failed', this.now(), id, { attempt, failure: fromDriver.text(failure) });
+        const at = this.now();
+        this.report(accountId, 'attempt', id, async () => {
+          const command = await owned(id);
+          if (!command) return;
+          await this.store.countAttempt(id);
+          if (failure) await this.store.addEvent(accountId, command.callId, 'command_attempt_failed', at, id, { attempt, failure: fromDriver.text(failure) });
+        });
       },
-      settle: (id, verdict) => {
-        if (owned(id)) this.settle(id, fromDriver.verdict(verdict), driver);
-      },
+      settle: (id, verdict) =>
+        this.report(accountId, 'verdict', id, async () => {
+          if (await owned(id)) await this.settle(id, fromDriver.verdict(verdict), driver);
+        }),
       step: (id, step, detail) => {
-        const command = owned(id);
-        if (command && STEP.test(step)) this.store.addEvent(accountId, command.callId, `command_${step}`, this.now(), id, fromDriver.detail(detail));
+        const at = this.now();
+        this.report(accountId, 'step', id, async () => {
+          const command = await owned(id);
+          if (command && STEP.test(step)) await this.store.addEvent(accountId, command.callId, `command_${step}`, at, id, fromDriver.detail(detail));
+        });
       },
-      callEnded: (ref, reason) => {
-        const call = this.store.callByRef(accountId, ref);
-        if (call) this.end(accountId, call.callId, fromDriver.text(reason), true);
-      },
+      callEnded: (ref, reason) =>
+        this.report(accountId, 'end of a call', null, async () => {
+          const call = await this.store.callByRef(accountId, ref);
+          // Not `end`: that waits for this very chain.
+          if (call) await this.endCall(accountId, call.callId, fromDriver.text(reason), true);
+        }),
       presence: (extension, dnd) => {
         for (const user of account.users.values()) {
           if (user.extension !== extension) continue;

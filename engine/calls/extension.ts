@@ -25,7 +25,11 @@ export function callControlExtension(context: AppContext): { adminRoutes: AdminR
       calls.drivers.reconcile(context.registry.current().accounts);
       context.registry.on('reload', () => calls.drivers.reconcile(context.registry.current().accounts));
     },
-    stop: () => calls.drivers.stopAll(),
+    async stop() {
+      await calls.drivers.stopAll();
+      // Verdicts and steps the stopped drivers reported last are written before the store closes.
+      await calls.reportsWritten();
+    },
   };
   const endSessions: BackgroundJob = {
     name: 'call-sessions',
@@ -40,8 +44,8 @@ export function callControlExtension(context: AppContext): { adminRoutes: AdminR
   };
   return {
     adminRoutes: [callRoutes(context)],
-    rawBodyRoutes: [pbxCallbackRoute(calls.drivers, context.settings.publicUrl, context.services.log)],
+    rawBodyRoutes: [pbxCallbackRoute(calls.drivers, context.settings.publicUrl, context.services.log, (accountId) => calls.reportsWritten(accountId))],
     startJobs: [drivers],
-    jobs: [hangupJob(calls, context.services.clock), endSessions],
+    jobs: [hangupJob(calls, context.services.clock, context.services.log), endSessions],
   };
 }

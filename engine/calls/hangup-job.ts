@@ -1,13 +1,18 @@
 /**
- * Hang-ups wait for their grace delay in SQLite, not in a timer, so a
+ * Hang-ups wait for their grace delay in the store, not in a timer, so a
  * restart cannot drop one: the runner sends every hang-up whose time has
  * come, including those that fell due while the server was down (the event
  * records how late), and at start it re-sends webhook hang-ups a stopped
  * process left unanswered, under their original idempotency key.
  *
+ * Several processes may run the job on one PostgreSQL database: each reads
+ * the due hang-ups, and each hang-up is claimed by a conditional update
+ * (`takeHangup`), so only one of them sends it.
+ *
  * The background job wakes the runner when the next hang-up is due, when a
  * tool schedules one, and at least every second while any is waiting (a
- * safety net against clock changes). Tests drive `runDue()` directly.
+ * safety net against clock changes, and a retry when the store failed).
+ * Tests drive `runDue()` directly.
  */
 import type { BackgroundJob } from '../app-context.ts';
 import type { Clock } from '../clock.ts';
@@ -29,17 +34,17 @@ export class HangupRunner {
 
   /** Sends every hang-up that is due now; resolves when their sends have ended. */
   async runDue(): Promise<number> {
-    const started = this.startDue();
+    const started = await this.startDue();
     await Promise.all(started);
     return started.length;
   }
 
-  /** Starts sending every hang-up that is due now, without waiting for verdicts (the job's tick must not wait on one call's PBX). */
-  startDue(): Promise<void>[] {
+  /** Claims and starts sending every hang-up that is due now, without waiting for verdicts (the job's tick must not wait on one call's PBX). */
+  async startDue(): Promise<Promise<void>[]> {
     const now = this.clock.now();
     const started: Promise<void>[] = [];
-    for (const call of this.control.store.dueHangups(now)) {
-      const command = this.control.startHangup(call);
+    for (const call of await this.control.store.dueHangups(now)) {
+      const command = await this.control.startHangup(call);
       if (!command) continue;
       const lateMs = now - (call.hangupAt ?? now);
       if (lateMs > MAX_SLEEP_MS) this.log.warn({ event: 'hangup_late', account: command.accountId, call: command.callId, lateMs }, 'hang-up sent late (the server was not running when it was due)');
@@ -50,12 +55,12 @@ export class HangupRunner {
 
   /** Re-sends hang-ups that a previous process sent without getting a verdict. */
   async recover(): Promise<number> {
-    const pending = this.control.store.unsettledHangups();
+    const pending = await this.control.store.unsettledHangups();
     await Promise.all(pending.map((command) => this.send(command)));
     return pending.length;
   }
 
-  nextDueAt(): number | null {
+  nextDueAt(): Promise<number | null> {
     return this.control.store.nextHangupAt();
   }
 
@@ -82,22 +87,36 @@ export class HangupRunner {
 }
 
 /** The background job that runs the hang-up runner on time. */
-export function hangupJob(control: CallControl, clock: Clock): BackgroundJob {
+export function hangupJob(control: CallControl, clock: Clock, log: Logger): BackgroundJob {
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<unknown> = Promise.resolve();
   let stopped = true;
 
-  const schedule = (): void => {
-    if (stopped) return;
+  const wakeIn = (ms: number): void => {
     clearTimeout(timer);
-    const next = control.hangups.nextDueAt();
-    if (next === null) return;
-    timer = setTimeout(tick, Math.min(Math.max(next - clock.now(), 0), MAX_SLEEP_MS));
+    timer = setTimeout(tick, Math.min(Math.max(ms, 0), MAX_SLEEP_MS));
     timer.unref();
+  };
+  const schedule = async (): Promise<void> => {
+    if (stopped) return;
+    let next: number | null;
+    try {
+      next = await control.hangups.nextDueAt();
+    } catch (error) {
+      // The store failed: try again shortly rather than leave a hang-up waiting for the next tool call.
+      log.error({ err: error, event: 'hangup_job_failed' }, 'the hang-up job could not read when the next hang-up is due');
+      next = clock.now() + MAX_SLEEP_MS;
+    }
+    if (stopped) return;
+    if (next === null) clearTimeout(timer);
+    else wakeIn(next - clock.now());
   };
   const tick = (): void => {
     if (stopped) return;
-    running = running.then(() => void control.hangups.startDue()).finally(schedule);
+    running = running
+      .then(() => control.hangups.startDue())
+      .catch((error: unknown) => log.error({ err: error, event: 'hangup_job_failed' }, 'the hang-up job could not start due hang-ups'))
+      .then(schedule);
   };
 
   return {
@@ -105,7 +124,10 @@ export function hangupJob(control: CallControl, clock: Clock): BackgroundJob {
     start() {
       stopped = false;
       control.on('hangupScheduled', tick);
-      running = control.hangups.recover().finally(tick);
+      running = control.hangups
+        .recover()
+        .catch((error: unknown) => log.error({ err: error, event: 'hangup_job_failed' }, 'the hang-up job could not re-send unanswered hang-ups'))
+        .finally(tick);
     },
     async stop() {
       stopped = true;

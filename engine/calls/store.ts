@@ -1,12 +1,19 @@
 /**
- * SQLite access for calls, their commands and their events. Plain reads and
- * single-row writes; the state changes that must happen together (a command
- * and the call's new state, an outcome and its event) are composed in
- * transactions by the CallControl service, which owns the rules.
+ * Calls, their commands and their events in the store (SQLite or
+ * PostgreSQL). Plain reads and single-row writes; the state changes that
+ * must happen together (a command and the call's new state, an outcome and
+ * its event) are composed in transactions by the CallControl service, which
+ * owns the rules: every method that takes part in one takes the
+ * transaction's Executor (the engine by default).
+ *
+ * Writes that settle a race are conditional (`state IN (...)`,
+ * `status = 'pending'`, `delivered_at IS NULL`) and say whether they changed
+ * the row, so whoever comes second learns it lost on both engines.
  */
 import { randomUUID } from 'node:crypto';
 
-import type { Database } from '../store/database.ts';
+import type { Executor, StoreEngine } from '../store/engine.ts';
+import { dialect, forUpdate, join, list, sql, type Sql } from '../store/sql.ts';
 import type { CallEvent, CallRecord, CallState, CommandKind, CommandRecord, CommandStatus, DriverName, TransferOutcome, TransferTarget } from './types.ts';
 
 interface CallRow {
@@ -132,194 +139,191 @@ export interface CallListPosition {
 }
 
 export class CallStore {
-  private readonly statements;
+  constructor(private readonly engine: StoreEngine) {}
 
-  constructor(db: Database) {
-    this.statements = {
-      call: db.prepare<[string, string], CallRow>('SELECT * FROM calls WHERE account_id = ? AND call_id = ?'),
-      insertCall: db.prepare(
-        `INSERT INTO calls (account_id, call_id, persona_id, caller, source, pbx_call_ref, state, created_at, updated_at)
-         VALUES (@accountId, @callId, @personaId, @caller, @source, @pbxCallRef, 'active', @now, @now) ON CONFLICT DO NOTHING`,
-      ),
-      fillCall: db.prepare(
-        `UPDATE calls SET persona_id = coalesce(persona_id, @personaId), caller = coalesce(caller, @caller),
-           pbx_call_ref = coalesce(@pbxCallRef, pbx_call_ref), updated_at = @now
-         WHERE account_id = @accountId AND call_id = @callId`,
-      ),
-      // The newest live call the phone system knows by this id: its own (pbx_call_ref) or our call_id.
-      callByRef: db.prepare<[string, string, string, string], CallRow>(
-        `SELECT * FROM calls WHERE account_id = ? AND (pbx_call_ref = ? OR (call_id = ? AND pbx_call_ref IS NULL)) AND state <> 'ended'
-         ORDER BY (pbx_call_ref = ?) DESC, created_at DESC LIMIT 1`,
-      ),
-      listCalls: db.prepare<{ accountId: string; state: string | null; personaId: string | null; afterAt: number | null; afterId: string | null; limit: number }, CallRow>(
-        `SELECT * FROM calls WHERE account_id = @accountId AND (@state IS NULL OR state = @state) AND (@personaId IS NULL OR persona_id = @personaId)
-           AND (@afterAt IS NULL OR created_at < @afterAt OR (created_at = @afterAt AND call_id > @afterId))
-         ORDER BY created_at DESC, call_id LIMIT @limit`,
-      ),
-      command: db.prepare<[number], CommandRow>('SELECT * FROM call_commands WHERE id = ?'),
-      insertCommand: db.prepare(
-        `INSERT INTO call_commands (account_id, call_id, persona_id, kind, destination, destination_type, target, driver, idempotency_key, status, ring_timeout_ms, created_at)
-         VALUES (@accountId, @callId, @personaId, @kind, @destination, @destinationType, @target, @driver, @idempotencyKey, 'pending', @ringTimeoutMs, @now)`,
-      ),
-      lastCommandId: db.prepare<[], { seq: number | null }>("SELECT max(seq) AS seq FROM sqlite_sequence WHERE name = 'call_commands'"),
-      pendingAfter: db.prepare<[string, number], CommandRow>("SELECT * FROM call_commands WHERE account_id = ? AND status = 'pending' AND id > ? AND driver = 'events' ORDER BY id"),
-      pendingOfCall: db.prepare<[string, string], CommandRow>("SELECT * FROM call_commands WHERE account_id = ? AND call_id = ? AND status = 'pending' ORDER BY id"),
-      commandsOfCall: db.prepare<[string, string], CommandRow>('SELECT * FROM call_commands WHERE account_id = ? AND call_id = ? ORDER BY id'),
-      // Hang-ups a stopped process sent without a final word; the events driver's are replayed by its streams instead.
-      unsettledHangups: db.prepare<[], CommandRow>(
-        `SELECT c.* FROM call_commands c JOIN calls USING (account_id, call_id)
-         WHERE c.status = 'pending' AND c.driver <> 'events' AND c.kind = 'hangup' AND calls.state = 'ending' ORDER BY c.id`,
-      ),
-      delivered: db.prepare('UPDATE call_commands SET delivered_at = coalesce(delivered_at, ?) WHERE id = ?'),
-      attempt: db.prepare('UPDATE call_commands SET attempts = attempts + 1 WHERE id = ?'),
-      settle: db.prepare("UPDATE call_commands SET status = ?, outcome = ?, reason = ?, settled_at = ? WHERE id = ? AND status = 'pending'"),
-      withdrawUndelivered: db.prepare("UPDATE call_commands SET status = 'withdrawn', reason = ?, settled_at = ? WHERE id = ? AND status = 'pending' AND delivered_at IS NULL"),
-      setState: db.prepare(
-        `UPDATE calls SET state = @to, updated_at = @now,
-           transferred_to = coalesce(@transferredTo, transferred_to), end_reason = coalesce(@endReason, end_reason),
-           ended_at = CASE WHEN @to = 'ended' THEN coalesce(ended_at, @now) ELSE ended_at END,
-           hangup_at = @hangupAt
-         WHERE account_id = @accountId AND call_id = @callId AND state IN (SELECT value FROM json_each(@from))`,
-      ),
-      takeHangup: db.prepare('UPDATE calls SET hangup_at = NULL, updated_at = ? WHERE account_id = ? AND call_id = ? AND hangup_at IS NOT NULL'),
-      dueHangups: db.prepare<[number], CallRow>("SELECT * FROM calls WHERE hangup_at IS NOT NULL AND hangup_at <= ? AND state = 'ending' ORDER BY hangup_at"),
-      nextHangup: db.prepare<[], { next: number | null }>('SELECT min(hangup_at) AS next FROM calls WHERE hangup_at IS NOT NULL'),
-      insertEvent: db.prepare('INSERT INTO call_events (account_id, call_id, at, type, command_id, detail) VALUES (?, ?, ?, ?, ?, ?)'),
-      eventsOfCall: db.prepare<[string, string], EventRow>('SELECT * FROM call_events WHERE account_id = ? AND call_id = ? ORDER BY id'),
-    };
+  async call(accountId: string, callId: string, ex: Executor = this.engine): Promise<CallRecord | undefined> {
+    const row = await ex.get<CallRow>(sql`SELECT * FROM calls WHERE account_id = ${accountId} AND call_id = ${callId}`);
+    return row ? toCall(row) : undefined;
   }
 
-  call(accountId: string, callId: string): CallRecord | undefined {
-    const row = this.statements.call.get(accountId, callId);
+  /**
+   * The call, its row locked until the transaction ends (PostgreSQL; SQLite's
+   * writer runs one transaction at a time). Every transaction that decides
+   * about a call's commands takes this lock first, so decisions about one
+   * call run one after another, and always in the same lock order (the call,
+   * then its commands), which cannot deadlock.
+   */
+  async lockCall(accountId: string, callId: string, tx: Executor): Promise<CallRecord | undefined> {
+    const row = await tx.get<CallRow>(sql`SELECT * FROM calls WHERE account_id = ${accountId} AND call_id = ${callId}${forUpdate}`);
     return row ? toCall(row) : undefined;
   }
 
   /** Creates the call unless it exists (then fills in what it lacked); tells which happened. */
-  ensureCall(call: NewCall, now: number): { call: CallRecord; created: boolean } {
+  async ensureCall(call: NewCall, now: number, ex: Executor = this.engine): Promise<{ call: CallRecord; created: boolean }> {
     const pbxCallRef = call.pbxCallRef ?? null;
-    const created = this.statements.insertCall.run({ ...call, pbxCallRef, now }).changes === 1;
+    const created =
+      (await ex.run(sql`INSERT INTO calls (account_id, call_id, persona_id, caller, source, pbx_call_ref, state, created_at, updated_at)
+        VALUES (${call.accountId}, ${call.callId}, ${call.personaId}, ${call.caller}, ${call.source}, ${pbxCallRef}, 'active', ${now}, ${now}) ON CONFLICT DO NOTHING`)) === 1;
     if (!created && (call.personaId || call.caller || pbxCallRef)) {
-      this.statements.fillCall.run({ accountId: call.accountId, callId: call.callId, personaId: call.personaId, caller: call.caller, pbxCallRef, now });
+      await ex.run(sql`UPDATE calls SET persona_id = coalesce(persona_id, ${call.personaId}), caller = coalesce(caller, ${call.caller}),
+          pbx_call_ref = coalesce(${pbxCallRef}, pbx_call_ref), updated_at = ${now}
+        WHERE account_id = ${call.accountId} AND call_id = ${call.callId}`);
     }
-    return { call: this.call(call.accountId, call.callId) as CallRecord, created };
+    return { call: (await this.call(call.accountId, call.callId, ex)) as CallRecord, created };
   }
 
-  /** The live call the phone system calls `ref`. */
-  callByRef(accountId: string, ref: string): CallRecord | undefined {
-    const row = this.statements.callByRef.get(accountId, ref, ref, ref);
+  /** The newest live call the phone system knows by `ref`: its own id (pbx_call_ref) first, else our call_id. */
+  async callByRef(accountId: string, ref: string): Promise<CallRecord | undefined> {
+    const row = await this.engine.get<CallRow>(
+      sql`SELECT * FROM calls WHERE account_id = ${accountId} AND (pbx_call_ref = ${ref} OR (call_id = ${ref} AND pbx_call_ref IS NULL)) AND state <> 'ended'
+        ORDER BY CASE WHEN pbx_call_ref = ${ref} THEN 1 ELSE 0 END DESC, created_at DESC LIMIT 1`,
+    );
     return row ? toCall(row) : undefined;
   }
 
   /** Newest first; `after` is the last call of the previous page. */
-  listCalls(accountId: string, filter: { state?: CallState | undefined; personaId?: string | undefined; after?: CallListPosition | undefined; limit: number }): CallRecord[] {
-    return this.statements.listCalls
-      .all({ accountId, state: filter.state ?? null, personaId: filter.personaId ?? null, afterAt: filter.after?.createdAt ?? null, afterId: filter.after?.callId ?? null, limit: filter.limit })
-      .map(toCall);
+  async listCalls(accountId: string, filter: { state?: CallState | undefined; personaId?: string | undefined; after?: CallListPosition | undefined; limit: number }): Promise<CallRecord[]> {
+    // Conditions are left out rather than written `(? IS NULL OR …)`: PostgreSQL cannot type a parameter that is only compared with NULL.
+    const conditions: Sql[] = [sql`account_id = ${accountId}`];
+    if (filter.state !== undefined) conditions.push(sql`state = ${filter.state}`);
+    if (filter.personaId !== undefined) conditions.push(sql`persona_id = ${filter.personaId}`);
+    if (filter.after) conditions.push(sql`(created_at < ${filter.after.createdAt} OR (created_at = ${filter.after.createdAt} AND call_id > ${filter.after.callId}))`);
+    const rows = await this.engine.all<CallRow>(sql`SELECT * FROM calls WHERE ${join(conditions, ' AND ')} ORDER BY created_at DESC, call_id LIMIT ${filter.limit}`);
+    return rows.map(toCall);
   }
 
   /**
    * Moves the call to `to` if its state is one of `from`; false if it was not
    * (another request changed it first). Clears a scheduled hang-up unless one is given.
    */
-  setState(
+  async setState(
     accountId: string,
     callId: string,
     from: readonly CallState[],
     to: CallState,
     now: number,
     extra: { transferredTo?: string; endReason?: string; hangupAt?: number } = {},
-  ): boolean {
-    return (
-      this.statements.setState.run({
-        accountId,
-        callId,
-        from: JSON.stringify(from),
-        to,
-        now,
-        transferredTo: extra.transferredTo ?? null,
-        endReason: extra.endReason ?? null,
-        hangupAt: extra.hangupAt ?? null,
-      }).changes === 1
-    );
+    ex: Executor = this.engine,
+  ): Promise<boolean> {
+    const endedAt = to === 'ended' ? sql`coalesce(ended_at, ${now})` : sql`ended_at`;
+    const changed = await ex.run(sql`UPDATE calls SET state = ${to}, updated_at = ${now},
+        transferred_to = coalesce(${extra.transferredTo ?? null}, transferred_to), end_reason = coalesce(${extra.endReason ?? null}, end_reason),
+        ended_at = ${endedAt}, hangup_at = ${extra.hangupAt ?? null}
+      WHERE account_id = ${accountId} AND call_id = ${callId} AND state IN ${list(from)}`);
+    return changed === 1;
   }
 
-  /** Claims a due hang-up for sending; false if another tick or an end of the call took it first. */
-  takeHangup(accountId: string, callId: string, now: number): boolean {
-    return this.statements.takeHangup.run(now, accountId, callId).changes === 1;
+  /** Claims a due hang-up for sending; false if another tick, another process or an end of the call took it first. */
+  async takeHangup(accountId: string, callId: string, now: number, ex: Executor = this.engine): Promise<boolean> {
+    return (await ex.run(sql`UPDATE calls SET hangup_at = NULL, updated_at = ${now} WHERE account_id = ${accountId} AND call_id = ${callId} AND hangup_at IS NOT NULL`)) === 1;
   }
 
-  dueHangups(now: number): CallRecord[] {
-    return this.statements.dueHangups.all(now).map(toCall);
+  async dueHangups(now: number): Promise<CallRecord[]> {
+    const rows = await this.engine.all<CallRow>(sql`SELECT * FROM calls WHERE hangup_at IS NOT NULL AND hangup_at <= ${now} AND state = 'ending' ORDER BY hangup_at`);
+    return rows.map(toCall);
   }
 
-  nextHangupAt(): number | null {
-    return this.statements.nextHangup.get()?.next ?? null;
+  async nextHangupAt(): Promise<number | null> {
+    const row = await this.engine.get<{ next: number | null }>(sql`SELECT min(hangup_at) AS next FROM calls WHERE hangup_at IS NOT NULL`);
+    return row?.next ?? null;
   }
 
-  insertCommand(command: NewCommand, now: number): CommandRecord {
-    const { lastInsertRowid } = this.statements.insertCommand.run({
-      ...command,
-      destination: command.destination ?? null,
-      destinationType: command.destinationType ?? null,
-      target: command.target ? JSON.stringify(command.target) : null,
-      ringTimeoutMs: command.ringTimeoutMs ?? null,
-      idempotencyKey: randomUUID(),
-      now,
-    });
-    return this.command(Number(lastInsertRowid)) as CommandRecord;
+  async insertCommand(command: NewCommand, now: number, ex: Executor = this.engine): Promise<CommandRecord> {
+    const row = await ex.get<CommandRow>(sql`INSERT INTO call_commands
+        (account_id, call_id, persona_id, kind, destination, destination_type, target, driver, idempotency_key, status, ring_timeout_ms, created_at)
+      VALUES (${command.accountId}, ${command.callId}, ${command.personaId}, ${command.kind}, ${command.destination ?? null}, ${command.destinationType ?? null},
+        ${command.target ? JSON.stringify(command.target) : null}, ${command.driver}, ${randomUUID()}, 'pending', ${command.ringTimeoutMs ?? null}, ${now})
+      RETURNING *`);
+    return toCommand(row as CommandRow);
   }
 
-  command(id: number): CommandRecord | undefined {
-    const row = this.statements.command.get(id);
+  async command(id: number, ex: Executor = this.engine): Promise<CommandRecord | undefined> {
+    const row = await ex.get<CommandRow>(sql`SELECT * FROM call_commands WHERE id = ${id}`);
     return row ? toCommand(row) : undefined;
   }
 
-  /** Pending events-driver commands of the account after an SSE event id, in order. */
-  pendingAfter(accountId: string, afterId: number): CommandRecord[] {
-    return this.statements.pendingAfter.all(accountId, afterId).map(toCommand);
+  /**
+   * Pending events-driver commands of the account that a stream resuming
+   * after `afterId` is to get, in id order: those above it, and whatever its
+   * id every one no stream has received yet. On PostgreSQL ids are not
+   * handed out in commit order when several writers insert at once, so a
+   * consumer that saw id 10 may not have seen 9; a command never written to
+   * any stream cannot have been processed, whatever the Last-Event-ID says.
+   */
+  async pendingForStream(accountId: string, afterId: number): Promise<CommandRecord[]> {
+    const rows = await this.engine.all<CommandRow>(
+      sql`SELECT * FROM call_commands WHERE account_id = ${accountId} AND status = 'pending' AND driver = 'events' AND (id > ${afterId} OR delivered_at IS NULL) ORDER BY id`,
+    );
+    return rows.map(toCommand);
   }
 
-  pendingOfCall(accountId: string, callId: string): CommandRecord[] {
-    return this.statements.pendingOfCall.all(accountId, callId).map(toCommand);
+  async pendingOfCall(accountId: string, callId: string, ex: Executor = this.engine): Promise<CommandRecord[]> {
+    const rows = await ex.all<CommandRow>(sql`SELECT * FROM call_commands WHERE account_id = ${accountId} AND call_id = ${callId} AND status = 'pending' ORDER BY id`);
+    return rows.map(toCommand);
   }
 
-  commandsOfCall(accountId: string, callId: string): CommandRecord[] {
-    return this.statements.commandsOfCall.all(accountId, callId).map(toCommand);
+  async commandsOfCall(accountId: string, callId: string): Promise<CommandRecord[]> {
+    const rows = await this.engine.all<CommandRow>(sql`SELECT * FROM call_commands WHERE account_id = ${accountId} AND call_id = ${callId} ORDER BY id`);
+    return rows.map(toCommand);
   }
 
-  /** Hang-ups sent without a final word by a process that stopped mid-way (all drivers but events). */
-  unsettledHangups(): CommandRecord[] {
-    return this.statements.unsettledHangups.all().map(toCommand);
+  /** Hang-ups sent without a final word by a process that stopped mid-way (all drivers but events, whose streams replay theirs). */
+  async unsettledHangups(): Promise<CommandRecord[]> {
+    const rows = await this.engine.all<CommandRow>(sql`SELECT c.* FROM call_commands c JOIN calls ON calls.account_id = c.account_id AND calls.call_id = c.call_id
+      WHERE c.status = 'pending' AND c.driver <> 'events' AND c.kind = 'hangup' AND calls.state = 'ending' ORDER BY c.id`);
+    return rows.map(toCommand);
   }
 
-  /** The highest command id ever issued (0 before the first). */
-  lastCommandId(): number {
-    return this.statements.lastCommandId.get()?.seq ?? 0;
+  /**
+   * The highest command id ever issued (0 before the first), deleted ones
+   * included: SQLite's AUTOINCREMENT counter, PostgreSQL's identity sequence.
+   */
+  async lastCommandId(): Promise<number> {
+    const row = await this.engine.get<{ seq: number | null }>(
+      dialect({
+        sqlite: sql`SELECT max(seq) AS seq FROM sqlite_sequence WHERE name = 'call_commands'`,
+        postgres: sql`SELECT pg_sequence_last_value(pg_get_serial_sequence('call_commands', 'id')::regclass) AS seq`,
+      }),
+    );
+    return Number(row?.seq ?? 0);
   }
 
-  markDelivered(id: number, now: number): void {
-    this.statements.delivered.run(now, id);
+  /** A driver's word that the command reached the phone system (kept from the first time). */
+  async markDelivered(id: number, now: number): Promise<void> {
+    await this.engine.run(sql`UPDATE call_commands SET delivered_at = coalesce(delivered_at, ${now}) WHERE id = ${id}`);
   }
 
-  countAttempt(id: number): void {
-    this.statements.attempt.run(id);
+  /**
+   * Marks a pending command delivered before a stream writes it; false when
+   * it was settled or withdrawn meanwhile, and then it is not written. Marked
+   * first, so a command that may be in the phone system's hands is never
+   * withdrawn (withdrawal needs delivered_at unset): the two conditional
+   * updates settle that race on both engines.
+   */
+  async claimDelivery(id: number, now: number): Promise<boolean> {
+    return (await this.engine.run(sql`UPDATE call_commands SET delivered_at = coalesce(delivered_at, ${now}) WHERE id = ${id} AND status = 'pending'`)) === 1;
+  }
+
+  async countAttempt(id: number): Promise<void> {
+    await this.engine.run(sql`UPDATE call_commands SET attempts = attempts + 1 WHERE id = ${id}`);
   }
 
   /** Records a final status and outcome; false if the command was no longer pending. */
-  settle(id: number, status: 'succeeded' | 'failed', outcome: TransferOutcome | null, reason: string | null, now: number): boolean {
-    return this.statements.settle.run(status, outcome, reason, now, id).changes === 1;
+  async settle(id: number, status: 'succeeded' | 'failed', outcome: TransferOutcome | null, reason: string | null, now: number, ex: Executor = this.engine): Promise<boolean> {
+    return (await ex.run(sql`UPDATE call_commands SET status = ${status}, outcome = ${outcome}, reason = ${reason}, settled_at = ${now} WHERE id = ${id} AND status = 'pending'`)) === 1;
   }
 
   /** Withdraws a command no PBX has received yet; false if it was delivered or settled meanwhile. */
-  withdrawUndelivered(id: number, reason: string, now: number): boolean {
-    return this.statements.withdrawUndelivered.run(reason, now, id).changes === 1;
+  async withdrawUndelivered(id: number, reason: string, now: number, ex: Executor = this.engine): Promise<boolean> {
+    return (await ex.run(sql`UPDATE call_commands SET status = 'withdrawn', reason = ${reason}, settled_at = ${now} WHERE id = ${id} AND status = 'pending' AND delivered_at IS NULL`)) === 1;
   }
 
-  addEvent(accountId: string, callId: string, type: string, now: number, commandId: number | null = null, detail: Record<string, unknown> | null = null): void {
-    this.statements.insertEvent.run(accountId, callId, now, type, commandId, detail ? JSON.stringify(detail) : null);
+  async addEvent(accountId: string, callId: string, type: string, now: number, commandId: number | null = null, detail: Record<string, unknown> | null = null, ex: Executor = this.engine): Promise<void> {
+    await ex.run(sql`INSERT INTO call_events (account_id, call_id, at, type, command_id, detail) VALUES (${accountId}, ${callId}, ${now}, ${type}, ${commandId}, ${detail ? JSON.stringify(detail) : null})`);
   }
 
-  eventsOfCall(accountId: string, callId: string): CallEvent[] {
-    return this.statements.eventsOfCall.all(accountId, callId).map(toEvent);
+  async eventsOfCall(accountId: string, callId: string): Promise<CallEvent[]> {
+    const rows = await this.engine.all<EventRow>(sql`SELECT * FROM call_events WHERE account_id = ${accountId} AND call_id = ${callId} ORDER BY id`);
+    return rows.map(toEvent);
   }
 }

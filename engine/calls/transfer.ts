@@ -29,16 +29,16 @@ export interface TransferPlan {
 }
 
 /** The call of the tool's context, refused with a clear text when it can no longer be transferred. */
-export function callToTransfer(ctx: ToolContext): CallRecord {
+export async function callToTransfer(ctx: ToolContext): Promise<CallRecord> {
   const calls = ctx.services.calls;
-  const call = calls.ensureCall(ctx.call);
-  const refuse = (reason: string, text: string): never => {
-    calls.refuse(call, 'transfer', reason);
+  const call = await calls.ensureCall(ctx.call);
+  const refuse = async (reason: string, text: string): Promise<never> => {
+    await calls.refuse(call, 'transfer', reason);
     throw new SwitchboardError('CALL_ENDED', text, { details: { status: 'refused', reason, call_state: call.state } });
   };
-  if (call.state === 'ended') refuse('call_ended', 'This call has already ended, so it cannot be transferred.');
-  if (call.state === 'transferred') refuse('call_transferred', `This call was already transferred to ${call.transferredTo}, so it cannot be transferred again.`);
-  if (call.state === 'ending') refuse('call_ending', 'This call is ending (a hang-up was requested), so it cannot be transferred.');
+  if (call.state === 'ended') await refuse('call_ended', 'This call has already ended, so it cannot be transferred.');
+  if (call.state === 'transferred') await refuse('call_transferred', `This call was already transferred to ${call.transferredTo}, so it cannot be transferred again.`);
+  if (call.state === 'ending') await refuse('call_ending', 'This call is ending (a hang-up was requested), so it cannot be transferred.');
   return call;
 }
 
@@ -120,17 +120,17 @@ export const MAX_TRANSFER_TOOL_TIMEOUT_MS = transferToolTimeoutMs(120_000, 6);
 /** Sends one transfer (or waits for the same one asked again) and returns the phone system's word. */
 async function attempt(ctx: ToolContext, call: CallRecord, destination: Destination, ringMs: number, first: boolean): Promise<CommandOutcome> {
   const calls = ctx.services.calls;
-  let command: CommandRecord | undefined = calls.startTransfer(call, { destination, ringTimeoutMs: ringMs });
+  let command: CommandRecord | undefined = await calls.startTransfer(call, { destination, ringTimeoutMs: ringMs });
   let askedAgain = false;
   if (!command) {
-    const pending = calls.store.pendingOfCall(call.accountId, call.callId).find((candidate) => candidate.kind === 'transfer');
-    const current = calls.store.call(call.accountId, call.callId) ?? call;
+    const pending = (await calls.store.pendingOfCall(call.accountId, call.callId)).find((candidate) => candidate.kind === 'transfer');
+    const current = (await calls.store.call(call.accountId, call.callId)) ?? call;
     if (first && current.state === 'transferring' && pending?.destination === destination.dial) {
       command = pending;
       askedAgain = true;
-      calls.askedAgain(command);
+      await calls.askedAgain(command);
     } else {
-      calls.refuse(current, 'transfer', 'busy', { destination: destination.dial });
+      await calls.refuse(current, 'transfer', 'busy', { destination: destination.dial });
       const what = pending && current.state === 'transferring' ? `A transfer of this call to ${pending.destination} is already under way` : `This call cannot be transferred now (it is ${current.state})`;
       throw new SwitchboardError('TOOL_REFUSED', `${what}; do not start another transfer.`, { details: { status: 'refused', reason: 'busy', call_state: current.state } });
     }
@@ -160,7 +160,7 @@ export async function transferTo(ctx: ToolContext, call: CallRecord, plan: Trans
   for (const [index, destination] of plan.destinations.entries()) {
     const outcome = await attempt(ctx, call, destination, plan.ringTimeoutMs, index === 0);
     tried.push({ destination, outcome });
-    if (outcome.status !== 'succeeded' && ctx.services.calls.store.call(call.accountId, call.callId)?.state === 'ended') {
+    if (outcome.status !== 'succeeded' && (await ctx.services.calls.store.call(call.accountId, call.callId))?.state === 'ended') {
       throw new SwitchboardError('CALL_ENDED', `The call ended while the transfer to ${destination.label} was under way; there is nothing more to do.`, {
         details: { status: 'call_ended', call_id: call.callId, destination: destination.dial, command_id: outcome.command.id },
       });
@@ -168,7 +168,7 @@ export async function transferTo(ctx: ToolContext, call: CallRecord, plan: Trans
     const next = plan.destinations[index + 1];
     const unreached = outcome.status === 'failed' && !outcome.notSent && UNREACHED_OUTCOMES.includes(outcome.outcome);
     if (!next || !unreached || !keepsCaller || ctx.signal.aborted) break;
-    ctx.services.calls.note(call, 'transfer_fallback', { from: destination.dial, outcome: outcome.status === 'failed' ? outcome.outcome : null, to: next.dial });
+    await ctx.services.calls.note(call, 'transfer_fallback', { from: destination.dial, outcome: outcome.status === 'failed' ? outcome.outcome : null, to: next.dial });
   }
   return transferResult(call, tried, { ringSeconds: plan.ringTimeoutMs / 1000, hasFallback: plan.hasFallback, keepsCaller });
 }

@@ -7,7 +7,9 @@
  * refused; a driver of another name, or one without callbacks, is a 404.
  *
  * The body is read raw (up to 64 KiB) before any parser, because signatures
- * cover the bytes as sent.
+ * cover the bytes as sent. The answer leaves once what the callback reported
+ * (a verdict, the end of the call) is written: a phone system that got its
+ * 200 may rely on it.
  */
 import express, { type Express, type Request, type Response } from 'express';
 
@@ -19,7 +21,10 @@ export const PBX_CALLBACK_PREFIX = '/ucp/v2/pbx';
 const MAX_CALLBACK_BYTES = 64 * 1024;
 const ACCOUNT = /^[A-Za-z0-9_.-]{1,64}$/;
 
-export function pbxCallbackRoute(pool: DriverPool, publicUrl: string | undefined, log: Logger): (app: Express) => void {
+/** Resolves once the account's driver reports made so far are written (CallControl.reportsWritten). */
+export type ReportsWritten = (accountId: string) => Promise<void>;
+
+export function pbxCallbackRoute(pool: DriverPool, publicUrl: string | undefined, log: Logger, written: ReportsWritten = () => Promise.resolve()): (app: Express) => void {
   return (app) => {
     app.post(`${PBX_CALLBACK_PREFIX}/:account/:driver/{*rest}`, express.raw({ type: () => true, limit: MAX_CALLBACK_BYTES }), async (req: Request, res: Response) => {
       const account = String(req.params.account);
@@ -41,6 +46,7 @@ export function pbxCallbackRoute(pool: DriverPool, publicUrl: string | undefined
           log.error({ err: error, event: 'pbx_callback_failed', account, driver: entry.name }, 'a phone-system callback failed');
           return { status: 500, contentType: 'text/plain', body: 'internal error' };
         });
+      await written(account);
       res.status(answer.status);
       if (answer.contentType) res.type(answer.contentType);
       res.send(answer.body ?? '');

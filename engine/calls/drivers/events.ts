@@ -2,13 +2,22 @@
  * The events driver's delivery side: the SSE streams PBX integrations hold
  * open on GET /ucp/v2/accounts/{account}/call-events.
  *
- * Commands live in SQLite, so nothing is lost while no stream is connected:
- * a stream first replays the account's unacknowledged commands after its
- * Last-Event-ID, then receives new ones as they are queued. The replay and
- * the registration for live commands happen in one synchronous step, so a
- * command queued meanwhile is sent exactly once. Every stream of the account
+ * Commands live in the store, so nothing is lost while no stream is
+ * connected: a stream first replays the account's unacknowledged commands
+ * after its Last-Event-ID (and any, whatever its id, that no stream has
+ * received yet), then receives new ones as they are queued. A stream is
+ * registered for live commands before its replay is read, and its writes
+ * run one after another (the replay first); what it sent is remembered per
+ * stream, so a command queued meanwhile is sent exactly once. Ids are not
+ * a watermark: on PostgreSQL they are not handed out in commit order when
+ * several writers insert at once, so a command with a lower id than one
+ * already sent may still come, and is sent. Every stream of the account
  * gets every command; the first acknowledgement wins. A comment line every
  * heartbeat keeps proxies and NAT tables from closing an idle stream.
+ *
+ * A command is marked delivered in the store before it is written, and only
+ * while it is pending: one withdrawn meanwhile (its time-out, the end of
+ * the call) is not written, and one written is never withdrawn.
  *
  * The driver side: with no stream of the account connected (and none lost
  * within the reconnect grace), a command fails at once instead of waiting
@@ -31,8 +40,10 @@ import type { CallControlDriver, DriverFactory, DriverHealth, DriverScope, SendR
 
 interface Stream {
   res: ServerResponse;
-  /** Highest command id written to this stream. */
-  lastSentId: number;
+  /** Ids of the commands written to this stream. */
+  sent: Set<number>;
+  /** The stream's writes, one after another: the replay first, then live commands in the order they came. */
+  writes: Promise<unknown>;
   heartbeat: NodeJS.Timeout;
 }
 
@@ -42,7 +53,7 @@ const RECONNECT_HINT_MS = 2_000;
 export const RECONNECT_GRACE_MS = 5_000;
 
 /** Decides whether a pending command is still to be sent to a stream that (re)connects; false withdraws it. */
-export type ReplayCheck = (command: CommandRecord) => boolean;
+export type ReplayCheck = (command: CommandRecord) => Promise<boolean>;
 
 export class EventStreams {
   private readonly byAccount = new Map<string, Set<Stream>>();
@@ -55,7 +66,7 @@ export class EventStreams {
     private readonly store: CallStore,
     private readonly clock: Clock,
     private readonly log: Logger,
-    private readonly stillDue: ReplayCheck = () => true,
+    private readonly stillDue: ReplayCheck = () => Promise.resolve(true),
     private readonly heartbeatMs = DEFAULT_HEARTBEAT_MS,
   ) {}
 
@@ -94,7 +105,8 @@ export class EventStreams {
     res.write(`retry: ${RECONNECT_HINT_MS}\n: connected\n\n`);
     const stream: Stream = {
       res,
-      lastSentId: lastEventId,
+      sent: new Set(),
+      writes: Promise.resolve(),
       heartbeat: setInterval(() => this.write(stream, `: heartbeat ${new Date(this.clock.now()).toISOString()}\n\n`), this.heartbeatMs),
     };
     stream.heartbeat.unref();
@@ -112,20 +124,29 @@ export class EventStreams {
       this.log.info({ event: 'call_events_disconnected', account: accountId }, 'call-events stream closed');
       this.listeners.get(accountId)?.();
     });
-    // An id above every command the store ever issued means the store is older than the consumer's memory
-    // (restored from a backup): resuming after it would skip every pending command, so replay them all.
-    const resumeAfter = lastEventId > this.store.lastCommandId() ? 0 : lastEventId;
-    stream.lastSentId = resumeAfter;
-    for (const command of this.store.pendingAfter(accountId, resumeAfter)) if (this.stillDue(command)) this.send(stream, command);
-    this.log.info({ event: 'call_events_connected', account: accountId, lastEventId, resumedAfter: resumeAfter }, 'call-events stream opened');
+    // Registered (above) before the replay is read: a command queued from now on is published to this stream too, after the replay.
+    void this.enqueue(stream, () => this.replay(accountId, lastEventId, stream)).catch((error: unknown) => {
+      // Ended rather than left open without the commands it should have had: the consumer reconnects and the replay runs again.
+      this.log.error({ err: error, event: 'call_events_replay_failed', account: accountId, lastEventId }, 'the call-events stream could not replay pending commands; closing it');
+      res.end();
+    });
     this.listeners.get(accountId)?.();
   }
 
-  /** Sends a newly queued command to every stream of its account; returns how many got it. */
-  publish(command: CommandRecord): number {
-    let sent = 0;
-    for (const stream of this.byAccount.get(command.accountId) ?? []) if (this.send(stream, command)) sent += 1;
-    return sent;
+  /** Sends a newly queued command to every stream of its account; resolves with how many got it. */
+  async publish(command: CommandRecord): Promise<number> {
+    const streams = [...(this.byAccount.get(command.accountId) ?? [])];
+    const sent = await Promise.all(
+      streams.map((stream) =>
+        this.enqueue(stream, () => this.send(stream, command)).catch((error: unknown) => {
+          // Not written: the stream ends, and the consumer's reconnect replays the command (it is still undelivered).
+          this.log.error({ err: error, event: 'call_events_send_failed', account: command.accountId, command: command.id }, 'a command could not be sent on a call-events stream; closing it');
+          stream.res.end();
+          return false;
+        }),
+      ),
+    );
+    return sent.filter(Boolean).length;
   }
 
   /** Ends every stream (shutdown); PBX integrations reconnect to another process or later. */
@@ -134,16 +155,38 @@ export class EventStreams {
     this.byAccount.clear();
   }
 
-  private send(stream: Stream, command: CommandRecord): boolean {
-    if (command.id <= stream.lastSentId) return false;
+  private async replay(accountId: string, lastEventId: number, stream: Stream): Promise<void> {
+    // An id above every command the store ever issued means the store is older than the consumer's memory
+    // (restored from a backup): resuming after it would skip every pending command, so replay them all.
+    const resumeAfter = lastEventId > (await this.store.lastCommandId()) ? 0 : lastEventId;
+    for (const command of await this.store.pendingForStream(accountId, resumeAfter)) {
+      if (!this.writable(stream)) return;
+      if (!stream.sent.has(command.id) && (await this.stillDue(command))) await this.send(stream, command);
+    }
+    this.log.info({ event: 'call_events_connected', account: accountId, lastEventId, resumedAfter: resumeAfter }, 'call-events stream opened');
+  }
+
+  /** Runs `work` after the stream's earlier writes; a failed write does not stop the ones after it. */
+  private enqueue<T>(stream: Stream, work: () => Promise<T>): Promise<T> {
+    const run = stream.writes.then(work);
+    stream.writes = run.catch(() => undefined);
+    return run;
+  }
+
+  private async send(stream: Stream, command: CommandRecord): Promise<boolean> {
+    if (stream.sent.has(command.id) || !this.writable(stream)) return false;
+    if (!(await this.store.claimDelivery(command.id, this.clock.now()))) return false;
     if (!this.write(stream, `id: ${command.id}\nevent: command\ndata: ${JSON.stringify(commandPayload(command))}\n\n`)) return false;
-    stream.lastSentId = command.id;
-    this.store.markDelivered(command.id, this.clock.now());
+    stream.sent.add(command.id);
     return true;
   }
 
+  private writable(stream: Stream): boolean {
+    return !stream.res.writableEnded && !stream.res.destroyed;
+  }
+
   private write(stream: Stream, text: string): boolean {
-    if (stream.res.writableEnded || stream.res.destroyed) return false;
+    if (!this.writable(stream)) return false;
     stream.res.write(text);
     return true;
   }
@@ -181,11 +224,11 @@ class EventsDriver implements CallControlDriver {
     return { state: 'down', reason: 'no phone system is connected to the call-events stream', since: closedAt ?? this.startedAt };
   }
 
-  send(request: SendRequest): Promise<SendResult> {
-    if (this.health().state === 'down') return Promise.resolve({ kind: 'not_sent', reason: 'no phone system is connected to the call-events stream' });
+  async send(request: SendRequest): Promise<SendResult> {
+    if (this.health().state === 'down') return { kind: 'not_sent', reason: 'no phone system is connected to the call-events stream' };
     // Delivered (and marked so) when written to a stream; kept for a reconnecting stream otherwise.
-    this.streams.publish(request.command);
-    return Promise.resolve({ kind: 'sent' });
+    await this.streams.publish(request.command);
+    return { kind: 'sent' };
   }
 
   stop(): Promise<void> {

@@ -31,7 +31,7 @@ export const transferToQueueFactory: CustomToolFactory<TransferToQueueEntry> = (
     annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: true },
     timeoutMs: transferToolTimeoutMs(ringMs, plan.destinations.length),
     async handler(ctx) {
-      return transferTo(ctx, callToTransfer(ctx), plan);
+      return transferTo(ctx, await callToTransfer(ctx), plan);
     },
   };
 };

@@ -57,14 +57,14 @@ export const transferToUserFactory: CustomToolFactory<TransferToUserEntry> = (en
     annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: true },
     timeoutMs: transferToolTimeoutMs(ringMs, direct.destinations.length),
     async handler(ctx) {
-      const call = callToTransfer(ctx);
+      const call = await callToTransfer(ctx);
       const dnd = await ctx.services.dnd.get(ctx.account.id, user.id);
       if (!dnd.enabled) return transferTo(ctx, call, direct);
       const reason = reasonForAgent(ctx.account, dnd);
       const because = reason ? ` (${reason})` : '';
       const dndData = { user_id: user.id, user_dnd: true, dnd_until: dnd.until === null ? null : new Date(dnd.until).toISOString(), ...(reason ? { dnd_reason: reason } : {}) };
       if (onDnd === 'refuse') {
-        ctx.services.calls.refuse(call, 'transfer', 'dnd', { user_id: user.id });
+        await ctx.services.calls.refuse(call, 'transfer', 'dnd', { user_id: user.id });
         throw new SwitchboardError('TOOL_REFUSED', `${user.name} is on Do-Not-Disturb${because}${untilText(ctx, dnd.until)} and cannot take the call. Offer to take a message instead.`, {
           details: { status: 'refused', reason: 'dnd', ...dndData },
         });

@@ -30,9 +30,9 @@ const REFUSALS: Record<Extract<PolicyVerdict, { allowed: false }>['reason'], (di
   not_allowed: (dial) => `${dial} is not a number this assistant may transfer to. Offer a transfer to a colleague or a team instead, or take a message.`,
 };
 
-function allowedDestination(ctx: ToolContext, call: CallRecord, raw: string): Destination {
-  const refuse = (reason: string, text: string, detail: Record<string, unknown>): never => {
-    ctx.services.calls.refuse(call, 'transfer', reason, detail);
+async function allowedDestination(ctx: ToolContext, call: CallRecord, raw: string): Promise<Destination> {
+  const refuse = async (reason: string, text: string, detail: Record<string, unknown>): Promise<never> => {
+    await ctx.services.calls.refuse(call, 'transfer', reason, detail);
     throw new SwitchboardError('TOOL_REFUSED', text, { details: { status: 'refused', reason, ...detail } });
   };
   const number = readDestination(raw, ctx.account.defaultCountry);
@@ -70,8 +70,8 @@ export const transferCallTool: ToolDefinition<{ destination_number: string }> = 
   timeoutMs: transferToolTimeoutMs(20_000, 1),
   timeoutFor: (account, persona) => transferToolTimeoutMs(ringTimeoutMs(account, persona.ring_timeout_seconds, settingsOf(persona)), planLength(persona)),
   async handler(ctx, args) {
-    const call = callToTransfer(ctx);
-    const first = allowedDestination(ctx, call, args.destination_number);
+    const call = await callToTransfer(ctx);
+    const first = await allowedDestination(ctx, call, args.destination_number);
     const settings = settingsOf(ctx.persona.manifest);
     // Voicemail follows only a user's own extension; entries that cannot be dialed were reported when the manifest loaded.
     const user = first.target.kind === 'user' && first.target.id ? ctx.account.users.get(first.target.id) : undefined;
