@@ -11,7 +11,8 @@
  *
  * On PostgreSQL also two processes on one database (two engines, two
  * CallControl instances): racing transfers, an acknowledgement against a
- * time-out, and two hang-up runners.
+ * time-out, a verdict recorded by one waking the tool waiting in the other,
+ * and two hang-up runners.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -346,6 +347,7 @@ describe('two processes on one PostgreSQL database', () => {
   const engines: PostgresEngine[] = [];
   let a: Node;
   let b: Node;
+  const stopListening: (() => Promise<void>)[] = [];
 
   beforeAll(async () => {
     const database = await freshDatabase();
@@ -353,8 +355,10 @@ describe('two processes on one PostgreSQL database', () => {
     engines.push(await PostgresEngine.open({ url: database.url, poolSize: 5 }), await PostgresEngine.open({ url: database.url, poolSize: 5 }));
     a = await Node.start(engines[0]!);
     b = await Node.start(engines[1]!);
+    stopListening.push(await a.calls.listen(), await b.calls.listen());
   });
   afterAll(async () => {
+    await Promise.all(stopListening.map((stop) => stop()));
     await a.close();
     await b.close();
     await Promise.all(engines.map((engine) => engine.close()));
@@ -398,6 +402,19 @@ describe('two processes on one PostgreSQL database', () => {
         expect(await a.state(callId)).toBe('active');
       }
     }
+  });
+
+  it('wakes a tool waiting in one process when the other records the verdict', async () => {
+    const command = await a.transfer('n-wake');
+    // Longer than the test may run: only the announcement from the other process ends this wait in time.
+    const waiting = a.calls.awaitOutcome(command, { waitMs: 120_000 });
+    expect(await b.calls.acknowledge(ACCOUNT.id, command.id, { success: true, outcome: 'handed_over' })).toMatchObject({ repeated: false });
+    expect(await waiting).toMatchObject({ status: 'succeeded', outcome: 'handed_over' });
+
+    const ending = await a.transfer('n-wake-end');
+    const ended = a.calls.awaitOutcome(ending, { waitMs: 120_000 });
+    await b.calls.end(ACCOUNT.id, 'n-wake-end', 'caller hung up');
+    expect(await ended).toMatchObject({ status: 'failed', reason: 'the call ended' });
   });
 
   it('sends each due hang-up from one process when both run the job', async () => {

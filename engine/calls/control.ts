@@ -14,7 +14,10 @@
  * on PostgreSQL, where several connections and nodes write at once, those
  * decisions about one call run one after another as they do with SQLite's
  * single writer. Waiting for a verdict is in-process (waiters.ts, woken by
- * `settle`), with the store as the truth.
+ * `settle`), with the store as the truth; a verdict, a withdrawal or the end
+ * of a call is also announced on the store's notification channel, so a tool
+ * waiting in another process sharing a PostgreSQL database reads it at once
+ * (`listen`) instead of at its time limit.
  *
  * Drivers report through their sink from socket handlers, synchronously;
  * each report is queued behind the account's earlier ones (so the history
@@ -87,6 +90,8 @@ interface CallControlEvents {
 export const CALL_CONTROL_TOOL_TIMEOUT_MS = 75_000;
 /** How long the hang-up job waits for a hang-up's verdict with drivers other than events. */
 const HANGUP_WAIT_MS = 15_000;
+/** Where the ids of commands that are no longer pending (or whose call ended) are announced to every process. */
+const SETTLED_CHANNEL = 'call_commands_settled';
 /** A hang-up not handed to any phone system within this long is withdrawn rather than carried out late. */
 export const HANGUP_STALE_MS = 60_000;
 const LIVE_STATES: readonly CallState[] = ['active', 'transferring', 'transferred', 'ending'];
@@ -195,7 +200,7 @@ export class CallControl {
       return { call: (await this.store.call(accountId, callId, tx)) as CallRecord, endedNow: true, woken };
     });
     // Tools waiting on this call's commands answer now (the call is over) instead of at their time limit.
-    result.woken.forEach((id) => this.waiters.wake(id));
+    if (result.endedNow) this.announce(result.woken);
     if (notify && result.endedNow) this.events.emit('ended', accountId, callId);
     return result.call;
   }
@@ -404,7 +409,8 @@ export class CallControl {
       return { now: true, ended };
     });
     if (settled.now) this.deps.metrics.callControlCommand(kind, verdict.success ? 'ok' : 'failed');
-    this.waiters.wake(id);
+    if (settled.now) this.announce([id]);
+    else this.waiters.wake(id);
     if (settled.ended) this.events.emit('ended', accountId, callId);
     return { outcome: await this.outcomeOf(id), now: settled.now };
   }
@@ -463,7 +469,7 @@ export class CallControl {
       await this.store.addEvent(command.accountId, command.callId, 'command_withdrawn', this.now(), command.id, { type: command.kind, reason }, tx);
       return true;
     });
-    if (withdrawn) this.waiters.wake(command.id);
+    if (withdrawn) this.announce([command.id]);
     return withdrawn;
   }
 
@@ -472,6 +478,25 @@ export class CallControl {
     if (command.kind !== 'hangup' || command.deliveredAt !== null || this.now() - command.createdAt < HANGUP_STALE_MS) return true;
     await this.withdraw(command, `no phone system took the hang-up within ${HANGUP_STALE_MS / 1000} seconds`);
     return false;
+  }
+
+  /**
+   * Wakes the waiters of commands that are no longer pending, or whose call
+   * ended, here and in every process sharing the store. Only then: a waiter
+   * woken while its command is pending takes it as its time-out.
+   */
+  private announce(ids: readonly number[]): void {
+    ids.forEach((id) => this.waiters.wake(id));
+    if (!ids.length) return;
+    // A lost announcement costs a waiter elsewhere its full wait, never a wrong answer: it reads the store then.
+    this.deps.store.notify(SETTLED_CHANNEL, ids.join(',')).catch((error: unknown) => this.deps.log.warn({ err: error, event: 'call_control_announce_failed', commands: ids }, 'other processes were not told of settled commands'));
+  }
+
+  /** Listens for commands settled by other processes sharing the store; resolves with a function that stops listening. */
+  listen(): Promise<() => Promise<void>> {
+    return this.deps.store.listen(SETTLED_CHANNEL, (payload) => {
+      for (const id of payload.split(',')) if (/^\d+$/.test(id)) this.waiters.wake(Number(id));
+    });
   }
 
   /** Resolves once the driver reports queued so far (of one account, or of all) are written: before a callback is answered, at shutdown. */

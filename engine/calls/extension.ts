@@ -18,14 +18,21 @@ import { hangupJob } from './hangup-job.ts';
 
 export function callControlExtension(context: AppContext): { adminRoutes: AdminRoutes[]; rawBodyRoutes: ((app: Express) => void)[]; startJobs: BackgroundJob[]; jobs: BackgroundJob[] } {
   const calls = context.services.calls;
+  let listening: Promise<(() => Promise<void>) | undefined> = Promise.resolve(undefined);
   // Started before every other job: the hang-up job's recovery sends through these drivers.
   const drivers: BackgroundJob = {
     name: 'call-control-drivers',
     start() {
       calls.drivers.reconcile(context.registry.current().accounts);
       context.registry.on('reload', () => calls.drivers.reconcile(context.registry.current().accounts));
+      // Without it a tool still gets its verdict, at the end of its wait: logged, not fatal.
+      listening = calls.listen().catch((error: unknown) => {
+        context.services.log.error({ err: error, event: 'call_control_listen_failed' }, 'verdicts settled by other processes are read only when a wait ends');
+        return undefined;
+      });
     },
     async stop() {
+      await (await listening)?.();
       await calls.drivers.stopAll();
       // Verdicts and steps the stopped drivers reported last are written before the store closes.
       await calls.reportsWritten();
