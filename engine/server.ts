@@ -13,7 +13,7 @@ import https from 'node:https';
 
 import { ApiKeyStore } from './auth/api-keys.ts';
 import { systemClock, type Clock } from './clock.ts';
-import { databaseFile, type ServerSettings } from './config.ts';
+import type { ServerSettings } from './config.ts';
 import { createApp } from './http/app.ts';
 import { AuthFailureLimiter } from './http/auth-failures.ts';
 import { isLoopbackAddress } from './http/host-guard.ts';
@@ -32,7 +32,6 @@ import { createServices, type Services } from './services.ts';
 import { checkSecretsFile, readTlsFiles } from './startup-files.ts';
 import type { AppContext } from './app-context.ts';
 import { serverExtensions } from './capabilities.ts';
-import { openDatabase } from './store/database.ts';
 import { openStore } from './store/open.ts';
 import type { ToolKinds } from './tools/catalog.ts';
 import { ToolDispatcher } from './tools/dispatch.ts';
@@ -85,9 +84,8 @@ async function assemble(options: StartOptions, listener: Listener): Promise<Runn
   const startedAt = Date.now();
 
   const store = await openStore(settings, (error) => log.warn({ err: error, event: 'store_connection' }, 'database connection trouble'));
-  const db = openDatabase(databaseFile(settings.dataDir), { synchronous: settings.dbSynchronous });
   const secrets = new SecretStore(options.env ?? process.env, settings.secretsFile, (message) => log.warn({ event: 'secret_short' }, message));
-  const services: Services = createServices({ store, db, clock, log, secrets, settings });
+  const services: Services = createServices({ store, clock, log, secrets, settings });
   const keys = new ApiKeyStore(store, clock);
 
   const registry = new Registry(settings.personasDir, options.toolKinds ?? builtinToolKinds, clock, log, settings.toolSchemaProfile);
@@ -212,7 +210,6 @@ async function assemble(options: StartOptions, listener: Listener): Promise<Runn
       await keys.flushLastUse();
       // Rows of calls that ended after the audit writer stopped, and writes of its still under way.
       await services.audit.close();
-      db.close();
       await store.close();
       log.info({ event: 'stopped' }, 'switchboard stopped');
     })();

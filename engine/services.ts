@@ -13,15 +13,12 @@ import type { Logger } from './logging.ts';
 import { Metrics } from './observability/metrics.ts';
 import { OutboundClient } from './outbound/client.ts';
 import type { SecretStore } from './secrets.ts';
-import type { Database } from './store/database.ts';
 import type { StoreEngine } from './store/engine.ts';
 import { DndStore } from './users/dnd-store.ts';
 
 export interface ServiceBase {
   /** Live state, SQLite or PostgreSQL (store/engine.ts): what every store reads and writes. */
   store: StoreEngine;
-  /** The SQLite connection of stores not yet on the engine; absent with PostgreSQL. */
-  db: Database;
   clock: Clock;
   log: Logger;
   secrets: SecretStore;

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, runCli, type CliResult } from './helpers/cli.ts';
 import { callHeaders, connect, eventually, REPO_ROOT, startTestServer, tempDir, textOf, type TestServer } from './helpers/server.ts';
 import { basicManifests } from './helpers/test-tools.ts';
+import { sql } from '../engine/store/sql.ts';
 
 let server: TestServer;
 let files: string;
@@ -35,8 +36,8 @@ function bigCsv(name: string, rows: number): string {
   return file;
 }
 
-const nativeContacts = (account: string): number =>
-  (server.running.services.db.prepare("SELECT count(*) AS n FROM contacts WHERE account_id = ? AND source = 'native'").get(account) as { n: number }).n;
+const nativeContacts = async (account: string): Promise<number> =>
+  Number((await server.running.services.store.get<{ n: number }>(sql`SELECT count(*) AS n FROM contacts WHERE account_id = ${account} AND source = 'native'`))?.n ?? 0);
 
 describe('a large import', () => {
   it('commits in chunks: a create_lead during the import is answered while the import goes on', async () => {
@@ -49,19 +50,19 @@ describe('a large import', () => {
     });
 
     // Some contacts are there (a chunk committed) and the import is still running.
-    await eventually(() => (nativeContacts('acme') > 0 ? true : undefined), 15_000, 'the first committed chunk');
+    await eventually(async () => ((await nativeContacts('acme')) > 0 ? true : undefined), 15_000, 'the first committed chunk');
     const client = await connect(server, callHeaders({ key: await server.key('acme'), account: 'acme', persona: 'front-desk', call: 'during-import' }));
     const lead = await client.callTool({ name: 'create_lead', arguments: { name: 'Dana Caller', intent: 'A quote for a boiler' } });
     await client.close();
     expect(lead.isError, textOf(lead)).toBeFalsy();
     // Written while the import holds no lock between its chunks, not after the whole file.
     expect(finished).toBe(false);
-    expect(nativeContacts('acme')).toBeLessThan(rows);
+    expect(await nativeContacts('acme')).toBeLessThan(rows);
 
     const result = await importing;
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toContain(`Imported ${rows} contacts into account acme from ${file} (csv): ${rows} new, 0 updated, 0 unchanged.`);
-    expect(nativeContacts('acme')).toBe(rows);
+    expect(await nativeContacts('acme')).toBe(rows);
   }, 60_000);
 });
 

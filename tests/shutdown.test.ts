@@ -4,6 +4,7 @@
  */
 import { expect, it } from 'vitest';
 
+import { sql } from '../engine/store/sql.ts';
 import { callHeaders, connect, startTestServer, textOf } from './helpers/server.ts';
 import { basicManifests, testToolKinds } from './helpers/test-tools.ts';
 
@@ -17,6 +18,7 @@ it('finishes the tool call in flight, then stops', async () => {
   expect(textOf(await inFlight)).toBe('echo: last words');
   await closing;
   expect(server.running.sessions.size).toBe(0);
-  expect(server.running.services.db.open).toBe(false);
+  // The store is closed: nothing more is written after shutdown.
+  await expect(server.running.services.store.run(sql`DELETE FROM audit_log`)).rejects.toThrow('the store is closed');
   await expect(fetch(new URL('/healthz', server.url))).rejects.toThrow();
 });

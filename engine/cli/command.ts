@@ -12,7 +12,6 @@ import { SecretStore } from '../secrets.ts';
 import { createServices, type Services } from '../services.ts';
 import { builtinToolKinds } from '../tools/kinds.ts';
 import { SwitchboardError } from '../errors.ts';
-import { openDatabase } from '../store/database.ts';
 import type { StoreEngine } from '../store/engine.ts';
 import { openStore } from '../store/open.ts';
 
@@ -84,14 +83,10 @@ export async function openCliServices(flags: { data?: string | undefined; person
   const settings = resolveSettings({ ...(flags.data ? { data: flags.data } : {}), ...(flags.personas ? { personas: flags.personas } : {}), ...(flags.database ? { database: flags.database } : {}) }, env);
   openedDatabase = databaseFile(settings.dataDir);
   const store = await openStore(settings);
-  const db = openDatabase(openedDatabase, { synchronous: settings.dbSynchronous });
-  const services = createServices({ store, db, clock: systemClock, log: silentLogger, secrets: new SecretStore(env, settings.secretsFile), settings });
+  const services = createServices({ store, clock: systemClock, log: silentLogger, secrets: new SecretStore(env, settings.secretsFile), settings });
   return {
     ...services,
-    close: async () => {
-      db.close();
-      await store.close();
-    },
+    close: () => store.close(),
   };
 }
 
