@@ -3,10 +3,12 @@
  * under a running server: rsync --delay-updates, a rename over a file, a
  * symbolic link re-pointed to a new release, a Kubernetes ConfigMap volume
  * (`..data` swapped), a directory replaced (rm and copy, mv into place, with a
- * gap between), an account directory replaced. Each time the server serves the
- * new files and keeps seeing later edits; while the tree is gone or
- * unreadable, the last good manifests stay in force and the gap is reported,
- * never served as "no accounts". (git pull: deploy-pull.test.ts.)
+ * gap between), an account directory replaced, or emptied and copied into
+ * file by file. Each time the server serves the new files and keeps seeing
+ * later edits; while the tree is gone or unreadable, the last good manifests
+ * stay in force and the gap is reported, never served as "no accounts"; what
+ * a half-copied tree lacks stays in force until a later scan confirms it is
+ * gone. (git pull: deploy-pull.test.ts.)
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -151,6 +153,36 @@ it('an account directory replaced', async () => {
   fs.rmSync(path.join(personas, 'acme'), { recursive: true });
   fs.cpSync(path.join(root, 'new/acme'), path.join(personas, 'acme'), { recursive: true });
   await served(2);
+  await servesAndWatches(personas, 2);
+});
+
+it('a copy file by file into an emptied account directory: what it has not reached stays in force, what the release lacks goes after it', async () => {
+  const personas = await serve((dir) => writeRelease(dir, 1));
+  const removed: string[] = [];
+  let held = false;
+  server!.running.registry.on('reload', (report, next) => {
+    removed.push(...report.removed);
+    held ||= next.files.get('acme/account.yaml')?.removalPending === true;
+  });
+  const reloadAfter = async (change: () => void, what: string) => {
+    const generation = snapshot().generation;
+    change();
+    await eventually(() => (snapshot().generation > generation ? true : undefined), 5000, what);
+  };
+  await reloadAfter(() => {
+    fs.rmSync(path.join(personas, 'acme'), { recursive: true });
+    fs.mkdirSync(path.join(personas, 'acme'));
+  }, 'a reload of the emptied directory');
+  // Personas first, account.yaml last; a reload sees the tree after each file.
+  for (const file of ['acme/release-2.yaml', 'acme/sales.yaml', 'acme/front-desk.yaml', 'acme/account.yaml']) {
+    await reloadAfter(() => writeManifests(personas, { [file]: release(2)[file]! }), `a reload after ${file}`);
+    expect(snapshot().accounts.has('acme')).toBe(true);
+    expect(serves('front-desk') && serves('sales')).toBe(true);
+  }
+  await served(2);
+  expect(held).toBe(true);
+  expect(removed).toEqual(['acme\u0000release-1']);
+  expect(snapshot().problems).toEqual([]);
   await servesAndWatches(personas, 2);
 });
 

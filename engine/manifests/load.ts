@@ -10,6 +10,17 @@
  * files are not parsed again, and a persona whose file and account are
  * unchanged keeps its catalog object, so a reload costs what changed, not what
  * exists.
+ *
+ * Removals may be held (holdRemovalsMs, which the watcher sets): a deploy
+ * that is not one atomic step (rm -rf then cp, cp over the files, rsync
+ * without --delay-updates) shows a reload a tree in which files are missing
+ * only for a moment, and dropping their accounts and personas would fail the
+ * calls made meanwhile. So a file gone from disk keeps its version in force
+ * until a later scan finds it still gone in a tree that has not changed for
+ * the hold time (or, in a tree that never settles, ten hold times after it
+ * was first missed). Additions and changes apply at once; removals are rare
+ * and can wait. Times of the hold are performance.now(), not the Clock,
+ * which tests may stop.
  */
 import { buildCatalog, type ToolKinds } from '../tools/catalog.ts';
 import type { ToolSchemaProfile } from '../tools/schema-profiles.ts';
@@ -27,12 +38,48 @@ export interface FileState {
   valid: boolean;
   /** It failed, and an earlier good version of it is still in force. */
   servingLastGood: boolean;
+  /** It is gone from disk, and its version stays in force until a later scan confirms the removal. */
+  removalPending?: true;
+}
+
+/** What holding removals needs to know of the last load; times are performance.now(). */
+export interface RemovalState {
+  /** The tree read (read-tree.ts), or `!<state>` while it is missing, unreadable or empty. */
+  readonly fingerprint: string;
+  /** Since when every load has found that fingerprint. */
+  readonly quietSince: number;
+  /** Files gone from disk whose version is still in force, with when each was first missed. */
+  readonly goneSince: ReadonlyMap<string, number>;
 }
 
 export interface LoadedSnapshot extends Snapshot {
   readonly files: ReadonlyMap<string, FileState>;
   /** Warnings of the last load (an allow pattern that opens a whole international range): reported, and the files load. */
   readonly warnings: readonly ManifestProblem[];
+  readonly removals: RemovalState;
+}
+
+export const noRemovals = (): RemovalState => ({ fingerprint: '', quietSince: 0, goneSince: new Map() });
+
+/** A tree that keeps changing holds a removal at most this many hold times. */
+const MAX_HOLDS = 10;
+
+/** When the removal of a file first missed at `since` is confirmed: once the tree has been quiet, with the file gone, for the hold time. */
+export const removalDueAt = (since: number, quietSince: number, holdMs: number): number => Math.min(Math.max(since, quietSince) + holdMs, since + holdMs * MAX_HOLDS);
+
+/**
+ * The performance.now() time at which a reload would confirm the next held
+ * removal; undefined when none is held, or while the tree is gone (nothing is
+ * confirmed until it is back, and the watcher reloads when it is).
+ */
+export function nextRemovalDue(snapshot: LoadedSnapshot, holdMs: number): number | undefined {
+  if (snapshot.removals.fingerprint.startsWith('!')) return undefined;
+  let next: number | undefined;
+  for (const since of snapshot.removals.goneSince.values()) {
+    const due = removalDueAt(since, snapshot.removals.quietSince, holdMs);
+    if (next === undefined || due < next) next = due;
+  }
+  return next;
 }
 
 /** Parsed files by relative path; reused while a file's content is unchanged. */
@@ -46,6 +93,10 @@ export interface LoadOptions {
   previous?: LoadedSnapshot | undefined;
   cache?: ParseCache;
   now?: number;
+  /** How long a file gone from disk keeps its version in force (see the module comment); 0 or absent: removals apply at once. */
+  holdRemovalsMs?: number;
+  /** performance.now() of this load, for the hold. */
+  at?: number;
 }
 
 const problemAt = (file: string, message: string): ManifestProblem => ({ file, line: 1, column: 1, path: '', message });
@@ -103,8 +154,19 @@ export async function loadManifests(options: LoadOptions): Promise<LoadedSnapsho
   const cache = options.cache ?? new Map();
   const previous = options.previous;
   const now = options.now ?? Date.now();
+  const at = options.at ?? performance.now();
+  const holdMs = options.holdRemovalsMs ?? 0;
   const tree = await readTree(options.dir);
-  if (tree.state !== 'ok') return withoutTree(tree.state, tree.message, previous, now);
+  if (tree.state !== 'ok') return withoutTree(tree.state, tree.message, previous, now, at);
+  const before = previous?.removals ?? noRemovals();
+  const removals = { fingerprint: tree.fingerprint, quietSince: before.fingerprint === tree.fingerprint ? before.quietSince : at, goneSince: new Map<string, number>() };
+  /** Whether a file gone from disk keeps its version in force for now (and if so, it is noted as held). */
+  const holds = (rel: string): boolean => {
+    const since = before.goneSince.get(rel) ?? at;
+    if (!holdMs || at >= removalDueAt(since, removals.quietSince, holdMs)) return false;
+    removals.goneSince.set(rel, since);
+    return true;
+  };
   const problems = [...tree.problems];
   const warnings: ManifestProblem[] = [];
 
@@ -135,6 +197,8 @@ export async function loadManifests(options: LoadOptions): Promise<LoadedSnapsho
       if (rel.startsWith(`${dir}/`)) items.push({ rel, kind: state.kind, accountDir: dir, parsed: unreadableFile(rel, state.kind, undefined), failed: true });
     }
   }
+  const present = new Set(items.map((item) => item.rel));
+  const gone = [...(previous?.files ?? [])].filter(([rel]) => !present.has(rel));
 
   const fileStates = new Map<string, FileState>();
   const previousAccountByFile = new Map([...(previous?.accounts.values() ?? [])].map((entry) => [entry.file, entry]));
@@ -170,6 +234,15 @@ export async function loadManifests(options: LoadOptions): Promise<LoadedSnapsho
       accounts.set(entry.id, entry);
       accountByDir.set(item.accountDir, entry);
     }
+  }
+  // An account file gone from disk, held: its personas still on disk load against it. One on disk with its id wins.
+  for (const [rel, state] of gone) {
+    const entry = state.kind === 'account' ? previousAccountByFile.get(rel) : undefined;
+    if (!entry || accounts.has(entry.id) || !holds(rel)) continue;
+    accounts.set(entry.id, entry);
+    const accountDir = rel.slice(0, rel.indexOf('/'));
+    if (!accountByDir.has(accountDir)) accountByDir.set(accountDir, entry);
+    fileStates.set(rel, { kind: 'account', valid: false, servingLastGood: true, removalPending: true });
   }
 
   // Which files claim each persona id, before any is served: two files with the same id are
@@ -243,6 +316,15 @@ export async function loadManifests(options: LoadOptions): Promise<LoadedSnapsho
     const state = fileStates.get(inForce.file);
     if (state) fileStates.set(inForce.file, { ...state, servingLastGood: true });
   }
+  // A persona file gone from disk, held, unless its account is gone too or a file on disk now claims its id.
+  for (const [rel, state] of gone) {
+    const entry = state.kind === 'persona' ? previousPersonaByFile.get(rel) : undefined;
+    if (!entry || !accounts.has(entry.accountId)) continue;
+    const key = personaKey(entry.accountId, entry.id);
+    if (personas.has(key) || claimants.has(personaKey(rel.slice(0, rel.indexOf('/')), entry.id)) || !holds(rel)) continue;
+    personas.set(key, entry);
+    fileStates.set(rel, { kind: 'persona', valid: false, servingLastGood: true, removalPending: true });
+  }
 
   const byPlace = (a: ManifestProblem, b: ManifestProblem) => a.file.localeCompare(b.file) || a.line - b.line || a.column - b.column;
   problems.sort(byPlace);
@@ -254,6 +336,7 @@ export async function loadManifests(options: LoadOptions): Promise<LoadedSnapsho
     problems,
     warnings: warnings.sort(byPlace),
     files: fileStates,
+    removals,
   };
 }
 
@@ -264,14 +347,18 @@ export async function loadManifests(options: LoadOptions): Promise<LoadedSnapsho
  * or `validate`) there is nothing to keep; an empty directory is then simply
  * empty, a missing one a problem.
  */
-function withoutTree(state: 'missing' | 'unreadable' | 'empty', message: string, previous: LoadedSnapshot | undefined, now: number): LoadedSnapshot {
+function withoutTree(state: 'missing' | 'unreadable' | 'empty', message: string, previous: LoadedSnapshot | undefined, now: number, at: number): LoadedSnapshot {
   const generation = (previous?.generation ?? 0) + 1;
+  const fingerprint = `!${state}`;
+  // Held removals wait for the tree: they are confirmed only once it is back and quiet.
+  const before = previous?.removals ?? noRemovals();
+  const removals = { fingerprint, quietSince: before.fingerprint === fingerprint ? before.quietSince : at, goneSince: before.goneSince };
   if (!previous?.accounts.size) {
-    return { generation, loadedAt: now, accounts: new Map(), personas: new Map(), problems: state === 'empty' ? [] : [problemAt('.', message)], warnings: [], files: new Map() };
+    return { generation, loadedAt: now, accounts: new Map(), personas: new Map(), problems: state === 'empty' ? [] : [problemAt('.', message)], warnings: [], files: new Map(), removals: { ...removals, goneSince: new Map() } };
   }
   const kept = `${message}; the last good manifests stay in force (${previous.accounts.size} accounts, ${previous.personas.size} personas) until it is back`;
   const files = new Map([...previous.files].map(([rel, fileState]) => [rel, { ...fileState, valid: false, servingLastGood: fileState.valid || fileState.servingLastGood }]));
-  return { generation, loadedAt: now, accounts: previous.accounts, personas: previous.personas, problems: [problemAt('.', kept)], warnings: previous.warnings, files };
+  return { generation, loadedAt: now, accounts: previous.accounts, personas: previous.personas, problems: [problemAt('.', kept)], warnings: previous.warnings, files, removals };
 }
 
 /** Keys of personas whose tool list differs between two snapshots (added, changed or removed). */

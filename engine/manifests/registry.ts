@@ -3,6 +3,11 @@
  * off to the side and swaps one reference; reloads never overlap (a reload
  * asked for while one runs is folded into one more run after it). Listeners
  * learn which personas' tool lists changed, to notify their sessions.
+ *
+ * Removals apply at once unless held (holdRemovals, load.ts): the watcher
+ * holds them while it runs, since it is what scans again to confirm them. A
+ * registry nobody watches loads only when asked (SIGHUP, a test), and no later
+ * scan would come to confirm a held removal.
  */
 import { EventEmitter } from 'node:events';
 
@@ -10,7 +15,7 @@ import type { Clock } from '../clock.ts';
 import type { Logger } from '../logging.ts';
 import type { ToolKinds } from '../tools/catalog.ts';
 import type { ToolSchemaProfile } from '../tools/schema-profiles.ts';
-import { changedPersonas, loadManifests, type LoadedSnapshot, type ParseCache } from './load.ts';
+import { changedPersonas, loadManifests, noRemovals, type LoadedSnapshot, type ParseCache } from './load.ts';
 import { formatProblem } from './problems.ts';
 import { emptySnapshot } from './snapshot.ts';
 
@@ -29,12 +34,13 @@ export interface RegistryEvents {
 }
 
 export class Registry extends EventEmitter<RegistryEvents> {
-  private snapshot: LoadedSnapshot = { ...emptySnapshot(), files: new Map(), warnings: [] };
+  private snapshot: LoadedSnapshot = { ...emptySnapshot(), files: new Map(), warnings: [], removals: noRemovals() };
   private readonly cache: ParseCache = new Map();
   private running: Promise<ReloadReport> | undefined;
   private pending: Promise<ReloadReport> | undefined;
   private reloads = 0;
   private failedReloads = 0;
+  private holdRemovalsMs = 0;
 
   constructor(
     private readonly dir: string,
@@ -53,6 +59,11 @@ export class Registry extends EventEmitter<RegistryEvents> {
 
   stats(): { reloads: number; failedReloads: number } {
     return { reloads: this.reloads, failedReloads: this.failedReloads };
+  }
+
+  /** From the next reload on, a file gone from disk stays in force until a reload at least `ms` later confirms it (0: at once). */
+  holdRemovals(ms: number): void {
+    this.holdRemovalsMs = ms;
   }
 
   /** Loads the tree now, or right after the reload in progress. */
@@ -76,7 +87,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
   private async run(): Promise<ReloadReport> {
     const started = performance.now();
     const before = this.snapshot;
-    const next = await loadManifests({ dir: this.dir, kinds: this.kinds, ...(this.toolSchemaProfile ? { toolSchemaProfile: this.toolSchemaProfile } : {}), previous: before, cache: this.cache, now: this.clock.now() });
+    const next = await loadManifests({ dir: this.dir, kinds: this.kinds, ...(this.toolSchemaProfile ? { toolSchemaProfile: this.toolSchemaProfile } : {}), previous: before, cache: this.cache, now: this.clock.now(), holdRemovalsMs: this.holdRemovalsMs });
     this.snapshot = next;
     const { changed, removed } = changedPersonas(before, next);
     const report: ReloadReport = {
@@ -98,7 +109,18 @@ export class Registry extends EventEmitter<RegistryEvents> {
       if (!warnedBefore.has(text)) this.log.warn({ event: 'manifest_warning', file: warning.file, line: warning.line, column: warning.column, path: warning.path }, text);
     }
     this.log.info(
-      { event: 'manifests_loaded', generation: report.generation, accounts: next.accounts.size, personas: next.personas.size, problems: report.problems, changed: changed.length, removed: removed.length, durationMs: report.durationMs },
+      {
+        event: 'manifests_loaded',
+        generation: report.generation,
+        accounts: next.accounts.size,
+        personas: next.personas.size,
+        problems: report.problems,
+        changed: changed.length,
+        removed: removed.length,
+        // Files gone from disk whose accounts and personas stay in force until a later scan confirms it.
+        removalsPending: next.removals.goneSince.size,
+        durationMs: report.durationMs,
+      },
       'manifests loaded',
     );
     this.emit('reload', report, next);
