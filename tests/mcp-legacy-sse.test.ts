@@ -220,6 +220,10 @@ describe('the v1 SDK client over HTTP+SSE', () => {
     // EventSource reconnects by itself; the v1 transport then POSTs to the URL the new stream names.
     const reopened = await eventually(() => [...s.running.sessions.all()].find((session) => session.id !== dropped!.id), 10_000, 'reconnection');
     expect(reopened.call.callId).toBe('call-blip');
+    // The session exists as soon as the server opened the stream; the client POSTs to it once it has read the
+    // stream's endpoint event. Its transport keeps that URL in a private field, read here only to wait for it.
+    const transport = (client as unknown as { transport: { _endpoint?: URL } }).transport;
+    await eventually(() => (transport._endpoint?.searchParams.get('sessionId') === reopened.id ? true : undefined), 10_000, 'the new endpoint event');
     expect(textOf(await client.callTool({ name: 'echo', arguments: { text: 'after the blip' } }))).toBe('echo: after the blip');
   });
 
@@ -250,7 +254,9 @@ describe('the wire', () => {
       expect(stream.headers.get('content-type')).toMatch(/^text\/event-stream/);
       expect(stream.headers.get('x-accel-buffering')).toBe('no');
       const endpoint = await stream.endpoint();
-      expect(endpoint).toMatch(/^\/ucp\/v2\/sse\?sessionId=[0-9a-f-]{36}$/);
+      // The node's name first, so that a balancer in front of several nodes can send the POSTs to this one.
+      expect(endpoint).toBe(`/ucp/v2/sse?sessionId=${s.running.context.settings.nodeName}.${endpoint.split('.').pop()}`);
+      expect(endpoint.split('.').pop()).toMatch(/^[0-9a-f-]{36}$/);
       const accepted = await send(s, endpoint, headers, initializeBody(version, 'init-1'));
       expect(accepted.status).toBe(202);
       expect(accepted.text).toBe('');
