@@ -7,6 +7,7 @@
  */
 import path from 'node:path';
 
+import { defaultNodeName, parseNodeName } from './cluster/node-name.ts';
 import { SwitchboardError } from './errors.ts';
 import { TOOL_SCHEMA_PROFILES, type ToolSchemaProfile } from './tools/schema-profiles.ts';
 
@@ -42,6 +43,7 @@ export interface ServerSettings {
   databasePoolSize: number;
   databaseStatementTimeoutMs: number;
   databaseCa: string | undefined;
+  nodeName: string;
   publicUrl: string | undefined;
   toolSchemaProfile: ToolSchemaProfile;
 }
@@ -160,6 +162,14 @@ export const SETTINGS = [
   setting({ key: 'databasePoolSize', flag: 'database-pool-size', env: 'SWITCHBOARD_DATABASE_POOL_SIZE', default: 10, parse: integer(1, 500), description: 'PostgreSQL: connections this node keeps at most (one more listens for notifications).' }),
   setting({ key: 'databaseStatementTimeoutMs', flag: 'database-statement-timeout-ms', env: 'SWITCHBOARD_DATABASE_STATEMENT_TIMEOUT_MS', default: 10_000, parse: integer(100, 600_000), description: 'PostgreSQL: a statement running longer is cancelled.' }),
   setting({ key: 'databaseCa', flag: 'database-ca', env: 'SWITCHBOARD_DATABASE_CA', default: undefined, parse: optionalText, description: "PostgreSQL: PEM file of the CA that signed the server's certificate (the certificate and host name are then verified)." }),
+  setting({
+    key: 'nodeName',
+    flag: 'node-name',
+    env: 'SWITCHBOARD_NODE_NAME',
+    default: defaultNodeName(),
+    parse: parseNodeName,
+    description: "This node's name among the nodes sharing one PostgreSQL database (letters, digits, '-', at most 63; each node its own): leases, logs and session ids carry it. Default: the host name.",
+  }),
   setting({ key: 'dbSynchronous', flag: 'db-synchronous', env: 'SWITCHBOARD_DB_SYNCHRONOUS', default: 'full', parse: oneOf('normal', 'full'), description: 'SQLite fsync policy: full survives power loss, normal survives process crashes only and is faster.' }),
 ] as const;
 

@@ -13,6 +13,7 @@ import https from 'node:https';
 
 import { ApiKeyStore } from './auth/api-keys.ts';
 import { systemClock, type Clock } from './clock.ts';
+import { Cluster, type ClusterTiming } from './cluster/cluster.ts';
 import type { ServerSettings } from './config.ts';
 import { createApp } from './http/app.ts';
 import { AuthFailureLimiter } from './http/auth-failures.ts';
@@ -45,6 +46,8 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv;
   /** Watch the manifests directory for changes (default true). */
   watch?: boolean;
+  /** Heartbeat and lease timings of this node (tests of failover shorten them). */
+  clusterTiming?: ClusterTiming;
   /** Called once with the key made for an empty key table. */
   onBootstrapKey?: (created: { id: string; accountId: string; role: string; key: string }) => void;
 }
@@ -84,8 +87,13 @@ async function assemble(options: StartOptions, listener: Listener): Promise<Runn
   const startedAt = Date.now();
 
   const store = await openStore(settings, (error) => log.warn({ err: error, event: 'store_connection' }, 'database connection trouble'));
+  // This node among those sharing the database; a name a live node has stops the start.
+  const cluster = await Cluster.join(store, settings.nodeName, log, options.clusterTiming).catch(async (error: unknown) => {
+    await store.close();
+    throw error;
+  });
   const secrets = new SecretStore(options.env ?? process.env, settings.secretsFile, (message) => log.warn({ event: 'secret_short' }, message));
-  const services: Services = createServices({ store, clock, log, secrets, settings });
+  const services: Services = createServices({ store, clock, log, secrets, settings, cluster });
   const keys = new ApiKeyStore(store, clock);
 
   const registry = new Registry(settings.personasDir, options.toolKinds ?? builtinToolKinds, clock, log, settings.toolSchemaProfile);
@@ -210,6 +218,8 @@ async function assemble(options: StartOptions, listener: Listener): Promise<Runn
       await keys.flushLastUse();
       // Rows of calls that ended after the audit writer stopped, and writes of its still under way.
       await services.audit.close();
+      // What this node's leases guarded has stopped with the jobs: the leases go, and the node leaves.
+      await cluster.leave();
       await store.close();
       log.info({ event: 'stopped' }, 'switchboard stopped');
     })();

@@ -6,6 +6,7 @@
 import { AuditLog } from './audit/audit-log.ts';
 import { CallControl } from './calls/control.ts';
 import type { Clock } from './clock.ts';
+import type { ClusterNode } from './cluster/cluster.ts';
 import type { ServerSettings } from './config.ts';
 import { ContactStore } from './contacts/store.ts';
 import { LeadStore } from './leads/store.ts';
@@ -23,6 +24,8 @@ export interface ServiceBase {
   log: Logger;
   secrets: SecretStore;
   settings: ServerSettings;
+  /** This node among those sharing the database: a serving node has one (the CLI does not). */
+  cluster?: ClusterNode | undefined;
 }
 
 /** The base plus what capabilities add (their stores and clients). */
@@ -48,7 +51,7 @@ export function createServices(base: ServiceBase): Services {
     dnd,
     leads: new LeadStore(base.store, base.clock),
     contacts: new ContactStore(base.store, base.clock),
-    calls: new CallControl({ ...base, outbound, metrics, dnd, publicUrl: base.settings.publicUrl }),
+    calls: new CallControl({ ...base, outbound, metrics, dnd, publicUrl: base.settings.publicUrl, cluster: base.cluster }),
     metrics,
     audit: new AuditLog(base.store, base.log, metrics),
   };

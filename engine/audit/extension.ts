@@ -19,6 +19,10 @@ export function auditExtension(context: AppContext): { adminRoutes: AdminRoutes[
   audit.setMasker(masker);
   context.dispatcher.observe((event) => audit.record(event));
   const writer: BackgroundJob = { name: 'audit-writer', start: () => {}, stop: () => audit.close() };
-  const retention = new AuditRetentionJob(audit, clock, log, metrics, { retentionDays: context.settings.auditRetentionDays });
+  const cluster = context.services.cluster;
+  const retention = new AuditRetentionJob(audit, clock, log, metrics, {
+    retentionDays: context.settings.auditRetentionDays,
+    ...(cluster ? { turn: (job: string, periodMs: number, now: number) => cluster.takeTurn(job, periodMs, now) } : {}),
+  });
   return { adminRoutes: [auditRoutes(audit, clock)], jobs: [writer, retention] };
 }

@@ -34,6 +34,7 @@
  */
 import { EventEmitter } from 'node:events';
 
+import type { ClusterNode } from '../cluster/cluster.ts';
 import type { Clock } from '../clock.ts';
 import { SwitchboardError } from '../errors.ts';
 import type { Logger } from '../logging.ts';
@@ -45,8 +46,11 @@ import { knownSecretsMask, maskKnownSecrets, type SecretSource } from '../secret
 import type { Executor, StoreEngine } from '../store/engine.ts';
 import type { CallContext } from '../tools/types.ts';
 import type { DndStore } from '../users/dnd-store.ts';
-import type { DriverHealth, DriverScope, DriverSink, SendResult } from './drivers/driver.ts';
+import { AcrossNodes } from './across-nodes.ts';
+import type { CallControlDriver, DriverFactory, DriverHealth, DriverScope, DriverSink, SendRequest, SendResult } from './drivers/driver.ts';
 import { EventStreams } from './drivers/events.ts';
+import { EventsAcrossNodes } from './drivers/events-nodes.ts';
+import { HeldDriver } from './drivers/held.ts';
 import { builtinDrivers } from './drivers/index.ts';
 import { DriverPool } from './drivers/pool.ts';
 import { HangupRunner } from './hangup-job.ts';
@@ -78,6 +82,8 @@ export interface CallControlDeps {
   dnd: DndStore;
   /** The server's public base URL, where phone systems send callbacks (twilio, telnyx). */
   publicUrl?: string | undefined;
+  /** This node among those sharing the database (a serving node; the CLI and unit tests run without). */
+  cluster?: ClusterNode | undefined;
 }
 
 interface CallControlEvents {
@@ -121,6 +127,9 @@ export class CallControl {
   readonly streams: EventStreams;
   readonly hangups: HangupRunner;
   readonly drivers: DriverPool;
+  /** Commands of persistent connections carried out by the node that holds them; only with a cluster. */
+  readonly acrossNodes: AcrossNodes | undefined;
+  private readonly eventsAcrossNodes: EventsAcrossNodes | undefined;
   private readonly waiters = new CommandWaiters();
   private readonly events = new EventEmitter<CallControlEvents>();
   /** Per account, the tail of the driver reports still being written (see `report`). */
@@ -130,7 +139,31 @@ export class CallControl {
     this.store = new CallStore(deps.store);
     this.streams = new EventStreams(this.store, deps.clock, deps.log, (command) => this.stillDue(command));
     this.hangups = new HangupRunner(this, deps.clock, deps.log);
-    this.drivers = new DriverPool(builtinDrivers(this.streams), (account, settings) => this.scopeFor(account, settings), deps.log);
+    const cluster = deps.cluster;
+    this.eventsAcrossNodes = cluster ? new EventsAcrossNodes(cluster, this.streams, this.store, deps.log) : undefined;
+    this.acrossNodes = cluster
+      ? new AcrossNodes({
+          cluster,
+          log: deps.log,
+          now: () => this.now(),
+          requestFor: async (id) => {
+            const command = await this.store.command(id);
+            return command ? this.requestFor(command, undefined) : undefined;
+          },
+          apply: async (command, result, driver) => {
+            if (result.kind === 'done') await this.settle(command.id, result.verdict, driver);
+            else if (result.kind === 'not_sent') await this.settle(command.id, { success: false, outcome: 'failed', reason: result.reason }, 'driver');
+          },
+          mask: (result) => fromDriver.result(result),
+        })
+      : undefined;
+    const across = this.acrossNodes;
+    const hold =
+      cluster && across
+        ? (account: AccountEntry, settings: CallControlSettings, factory: DriverFactory, scope: DriverScope, create: (scope: DriverScope) => CallControlDriver) =>
+            new HeldDriver({ accountId: account.id, driver: settings.driver, keepsCaller: factory.keepsCaller?.(settings) ?? false, cluster, scope, create, view: across.view, sender: across, log: deps.log })
+        : undefined;
+    this.drivers = new DriverPool(builtinDrivers(this.streams, this.eventsAcrossNodes), (account, settings) => this.scopeFor(account, settings), deps.log, hold);
   }
 
   on<E extends keyof CallControlEvents>(event: E, listener: (...args: CallControlEvents[E]) => void): void {
@@ -315,18 +348,9 @@ export class CallControl {
     if (!entry || health.state === 'down') {
       return this.notSent(command, `the phone system is not connected: ${health.reason ?? 'no reason given'}`);
     }
-    const call = await this.store.call(command.accountId, command.callId);
     let result: SendResult;
     try {
-      result = fromDriver.result(
-        await entry.driver.send({
-          command,
-          callRef: call?.pbxCallRef ?? command.callId,
-          caller: call?.caller ?? null,
-          ringTimeoutMs: command.ringTimeoutMs ?? DEFAULT_RING_TIMEOUT_SECONDS * 1000,
-          ...(options.signal ? { signal: options.signal } : {}),
-        }),
-      );
+      result = fromDriver.result(await entry.driver.send(await this.requestFor(command, options.signal)));
     } catch (error) {
       this.deps.log.error({ err: error, event: 'call_control_driver_error', account: command.accountId, driver: entry.name, command: command.id }, 'a call-control driver failed while sending');
       result = { kind: 'unanswered', reason: 'the driver failed while sending' };
@@ -341,6 +365,18 @@ export class CallControl {
       case 'sent':
         return this.awaitSettlement(command.id, options.waitMs, options.signal);
     }
+  }
+
+  /** What the driver gets for a command: the call's reference at the phone system, the caller, the ring time. */
+  private async requestFor(command: CommandRecord, signal: AbortSignal | undefined): Promise<SendRequest> {
+    const call = await this.store.call(command.accountId, command.callId);
+    return {
+      command,
+      callRef: call?.pbxCallRef ?? command.callId,
+      caller: call?.caller ?? null,
+      ringTimeoutMs: command.ringTimeoutMs ?? DEFAULT_RING_TIMEOUT_SECONDS * 1000,
+      ...(signal ? { signal } : {}),
+    };
   }
 
   /** Waits for the verdict of a command already sent (a tool asking again for the same transfer). */
@@ -492,11 +528,24 @@ export class CallControl {
     this.deps.store.notify(SETTLED_CHANNEL, ids.join(',')).catch((error: unknown) => this.deps.log.warn({ err: error, event: 'call_control_announce_failed', commands: ids }, 'other processes were not told of settled commands'));
   }
 
-  /** Listens for commands settled by other processes sharing the store; resolves with a function that stops listening. */
-  listen(): Promise<() => Promise<void>> {
-    return this.deps.store.listen(SETTLED_CHANNEL, (payload) => {
-      for (const id of payload.split(',')) if (/^\d+$/.test(id)) this.waiters.wake(Number(id));
-    });
+  /**
+   * Listens for commands settled by other processes sharing the store and,
+   * on a node of a cluster, for what the other nodes hand over (commands for
+   * a connection this node holds, queued commands for its call-events
+   * streams, news of their connections); resolves with a function that
+   * stops listening.
+   */
+  async listen(): Promise<() => Promise<void>> {
+    const stops = [
+      await this.deps.store.listen(SETTLED_CHANNEL, (payload) => {
+        for (const id of payload.split(',')) if (/^\d+$/.test(id)) this.waiters.wake(Number(id));
+      }),
+    ];
+    if (this.acrossNodes) stops.push(await this.acrossNodes.listen());
+    if (this.eventsAcrossNodes) stops.push(await this.eventsAcrossNodes.listen());
+    return async () => {
+      await Promise.all(stops.map((stop) => stop()));
+    };
   }
 
   /** Resolves once the driver reports queued so far (of one account, or of all) are written: before a callback is answered, at shutdown. */

@@ -5,7 +5,8 @@
  * hang-up job, and the end of a call's MCP sessions once the call is over
  * (a DELETE of the call closes them in its own route, to report how many).
  * Streams of the events driver end at shutdown, so PBX integrations
- * reconnect instead of waiting on a dead socket.
+ * reconnect instead of waiting on a dead socket. With several nodes, one of
+ * them at a time forgets the hand-overs of commands older than a day.
  */
 import type { Express } from 'express';
 
@@ -16,9 +17,12 @@ import { endSessionsOf } from './end-sessions.ts';
 import { pbxCallbackRoute } from './drivers/callback-route.ts';
 import { hangupJob } from './hangup-job.ts';
 
+const HOUR_MS = 3_600_000;
+
 export function callControlExtension(context: AppContext): { adminRoutes: AdminRoutes[]; rawBodyRoutes: ((app: Express) => void)[]; startJobs: BackgroundJob[]; jobs: BackgroundJob[] } {
   const calls = context.services.calls;
   let listening: Promise<(() => Promise<void>) | undefined> = Promise.resolve(undefined);
+  let forgetting: NodeJS.Timeout | undefined;
   // Started before every other job: the hang-up job's recovery sends through these drivers.
   const drivers: BackgroundJob = {
     name: 'call-control-drivers',
@@ -30,8 +34,20 @@ export function callControlExtension(context: AppContext): { adminRoutes: AdminR
         context.services.log.error({ err: error, event: 'call_control_listen_failed' }, 'verdicts settled by other processes are read only when a wait ends');
         return undefined;
       });
+      const { cluster, clock, log } = context.services;
+      if (cluster && calls.acrossNodes) {
+        const across = calls.acrossNodes;
+        forgetting = setInterval(() => {
+          void cluster
+            .takeTurn('forget-handoffs', HOUR_MS, clock.now())
+            .then((mine) => (mine ? across.forgetOld() : 0))
+            .catch((error: unknown) => log.warn({ err: error, event: 'handoffs_not_forgotten' }, 'old command hand-overs could not be deleted; tried again within the hour'));
+        }, HOUR_MS);
+        forgetting.unref();
+      }
     },
     async stop() {
+      clearInterval(forgetting);
       await (await listening)?.();
       await calls.drivers.stopAll();
       // Verdicts and steps the stopped drivers reported last are written before the store closes.

@@ -25,6 +25,8 @@ export const ENGINE_KINDS: readonly EngineKind[] = ['sqlite', 'postgres'];
 
 export interface OpenedEngine {
   engine: StoreEngine;
+  /** PostgreSQL: the database's URL, for a second engine on it (another process). */
+  url?: string;
   close(): Promise<void>;
 }
 
@@ -44,6 +46,7 @@ export async function openEngine(kind: EngineKind): Promise<OpenedEngine> {
   const engine = await PostgresEngine.open({ url: database.url, poolSize: 5 });
   return {
     engine,
+    url: database.url,
     close: async () => {
       await engine.close();
       await database.drop();

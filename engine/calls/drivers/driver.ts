@@ -126,6 +126,17 @@ export interface CallControlDriver {
 
 export interface DriverFactory<S extends CallControlSettings = CallControlSettings> {
   name: DriverName;
+  /**
+   * persistent: the driver holds a lasting connection to the phone system
+   * (an ARI WebSocket, an Event Socket), which one node at a time may hold:
+   * with several nodes on one database only the holder of the account's
+   * lease runs it, and the others hand their commands over (held.ts).
+   * request: every command is a request of its own (and callbacks may land
+   * on any node), so every node sends its own.
+   */
+  connection: 'persistent' | 'request';
+  /** keepsCaller of the driver these settings make, known without making it (a node that does not hold a persistent connection needs it). */
+  keepsCaller?(settings: S): boolean;
   create(scope: DriverScope<S>): CallControlDriver;
   /** Names of the secrets the settings refer to, for status and validate --check-secrets. */
   secretNames(settings: S): string[];

@@ -12,7 +12,10 @@
  * a watermark: on PostgreSQL they are not handed out in commit order when
  * several writers insert at once, so a command with a lower id than one
  * already sent may still come, and is sent. Every stream of the account
- * gets every command; the first acknowledgement wins. A comment line every
+ * gets every command; the first acknowledgement wins. With several nodes on
+ * one database, streams may be open on any of them (events-nodes.ts): a
+ * command queued on one node is written to the account's streams on every
+ * node, and the driver is up while any live node has a stream of the account. A comment line every
  * heartbeat keeps proxies and NAT tables from closing an idle stream.
  *
  * A command is marked delivered in the store before it is written, and only
@@ -38,6 +41,13 @@ import type { CommandRecord } from '../types.ts';
 import { commandPayload } from '../views.ts';
 import type { CallControlDriver, DriverFactory, DriverHealth, DriverScope, SendRequest, SendResult } from './driver.ts';
 
+/** What this node knows of an account's streams on the other live nodes (events-nodes.ts); none without a cluster. */
+export interface RemoteStreams {
+  view(accountId: string): { streams: number; openSince: number | null; reconnecting: boolean } | undefined;
+  /** Hands a newly queued command to the other nodes, which write it to their streams of the account. */
+  publish(command: CommandRecord): void;
+}
+
 interface Stream {
   res: ServerResponse;
   /** Ids of the commands written to this stream. */
@@ -61,6 +71,7 @@ export class EventStreams {
   /** When the account went from no stream to one (its streams have been open since). */
   private readonly connectedSince = new Map<string, number>();
   private readonly listeners = new Map<string, () => void>();
+  private readonly observers = new Set<(accountId: string) => void>();
 
   constructor(
     private readonly store: CallStore,
@@ -94,6 +105,29 @@ export class EventStreams {
     if (this.listeners.get(accountId) === listener) this.listeners.delete(accountId);
   }
 
+  /** Told of every account whose streams open or close (the other nodes are told of them: events-nodes.ts). */
+  observe(observer: (accountId: string) => void): () => void {
+    this.observers.add(observer);
+    return () => void this.observers.delete(observer);
+  }
+
+  /** Accounts with a stream open here. */
+  accounts(): string[] {
+    return [...this.byAccount.keys()];
+  }
+
+  /** Sends every open stream what is pending for it and not sent yet (after notifications from other nodes may have been missed). */
+  async catchUp(): Promise<void> {
+    for (const [accountId, streams] of this.byAccount) {
+      for (const stream of streams) {
+        await this.enqueue(stream, () => this.sendPending(accountId, 0, stream)).catch((error: unknown) => {
+          this.log.error({ err: error, event: 'call_events_send_failed', account: accountId }, 'pending commands could not be sent on a call-events stream; closing it');
+          stream.res.end();
+        });
+      }
+    }
+  }
+
   /** Answers the request with a stream of the account's commands after `lastEventId`. */
   open(accountId: string, lastEventId: number, res: ServerResponse): void {
     res.writeHead(200, {
@@ -123,6 +157,7 @@ export class EventStreams {
       }
       this.log.info({ event: 'call_events_disconnected', account: accountId }, 'call-events stream closed');
       this.listeners.get(accountId)?.();
+      for (const observer of this.observers) observer(accountId);
     });
     // Registered (above) before the replay is read: a command queued from now on is published to this stream too, after the replay.
     void this.enqueue(stream, () => this.replay(accountId, lastEventId, stream)).catch((error: unknown) => {
@@ -131,6 +166,7 @@ export class EventStreams {
       res.end();
     });
     this.listeners.get(accountId)?.();
+    for (const observer of this.observers) observer(accountId);
   }
 
   /** Sends a newly queued command to every stream of its account; resolves with how many got it. */
@@ -159,11 +195,15 @@ export class EventStreams {
     // An id above every command the store ever issued means the store is older than the consumer's memory
     // (restored from a backup): resuming after it would skip every pending command, so replay them all.
     const resumeAfter = lastEventId > (await this.store.lastCommandId()) ? 0 : lastEventId;
-    for (const command of await this.store.pendingForStream(accountId, resumeAfter)) {
+    await this.sendPending(accountId, resumeAfter, stream);
+    this.log.info({ event: 'call_events_connected', account: accountId, lastEventId, resumedAfter: resumeAfter }, 'call-events stream opened');
+  }
+
+  private async sendPending(accountId: string, afterId: number, stream: Stream): Promise<void> {
+    for (const command of await this.store.pendingForStream(accountId, afterId)) {
       if (!this.writable(stream)) return;
       if (!stream.sent.has(command.id) && (await this.stillDue(command))) await this.send(stream, command);
     }
-    this.log.info({ event: 'call_events_connected', account: accountId, lastEventId, resumedAfter: resumeAfter }, 'call-events stream opened');
   }
 
   /** Runs `work` after the stream's earlier writes; a failed write does not stop the ones after it. */
@@ -210,6 +250,7 @@ class EventsDriver implements CallControlDriver {
   constructor(
     private readonly scope: DriverScope<EventsCallControl>,
     private readonly streams: EventStreams,
+    private readonly remote: RemoteStreams | undefined,
   ) {
     this.startedAt = scope.clock.now();
     streams.watch(scope.accountId, this.onStreamChange);
@@ -219,14 +260,19 @@ class EventsDriver implements CallControlDriver {
     const { accountId, clock } = this.scope;
     const openSince = this.streams.openSince(accountId);
     if (openSince !== undefined) return { state: 'up', reason: null, since: openSince };
+    // A consumer connected to another node counts as much as one here: commands reach it through that node.
+    const remote = this.remote?.view(accountId);
+    if (remote && remote.streams > 0) return { state: 'up', reason: null, since: remote.openSince ?? clock.now() };
     const closedAt = this.streams.closedAt(accountId);
     if (closedAt !== undefined && clock.now() - closedAt < RECONNECT_GRACE_MS) return { state: 'connecting', reason: 'the call-events stream is reconnecting', since: closedAt };
+    if (remote?.reconnecting) return { state: 'connecting', reason: 'the call-events stream is reconnecting', since: clock.now() };
     return { state: 'down', reason: 'no phone system is connected to the call-events stream', since: closedAt ?? this.startedAt };
   }
 
   async send(request: SendRequest): Promise<SendResult> {
     if (this.health().state === 'down') return { kind: 'not_sent', reason: 'no phone system is connected to the call-events stream' };
     // Delivered (and marked so) when written to a stream; kept for a reconnecting stream otherwise.
+    this.remote?.publish(request.command);
     await this.streams.publish(request.command);
     return { kind: 'sent' };
   }
@@ -237,6 +283,6 @@ class EventsDriver implements CallControlDriver {
   }
 }
 
-export function eventsDriver(streams: EventStreams): DriverFactory<EventsCallControl> {
-  return { name: 'events', secretNames: () => [], create: (scope) => new EventsDriver(scope, streams) };
+export function eventsDriver(streams: EventStreams, remote?: RemoteStreams): DriverFactory<EventsCallControl> {
+  return { name: 'events', connection: 'request', secretNames: () => [], create: (scope) => new EventsDriver(scope, streams, remote) };
 }

@@ -8,7 +8,7 @@ import type { CallControlSettings } from '../../manifests/types.ts';
 import type { DriverName } from '../types.ts';
 import { ariDriver } from './ari/driver.ts';
 import type { DriverFactory } from './driver.ts';
-import { eventsDriver, type EventStreams } from './events.ts';
+import { eventsDriver, type EventStreams, type RemoteStreams } from './events.ts';
 import { eslDriver } from './esl/index.ts';
 import { livekitDriver } from './livekit/driver.ts';
 import { telnyxDriver } from './telnyx/driver.ts';
@@ -18,8 +18,8 @@ import { webhookDriver } from './webhook.ts';
 /** The drivers that need nothing of the running server to exist; events needs its stream table. */
 const standalone: DriverFactory[] = [webhookDriver as DriverFactory, ariDriver as DriverFactory, eslDriver as DriverFactory, livekitDriver as DriverFactory, telnyxDriver as DriverFactory, twilioDriver as DriverFactory];
 
-export function builtinDrivers(streams: EventStreams): ReadonlyMap<DriverName, DriverFactory> {
-  const factories: DriverFactory[] = [eventsDriver(streams) as DriverFactory, ...standalone];
+export function builtinDrivers(streams: EventStreams, remote?: RemoteStreams): ReadonlyMap<DriverName, DriverFactory> {
+  const factories: DriverFactory[] = [eventsDriver(streams, remote) as DriverFactory, ...standalone];
   return new Map(factories.map((factory) => [factory.name, factory]));
 }
 

@@ -7,6 +7,10 @@
  * block did not change keep their connection: a reload never drops a
  * phone-system connection it does not have to.
  *
+ * A persistent connection (ARI, the Event Socket) on a server of a cluster
+ * is held by one node at a time (`hold`, held.ts): the pool's entry is then
+ * the real driver on that node and a stand-in on the others.
+ *
  * A driver that cannot even be made (a factory that throws on settings the
  * schema let through) is replaced by one that is down with the reason, so
  * that account's transfers fail at once and say why, and no other account
@@ -34,6 +38,14 @@ export interface AccountDriverHealth extends DriverHealth {
 
 type ScopeMaker = (account: AccountEntry, settings: CallControlSettings) => DriverScope;
 
+/**
+ * Wraps a persistent connection's driver so that one node at a time runs it
+ * (held.ts); `create` makes the real one (or one that is down with the
+ * reason, when its factory throws). Absent on a lone process without a
+ * cluster (the CLI, unit tests): the driver runs here.
+ */
+export type HoldMaker = (account: AccountEntry, settings: CallControlSettings, factory: DriverFactory, scope: DriverScope, create: (scope: DriverScope) => CallControlDriver) => CallControlDriver;
+
 /** Stands in for a driver its factory could not make. */
 function brokenDriver(reason: string, since: number): CallControlDriver {
   return {
@@ -52,6 +64,7 @@ export class DriverPool {
     private readonly factories: ReadonlyMap<DriverName, DriverFactory>,
     private readonly scopeFor: ScopeMaker,
     private readonly log: Logger,
+    private readonly hold?: HoldMaker,
   ) {}
 
   /** Makes, keeps or stops instances so that each account of `accounts` has the driver its manifest names. */
@@ -97,12 +110,15 @@ export class DriverPool {
     const factory = this.factories.get(settings.driver);
     const scope = this.scopeFor(account, settings);
     if (!factory) return brokenDriver(`the driver "${settings.driver}" is not available in this build`, scope.clock.now());
-    try {
-      return factory.create(scope);
-    } catch (error) {
-      this.log.error({ err: error, event: 'call_control_driver_failed', account: account.id, driver: settings.driver }, 'call-control driver could not be started');
-      return brokenDriver(`the ${settings.driver} driver could not start: ${(error as Error).message}`, scope.clock.now());
-    }
+    const create = (given: DriverScope): CallControlDriver => {
+      try {
+        return factory.create(given);
+      } catch (error) {
+        this.log.error({ err: error, event: 'call_control_driver_failed', account: account.id, driver: settings.driver }, 'call-control driver could not be started');
+        return brokenDriver(`the ${settings.driver} driver could not start: ${(error as Error).message}`, given.clock.now());
+      }
+    };
+    return factory.connection === 'persistent' && this.hold ? this.hold(account, settings, factory, scope, create) : create(scope);
   }
 
   private retire(accountId: string, entry: PoolEntry): void {

@@ -201,6 +201,7 @@ class WebhookDriver implements CallControlDriver {
 
 export const webhookDriver: DriverFactory<WebhookCallControl> = {
   name: 'webhook',
+  connection: 'request',
   secretNames: (settings) => [settings.secret],
   create: (scope) => new WebhookDriver(scope),
 };

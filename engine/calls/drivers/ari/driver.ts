@@ -191,6 +191,8 @@ class AriDriver implements CallControlDriver {
 
 export const ariDriver: DriverFactory<AriCallControl> = {
   name: 'ari',
+  connection: 'persistent',
+  keepsCaller: (settings) => (settings.transfer_method ?? 'bridge') === 'bridge',
   secretNames: (settings) => [settings.password],
   create: (scope) => {
     const method = scope.settings.transfer_method ?? 'bridge';

@@ -132,6 +132,8 @@ class EslDriver implements CallControlDriver {
 export function eslDriverWith(timing: LinkTiming = DEFAULT_LINK_TIMING): DriverFactory<EslCallControl> {
   return {
     name: 'esl',
+    connection: 'persistent',
+    keepsCaller: (settings) => (settings.transfer_method ?? 'blind') === 'bridge',
     secretNames: (settings) => [settings.password],
     create: (scope) => new EslDriver(scope, timing),
   };

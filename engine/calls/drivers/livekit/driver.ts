@@ -169,6 +169,7 @@ class LivekitDriver implements CallControlDriver {
 
 export const livekitDriver: DriverFactory<LivekitCallControl> = {
   name: 'livekit',
+  connection: 'request',
   secretNames: (settings) => [settings.api_secret],
   create: (scope) => new LivekitDriver(scope),
 };

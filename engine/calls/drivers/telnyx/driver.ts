@@ -218,6 +218,7 @@ class TelnyxDriver implements CallControlDriver {
 
 export const telnyxDriver: DriverFactory<TelnyxCallControl> = {
   name: 'telnyx',
+  connection: 'request',
   secretNames: (settings) => [settings.api_key],
   create: (scope) => new TelnyxDriver(scope),
 };

@@ -164,6 +164,7 @@ class TwilioDriver implements CallControlDriver {
 
 export const twilioDriver: DriverFactory<TwilioCallControl> = {
   name: 'twilio',
+  connection: 'request',
   secretNames: (settings) => [settings.auth_token],
   create: (scope) => new TwilioDriver(scope),
 };
