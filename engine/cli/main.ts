@@ -11,6 +11,7 @@ import { contactsCommand } from './commands/contacts.ts';
 import { dndCommand } from './commands/dnd.ts';
 import { keysCommand } from './commands/keys.ts';
 import { leadsCommand } from './commands/leads.ts';
+import { migrateCommand } from './commands/migrate.ts';
 import { officeHoursCommand } from './commands/office-hours.ts';
 import { serveCommand } from './commands/serve.ts';
 import { statusCommand } from './commands/status.ts';
@@ -29,6 +30,7 @@ export const commands: Command[] = [
   tryCommand,
   auditCommand,
   backupCommand,
+  migrateCommand,
 ];
 
 function usage(): string {

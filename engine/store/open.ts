@@ -6,25 +6,29 @@
 import { databaseFile, type ServerSettings } from '../config.ts';
 import { SwitchboardError } from '../errors.ts';
 import type { StoreEngine } from './engine.ts';
-import { describeUrl, PostgresEngine } from './postgres/engine.ts';
+import { describeUrl, PostgresEngine, type PostgresOptions } from './postgres/engine.ts';
 import { SqliteEngine } from './sqlite/engine.ts';
 
 type StoreSettings = Pick<ServerSettings, 'dataDir' | 'dbSynchronous' | 'databaseUrl' | 'databasePoolSize' | 'databaseStatementTimeoutMs' | 'databaseCa'>;
 
 export function openStore(settings: StoreSettings, onError?: (error: Error) => void): Promise<StoreEngine> {
   if (settings.databaseUrl) {
-    const url = settings.databaseUrl;
-    return PostgresEngine.open({
-      url,
+    return openPostgres({
+      url: settings.databaseUrl,
       poolSize: settings.databasePoolSize,
       statementTimeoutMs: settings.databaseStatementTimeoutMs,
       caFile: settings.databaseCa,
       ...(onError ? { onError } : {}),
-    }).catch((error: unknown) => {
-      throw unreachable(url, error);
     });
   }
   return SqliteEngine.open(databaseFile(settings.dataDir), { synchronous: settings.dbSynchronous });
+}
+
+/** A PostgreSQL engine; a database that cannot be opened is said naming `setting`, where its URL came from. */
+export function openPostgres(options: PostgresOptions, setting = '--database (SWITCHBOARD_DATABASE_URL)'): Promise<PostgresEngine> {
+  return PostgresEngine.open(options).catch((error: unknown) => {
+    throw unreachable(options.url, error, setting);
+  });
 }
 
 /**
@@ -33,7 +37,7 @@ export function openStore(settings: StoreSettings, onError?: (error: Error) => v
  * server and database, the driver's reason, where the setting is. The URL's
  * password is never in it, even where a reason would quote it.
  */
-function unreachable(url: string, error: unknown): SwitchboardError {
+function unreachable(url: string, error: unknown, setting: string): SwitchboardError {
   const password = (() => {
     try {
       return decodeURIComponent(new URL(url).password);
@@ -45,7 +49,7 @@ function unreachable(url: string, error: unknown): SwitchboardError {
   const said = password ? reason.replaceAll(password, '***') : reason;
   return new SwitchboardError(
     'STORE_UNWRITABLE',
-    `cannot open the PostgreSQL database ${describeUrl(url)}: ${said}. Check --database (SWITCHBOARD_DATABASE_URL), and that the database server runs and lets this user in`,
+    `cannot open the PostgreSQL database ${describeUrl(url)}: ${said}. Check ${setting}, and that the database server runs and lets this user in`,
     { cause: error, details: { database: describeUrl(url) } },
   );
 }

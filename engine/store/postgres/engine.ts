@@ -34,6 +34,13 @@ export interface PostgresOptions {
   caFile?: string | undefined;
   /** Told of notification-connection trouble (never with the URL's password). */
   onError?: (error: Error) => void;
+  /**
+   * How the connections name themselves in pg_stat_activity, unless the URL's
+   * application_name or PGAPPNAME says otherwise: an operator (and `switchboard
+   * migrate`, which refuses a database nodes are using) tells nodes apart from
+   * other clients. Default "switchboard".
+   */
+  applicationName?: string;
 }
 
 const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'migrations', 'postgres');
@@ -93,7 +100,11 @@ export class PostgresEngine implements StoreEngine {
 
   private connection(): pg.ClientConfig {
     const ca = this.options.caFile ? fs.readFileSync(this.options.caFile, 'utf8') : undefined;
-    return { connectionString: this.options.url, ...(ca ? { ssl: { ca, rejectUnauthorized: true } } : {}) };
+    return {
+      connectionString: this.options.url,
+      fallback_application_name: this.options.applicationName ?? 'switchboard',
+      ...(ca ? { ssl: { ca, rejectUnauthorized: true } } : {}),
+    };
   }
 
   /** Connects, and applies the migrations not applied yet. */
