@@ -19,6 +19,7 @@ import { createApp } from './http/app.ts';
 import { AuthFailureLimiter } from './http/auth-failures.ts';
 import { isLoopbackAddress } from './http/host-guard.ts';
 import { bindListener, type Listener } from './http/listener.ts';
+import { LiveNodeCount } from './http/live-nodes.ts';
 import { RateLimiter } from './http/rate-limit.ts';
 import { createLogger, type Logger } from './logging.ts';
 import { Registry } from './manifests/registry.ts';
@@ -120,6 +121,10 @@ async function assemble(options: StartOptions, listener: Listener): Promise<Runn
     ),
   );
   const createServer = serverFactory(dispatcher);
+  // The shares of sessions and the key's rate are the cluster's: each node allows its part of them.
+  const live = new LiveNodeCount(async () => (await cluster.liveNodes()).length, cluster.timing.heartbeatMs, log);
+  await live.start();
+  const liveNodes = (): number => live.get();
   const sessions = new SessionManager(
     createServer,
     {
@@ -131,6 +136,7 @@ async function assemble(options: StartOptions, listener: Listener): Promise<Runn
     },
     clock,
     log,
+    { name: settings.nodeName, liveNodes },
   );
   sessions.startSweeping();
   const stateless = new StatelessHandlers(createServer, settings.bodyLimitBytes, log);
@@ -165,7 +171,7 @@ async function assemble(options: StartOptions, listener: Listener): Promise<Runn
     registry,
     sessions,
     stateless,
-    rateLimiter: new RateLimiter(settings.rateLimitPerSecond, clock),
+    rateLimiter: new RateLimiter(settings.rateLimitPerSecond, clock, liveNodes),
     authFailures,
     accepting: () => accepting,
     store,
@@ -219,6 +225,7 @@ async function assemble(options: StartOptions, listener: Listener): Promise<Runn
       // Rows of calls that ended after the audit writer stopped, and writes of its still under way.
       await services.audit.close();
       // What this node's leases guarded has stopped with the jobs: the leases go, and the node leaves.
+      live.stop();
       await cluster.leave();
       await store.close();
       log.info({ event: 'stopped' }, 'switchboard stopped');

@@ -56,6 +56,18 @@ describe('sessions', () => {
     expect(response.status).toBe(404);
   });
 
+  it("names each session after its node, and answers a session of another node with 404", async () => {
+    const s = await start({ nodeName: 'edge-1' });
+    const headers = callHeaders({ key: await s.key() });
+    const id = await openSession(s, headers);
+    expect(id).toMatch(/^edge-1\.[0-9a-f-]{36}$/);
+    expect((await post(s, { ...headers, 'mcp-session-id': id }, listTools)).status).toBe(200);
+    // What a balancer sends here when that session's node is gone: unknown, so the client starts over.
+    const elsewhere = await post(s, { ...headers, 'mcp-session-id': id.replace(/^edge-1\./, 'edge-2.') }, listTools);
+    expect(elsewhere.status).toBe(404);
+    expect(rpcError(elsewhere)?.data?.code).toBe('SESSION_NOT_FOUND');
+  });
+
   it('ends a session on DELETE and frees it', async () => {
     const s = await start();
     const client = await connect(s, callHeaders({ key: await s.key() }));

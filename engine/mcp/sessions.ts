@@ -21,6 +21,15 @@
  * flight and is not idle: its client is connected. A legacy session always
  * holds its stream (the stream is the session), so it ends when the stream
  * does, and its heartbeats end it when the peer is gone.
+ *
+ * Several nodes: a session lives in the memory of the node that opened it
+ * and is not continued elsewhere (docs/operations.md says why). Its id
+ * starts with the node's name (`<node>.<uuid>`), so a balancer sends its
+ * requests back to that node; another node answers 404, as for any session
+ * it does not hold, and the client opens a new one. The shares of an account
+ * and a key are cluster-wide numbers: each node allows its part of them,
+ * the share divided by the live nodes (rounded up). The server's cap is what
+ * one process holds and stays per node.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -33,7 +42,7 @@ import { SwitchboardError } from '../errors.ts';
 import type { Logger } from '../logging.ts';
 import type { CallContext } from '../tools/types.ts';
 import type { ServerFactory } from './server-factory.ts';
-import { SseServerTransport } from './sse-transport.ts';
+import { SSE_HEARTBEAT_MS, SseServerTransport } from './sse-transport.ts';
 
 interface SessionBase {
   readonly id: string;
@@ -76,6 +85,13 @@ export interface SessionLimits {
   unusedMs: number;
 }
 
+/** The node this table belongs to: its name starts every session id; the live nodes divide the shares. */
+export interface SessionNode {
+  readonly name: string;
+  /** Nodes alive on the database now, this one included (1 without a cluster). */
+  liveNodes(): number;
+}
+
 export interface SessionManagerEvents {
   opened?: (session: Session) => void;
   closed?: (session: Session, reason: CloseReason) => void;
@@ -86,6 +102,12 @@ export type CloseReason = 'client' | 'idle' | 'unused' | 'call_ended' | 'shutdow
 /** The revision a server answers an initialize with: the one asked for when it speaks it, else its latest 2025-era one (as the SDK's Server does). */
 export const negotiatedVersion = (requested: unknown): string =>
   typeof requested === 'string' && SUPPORTED_PROTOCOL_VERSIONS.includes(requested) ? requested : LATEST_PROTOCOL_VERSION;
+
+/**
+ * What one of `nodes` live nodes allows of a cluster-wide share: rounded up, so no node
+ * refuses a share of one and the cluster allows at most nodes - 1 sessions over the share.
+ */
+export const nodeShare = (share: number, nodes: number): number => Math.ceil(share / Math.max(1, nodes));
 
 /** A POST that only completes the handshake: it does not make a session used. */
 const isHandshakeOnly = (body: unknown): boolean => {
@@ -108,8 +130,14 @@ export class SessionManager {
     private readonly limits: SessionLimits,
     private readonly clock: Clock,
     private readonly log: Logger,
+    private readonly node: SessionNode,
     private readonly events: SessionManagerEvents = {},
   ) {}
+
+  /** A new session id: this node's name, then 122 random bits from the system CSPRNG (so it cannot be guessed). */
+  private newId(): string {
+    return `${this.node.name}.${randomUUID()}`;
+  }
 
   get size(): number {
     return this.sessions.size;
@@ -140,7 +168,7 @@ export class SessionManager {
     let session: StreamableSession | undefined;
     const server = this.createServer(call);
     const transport = new NodeStreamableHTTPServerTransport({
-      sessionIdGenerator: () => randomUUID(),
+      sessionIdGenerator: () => this.newId(),
       onsessioninitialized: (id) => {
         const now = this.clock.now();
         const protocolVersion = negotiatedVersion((body as { params?: { protocolVersion?: unknown } }).params?.protocolVersion);
@@ -168,7 +196,7 @@ export class SessionManager {
    */
   async openSse(call: CallContext, res: ServerResponse, endpoint: string): Promise<SseSession> {
     this.take(call);
-    const transport = new SseServerTransport(res, endpoint);
+    const transport = new SseServerTransport(res, endpoint, SSE_HEARTBEAT_MS, this.newId());
     const server = this.createServer(call);
     const now = this.clock.now();
     const session: SseSession = { kind: 'sse', id: transport.sessionId, call, transport, server, openedAt: now, lastActivity: now, inFlight: 0, used: false };
@@ -193,13 +221,15 @@ export class SessionManager {
    * over, and their own sessions ending frees room), then the server's cap (503).
    */
   private take(call: CallContext): void {
+    const nodes = Math.max(1, this.node.liveNodes());
+    const onThisNode = nodes > 1 ? ` on this node (its part of ${nodes} nodes)` : '';
     const account = this.perAccount.get(call.accountId) ?? 0;
-    if (account >= this.limits.maxPerAccount) {
-      throw new SwitchboardError('SESSION_QUOTA', `This account has ${account} open sessions, as many as it may hold; end sessions it no longer uses (DELETE) or retry shortly`, { retryAfter: 5 });
+    if (account >= nodeShare(this.limits.maxPerAccount, nodes)) {
+      throw new SwitchboardError('SESSION_QUOTA', `This account has ${account} open sessions${onThisNode}, as many as it may hold; end sessions it no longer uses (DELETE) or retry shortly`, { retryAfter: 5 });
     }
     const key = this.perKey.get(call.keyId) ?? 0;
-    if (key >= this.limits.maxPerKey) {
-      throw new SwitchboardError('SESSION_QUOTA', `This API key has ${key} open sessions, as many as one key may hold; end sessions it no longer uses (DELETE) or retry shortly`, { retryAfter: 5 });
+    if (key >= nodeShare(this.limits.maxPerKey, nodes)) {
+      throw new SwitchboardError('SESSION_QUOTA', `This API key has ${key} open sessions${onThisNode}, as many as one key may hold; end sessions it no longer uses (DELETE) or retry shortly`, { retryAfter: 5 });
     }
     if (this.taken >= this.limits.maxSessions) {
       throw new SwitchboardError('SESSION_LIMIT', 'Too many open sessions; retry shortly', { retryAfter: 5 });

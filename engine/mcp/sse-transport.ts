@@ -24,8 +24,6 @@ import type { JSONRPCMessage, MessageExtraInfo, Transport } from '@modelcontextp
 export const SSE_HEARTBEAT_MS = 15_000;
 
 export class SseServerTransport implements Transport {
-  /** Names the session in the POST URL; random (122 bits from the system CSPRNG), so it cannot be guessed. */
-  readonly sessionId = randomUUID();
   onclose?: () => void;
   onerror?: (error: Error) => void;
   onmessage?: (message: JSONRPCMessage, extra?: MessageExtraInfo) => void;
@@ -33,11 +31,15 @@ export class SseServerTransport implements Transport {
   private started = false;
   private ended = false;
 
-  /** `endpoint` is the path messages are POSTed to; the session id is added as its query. */
+  /**
+   * `endpoint` is the path messages are POSTed to; the session id is added as its query. The
+   * id must not be guessable (the session manager's carry 122 random bits after the node's name).
+   */
   constructor(
     private readonly res: ServerResponse,
     private readonly endpoint: string,
     private readonly heartbeatMs = SSE_HEARTBEAT_MS,
+    readonly sessionId: string = randomUUID(),
   ) {
     // Registered at once, not in start(): a client that leaves before start() still ends the session.
     res.once('close', () => this.finish());
