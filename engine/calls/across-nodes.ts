@@ -76,11 +76,12 @@ export class AcrossNodes implements HeldSend {
   /** Listens for hand-overs, answers and health news; resolves with a function that stops listening. */
   async listen(): Promise<() => Promise<void>> {
     const { store } = this.deps.cluster;
-    const stops = await Promise.all([
-      store.listen(SEND_CHANNEL, (payload) => this.onAsked(payload)),
-      store.listen(SENT_CHANNEL, (payload) => this.wake(Number(payload))),
-      store.listen(HEALTH_CHANNEL, (payload) => void this.view.refresh([payload])),
-    ]);
+    // One after another: they share the one notification connection.
+    const stops = [
+      await store.listen(SEND_CHANNEL, (payload) => this.onAsked(payload)),
+      await store.listen(SENT_CHANNEL, (payload) => this.wake(Number(payload))),
+      await store.listen(HEALTH_CHANNEL, (payload) => void this.view.refresh([payload])),
+    ];
     this.view.start();
     let stopped = false;
     store.onReconnect(() => {
@@ -91,7 +92,7 @@ export class AcrossNodes implements HeldSend {
     return async () => {
       stopped = true;
       this.view.stop();
-      await Promise.all(stops.map((stop) => stop()));
+      for (const stop of stops) await stop();
       await Promise.all([...this.taking]);
     };
   }

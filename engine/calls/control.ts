@@ -544,7 +544,7 @@ export class CallControl {
     if (this.acrossNodes) stops.push(await this.acrossNodes.listen());
     if (this.eventsAcrossNodes) stops.push(await this.eventsAcrossNodes.listen());
     return async () => {
-      await Promise.all(stops.map((stop) => stop()));
+      for (const stop of stops) await stop();
     };
   }
 

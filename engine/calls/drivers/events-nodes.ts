@@ -63,10 +63,8 @@ export class EventsAcrossNodes implements RemoteStreams {
     const { store, name, instance } = this.cluster;
     // Rows a previous process of this node left behind are not this one's streams.
     await store.run(sql`DELETE FROM event_streams WHERE node = ${name} AND instance <> ${instance}`).catch(() => undefined);
-    const stops = await Promise.all([
-      store.listen(PUBLISH_CHANNEL, (payload) => this.onPublished(payload)),
-      store.listen(STREAMS_CHANNEL, () => void this.refresh()),
-    ]);
+    // One after another: they share the one notification connection.
+    const stops = [await store.listen(PUBLISH_CHANNEL, (payload) => this.onPublished(payload)), await store.listen(STREAMS_CHANNEL, () => void this.refresh())];
     const unobserve = this.streams.observe((accountId) => this.write(accountId));
     let stopped = false;
     store.onReconnect(() => {
@@ -81,7 +79,7 @@ export class EventsAcrossNodes implements RemoteStreams {
       stopped = true;
       clearInterval(this.timer);
       unobserve();
-      await Promise.all(stops.map((stop) => stop()));
+      for (const stop of stops) await stop();
       await Promise.all([...this.writes.values()]);
       await store.run(sql`DELETE FROM event_streams WHERE node = ${name} AND instance = ${instance}`).catch(() => undefined);
       await store.notify(STREAMS_CHANNEL, name).catch(() => undefined);
