@@ -19,6 +19,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 
 import type { CopyReport } from '../engine/store/copy/copy.ts';
+import { openDatabase } from '../engine/store/database.ts';
 import { admin } from './helpers/admin.ts';
 import { runCli } from './helpers/cli.ts';
 import { freshDatabase } from './helpers/postgres.ts';
@@ -53,7 +54,11 @@ const INT8 = 20;
 const numbers = { getTypeParser: (oid: number, format?: string) => (oid === INT8 ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as 'text')) };
 
 async function withPostgres<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
+  return withPostgresAt(url, work);
+}
+
+async function withPostgresAt<T>(at: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: at });
   await client.connect();
   try {
     return await work(client);
@@ -317,5 +322,64 @@ it('copies PostgreSQL back into an empty data directory, where a server on SQLit
   } finally {
     consumer.close();
     await server.running.close();
+  }
+});
+
+it('refuses what it cannot copy faithfully, and a copy that fails halfway leaves the target as it was', async () => {
+  const target = await freshDatabase();
+  const dir = tempDir('migrate-refused');
+  cleanup.push(dir);
+  const sourceFile = path.join(dir, 'switchboard.db');
+  const rowsIn = (targetUrl: string) =>
+    withPostgresAt(targetUrl, async (client) => {
+      const tables = (await client.query<{ name: string }>("SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema() AND table_name <> 'schema_migrations'")).rows;
+      let total = 0;
+      for (const { name } of tables) total += Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM "${name}"`)).rows[0]?.n);
+      return total;
+    });
+  try {
+    const db = openDatabase(sourceFile);
+    db.prepare("INSERT INTO api_keys (id, account_id, role, hash, created_at) VALUES ('key_1', 'acme', 'mcp', 'hash-1', 1)").run();
+    // A value PostgreSQL cannot hold in text: it refuses the row after api_keys has been copied.
+    db.prepare("INSERT INTO leads (id, account_id, phone_e164, name, created_call_id, created_at, updated_at) VALUES ('ld_1', 'acme', '+12125550142', ?, 'call-1', 1, 1)").run('Jane\u0000Doe');
+    db.close();
+
+    const failed = await migrate('--to', target.url, '--data', dir);
+    expect(failed.code).toBe(2);
+    expect(failed.stderr).toMatch(/^switchboard migrate: copying table leads failed: invalid byte sequence for encoding "UTF8": 0x00\. Nothing was copied: PostgreSQL \S+ is as it was\n$/);
+    expect(await rowsIn(target.url)).toBe(0);
+
+    const edit = new BetterSqlite3(sourceFile);
+    edit.prepare("UPDATE leads SET name = 'Jane Doe'").run();
+    // A case whose lead is gone (written with the foreign keys off): PostgreSQL would refuse it.
+    edit.pragma('foreign_keys = OFF');
+    edit.prepare("INSERT INTO lead_cases (id, lead_id, account_id, persona_id, call_id, name, intent, created_at, updated_at) VALUES ('cs_1', 'ld_gone', 'acme', 'front-desk', 'call-9', 'Nobody', 'x', 1, 1)").run();
+    edit.close();
+    const orphans = await migrate('--to', target.url, '--data', dir);
+    expect(orphans.code).toBe(2);
+    expect(orphans.stderr).toBe(`switchboard migrate: ${sourceFile} has rows that refer to rows that do not exist (1 of lead_cases to leads); PostgreSQL would refuse them. Nothing was copied\n`);
+
+    const fix = new BetterSqlite3(sourceFile);
+    fix.prepare('DELETE FROM lead_cases').run();
+    // A column this version of the PostgreSQL schema does not have would be lost.
+    fix.prepare('ALTER TABLE leads ADD COLUMN nickname TEXT').run();
+    fix.close();
+    const differ = await migrate('--to', target.url, '--data', dir);
+    expect(differ.code).toBe(2);
+    expect(differ.stderr).toBe(
+      'switchboard migrate: the SQLite and PostgreSQL schemas differ: table leads has columns only SQLite has (nickname). Both must come from the same version of switchboard (each applies its migrations when opened); nothing was copied\n',
+    );
+    expect(await rowsIn(target.url)).toBe(0);
+
+    const usage = await migrate('--data', dir);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toBe('switchboard migrate: give one of --to postgres://… (SQLite into PostgreSQL) or --from postgres://… (PostgreSQL into SQLite)\n');
+    const notPostgres = await migrate('--to', 'mysql://db.example/switchboard', '--data', dir);
+    expect(notPostgres.stderr).toBe('switchboard migrate: --to must be a postgres:// URL with a host and a database, such as postgres://switchboard@db.example:5432/switchboard\n');
+    const missing = await migrate('--to', target.url, '--data', path.join(dir, 'nothing-here'));
+    expect(missing.stderr).toBe(`switchboard migrate: no database at ${path.join(dir, 'nothing-here', 'switchboard.db')}; point --data (SWITCHBOARD_DATA) at the node's data directory\n`);
+    expect(fs.existsSync(path.join(dir, 'nothing-here'))).toBe(false);
+  } finally {
+    await target.drop();
   }
 });
