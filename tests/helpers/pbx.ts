@@ -22,6 +22,8 @@ export class SseConsumer {
   headers: http.IncomingHttpHeaders = {};
   /** Told of each event as it is read off the stream (benchmarks time arrivals with it). */
   onEvent: ((event: StreamEvent) => void) | undefined;
+  /** Told when the stream has ended, from either side (an integration reconnects then). */
+  onClose: (() => void) | undefined;
   private request: http.ClientRequest | undefined;
   private waiting: (() => void)[] = [];
   private taken = 0;
@@ -55,6 +57,7 @@ export class SseConsumer {
           }
         });
         res.on('error', () => undefined);
+        res.on('close', () => this.onClose?.());
         resolve();
       });
       this.request.on('error', reject);
