@@ -585,6 +585,12 @@ export class CallControl {
       outbound,
       callbackBase: publicUrl ? `${publicUrl}/ucp/v2/pbx/${encodeURIComponent(account.id)}/${settings.driver}` : undefined,
       extensions: [...account.users.values()].map((user) => user.extension),
+      commandOf: async (id) => {
+        const command = await this.store.command(id);
+        if (command?.accountId !== account.id) return undefined;
+        const call = await this.store.call(command.accountId, command.callId);
+        return { status: command.status, callRef: call?.pbxCallRef ?? command.callId };
+      },
     };
   }
 

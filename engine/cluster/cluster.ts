@@ -28,6 +28,14 @@ export interface ClusterTiming {
 }
 
 export const DEFAULT_CLUSTER_TIMING: ClusterTiming = { heartbeatMs: HEARTBEAT_MS, aliveMs: ALIVE_MS, leaseTtlMs: 10_000, leaseMarginMs: 3_000 };
+/**
+ * SQLite: one file is one node's, so no other node waits to take a lease
+ * over, while a backup or a sqlite3 shell may hold the file's write lock for
+ * seconds; leases live long there, so such a pause never drops a phone-system
+ * connection. A restarted server does not wait for them: its previous
+ * process is known to be gone (membership.ts), and its leases go with it.
+ */
+export const SQLITE_CLUSTER_TIMING: ClusterTiming = { heartbeatMs: HEARTBEAT_MS, aliveMs: ALIVE_MS, leaseTtlMs: 600_000, leaseMarginMs: 60_000 };
 
 /** A lease this node wants for as long as the handle is not stopped. */
 export interface LeaseHandle {
@@ -75,7 +83,7 @@ export class Cluster implements ClusterNode {
   }
 
   /** Registers this node (throws CONFIG_INVALID when a live node has the name) and starts beating. */
-  static async join(store: StoreEngine, name: string, log: Logger, timing: ClusterTiming = DEFAULT_CLUSTER_TIMING): Promise<Cluster> {
+  static async join(store: StoreEngine, name: string, log: Logger, timing: ClusterTiming = store.dialect === 'sqlite' ? SQLITE_CLUSTER_TIMING : DEFAULT_CLUSTER_TIMING): Promise<Cluster> {
     const membership = new NodeMembership(store, name, { heartbeatMs: timing.heartbeatMs, aliveMs: timing.aliveMs });
     await membership.join();
     const cluster = new Cluster(store, membership, log.child({ node: name }), timing);

@@ -11,7 +11,8 @@
  * and a restart by systemd) is not live for long: a previous process on
  * this same host whose pid is gone is replaced at once, and any other whose
  * heartbeat does not move for a few beats is taken as dead. Its leases are
- * not inherited: they belong to the process, and expire on their own.
+ * not inherited: they belong to the process; those of a previous process
+ * known to be gone are ended at once, the others expire on their own.
  */
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
@@ -102,7 +103,11 @@ export class NodeMembership {
       const other = await this.row();
       if (!other) continue;
       if (other.host === this.host && !running(other)) {
-        if (await this.replace(other)) return void here.add(this.instance);
+        // Its process is gone for certain: what it held is free now, not when its leases expire.
+        if (await this.replace(other)) {
+          await this.store.run(sql`UPDATE leases SET expires_at = ${dbNow} - 1 WHERE instance = ${other.instance} AND expires_at > ${dbNow}`);
+          return void here.add(this.instance);
+        }
         continue;
       }
       first ??= other;

@@ -21,7 +21,7 @@ import type { Logger } from '../../logging.ts';
 import type { CallControlSettings } from '../../manifests/types.ts';
 import type { OutboundClient } from '../../outbound/client.ts';
 import type { SecretSource } from '../../secrets.ts';
-import type { CommandRecord, DriverName, Verdict } from '../types.ts';
+import type { CommandRecord, CommandStatus, DriverName, Verdict } from '../types.ts';
 
 /**
  * up: commands can be sent. connecting: not yet (or again) connected, but
@@ -107,6 +107,13 @@ export interface DriverScope<S extends CallControlSettings = CallControlSettings
   callbackBase: string | undefined;
   /** Extensions of the account's users, for presence. */
   extensions: readonly string[];
+  /**
+   * What the store knows of one of this account's commands: whether it
+   * succeeded and the phone system's id of its caller's leg. For callbacks
+   * that land on a node other than the one that sent the command (several
+   * nodes behind a load balancer), where nothing of it is in memory.
+   */
+  commandOf?(commandId: number): Promise<{ status: CommandStatus; callRef: string } | undefined>;
 }
 
 export interface CallControlDriver {

@@ -73,7 +73,7 @@ class TelnyxDriver implements CallControlDriver {
     this.publicKey = readPublicKey(scope.settings.public_key);
     this.tracker = new HealthTracker(scope.clock, (health) => scope.sink.healthChanged(health), { state: 'connecting', reason: CHECKING });
     this.keys = new KeyCheck(this.api, () => this.apiKey(), () => this.refresh(), scope.log);
-    this.legs = new TransferLegs(scope.sink, scope.log, () => scope.clock.now());
+    this.legs = new TransferLegs(scope.sink, scope.log, () => scope.clock.now(), scope.commandOf);
     this.refresh();
     this.keys.start();
   }
@@ -192,8 +192,8 @@ class TelnyxDriver implements CallControlDriver {
   }
 
   /** POST …/telnyx/events: Telnyx's signed webhooks; anything else is refused. */
-  callback(request: CallbackRequest): Promise<CallbackAnswer> {
-    if (request.path !== 'events') return Promise.resolve({ status: 404, contentType: 'text/plain', body: 'not found' });
+  async callback(request: CallbackRequest): Promise<CallbackAnswer> {
+    if (request.path !== 'events') return { status: 404, contentType: 'text/plain', body: 'not found' };
     const problem = this.publicKey ? signatureProblem(this.publicKey, request.headers, request.body, this.scope.clock.now()) : BAD_PUBLIC_KEY;
     if (problem) {
       const now = this.scope.clock.now();
@@ -202,12 +202,12 @@ class TelnyxDriver implements CallControlDriver {
         this.lastRefusalLog = now;
         this.scope.log.warn({ event: 'telnyx_webhook_refused', why: problem }, 'refused a webhook that is not signed with call_control.public_key');
       }
-      return Promise.resolve({ status: 403, contentType: 'text/plain', body: 'invalid signature' });
+      return { status: 403, contentType: 'text/plain', body: 'invalid signature' };
     }
     const event = readEvent(request.body);
-    if (event) this.legs.handle(event);
+    if (event) await this.legs.handle(event);
     else this.scope.log.debug({ event: 'telnyx_webhook_unreadable' }, 'a signed Telnyx webhook without a readable event');
-    return Promise.resolve({ status: 200 });
+    return { status: 200 };
   }
 
   stop(): Promise<void> {

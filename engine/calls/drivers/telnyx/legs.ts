@@ -11,14 +11,16 @@
  *   call.hangup of any other leg           -> that leg is gone; if it is a call's
  *                                             ref, the call is over
  *
- * The legs in flight are remembered only to tell an answered leg's later
- * hang-up from a failed one and to know whose caller it was; after a restart
- * the client state still names the command, and the sink keeps a command's
- * first verdict. Telnyx may deliver an event twice: ids already handled are
- * dropped.
+ * The legs in flight are remembered to tell an answered leg's later
+ * hang-up from a failed one and to know whose caller it was. A webhook of a
+ * leg not remembered here (sent by another node behind the load balancer,
+ * or before a restart) still names the command in its client state: the
+ * store then tells whether the transfer succeeded and whose caller it was,
+ * and the sink keeps a command's first verdict. Telnyx may deliver an event
+ * twice: ids already handled (here) are dropped.
  */
 import type { Logger } from '../../../logging.ts';
-import type { DriverSink } from '../driver.ts';
+import type { DriverScope, DriverSink } from '../driver.ts';
 import { callerGone, legHangup } from './outcomes.ts';
 import { commandOfState, type TelnyxEvent } from './webhook-event.ts';
 
@@ -41,6 +43,7 @@ export class TransferLegs {
     private readonly sink: DriverSink,
     private readonly log: Logger,
     private readonly now: () => number,
+    private readonly commandOf?: DriverScope['commandOf'],
   ) {}
 
   /** A transfer of the caller's leg `callRef` is about to leave. */
@@ -55,7 +58,7 @@ export class TransferLegs {
     this.legs.delete(commandId);
   }
 
-  handle(event: TelnyxEvent): void {
+  async handle(event: TelnyxEvent): Promise<void> {
     if (event.id !== null) {
       if (this.seen.has(event.id)) return;
       this.seen.add(event.id);
@@ -80,6 +83,12 @@ export class TransferLegs {
         this.legs.delete(commandId);
         if (leg?.answered) {
           this.sink.callEnded(leg.callRef, 'the transferred call ended');
+          return;
+        }
+        // A leg this node did not send: the store knows whether it was answered (its transfer succeeded).
+        const known = leg ? undefined : await this.commandOf?.(commandId);
+        if (known?.status === 'succeeded') {
+          this.sink.callEnded(known.callRef, 'the transferred call ended');
           return;
         }
         const failure = legHangup(event.hangupCause, event.sipHangupCause);
