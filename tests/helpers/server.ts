@@ -81,6 +81,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     reloadDebounceMs: 60,
     shutdownGraceSeconds: 1,
     dbSynchronous: 'normal',
+    // Servers of one test may share a PostgreSQL database, as nodes of a cluster: each has a name of its own.
+    nodeName: `test-${path.basename(root).slice(-6).replace(/[^A-Za-z0-9-]/g, '-')}`,
     ...options.settings,
   };
   const running = await startServer({
