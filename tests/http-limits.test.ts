@@ -173,8 +173,15 @@ describe('failed authentications', () => {
     expect(addressKey('::ffff:192.0.2.7')).toBe('192.0.2.7');
     const one = new AuthFailureLimiter(2, new FixedClock(0));
     for (let i = 0; i < 2; i += 1) one.failed('2001:db8:1:2::1');
-    expect(() => one.check('2001:db8:1:2::abcd', () => false)).toThrow(/Too many failed authentications/);
-    expect(() => one.check('2001:db8:1:2::abcd', () => true)).not.toThrow();
+    expect(() => one.admit('2001:db8:1:2::abcd', () => false)).toThrow(/Too many failed authentications/);
+    expect(() => one.admit('2001:db8:1:2::abcd', () => true)).not.toThrow();
+    // Attempts racing their look-ups each take a failure in advance: two admitted, the third refused before any has failed.
+    const racing = new AuthFailureLimiter(2, new FixedClock(0));
+    const pending = [racing.admit('192.0.2.9', () => false), racing.admit('192.0.2.9', () => false)];
+    expect(() => racing.admit('192.0.2.9', () => false)).toThrow(/Too many failed authentications/);
+    // A key that verifies gives its failure back.
+    pending[0]?.(true);
+    expect(() => racing.admit('192.0.2.9', () => false)).not.toThrow();
   });
 });
 

@@ -64,31 +64,49 @@ export class AuthFailureLimiter {
   }
 
   /**
-   * Throws RATE_LIMITED when this address has no failures left, unless
-   * `inUse` says the presented credential is one in use.
+   * Admits one authentication attempt from this address: it takes one
+   * failure in advance, given back when the key verifies. Taking it before
+   * the key is looked up (an await, a round trip to PostgreSQL) is what keeps
+   * attempts sent together from all passing before any has failed. Throws
+   * RATE_LIMITED when none is left, unless `inUse` says the presented
+   * credential is one in use (it then takes nothing, and counts only if it
+   * fails after all). Call the returned function with the outcome.
    */
-  check(remoteAddress: string | undefined, inUse: () => boolean): void {
-    if (this.perMinute <= 0) return;
-    const bucket = this.buckets.get(addressKey(remoteAddress));
-    if (!bucket) return;
-    const tokens = this.refilled(bucket, this.clock.now());
-    if (tokens >= 1 || inUse()) return;
-    const retryAfter = Math.max(1, Math.ceil(((1 - tokens) * 60) / this.perMinute));
-    throw new SwitchboardError('RATE_LIMITED', 'Too many failed authentications from this address; retry later with a valid key', { retryAfter });
+  admit(remoteAddress: string | undefined, inUse: () => boolean): (verified: boolean) => void {
+    if (this.perMinute <= 0) return () => undefined;
+    const now = this.clock.now();
+    const bucket = this.bucketOf(addressKey(remoteAddress), now);
+    const tokens = this.refilled(bucket, now);
+    if (tokens < 1) {
+      if (inUse()) return (verified) => void (verified || this.failed(remoteAddress));
+      const retryAfter = Math.max(1, Math.ceil(((1 - tokens) * 60) / this.perMinute));
+      throw new SwitchboardError('RATE_LIMITED', 'Too many failed authentications from this address; retry later with a valid key', { retryAfter });
+    }
+    bucket.tokens = tokens - 1;
+    bucket.updatedAt = Math.max(now, bucket.updatedAt);
+    return (verified) => {
+      if (verified) bucket.tokens = Math.min(this.perMinute, bucket.tokens + 1);
+      else if (bucket.tokens < 1 && tokens >= 1) this.onThrottled(addressKey(remoteAddress));
+    };
   }
 
-  /** Counts one failed authentication from this address. */
-  failed(remoteAddress: string | undefined): void {
-    if (this.perMinute <= 0) return;
-    const now = this.clock.now();
+  private bucketOf(key: string, now: number): Bucket {
     if (now - this.lastSweep >= SWEEP_MS) this.sweep(now);
-    const key = addressKey(remoteAddress);
     let bucket = this.buckets.get(key);
     if (!bucket) {
       if (this.buckets.size >= this.maxAddresses) this.buckets.delete(this.buckets.keys().next().value as string);
       bucket = { tokens: this.perMinute, updatedAt: now };
       this.buckets.set(key, bucket);
     }
+    return bucket;
+  }
+
+  /** Counts one failed authentication from this address. */
+  failed(remoteAddress: string | undefined): void {
+    if (this.perMinute <= 0) return;
+    const now = this.clock.now();
+    const key = addressKey(remoteAddress);
+    const bucket = this.bucketOf(key, now);
     const before = this.refilled(bucket, now);
     bucket.tokens = Math.max(0, before - 1);
     bucket.updatedAt = Math.max(now, bucket.updatedAt);

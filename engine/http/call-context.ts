@@ -95,10 +95,10 @@ export async function authenticate(req: Pick<IncomingMessage, 'headers' | 'socke
   const key = presentedKey(req.headers);
   if (!key) throw new SwitchboardError('AUTH_KEY_MISSING', 'Missing API key: send it in the X-API-Key header');
   const address = req.socket.remoteAddress;
-  failures?.check(address, () => keys.isInUse(key));
+  const settle = failures?.admit(address, () => keys.isInUse(key));
   const record = key.length > 200 ? undefined : await keys.verify(key);
+  settle?.(record !== undefined);
   if (!record) {
-    failures?.failed(address);
     throw new SwitchboardError('AUTH_KEY_INVALID', 'Invalid or revoked API key');
   }
   if (!roleAllows(record.role, role)) throw new SwitchboardError('AUTH_ROLE', `This API key has role ${record.role}; this endpoint needs role ${role}`);

@@ -61,14 +61,15 @@ const mayReadDetail = (req: Request, token: string | undefined, failures: AuthFa
   const presented = token && /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1];
   if (!token || !presented) return false;
   // A wrong token here is a guess at the metrics token like one at /metrics: counted, and not tried once the address is throttled.
+  let settle: ((verified: boolean) => void) | undefined;
   try {
-    failures?.check(address, () => false);
+    settle = failures?.admit(address, () => false);
   } catch {
     return false;
   }
-  if (timingSafeEqual(digest(presented), digest(token))) return true;
-  failures?.failed(address);
-  return false;
+  const verified = timingSafeEqual(digest(presented), digest(token));
+  settle?.(verified);
+  return verified;
 };
 
 export function healthRoutes(app: Express, deps: HealthDeps): void {

@@ -36,9 +36,10 @@ export function checkMetricsAccess(authorization: string | undefined, access: Me
     if (!presented) throw new SwitchboardError('AUTH_KEY_MISSING', 'Send the metrics token as "Authorization: Bearer <token>"');
     // No exception for the right token while the address is throttled: an operator's token may be weak
     // enough to guess, and a guess must not be tried. Scrapers come from their own address, not the attacker's.
-    access.failures?.check(address, () => false);
-    if (!timingSafeEqual(digest(presented), digest(access.token))) {
-      access.failures?.failed(address);
+    const settle = access.failures?.admit(address, () => false);
+    const verified = timingSafeEqual(digest(presented), digest(access.token));
+    settle?.(verified);
+    if (!verified) {
       throw new SwitchboardError('AUTH_KEY_INVALID', 'Wrong metrics token');
     }
     return;
