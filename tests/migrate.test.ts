@@ -301,6 +301,12 @@ it('copies PostgreSQL back into an empty data directory, where a server on SQLit
   const again = await migrate('--from', url, '--data', back);
   expect(again.code).toBe(2);
   expect(again.stderr).toContain(`switchboard migrate: ${backFile} already holds data (`);
+  // --force replaces it; the ids SQLite remembers handing out (AUTOINCREMENT) are those PostgreSQL gave.
+  const replaced = await migrate('--from', url, '--data', back, '--force', '--json');
+  expect(replaced.code).toBe(0);
+  expect(replaced.stderr).toMatch(new RegExp(`^warning: ${backFile.replace(/[.]/g, '\\.')} holds data \\(api_keys: 3 rows, `));
+  expect(replaced.report?.ok).toBe(true);
+  expect(replaced.report?.tables.map((check) => check.source)).toEqual(report.tables.map((check) => check.source));
 
   const server = await serve({ dataDir: back });
   const consumer = await SseConsumer.connect(server.url, 'acme', adminKey);
