@@ -78,7 +78,7 @@ export async function copyDatabase(source: CopySide, target: CopySide, plan: { t
       await target.write(tables, async (to) => {
         if (occupied.length) await to.clear(tables);
         for (const table of tables) {
-          options.onProgress?.(table.name, await from.count(table));
+          if (options.onProgress) options.onProgress(table.name, await from.count(table));
           try {
             for await (const batch of from.batches(table, BATCH_ROWS)) await to.insert(table, batch);
             if (table.generatedId) await to.continueIds(table, (await from.ids(table)).issued);
