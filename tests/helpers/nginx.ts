@@ -62,13 +62,10 @@ export async function clusterConfig(nodes: ClusterNode[], listen: string): Promi
   return stdout;
 }
 
-export async function startNginx(nodes: ClusterNode[]): Promise<RunningNginx> {
-  const nginx = nginxBinary();
-  const dir = tempDir('nginx');
-  const port = await freePort();
-  const config = await clusterConfig(nodes, `127.0.0.1:${port}`);
-  fs.writeFileSync(path.join(dir, 'switchboard.conf'), config);
+/** Writes nginx.conf into `dir`: one process in the foreground, everything it writes in `dir`, `switchboard.conf` included in http. */
+function writeMainConfig(dir: string, switchboardConf: string): void {
   const at = (name: string) => path.join(dir, name);
+  fs.writeFileSync(at('switchboard.conf'), switchboardConf);
   fs.writeFileSync(
     at('nginx.conf'),
     `daemon off;
@@ -88,6 +85,31 @@ http {
 }
 `,
   );
+}
+
+/** What `nginx -t` says of a configuration (the http context's part), and whether it passed. */
+export async function checkNginxConfig(switchboardConf: string): Promise<{ ok: boolean; output: string }> {
+  const dir = tempDir('nginx-check');
+  try {
+    writeMainConfig(dir, switchboardConf);
+    const at = (name: string) => path.join(dir, name);
+    const result = await promisify(execFile)(nginxBinary(), ['-t', '-p', dir, '-c', at('nginx.conf'), '-e', at('error.log')]).then(
+      ({ stderr }) => ({ ok: true, output: stderr }),
+      (error: { stderr?: string }) => ({ ok: false, output: error.stderr ?? String(error) }),
+    );
+    return result;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function startNginx(nodes: ClusterNode[]): Promise<RunningNginx> {
+  const nginx = nginxBinary();
+  const dir = tempDir('nginx');
+  const port = await freePort();
+  const config = await clusterConfig(nodes, `127.0.0.1:${port}`);
+  writeMainConfig(dir, config);
+  const at = (name: string) => path.join(dir, name);
   // -e: the error log before the configuration is read is the temporary one too, not the distribution's.
   const child = spawn(nginx, ['-p', dir, '-c', at('nginx.conf'), '-e', at('error.log')], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
