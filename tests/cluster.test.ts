@@ -462,6 +462,10 @@ it(
       const servedBy = (lines: AccessLogLine[]) => new Set(lines.map((line) => line.upstreams[0]));
       const unbound = before.filter((line) => line.uri === '/ucp/v2/mcp' && line.method === 'POST' && !line.session);
       expect(servedBy(unbound)).toEqual(new Set([hostOf(nodes.a), hostOf(nodes.b)]));
+      // 2026-07-28 requests among them, every one answered, whichever node it reached.
+      const stateless2026 = unbound.filter((line) => line.protocol === '2026-07-28');
+      expect(servedBy(stateless2026)).toEqual(new Set([hostOf(nodes.a), hostOf(nodes.b)]));
+      expect(new Set(stateless2026.map((line) => line.status))).toEqual(new Set([200]));
       for (const [name, node] of [['node-a', nodes.a], ['node-b', nodes.b]] as const) {
         const bound = before.filter((line) => nodeOfSessionId(line.session ?? new URL(line.uri, nginx.url).searchParams.get('sessionId') ?? undefined) === name);
         expect(bound.length).toBeGreaterThan(0);

@@ -31,6 +31,8 @@ export interface AccessLogLine {
   status: number;
   /** The Mcp-Session-Id header the request carried. */
   session?: string;
+  /** The MCP-Protocol-Version header the request carried. */
+  protocol?: string;
   /** The node addresses nginx tried, in order (several when it went on to the next). */
   upstreams: string[];
 }
@@ -74,7 +76,7 @@ pid ${at('nginx.pid')};
 error_log ${at('error.log')} warn;
 events { worker_connections 4096; }
 http {
-    log_format cluster '$request_method $request_uri $status $http_mcp_session_id $upstream_addr';
+    log_format cluster '$request_method $request_uri $status $http_mcp_session_id $http_mcp_protocol_version $upstream_addr';
     access_log ${at('access.log')} cluster;
     client_body_temp_path ${at('client_body')};
     proxy_temp_path ${at('proxy')};
@@ -135,10 +137,10 @@ export async function startNginx(nodes: ClusterNode[]): Promise<RunningNginx> {
         .split('\n')
         .filter(Boolean)
         .map((line) => {
-          const [method = '', uri = '', status = '0', session = '-', ...rest] = line.split(' ');
+          const [method = '', uri = '', status = '0', session = '-', protocol = '-', ...rest] = line.split(' ');
           // "a, b" for the servers of one group nginx tried in turn.
           const upstreams = rest.join(' ').split(/, | : /).filter((part) => part && part !== '-');
-          return { method, uri, status: Number(status), ...(session === '-' ? {} : { session }), upstreams };
+          return { method, uri, status: Number(status), ...(session === '-' ? {} : { session }), ...(protocol === '-' ? {} : { protocol }), upstreams };
         }),
     errorLog: () => read('error.log'),
     stop: async () => {
