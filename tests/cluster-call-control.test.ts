@@ -118,15 +118,15 @@ beforeAll(async () => {
     ACME_ARI_PASSWORD: ARI_PASSWORD,
     TW_TOKEN: TWILIO_TOKEN,
   });
-  await eventually(async () => ((await holderOf('driver:acme')) === 'b' && fake.hasSocket('switchboard') ? true : undefined), 15_000, 'b to hold the ARI connection');
+  await eventually(async () => ((await holderOf('driver:acme')) === 'b' && fake.hasSocket('switchboard') ? true : undefined), 30_000, 'b to hold the ARI connection');
 
   a = await startTestServer({
     personas: manifests(),
     settings: { ...database.settings, nodeName: 'a', publicUrl: bUrl, outboundAllow: ['127.0.0.1'] },
     env: { ACME_ARI_PASSWORD: ARI_PASSWORD, TW_TOKEN: TWILIO_TOKEN },
   });
-  for (const account of ['acme', 'tw']) await eventually(async () => ((await phoneSystem(a.url, account))?.state === 'up' ? true : undefined), 15_000, `${account} up on a`);
-}, 60_000);
+  for (const account of ['acme', 'tw']) await eventually(async () => ((await phoneSystem(a.url, account))?.state === 'up' ? true : undefined), 30_000, `${account} up on a`);
+}, 120_000);
 
 afterAll(async () => {
   await Promise.all(clients.map((client) => client.close().catch(() => undefined)));

@@ -42,6 +42,8 @@ export interface LeaseHandle {
   readonly name: string;
   /** The fence while this node holds it and may act on it. */
   readonly fence: number | undefined;
+  /** Whether this node has asked for it once yet (before that, nobody may seem to hold it only because this node has not taken it yet). */
+  readonly tried: boolean;
   /** Stops what it guards (onLost) and releases it. */
   stop(): Promise<void>;
 }
@@ -108,10 +110,14 @@ export class Cluster implements ClusterNode {
 
   want(name: string, handlers: LeaseHandlers): LeaseHandle {
     const keeper = new LeaseKeeper(name, this.leases, this.holder, this.leaseTiming(), handlers, this.log);
+    let tried = false;
     const handle: LeaseHandle = {
       name,
       get fence() {
         return keeper.fence;
+      },
+      get tried() {
+        return tried;
       },
       stop: async () => {
         this.keepers.delete(keeper);
@@ -120,7 +126,7 @@ export class Cluster implements ClusterNode {
     };
     this.keepers.set(keeper, handle);
     // At once rather than at the next tick: a lone node connects its phone systems as it starts.
-    void keeper.tick();
+    void keeper.tick().then(() => (tried = true));
     return handle;
   }
 

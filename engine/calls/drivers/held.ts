@@ -56,9 +56,11 @@ export class HeldDriver implements CallControlDriver {
   private readonly lease: LeaseHandle;
   private readonly timer: NodeJS.Timeout;
   private published: string | undefined;
+  private readonly startedAt: number;
 
   constructor(private readonly deps: HeldDriverDeps) {
     this.keepsCaller = deps.keepsCaller;
+    this.startedAt = deps.scope.clock.now();
     deps.view.track(deps.accountId, deps.driver);
     deps.sender.register(this);
     this.lease = deps.cluster.want(driverLease(deps.accountId), { onAcquired: (fence) => this.connect(fence), onLost: () => this.drop() });
@@ -81,6 +83,7 @@ export class HeldDriver implements CallControlDriver {
 
   health(): DriverHealth {
     if (this.real && this.lease.fence !== undefined) return this.real.health();
+    if (!this.lease.tried) return { state: 'connecting', reason: 'taking the connection to the phone system', since: this.startedAt };
     return this.deps.view.of(this.deps.accountId);
   }
 
