@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cluster, type ClusterTiming } from '../engine/cluster/cluster.ts';
 import { holdsLease, LeaseKeeper, LeaseStore } from '../engine/cluster/leases.ts';
 import { NodeMembership } from '../engine/cluster/membership.ts';
+import { driverLease, HandoffStore } from '../engine/calls/handoff.ts';
 import { createLogger } from '../engine/logging.ts';
 import type { StoreEngine } from '../engine/store/engine.ts';
 import { PostgresEngine } from '../engine/store/postgres/engine.ts';
@@ -159,6 +160,36 @@ describe.each(ENGINE_KINDS)('the cluster core on %s', (kind) => {
       } finally {
         await next.leave();
       }
+    });
+  });
+
+  describe('commands handed to the holder of a connection', () => {
+    it('are taken once, under the current fence only; a dead taker\'s unanswered one is taken over, and a given-up one by nobody', async () => {
+      const account = unique('acct');
+      const leases = new LeaseStore(store);
+      const handoffs = new HandoffStore(store);
+      const a = { name: 'a', instance: 'a-h' };
+      const b = { name: 'b', instance: 'b-h' };
+      const id = 1000 + counter;
+      expect((await leases.acquire(driverLease(account), { node: 'a', instance: 'a-h' }, 10_000))?.fence).toBe(1);
+      expect(await handoffs.claim(id, account, b, 1)).toBe(false);
+      expect(await handoffs.claim(id, account, a, 1)).toBe(true);
+      expect(await handoffs.claim(id, account, a, 1)).toBe(false);
+      expect(await handoffs.reclaim(id, account, a, 1)).toBe(false);
+
+      // a dies before it answers; b takes the connection over.
+      await leases.release(driverLease(account), { node: 'a', instance: 'a-h' }, 1);
+      expect((await handoffs.state(id))?.holderAlive).toBe(false);
+      expect((await leases.acquire(driverLease(account), { node: 'b', instance: 'b-h' }, 10_000))?.fence).toBe(2);
+      expect(await handoffs.reclaim(id, account, a, 1)).toBe(false);
+      expect(await handoffs.reclaim(id, account, b, 2)).toBe(true);
+      expect(await handoffs.state(id)).toEqual({ holder: 'b', result: null, holderAlive: true });
+      await handoffs.answer(id, { kind: 'sent' });
+      expect((await handoffs.state(id))?.result).toEqual({ kind: 'sent' });
+
+      expect(await handoffs.giveUp(id + 1, account, { kind: 'not_sent', reason: 'nobody took it' })).toBe(true);
+      expect(await handoffs.claim(id + 1, account, b, 2)).toBe(false);
+      expect(await handoffs.state(id + 1)).toEqual({ holder: null, result: { kind: 'not_sent', reason: 'nobody took it' }, holderAlive: false });
     });
   });
 

@@ -65,6 +65,8 @@ export class AcrossNodes implements HeldSend {
     const fence = held.fence;
     const { cluster, log } = this.deps;
     if (fence !== undefined && (await this.handoffs.claim(command.id, command.accountId, cluster, fence))) return this.sendHere(held, request, false);
+    // A hang-up sent again (the hang-up job's recovery at start) whose first taker died before it answered: sent anew.
+    if (fence !== undefined && command.kind === 'hangup' && (await this.handoffs.reclaim(command.id, command.accountId, cluster, fence))) return this.sendHere(held, request, false);
     if (fence === undefined) {
       await cluster.store.notify(SEND_CHANNEL, JSON.stringify({ account: command.accountId, command: command.id, from: cluster.instance })).catch((error: unknown) => {
         log.warn({ err: error, event: 'call_control_handoff_failed', command: command.id }, 'could not ask the node holding the connection to send a command');

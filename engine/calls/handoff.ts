@@ -68,6 +68,19 @@ export class HandoffStore {
     );
   }
 
+  /**
+   * Takes over a command whose taker lost its lease before it answered (it
+   * died mid-send): only for a hang-up sent again, which is harmless twice.
+   * Guarded like `claim`, and only while the row is still the dead taker's.
+   */
+  async reclaim(commandId: number, accountId: string, cluster: Pick<ClusterNode, 'name' | 'instance'>, fence: number): Promise<boolean> {
+    return (
+      (await this.store.run(sql`UPDATE call_command_handoffs SET holder = ${cluster.name}, fence = ${fence}, claimed_at = ${dbNow}
+        WHERE command_id = ${commandId} AND result IS NULL AND holder IS NOT NULL AND fence < ${fence}
+          AND ${holdsLease(driverLease(accountId), cluster.instance, fence)}`)) === 1
+    );
+  }
+
   /** The asking node gives up on a command no node took; false when one took it meanwhile. */
   async giveUp(commandId: number, accountId: string, result: SendResult): Promise<boolean> {
     return (
