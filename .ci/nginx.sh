@@ -10,6 +10,11 @@ if ! find_nginx >/dev/null; then
     echo "nginx is not installed and this is not root: install the distribution's nginx package (apt-get install nginx)" >&2
     exit 1
   fi
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx >/dev/null
+  # Test files running at once may all find it missing: one installs, the others wait for it.
+  exec 9>"${TMPDIR:-/tmp}/switchboard-nginx-install.lock"
+  flock 9
+  if ! find_nginx >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx >/dev/null
+  fi
 fi
 find_nginx
