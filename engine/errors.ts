@@ -90,6 +90,8 @@ export const catalogue = {
   LISTEN_FAILED: spec(500, RPC.internal),
   /** The database cannot be opened or written: a read-only data directory, a full disk, a failing disk, a file that is not a database. */
   STORE_UNWRITABLE: spec(503, RPC.internal, true),
+  /** The database server cannot be reached (a failover, a restart, the network): trying again shortly can help. */
+  STORE_UNAVAILABLE: spec(503, RPC.overloaded, true),
   MANIFEST_INVALID: spec(422, RPC.invalidParams),
   SECRET_MISSING: spec(500, RPC.internal),
 

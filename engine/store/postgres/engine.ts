@@ -22,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 
 import pg from 'pg';
 
+import { SwitchboardError } from '../../errors.ts';
 import type { Executor, NotificationHandler, Row, StoreEngine, TransactionOptions } from '../engine.ts';
 import { render, type Sql } from '../sql.ts';
 
@@ -63,9 +64,33 @@ export function describeUrl(url: string): string {
   }
 }
 
+/** Errors that mean the server cannot be reached now, not that the statement is wrong: connection classes 08, 57P0x, network codes. */
+const UNREACHABLE = /^(08|57P0[1-3]|53300|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|EPIPE)/;
+
+/**
+ * A database that cannot be reached is the catalogue's STORE_UNAVAILABLE
+ * (503, retryable) for every caller, translated once here, so a tool says
+ * "try again" and an admin request gets 503 instead of a 500 with a stack.
+ */
+export function unreachable(error: unknown): SwitchboardError | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  const message = error instanceof Error ? error.message : '';
+  if ((typeof code === 'string' && UNREACHABLE.test(code)) || /Connection terminated|timeout exceeded when trying to connect/i.test(message)) {
+    return new SwitchboardError('STORE_UNAVAILABLE', 'The data store cannot be reached right now, so this could not be done. You may try once more in a moment; if it fails again, tell the caller it cannot be done right now.', {
+      cause: error,
+      retryAfter: 2,
+    });
+  }
+  return undefined;
+}
+
 async function runQuery(client: pg.Pool | pg.PoolClient, query: Sql): Promise<pg.QueryResult> {
   const { text, values } = render(query, 'postgres');
-  return client.query({ text, values, types });
+  try {
+    return await client.query({ text, values, types });
+  } catch (error) {
+    throw unreachable(error) ?? error;
+  }
 }
 
 function executorOf(client: pg.Pool | pg.PoolClient): Executor {
@@ -164,7 +189,19 @@ export class PostgresEngine implements StoreEngine {
   }
 
   async transaction<T>(work: (tx: Executor) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
-    const client = await this.pool.connect();
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (error) {
+      throw unreachable(error) ?? error;
+    }
+    // The pool hears errors of idle connections only: one cut while checked out would otherwise be an uncaught 'error'.
+    let broken: Error | undefined;
+    const onError = (error: Error): void => {
+      broken = error;
+      this.options.onError?.(error);
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       if (options.durable === false) await client.query('SET LOCAL synchronous_commit = off');
@@ -173,9 +210,13 @@ export class PostgresEngine implements StoreEngine {
       return value;
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
+      const lost = unreachable(error);
+      if (lost) broken ??= lost;
+      throw lost ?? error;
     } finally {
-      client.release();
+      client.off('error', onError);
+      // A connection that failed goes, rather than back into the pool for the next transaction to find dead.
+      client.release(broken);
     }
   }
 
@@ -213,14 +254,15 @@ export class PostgresEngine implements StoreEngine {
     for (let tries = attempt; ; tries++) {
       if (this.closed) throw new Error('the store is closed');
       const client = new pg.Client(this.connection());
+      // Listening before connect: a connection cut while it opens is an 'error' event, which unheard would end the process.
+      client.on('error', (error) => {
+        this.options.onError?.(error);
+        void client.end().catch(() => undefined);
+      });
       try {
         await client.connect();
         client.on('notification', (message) => {
           for (const handler of this.channels.get(message.channel) ?? []) handler(message.payload ?? '');
-        });
-        client.on('error', (error) => {
-          this.options.onError?.(error);
-          void client.end().catch(() => undefined);
         });
         client.on('end', () => {
           if (this.closed || this.listener !== client) return;
