@@ -9,8 +9,36 @@ import type { AppContext } from '../app-context.ts';
 /** How long the end of a call waits for its running tool calls to answer before its sessions close. */
 const TOOL_ANSWER_GRACE_MS = 2_000;
 
-/** Closes the MCP sessions of a call that is over, once its running tool calls have answered; how many closed. */
+/** Where the end of a call is announced to the other nodes sharing the store, whose sessions of it close too. */
+const ENDED_CHANNEL = 'calls_ended';
+
+/**
+ * Closes the MCP sessions of a call that is over, once its running tool
+ * calls have answered; resolves with how many closed on this node. The end
+ * is announced to the other nodes (each holds the sessions it opened), so
+ * none of the call's sessions lingers until its idle time.
+ */
 export async function endSessionsOf(context: AppContext, accountId: string, callId: string): Promise<number> {
+  context.services.store.notify(ENDED_CHANNEL, JSON.stringify({ account: accountId, call: callId })).catch((error: unknown) => {
+    context.services.log.warn({ err: error, event: 'call_end_not_announced', account: accountId, call: callId }, 'other nodes were not told the call ended; its sessions there close at their idle time');
+  });
+  return closeLocally(context, accountId, callId);
+}
+
+/** Listens for ends of calls announced by other nodes (and this one: closing again finds nothing). */
+export function listenForEndedCalls(context: AppContext): Promise<() => Promise<void>> {
+  return context.services.store.listen(ENDED_CHANNEL, (payload) => {
+    let ended: { account?: unknown; call?: unknown };
+    try {
+      ended = JSON.parse(payload) as typeof ended;
+    } catch {
+      return;
+    }
+    if (typeof ended.account === 'string' && typeof ended.call === 'string') void closeLocally(context, ended.account, ended.call);
+  });
+}
+
+async function closeLocally(context: AppContext, accountId: string, callId: string): Promise<number> {
   await context.dispatcher.whenIdle(accountId, callId, TOOL_ANSWER_GRACE_MS);
   return context.sessions.closeWhereAnswered((session) => session.call.accountId === accountId && session.call.callId === callId, 'call_ended', TOOL_ANSWER_GRACE_MS);
 }

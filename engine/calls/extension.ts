@@ -13,7 +13,7 @@ import type { Express } from 'express';
 import type { AppContext, BackgroundJob } from '../app-context.ts';
 import type { AdminRoutes } from '../http/app.ts';
 import { callRoutes } from './admin-routes.ts';
-import { endSessionsOf } from './end-sessions.ts';
+import { endSessionsOf, listenForEndedCalls } from './end-sessions.ts';
 import { pbxCallbackRoute } from './drivers/callback-route.ts';
 import { hangupJob } from './hangup-job.ts';
 
@@ -54,14 +54,20 @@ export function callControlExtension(context: AppContext): { adminRoutes: AdminR
       await calls.reportsWritten();
     },
   };
+  let endedListening: Promise<(() => Promise<void>) | undefined> = Promise.resolve(undefined);
   const endSessions: BackgroundJob = {
     name: 'call-sessions',
     start() {
       calls.on('ended', (accountId, callId) => {
         void endSessionsOf(context, accountId, callId);
       });
+      endedListening = listenForEndedCalls(context).catch((error: unknown) => {
+        context.services.log.error({ err: error, event: 'call_end_listen_failed' }, "calls ended on other nodes close this node's sessions only at their idle time");
+        return undefined;
+      });
     },
     async stop() {
+      await (await endedListening)?.();
       calls.streams.closeAll();
     },
   };
