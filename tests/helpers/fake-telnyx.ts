@@ -19,21 +19,58 @@
  *   `client_state` of the command goes to the caller's leg.
  * - POST …/actions/hangup (client_state, command_id): the leg ends, with
  *   call.hangup to its webhook URL.
+ * - POST /v2/calls (dial): `connection_id` (the Call Control App's id),
+ *   `to` and `from` required; `timeout_secs`, `webhook_url`, `client_state`,
+ *   `command_id` (a dial with a command_id already seen is not placed again),
+ *   `link_to` (another leg whose call session the new leg joins),
+ *   `custom_headers` ([{name, value}] added to the INVITE: X- names, values
+ *   without line breaks). Answers `{"data": {"call_control_id", "call_leg_id",
+ *   "call_session_id", "is_alive": false, "record_type": "call"}}`; the new
+ *   leg reports call.initiated, then call.answered or call.hangup like a
+ *   transfer leg, but stays on its own (nothing is bridged to it).
+ * - POST …/actions/playback_start (`audio_url` or `media_name`, `loop` 1-100
+ *   or "infinity"): call.playback.started; a finite playback ends with
+ *   call.playback.ended status completed. …/actions/playback_stop: the
+ *   playing audio ends with call.playback.ended status cancelled.
+ * - POST …/actions/speak (`payload`, `voice` required): call.speak.started,
+ *   call.speak.ended status completed (call_hangup when the leg hangs up).
+ * - POST …/actions/gather_using_speak (`payload`, `voice`),
+ *   …/actions/gather_using_audio (`audio_url` or `media_name`) and
+ *   …/actions/gather: the prompt plays, then the person presses keys:
+ *   call.dtmf.received for each digit and call.gather.ended with `digits` and
+ *   `status` valid (or invalid: a digit not in valid_digits); nothing within
+ *   `timeout_millis` after the prompt: status timeout; hanging up:
+ *   call_hangup, then call.hangup.
+ * - POST …/actions/bridge (`call_control_id` of the other leg): both legs
+ *   must be answered; playback on them stops, and each reports call.bridged.
+ *   When one of two bridged legs ends, Telnyx hangs the other up.
  * - Webhooks signed like Telnyx signs them, with the fake's own Ed25519 key
  *   pair: `telnyx-timestamp` (Unix seconds) and `telnyx-signature-ed25519`,
  *   base64 of the signature of "<timestamp>|<body>". `publicKey` is what the
  *   Mission Control portal would show (base64 of the raw 32-byte key).
  *
  * Test scripts decide what a destination does (answer after N ms, busy, no
- * answer, decline, not found); the caller's leg can hang up. `timeScale`
- * shortens the ring time a no-answer waits (timeout_secs) so tests stay quick.
+ * answer, decline, not found) and, for a dialed leg that is briefed, what the
+ * person who answered does with the prompt (press keys, stay silent, hang up
+ * while it plays); the caller's leg can hang up. `timeScale` shortens the
+ * ring time a no-answer waits (timeout_secs) and the time a gather waits
+ * for a key (timeout_millis) so tests stay quick.
  */
 import { generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
+/** What the person who answered does with a prompt (speak, audio, gather) played to them. */
+export type TargetReply =
+  /** Presses these keys once the prompt has played. */
+  | { kind: 'press'; digits: string }
+  /** Listens and stays on the line without pressing anything. */
+  | { kind: 'silent' }
+  /** Hangs up while the prompt is still playing. */
+  | { kind: 'hang_up_during_prompt' };
+
 export type LegScript =
-  | { kind: 'answer'; afterMs?: number }
+  | { kind: 'answer'; afterMs?: number; reply?: TargetReply }
   | { kind: 'busy'; afterMs?: number }
   | { kind: 'reject'; afterMs?: number }
   | { kind: 'not_found' }
@@ -53,7 +90,14 @@ export interface Delivery {
   eventType: string;
   callControlId: string;
   clientState: string | null;
+  payload: Record<string, unknown>;
   status: number;
+}
+
+interface Playback {
+  media: string;
+  /** Plays until stopped. */
+  endless: boolean;
 }
 
 export interface FakeLeg {
@@ -67,6 +111,14 @@ export interface FakeLeg {
   state: 'ringing' | 'active' | 'ended';
   commandIds: Set<string>;
   peer: string | undefined;
+  /** The INVITE's custom headers (dialed and transferred legs). */
+  customHeaders: { name: string; value: string }[];
+  /** Audio playing on the leg (playback_start), if any. */
+  playback: Playback | undefined;
+  /** What the person on a dialed leg does when a prompt plays. */
+  reply: TargetReply;
+  /** Bumped by every prompt and every stop, so a prompt's timers know when they are out of date. */
+  promptSeq: number;
 }
 
 interface ApiFailure {
@@ -81,6 +133,8 @@ const E164 = /^\+[1-9]\d{1,14}$/;
 const SIP_URI = /^sips?:[^\s@]+@[^\s]+$/;
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const MAX_BODY = 1024 * 1024;
+const HEADER_NAME = /^X-[A-Za-z0-9-]{1,60}$/;
+const ACTIONS = new Set(['transfer', 'hangup', 'playback_start', 'playback_stop', 'speak', 'gather', 'gather_using_speak', 'gather_using_audio', 'bridge']);
 
 const fail = (status: number, code: string, title: string, detail: string, pointer?: string): ApiFailure => ({ status, code, title, detail, ...(pointer ? { pointer } : {}) });
 const callControlId = (): string => `v3:${Buffer.from(randomUUID()).toString('base64url')}`;
@@ -91,6 +145,10 @@ export class FakeTelnyx {
   readonly legs = new Map<string, FakeLeg>();
   readonly apiKey = 'KEY01890F2C_fake_telnyx_api_key_4c1d';
   readonly publicKey: string;
+  /** The Call Control App's id: the only connection_id a dial may name. */
+  readonly connectionId = '1684641123236054244';
+  /** How long a prompt (speech or audio) plays before the person can answer it. */
+  promptMs = 40;
   /** What a destination (the transfer's `to`) does; the default answers at once. */
   readonly scripts = new Map<string, LegScript>();
   defaultScript: LegScript = { kind: 'answer', afterMs: 20 };
@@ -101,6 +159,8 @@ export class FakeTelnyx {
   private port = 0;
   private readonly timers = new Set<NodeJS.Timeout>();
   private outbox: Promise<void> = Promise.resolve();
+  /** Dials placed, by command_id: a dial repeated with the same command_id is not placed again. */
+  private readonly dials = new Map<string, string>();
 
   private constructor(private readonly timeScale: number) {
     const pair = generateKeyPairSync('ed25519');
@@ -134,6 +194,10 @@ export class FakeTelnyx {
       state: 'active',
       commandIds: new Set(),
       peer: undefined,
+      customHeaders: [],
+      playback: undefined,
+      reply: { kind: 'silent' },
+      promptSeq: 0,
     });
     return id;
   }
@@ -240,8 +304,9 @@ export class FakeTelnyx {
       if (req.method === 'GET' && path === '/v2/balance') {
         return answer(200, { data: { record_type: 'balance', balance: '300.00', credit_limit: '100.00', available_credit: '400.00', pending: '0.00', currency: 'USD' } });
       }
-      const action = /^\/v2\/calls\/([^/]+)\/actions\/(transfer|hangup)$/.exec(path);
-      if (req.method !== 'POST' || !action) return error(fail(404, '10005', 'Resource not found', 'The requested resource or URL could not be found.'));
+      const action = /^\/v2\/calls\/([^/]+)\/actions\/([a-z_]+)$/.exec(path);
+      const dial = path === '/v2/calls';
+      if (req.method !== 'POST' || !(dial || (action && ACTIONS.has(action[2] as string)))) return error(fail(404, '10005', 'Resource not found', 'The requested resource or URL could not be found.'));
       if (size > MAX_BODY) return error(fail(413, '10015', 'Bad Request', 'The request body is too large.'));
       if (!String(req.headers['content-type'] ?? '').startsWith('application/json')) {
         return error(fail(415, '10014', 'Unsupported Media Type', 'The request failed because the server does not support the media type.'));
@@ -253,19 +318,48 @@ export class FakeTelnyx {
         return error(fail(400, '10023', 'Invalid JSON', 'The supplied JSON is invalid.'));
       }
       if (typeof json !== 'object' || json === null || Array.isArray(json)) return error(fail(422, '10015', 'Bad Request', 'The request body must be a JSON object.'));
-      record.json = json as Record<string, unknown>;
-      const leg = this.legs.get(decodeURIComponent(action[1] as string));
+      const body = json as Record<string, unknown>;
+      record.json = body;
+      if (dial) {
+        const problem = this.checkDial(body);
+        if (problem) return error(problem);
+        const leg = this.dial(body);
+        return answer(200, { data: { call_control_id: leg.id, call_leg_id: leg.legId, call_session_id: leg.sessionId, is_alive: false, record_type: 'call', ...(leg.clientState ? { client_state: leg.clientState } : {}) } });
+      }
+      const name = (action as RegExpExecArray)[2] as string;
+      const leg = this.legs.get(decodeURIComponent((action as RegExpExecArray)[1] as string));
       if (!leg) return error(fail(404, '10005', 'Resource not found', 'The requested resource or URL could not be found.'));
-      const problem = action[2] === 'transfer' ? this.checkTransfer(record.json) : this.checkHangup(record.json);
+      const problem = this.checkAction(name, body);
       if (problem) return error(problem);
       if (leg.state === 'ended') return error(fail(422, '90018', 'Call has already ended', "This call is no longer active and can't receive commands."));
-      const commandId = record.json.command_id as string | undefined;
+      if (name !== 'transfer' && name !== 'hangup' && leg.state !== 'active') return error(fail(422, '90034', 'Call not answered yet', 'This command can only be sent to an answered call.'));
+      const other = name === 'bridge' ? this.legs.get(body.call_control_id as string) : undefined;
+      if (name === 'bridge') {
+        if (!other || other.id === leg.id) return error(fail(422, '10015', 'Bad Request', 'call_control_id must name another call.', '/call_control_id'));
+        if (other.state === 'ended') return error(fail(422, '90018', 'Call has already ended', "This call is no longer active and can't receive commands."));
+        if (other.state !== 'active') return error(fail(422, '90034', 'Call not answered yet', 'The call to bridge with has not been answered.'));
+      }
+      const commandId = body.command_id as string | undefined;
       if (commandId !== undefined && leg.commandIds.has(commandId)) return answer(200, { data: { result: 'ok' } });
       if (commandId !== undefined) leg.commandIds.add(commandId);
-      if (typeof record.json.client_state === 'string') leg.clientState = record.json.client_state;
+      if (typeof body.client_state === 'string') leg.clientState = body.client_state;
       answer(200, { data: { result: 'ok' } });
-      if (action[2] === 'hangup') this.hangUp(leg);
-      else this.transfer(leg, record.json);
+      switch (name) {
+        case 'hangup':
+          return this.hangUp(leg);
+        case 'transfer':
+          return this.transfer(leg, body);
+        case 'playback_start':
+          return this.playbackStart(leg, body);
+        case 'playback_stop':
+          return this.playbackStop(leg);
+        case 'speak':
+          return this.speak(leg);
+        case 'bridge':
+          return this.bridge(leg, other as FakeLeg);
+        default:
+          return this.gather(leg, name, body);
+      }
     });
   }
 
@@ -280,8 +374,74 @@ export class FakeTelnyx {
     return undefined;
   }
 
-  private checkHangup(body: Record<string, unknown>): ApiFailure | undefined {
+  private checkAction(name: string, body: Record<string, unknown>): ApiFailure | undefined {
+    switch (name) {
+      case 'transfer':
+        return this.checkTransfer(body);
+      case 'playback_start': {
+        const problem = this.checkMedia(body, 'audio_url');
+        if (problem) return problem;
+        const loop = body.loop;
+        if (loop !== undefined && loop !== 'infinity' && !(typeof loop === 'number' && Number.isInteger(loop) && loop >= 1 && loop <= 100)) {
+          return fail(422, '10015', 'Bad Request', 'loop must be an integer between 1 and 100, or infinity.', '/loop');
+        }
+        break;
+      }
+      case 'speak':
+      case 'gather_using_speak': {
+        if (typeof body.payload !== 'string' || body.payload === '') return fail(422, '10004', 'Missing required parameter', 'payload is required.', '/payload');
+        if (body.payload.length > 3000) return fail(422, '10015', 'Bad Request', 'payload may have at most 3,000 characters.', '/payload');
+        if (typeof body.voice !== 'string' || body.voice === '') return fail(422, '10004', 'Missing required parameter', 'voice is required.', '/voice');
+        if (body.language !== undefined && (typeof body.language !== 'string' || !/^[a-z]{2,3}(-[A-Za-z]{2,4})*$/.test(body.language))) return fail(422, '10015', 'Bad Request', 'language is not supported.', '/language');
+        break;
+      }
+      case 'gather_using_audio': {
+        const problem = this.checkMedia(body, 'audio_url');
+        if (problem) return problem;
+        break;
+      }
+      case 'bridge':
+        if (typeof body.call_control_id !== 'string' || body.call_control_id === '') return fail(422, '10004', 'Missing required parameter', 'call_control_id is required.', '/call_control_id');
+        break;
+    }
+    if (name.startsWith('gather')) {
+      for (const key of ['minimum_digits', 'maximum_digits', 'maximum_tries', 'timeout_millis']) {
+        const value = body[key];
+        if (value !== undefined && !(typeof value === 'number' && Number.isInteger(value) && value >= 1)) return fail(422, '10015', 'Bad Request', `${key} must be a positive integer.`, `/${key}`);
+      }
+      if (body.valid_digits !== undefined && (typeof body.valid_digits !== 'string' || !/^[0-9#*]+$/.test(body.valid_digits))) return fail(422, '10015', 'Bad Request', 'valid_digits may hold only 0-9, # and *.', '/valid_digits');
+    }
     return this.checkCommon(body);
+  }
+
+  /** audio_url (an http(s) URL) or media_name, exactly one. */
+  private checkMedia(body: Record<string, unknown>, key: 'audio_url'): ApiFailure | undefined {
+    const url = body[key];
+    if (url === undefined && body.media_name === undefined) return fail(422, '10004', 'Missing required parameter', 'audio_url or media_name is required.', `/${key}`);
+    if (url !== undefined && body.media_name !== undefined) return fail(422, '10015', 'Bad Request', 'audio_url and media_name cannot be used together.', `/${key}`);
+    if (url !== undefined && !this.validUrl(url)) return fail(422, '10003', 'Invalid URL', 'The URL provided was invalid, malformed, or too long. URLs can be a maximum of 2000 characters.', `/${key}`);
+    return undefined;
+  }
+
+  private validUrl(value: unknown): boolean {
+    if (typeof value !== 'string' || value.length > 2000) return false;
+    try {
+      return /^https?:$/.test(new URL(value).protocol);
+    } catch {
+      return false;
+    }
+  }
+
+  private checkHeaders(body: Record<string, unknown>): ApiFailure | undefined {
+    const headers = body.custom_headers;
+    if (headers === undefined) return undefined;
+    const valid =
+      Array.isArray(headers) &&
+      headers.every((header: unknown) => {
+        const entry = header as { name?: unknown; value?: unknown } | null;
+        return typeof entry === 'object' && entry !== null && typeof entry.name === 'string' && HEADER_NAME.test(entry.name) && typeof entry.value === 'string' && /^[\x20-\x7e]*$/.test(entry.value);
+      });
+    return valid ? undefined : fail(422, '10015', 'Bad Request', 'custom_headers must be a list of {name, value}: X- header names, printable values.', '/custom_headers');
   }
 
   private checkTransfer(body: Record<string, unknown>): ApiFailure | undefined {
@@ -292,16 +452,18 @@ export class FakeTelnyx {
     if (timeout !== undefined && (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < 5 || timeout > 600)) {
       return fail(422, '10015', 'Bad Request', 'timeout_secs must be an integer between 5 and 600.', '/timeout_secs');
     }
-    if (body.webhook_url !== undefined) {
-      let valid = typeof body.webhook_url === 'string' && body.webhook_url.length <= 2000;
-      try {
-        valid &&= /^https?:$/.test(new URL(body.webhook_url as string).protocol);
-      } catch {
-        valid = false;
-      }
-      if (!valid) return fail(422, '10003', 'Invalid URL', 'The URL provided was invalid, malformed, or too long. URLs can be a maximum of 2000 characters.', '/webhook_url');
+    if (body.webhook_url !== undefined && !this.validUrl(body.webhook_url)) {
+      return fail(422, '10003', 'Invalid URL', 'The URL provided was invalid, malformed, or too long. URLs can be a maximum of 2000 characters.', '/webhook_url');
     }
-    return this.checkCommon(body);
+    return this.checkHeaders(body) ?? this.checkCommon(body);
+  }
+
+  private checkDial(body: Record<string, unknown>): ApiFailure | undefined {
+    if (body.connection_id === undefined) return fail(422, '10004', 'Missing required parameter', 'connection_id is required.', '/connection_id');
+    if (body.connection_id !== this.connectionId) return fail(422, '10015', 'Bad Request', 'connection_id does not name a Call Control App of this account.', '/connection_id');
+    if (body.from === undefined) return fail(422, '10004', 'Missing required parameter', 'from is required.', '/from');
+    if (body.link_to !== undefined && !(typeof body.link_to === 'string' && this.legs.has(body.link_to))) return fail(422, '10015', 'Bad Request', 'link_to must be the call_control_id of a call.', '/link_to');
+    return this.checkTransfer(body);
   }
 
   private later(ms: number, work: () => void): void {
@@ -312,34 +474,66 @@ export class FakeTelnyx {
     this.timers.add(timer);
   }
 
-  private transfer(caller: FakeLeg, body: Record<string, unknown>): void {
-    const to = body.to as string;
+  private newLeg(from: string, to: string, body: Record<string, unknown>, sessionId: string, clientState: string | null, peer: string | undefined, reply: TargetReply): FakeLeg {
     const leg: FakeLeg = {
       id: callControlId(),
-      sessionId: caller.sessionId,
+      sessionId,
       legId: randomUUID(),
-      from: (body.from as string | undefined) ?? caller.to,
+      from,
       to,
-      webhookUrl: (body.webhook_url as string | undefined) ?? caller.webhookUrl,
-      clientState: (body.target_leg_client_state as string | undefined) ?? null,
+      webhookUrl: body.webhook_url as string | undefined,
+      clientState,
       state: 'ringing',
       commandIds: new Set(),
-      peer: caller.id,
+      peer,
+      customHeaders: (body.custom_headers as { name: string; value: string }[] | undefined) ?? [],
+      playback: undefined,
+      reply,
+      promptSeq: 0,
     };
     this.legs.set(leg.id, leg);
-    this.emit(leg, 'call.initiated', { direction: 'outgoing', state: 'bridging' });
+    return leg;
+  }
+
+  private transfer(caller: FakeLeg, body: Record<string, unknown>): void {
+    const to = body.to as string;
     const script = this.scripts.get(to) ?? this.defaultScript;
+    const leg = this.newLeg((body.from as string | undefined) ?? caller.to, to, body, caller.sessionId, (body.target_leg_client_state as string | undefined) ?? null, caller.id, { kind: 'silent' });
+    leg.webhookUrl ??= caller.webhookUrl;
+    this.ring(leg, script, body, () => caller.state !== 'ended', () => {
+      caller.peer = leg.id;
+      this.emit(leg, 'call.bridged', {});
+      this.emit(caller, 'call.bridged', {});
+    });
+  }
+
+  /** POST /v2/calls: a leg of its own, linked to another leg's session when link_to names one. */
+  private dial(body: Record<string, unknown>): FakeLeg {
+    const commandId = body.command_id as string | undefined;
+    const earlier = commandId ? this.dials.get(commandId) : undefined;
+    if (earlier) return this.legs.get(earlier) as FakeLeg;
+    const to = body.to as string;
+    const script = this.scripts.get(to) ?? this.defaultScript;
+    const linked = typeof body.link_to === 'string' ? this.legs.get(body.link_to) : undefined;
+    const reply = script.kind === 'answer' ? (script.reply ?? { kind: 'silent' }) : { kind: 'silent' as const };
+    const leg = this.newLeg(body.from as string, to, body, linked?.sessionId ?? randomUUID(), (body.client_state as string | undefined) ?? null, undefined, reply);
+    if (commandId) this.dials.set(commandId, leg.id);
+    this.ring(leg, script, body, () => true, () => undefined);
+    return leg;
+  }
+
+  /** The new leg rings and does what its script says; `answered` runs after its call.answered. */
+  private ring(leg: FakeLeg, script: LegScript, body: Record<string, unknown>, stillWanted: () => boolean, answered: () => void): void {
+    this.emit(leg, 'call.initiated', { direction: 'outgoing', state: 'bridging' });
     const ringMs = ((body.timeout_secs as number | undefined) ?? 30) * 1000 * this.timeScale;
-    const ringing = (): boolean => leg.state === 'ringing' && caller.state !== 'ended';
+    const ringing = (): boolean => leg.state === 'ringing' && stillWanted();
     switch (script.kind) {
       case 'answer':
         return this.later(script.afterMs ?? 0, () => {
           if (!ringing()) return;
           leg.state = 'active';
-          caller.peer = leg.id;
           this.emit(leg, 'call.answered', { state: 'answered' });
-          this.emit(leg, 'call.bridged', {});
-          this.emit(caller, 'call.bridged', {});
+          answered();
         });
       case 'busy':
         return this.later(script.afterMs ?? 0, () => ringing() && this.end(leg, 'user_busy', 'callee', '486'));
@@ -352,6 +546,91 @@ export class FakeTelnyx {
     }
   }
 
+  private playbackStart(leg: FakeLeg, body: Record<string, unknown>): void {
+    const media = (body.audio_url as string | undefined) ?? (body.media_name as string);
+    const loop = body.loop ?? 1;
+    const endless = loop === 'infinity';
+    leg.playback = { media, endless };
+    const seq = ++leg.promptSeq;
+    this.emit(leg, 'call.playback.started', { media_url: body.audio_url, media_name: body.media_name, overlay: false });
+    if (endless) return;
+    this.prompt(leg, seq, () => {
+      leg.playback = undefined;
+      this.emit(leg, 'call.playback.ended', { media_url: body.audio_url, media_name: body.media_name, overlay: false, status: 'completed' });
+    }, () => this.emit(leg, 'call.playback.ended', { media_url: body.audio_url, status: 'call_hangup' }));
+  }
+
+  private playbackStop(leg: FakeLeg): void {
+    const playing = leg.playback;
+    if (!playing) return;
+    leg.playback = undefined;
+    leg.promptSeq += 1;
+    this.emit(leg, 'call.playback.ended', { media_url: playing.media, overlay: false, status: 'cancelled' });
+  }
+
+  private speak(leg: FakeLeg): void {
+    const seq = ++leg.promptSeq;
+    this.emit(leg, 'call.speak.started', {});
+    this.prompt(leg, seq, () => {
+      this.emit(leg, 'call.speak.ended', { status: 'completed' });
+      if (leg.reply.kind === 'press') for (const digit of leg.reply.digits) this.emit(leg, 'call.dtmf.received', { digit });
+    }, () => this.emit(leg, 'call.speak.ended', { status: 'call_hangup' }));
+  }
+
+  /**
+   * gather, gather_using_speak, gather_using_audio: the prompt plays (a plain
+   * gather has none), then the person's reply decides how it ends. A key
+   * pressed with maximum_digits reached, or one not in valid_digits, ends it
+   * at once.
+   */
+  private gather(leg: FakeLeg, name: string, body: Record<string, unknown>): void {
+    const seq = ++leg.promptSeq;
+    const valid = (body.valid_digits as string | undefined) ?? '0123456789#*';
+    const maximum = (body.maximum_digits as number | undefined) ?? 128;
+    const timeoutMs = ((body.timeout_millis as number | undefined) ?? 60_000) * this.timeScale;
+    const ended = (digits: string, status: string): void => this.emit(leg, 'call.gather.ended', { digits, status });
+    const afterPrompt = (): void => {
+      const reply = leg.reply;
+      if (reply.kind !== 'press') {
+        this.later(timeoutMs, () => leg.promptSeq === seq && leg.state === 'active' && ended('', 'timeout'));
+        return;
+      }
+      let digits = '';
+      for (const digit of reply.digits) {
+        this.emit(leg, 'call.dtmf.received', { digit });
+        if (!valid.includes(digit)) return ended(digits + digit, 'invalid');
+        digits += digit;
+        if (digits.length >= maximum) return ended(digits, 'valid');
+      }
+      this.later(timeoutMs, () => leg.promptSeq === seq && leg.state === 'active' && ended(digits, digits ? 'valid' : 'timeout'));
+    };
+    if (name === 'gather') return afterPrompt();
+    this.prompt(leg, seq, afterPrompt, () => ended('', 'call_hangup'));
+  }
+
+  /** A prompt plays for promptMs; the person may hang up halfway (after `onHangup`'s event, call.hangup follows). */
+  private prompt(leg: FakeLeg, seq: number, done: () => void, onHangup: () => void): void {
+    if (leg.reply.kind === 'hang_up_during_prompt' && leg.peer === undefined) {
+      return this.later(this.promptMs / 2, () => {
+        if (leg.promptSeq !== seq || leg.state !== 'active') return;
+        onHangup();
+        this.end(leg, 'normal_clearing', 'callee', undefined);
+      });
+    }
+    this.later(this.promptMs, () => leg.promptSeq === seq && leg.state === 'active' && done());
+  }
+
+  private bridge(leg: FakeLeg, other: FakeLeg): void {
+    for (const each of [leg, other]) {
+      each.promptSeq += 1;
+      if (each.playback) this.playbackStop(each);
+    }
+    leg.peer = other.id;
+    other.peer = leg.id;
+    this.emit(leg, 'call.bridged', {});
+    this.emit(other, 'call.bridged', {});
+  }
+
   /** The application hung the leg up: it ends, and a leg bridged to it with it. */
   private hangUp(leg: FakeLeg): void {
     this.end(leg, 'normal_clearing', 'callee', undefined);
@@ -361,6 +640,8 @@ export class FakeTelnyx {
 
   private end(leg: FakeLeg, cause: string, source: string, sip: string | undefined): void {
     leg.state = 'ended';
+    leg.playback = undefined;
+    leg.promptSeq += 1;
     this.emit(leg, 'call.hangup', { hangup_cause: cause, hangup_source: source, sip_hangup_cause: sip ?? 'unspecified', state: 'hangup' });
   }
 
@@ -373,7 +654,7 @@ export class FakeTelnyx {
       call_leg_id: leg.legId,
       call_session_id: leg.sessionId,
       client_state: leg.clientState,
-      connection_id: '1684641123236054244',
+      connection_id: this.connectionId,
       from: leg.from,
       to: leg.to,
       start_time: new Date().toISOString(),
@@ -381,7 +662,7 @@ export class FakeTelnyx {
     };
     this.outbox = this.outbox.then(async () => {
       const status = await this.deliver(url, eventType, payload);
-      this.deliveries.push({ url, eventType, callControlId: leg.id, clientState: leg.clientState, status });
+      this.deliveries.push({ url, eventType, callControlId: leg.id, clientState: payload.client_state, payload, status });
     });
   }
 }
