@@ -14,17 +14,32 @@
  * The API commands are the ones call control uses, with FreeSWITCH's answers:
  * originate ("{vars}endpoint &park()"; "+OK <uuid>" on answer, "-ERR <cause>"
  * otherwise), uuid_bridge ("+OK <uuid>" / "-ERR Invalid uuid"), uuid_transfer
- * and uuid_kill ("+OK" / "-ERR No such channel!"), status. What a destination
- * does when rung is scripted by the test (answer, a failure cause, ring until
- * originate_timeout); caller channels are added, hung up and reported
+ * and uuid_kill ("+OK" / "-ERR No such channel!"), uuid_broadcast ("+OK
+ * Message sent" / "-ERR invalid uuid"), uuid_break, status. `sendmsg <uuid>`
+ * with call-command: execute runs an application on a channel
+ * (fake-freeswitch-apps.ts), answered "+OK" or "-ERR invalid session id
+ * [<uuid>]". `event plain ... CUSTOM <subclass...>` subscribes to those
+ * subclasses of CUSTOM events only.
+ *
+ * What a destination does when rung is scripted by the test (answer, a
+ * failure cause, ring until originate_timeout), and, once it answered, what
+ * its person does while and after a briefing plays (press 1 or 2, hang up,
+ * nothing); caller channels are added, hung up and reported
  * (CHANNEL_HANGUP_COMPLETE) by the test.
  */
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 
 import { runApi, type FakeChannels } from './fake-freeswitch-api.ts';
+import { dropApps, playing, queueApp, type FakeChannel, type TargetBehaviour } from './fake-freeswitch-apps.ts';
 
-export type DestinationScript = { kind: 'answer'; afterMs?: number } | { kind: 'fail'; cause: string; afterMs?: number } | { kind: 'ring' };
+export type { TargetBehaviour } from './fake-freeswitch-apps.ts';
+
+export type DestinationScript =
+  /** Answers after `afterMs`; `then`: what the person who answered does during and after the briefing. */
+  | { kind: 'answer'; afterMs?: number; then?: TargetBehaviour }
+  | { kind: 'fail'; cause: string; afterMs?: number }
+  | { kind: 'ring' };
 
 export interface ReceivedCommand {
   line: string;
@@ -36,9 +51,31 @@ interface Client {
   authed: boolean;
   format: 'plain' | 'json';
   events: Set<string>;
+  /** Subclasses of CUSTOM events subscribed to (the words after CUSTOM). */
+  subclasses: Set<string>;
 }
 
-const KNOWN_EVENTS = new Set(['ALL', 'CUSTOM', 'BACKGROUND_JOB', 'CHANNEL_CREATE', 'CHANNEL_PROGRESS', 'CHANNEL_PROGRESS_MEDIA', 'CHANNEL_ANSWER', 'CHANNEL_BRIDGE', 'CHANNEL_UNBRIDGE', 'CHANNEL_PARK', 'CHANNEL_HANGUP', 'CHANNEL_HANGUP_COMPLETE', 'CHANNEL_STATE', 'PRESENCE_IN', 'HEARTBEAT', 'DTMF']);
+const KNOWN_EVENTS = new Set([
+  'ALL',
+  'CUSTOM',
+  'BACKGROUND_JOB',
+  'CHANNEL_CREATE',
+  'CHANNEL_PROGRESS',
+  'CHANNEL_PROGRESS_MEDIA',
+  'CHANNEL_ANSWER',
+  'CHANNEL_BRIDGE',
+  'CHANNEL_UNBRIDGE',
+  'CHANNEL_PARK',
+  'CHANNEL_EXECUTE',
+  'CHANNEL_EXECUTE_COMPLETE',
+  'CHANNEL_APPLICATION',
+  'CHANNEL_HANGUP',
+  'CHANNEL_HANGUP_COMPLETE',
+  'CHANNEL_STATE',
+  'PRESENCE_IN',
+  'HEARTBEAT',
+  'DTMF',
+]);
 const MAX_COMMAND_BYTES = 64 * 1024;
 const GOODBYE = 'Disconnected, goodbye.\nSee you at ClueCon! http://www.cluecon.com/\n';
 
@@ -47,7 +84,7 @@ export class FakeFreeswitch implements FakeChannels {
   password: string;
   /** Whether apply-inbound-acl lets the client in. */
   aclAllows = true;
-  readonly channels = new Map<string, { answered: boolean; bridgedTo?: string; end?: (cause: string) => void }>();
+  readonly channels = new Map<string, FakeChannel>();
   readonly scripts = new Map<string, DestinationScript>();
   /** Commands of authenticated connections, in order (never the auth line). */
   readonly received: ReceivedCommand[] = [];
@@ -55,6 +92,14 @@ export class FakeFreeswitch implements FakeChannels {
   readonly originates: { variables: Record<string, string>; endpoint: string; app: string }[] = [];
   readonly bridges: [string, string][] = [];
   readonly kills: string[] = [];
+  readonly broadcasts: { uuid: string; app: string; path: string; legs: string | undefined }[] = [];
+  readonly breaks: { uuid: string; all: boolean }[] = [];
+  /** Applications executed through sendmsg: the channel, the application, its data and the sendmsg's headers. */
+  readonly executed: { uuid: string; app: string; arg: string; headers: Record<string, string> }[] = [];
+  /** DTMF pressed on channels, in order. */
+  readonly pressed: { uuid: string; digit: string }[] = [];
+  /** How long speak and playback play (ms). */
+  mediaMs = 60;
   authFailures = 0;
   /** Told of each command as it is recorded in `received` (benchmarks time arrivals with it). */
   onCommand: ((command: ReceivedCommand) => void) | undefined;
@@ -98,7 +143,19 @@ export class FakeFreeswitch implements FakeChannels {
 
   /** A caller's channel, up and answered (the call the agent is on). */
   addCaller(uuid: string): void {
-    this.channels.set(uuid, { answered: true });
+    this.channels.set(uuid, { answered: true, variables: {}, queue: [] });
+  }
+
+  /** What the channel hears from FreeSWITCH now (the caller's hold music while held), if anything. */
+  playingTo(uuid: string): string | undefined {
+    return playing(this.channels.get(uuid));
+  }
+
+  /** A key pressed on the channel (RFC 2833): a DTMF event with the channel's data. */
+  press(uuid: string, digit: string): void {
+    if (!this.channels.has(uuid)) return;
+    this.pressed.push({ uuid, digit });
+    this.fire('DTMF', { 'Unique-ID': uuid, 'Answer-State': 'answered', 'DTMF-Digit': digit, 'DTMF-Duration': '2000', 'DTMF-Source': 'RTP' });
   }
 
   /** What a destination does when originate rings it. */
@@ -110,6 +167,7 @@ export class FakeFreeswitch implements FakeChannels {
   hangup(uuid: string, cause = 'NORMAL_CLEARING'): void {
     const channel = this.channels.get(uuid);
     this.channels.delete(uuid);
+    if (channel) dropApps(channel);
     channel?.end?.(cause);
     this.fire('CHANNEL_HANGUP_COMPLETE', { 'Unique-ID': uuid, 'Hangup-Cause': cause, 'Channel-State': 'CS_REPORTING', 'Answer-State': 'hangup' });
   }
@@ -129,6 +187,7 @@ export class FakeFreeswitch implements FakeChannels {
     ];
     for (const client of this.clients) {
       if (!client.authed || !(client.events.has(name) || client.events.has('ALL'))) continue;
+      if (name === 'CUSTOM' && !client.events.has('ALL') && !client.subclasses.has(headers['Event-Subclass'] ?? '')) continue;
       let text: string;
       if (client.format === 'json') {
         text = JSON.stringify({ ...Object.fromEntries(all), ...(body ? { _body: body } : {}) });
@@ -143,7 +202,7 @@ export class FakeFreeswitch implements FakeChannels {
   private accept(socket: net.Socket): void {
     // mod_event_socket turns Nagle off on its connections; a reply and the event after it go out at once.
     socket.setNoDelay(true);
-    const client: Client = { socket, authed: false, format: 'plain', events: new Set() };
+    const client: Client = { socket, authed: false, format: 'plain', events: new Set(), subclasses: new Set() };
     socket.on('error', () => undefined);
     socket.on('close', () => this.clients.delete(client));
     if (!this.aclAllows) {
@@ -193,9 +252,12 @@ export class FakeFreeswitch implements FakeChannels {
     } else if (line.startsWith('event ')) {
       const words = line.slice(6).trim().split(/\s+/);
       if (words[0] === 'plain' || words[0] === 'json') client.format = words.shift() as 'plain' | 'json';
-      const names = words.filter((word) => KNOWN_EVENTS.has(word));
+      // As mod_event_socket reads it: every word after CUSTOM is a subclass.
+      const custom = words.indexOf('CUSTOM');
+      const names = (custom < 0 ? words : words.slice(0, custom + 1)).filter((word) => KNOWN_EVENTS.has(word));
       if (names.length === 0) return this.reply(client, '-ERR no keywords supplied');
       for (const name of names) client.events.add(name);
+      if (custom >= 0) for (const subclass of words.slice(custom + 1)) client.subclasses.add(subclass);
       this.reply(client, `+OK event listener enabled ${client.format}`);
     } else if (line.startsWith('api ')) {
       void runApi(this, line.slice(4)).then((body) => {
@@ -207,8 +269,23 @@ export class FakeFreeswitch implements FakeChannels {
       this.reply(client, `+OK Job-UUID: ${job}`, `Job-UUID: ${job}\n`);
       const [command = '', ...args] = line.slice(6).split(' ');
       void runApi(this, line.slice(6)).then((body) => this.fire('BACKGROUND_JOB', { 'Job-UUID': job, 'Job-Command': command, ...(args.length ? { 'Job-Command-Arg': args.join(' ') } : {}) }, body));
+    } else if (line.startsWith('sendmsg')) {
+      this.sendmsg(client, line.slice(7).trim() || headers['session-id'] || '', headers);
     } else {
       this.reply(client, '-ERR command not found');
+    }
+  }
+
+  /** sendmsg in inbound mode: the message goes to the channel's private queue (execute runs an application there). */
+  private sendmsg(client: Client, uuid: string, headers: Record<string, string>): void {
+    if (!this.channels.has(uuid)) return this.reply(client, `-ERR invalid session id [${uuid}]`);
+    this.reply(client, '+OK');
+    if (headers['call-command'] === 'execute' && headers['execute-app-name']) {
+      const app = { name: headers['execute-app-name'], arg: headers['execute-app-arg'] ?? '', ...(headers['event-uuid'] ? { eventUuid: headers['event-uuid'] } : {}) };
+      this.executed.push({ uuid, app: app.name, arg: app.arg, headers });
+      queueApp(this, uuid, app);
+    } else if (headers['call-command'] === 'hangup') {
+      this.hangup(uuid, headers['hangup-cause'] ?? 'NORMAL_CLEARING');
     }
   }
 }
