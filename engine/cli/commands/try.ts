@@ -7,6 +7,7 @@
  *
  * Everything it prints passes the server's own mask (engine/secrets.ts): the
  * same forms, the same length rule, so what `try` shows is what a call shows.
+ * The console's try panel runs the same steps (tools/custom/api-request/try.ts).
  */
 import { Writable } from 'node:stream';
 
@@ -16,14 +17,12 @@ import { referencedSecretNames } from '../../audit/secret-masking.ts';
 import { resolveSettings } from '../../config.ts';
 import { SwitchboardError } from '../../errors.ts';
 import { findPersona } from '../../manifests/snapshot.ts';
-import type { ApiRequestEntry } from '../../manifests/types.ts';
 import { OutboundClient } from '../../outbound/client.ts';
 import { toE164 } from '../../phone.ts';
-import { knownSecretsMask, maskKnownSecrets, SecretStore, type SecretMask } from '../../secrets.ts';
-import { planApiRequest, type ApiRequestPlan } from '../../tools/custom/api-request/plan.ts';
-import { MissingSecretError, prepareRequest, type PreparedRequest } from '../../tools/custom/api-request/request.ts';
-import { executePrepared } from '../../tools/custom/api-request/tool.ts';
-import type { CallContext, ToolOutcome } from '../../tools/types.ts';
+import { maskKnownSecrets, SecretStore } from '../../secrets.ts';
+import type { ApiRequestPlan } from '../../tools/custom/api-request/plan.ts';
+import { findApiTool, tryApiTool, type ApiToolTry } from '../../tools/custom/api-request/try.ts';
+import type { CallContext } from '../../tools/types.ts';
 import { EXIT, jsonFlag, loadCliManifests, parseFlags, personasFlag, print, printJson, requireFlag, type CliIO, type Command } from '../command.ts';
 
 /** Operator hints from the tool (a refused address, a missing secret) as plain lines on stderr. */
@@ -58,16 +57,6 @@ function toolArguments(pairs: readonly string[], plan: ApiRequestPlan): Record<s
   return args;
 }
 
-function masked(prepared: PreparedRequest, secretMask: SecretMask) {
-  const mask = (text: string) => secretMask.mask(text);
-  return {
-    method: prepared.method,
-    url: mask(prepared.url),
-    headers: Object.fromEntries(Object.entries(prepared.headers).map(([name, value]) => [name, mask(value)])),
-    ...(prepared.body !== undefined ? { body: mask(prepared.body) } : {}),
-  };
-}
-
 export const tryCommand: Command = {
   name: 'try',
   summary: 'Show the HTTP request an API tool would send (secrets masked) and, without --dry-run, send it.',
@@ -99,21 +88,11 @@ export const tryCommand: Command = {
     if (!toolName || positionals.length > 1) throw new SwitchboardError('BAD_REQUEST', 'name exactly one tool: switchboard try --account A --persona P TOOL');
 
     const snapshot = await loadCliManifests(values.personas, io.env);
-    const persona = findPersona(snapshot, accountId, personaId);
-    const account = snapshot.accounts.get(accountId);
-    if (!persona || !account) {
+    if (!findPersona(snapshot, accountId, personaId) || !snapshot.accounts.has(accountId)) {
       for (const problem of snapshot.problems.filter((item) => item.file.startsWith(`${accountId}/`))) print(io.stderr, `${problem.file}:${problem.line}:${problem.column}: ${problem.path ? `${problem.path}: ` : ''}${problem.message}`);
-      throw new SwitchboardError('BAD_REQUEST', `persona "${personaId}" of account "${accountId}" is not loaded (run switchboard validate)`);
     }
-    const apiTools = (persona.manifest.tools ?? []).filter((tool): tool is ApiRequestEntry => tool.type === 'api_request');
-    const entry = apiTools.find((tool) => tool.name === toolName);
-    if (!entry) throw new SwitchboardError('BAD_REQUEST', `"${toolName}" is not an api_request tool of ${accountId}/${personaId} (api_request tools: ${apiTools.map((tool) => tool.name).join(', ') || 'none'})`);
-
-    const plan = planApiRequest(entry);
-    const given = toolArguments(values.arg ?? [], plan);
-    const verdict = persona.catalog.tools.get(toolName)?.checkArguments(given);
-    if (verdict && !verdict.ok) throw new SwitchboardError('BAD_REQUEST', verdict.message);
-    const args = verdict?.ok ? verdict.args : given;
+    const target = findApiTool(snapshot, accountId, personaId, toolName);
+    const args = toolArguments(values.arg ?? [], target.plan);
 
     const settings = resolveSettings(values.personas ? { personas: values.personas } : {}, io.env);
     const secrets = new SecretStore(io.env, settings.secretsFile, (message) => print(io.stderr, `warning: ${message}`));
@@ -125,38 +104,21 @@ export const tryCommand: Command = {
       personaId,
       callId: values.call ?? `try-${Date.now().toString(36)}`,
       callerIdNumber: values.caller,
-      callerE164: toE164(values.caller, account.defaultCountry),
+      callerE164: toE164(values.caller, target.account.defaultCountry),
       keyId: 'cli',
     };
     const dryRun = Boolean(values['dry-run']);
-    let prepared: PreparedRequest;
+    const outbound = new OutboundClient({ allow: settings.outboundAllow });
+    let tried: ApiToolTry;
     try {
-      prepared = prepareRequest(plan, args, call, secrets, { previewMissingSecrets: dryRun });
-    } catch (error) {
-      if (error instanceof MissingSecretError) throw new SwitchboardError('SECRET_MISSING', `secret ${error.secret} is not set: export ${error.secret}=… or add it to the secrets file (use --dry-run to see the request without it)`);
-      throw error;
+      tried = await tryApiTool({ target, args, call, secrets, outbound, dryRun, log: hintLogger(io.stderr) });
+    } finally {
+      outbound.close();
     }
-    const mask = knownSecretsMask(prepared.secretValues);
-    const request = masked(prepared, mask);
-    const missing = plan.secrets.filter((name) => !secrets.get(name));
+    if (tried.notSentFor !== undefined) throw new SwitchboardError('SECRET_MISSING', `secret ${tried.notSentFor} is not set: export ${tried.notSentFor}=… or add it to the secrets file (use --dry-run to see the request without it)`);
+    const { request, outcome, missingSecrets: missing } = tried;
     if (missing.length) print(io.stderr, `warning: secret${missing.length > 1 ? 's' : ''} not set: ${missing.join(', ')}`);
 
-    let outcome: { isError: boolean; text: string; data: Record<string, unknown> } | undefined;
-    if (!dryRun) {
-      const outbound = new OutboundClient({ allow: settings.outboundAllow });
-      try {
-        const result: ToolOutcome = await executePrepared(plan, prepared, args, { outbound, call, signal: AbortSignal.timeout(plan.timeoutMs + 2000), log: hintLogger(io.stderr) });
-        outcome = { isError: false, ...result };
-      } catch (error) {
-        if (!(error instanceof SwitchboardError)) throw error;
-        outcome = { isError: true, text: error.message, data: { error: { code: error.code, message: error.message, retryable: error.retryable, ...(error.details ?? {}) } } };
-      } finally {
-        outbound.close();
-      }
-    }
-
-    // As the server's dispatcher does for every result: the tool masked what it shaped, this is the last pass.
-    if (outcome) outcome = { isError: outcome.isError, text: mask.mask(outcome.text), data: mask.maskDeep(outcome.data) as Record<string, unknown> };
     if (values.json) {
       printJson(io.stdout, { request, ...(outcome ? { result: { is_error: outcome.isError, text: outcome.text, structured_content: outcome.data } } : {}) });
     } else {
