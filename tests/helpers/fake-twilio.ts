@@ -24,28 +24,31 @@
  *   POST parameters sorted by name, each name then its value. Computed here
  *   from that description, not with the server's code.
  *
+ * - Warm transfers (fake-twilio-voice.ts): POST /Calls.json for the new
+ *   leg, <Dial><Conference> to hold the caller, the leg's TwiML (<Say>,
+ *   <Play>, <Gather>, <Redirect>, <Hangup/>), <Connect><Stream> to give the
+ *   caller back to the voice bridge, and the conference's events.
+ *
  * Calls are made with createCall (an inbound call in progress); what the
  * dialed party does is scripted per dialed address (answer after N ms,
- * busy, fail, or ring until the timeout, the default).
+ * busy, fail, or ring until the timeout, the default; on a warm transfer,
+ * the key the person presses or a hang-up during the briefing).
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
+import { FakeVoice, sipHeaders, type CallbackKind, type DialScript, type VoiceCall } from './fake-twilio-voice.ts';
 import { readXml, type XmlNode } from './twiml-reader.ts';
 
-export interface DialScript {
-  action: 'answer' | 'busy' | 'failed' | 'no-answer';
-  /** When the called party answers, or the busy/failure comes (ms). */
-  afterMs?: number;
-  /** <Sip> only: the final SIP response of a failed leg. */
-  sipResponseCode?: number;
-}
+export type { DialScript, FakeConference, FakeLeg, FakeStream, Heard } from './fake-twilio-voice.ts';
 
 export interface FakeDial {
   childSid: string;
   noun: 'Number' | 'Sip';
   address: string;
+  /** <Sip>: the custom headers of its URI (X-…), by name. */
+  headers: Record<string, string>;
   timeoutSeconds: number;
   action: string;
   callerId: string | undefined;
@@ -55,16 +58,10 @@ export interface FakeDial {
   timers: NodeJS.Timeout[];
 }
 
-export interface FakeCall {
-  sid: string;
-  accountSid: string;
-  from: string;
-  to: string;
-  status: 'in-progress' | 'completed';
+export interface FakeCall extends VoiceCall {
+  direction: 'inbound';
   /** Every TwiML document the call was updated with, in order. */
   twiml: string[];
-  /** URLs a <Redirect> in an action answer sent the call to. */
-  redirects: string[];
   dial: FakeDial | undefined;
 }
 
@@ -78,7 +75,8 @@ export interface RecordedRequest {
 }
 
 export interface RecordedCallback {
-  kind: 'answered' | 'progress' | 'action' | 'status';
+  /** answered, progress, action: a blind <Dial>'s. status: the number's. voice, gather, call-status, conference: a warm transfer's. */
+  kind: CallbackKind;
   url: string;
   params: Record<string, string>;
   status: number;
@@ -104,6 +102,8 @@ export class FakeTwilio {
   readonly callbacks: RecordedCallback[] = [];
   /** Failures of the fake's own callbacks (a test should expect none). */
   readonly errors: string[] = [];
+  /** Outbound calls (the new legs of warm transfers) and conferences. */
+  readonly voice: FakeVoice = new FakeVoice({ callback: (kind, url, accountSid, params) => this.callback(kind, url, accountSid, params), script: (address) => this.scripts.get(address), errors: this.errors });
   /** Told of each REST request as it is recorded in `requests`, before it is answered (benchmarks time arrivals with it). */
   onRequest: ((request: RecordedRequest) => void) | undefined;
   private server: http.Server | undefined;
@@ -140,7 +140,7 @@ export class FakeTwilio {
 
   /** An inbound call in progress on the account; returns its CallSid. */
   createCall(accountSid: string, from = '+12125550199', to = '+13105550100'): string {
-    const call: FakeCall = { sid: sid('CA'), accountSid, from, to, status: 'in-progress', twiml: [], redirects: [], dial: undefined };
+    const call: FakeCall = { sid: sid('CA'), accountSid, from, to, direction: 'inbound', status: 'in-progress', twiml: [], redirects: [], streams: [], conference: undefined, generation: 0, dial: undefined };
     this.calls.set(call.sid, call);
     return call.sid;
   }
@@ -152,11 +152,11 @@ export class FakeTwilio {
     await this.finishDial(call, call.dial, 'completed', { DialCallDuration: '42', DialBridged: 'true' });
   }
 
-  /** The caller hangs up: a ringing transfer ends with the caller gone; `statusCallback` (the number's) is told. */
+  /** The caller hangs up: a ringing transfer ends with the caller gone, a held caller leaves the conference; `statusCallback` (the number's) is told. */
   async callerHangsUp(callSid: string, statusCallback?: string): Promise<void> {
     const call = this.calls.get(callSid);
     if (!call) throw new Error(`no call ${callSid}`);
-    call.status = 'completed';
+    await this.voice.hangUp(call);
     if (call.dial && call.dial.state !== 'ended') await this.finishDial(call, call.dial, call.dial.state === 'bridged' ? 'completed' : 'canceled', {});
     if (statusCallback) await this.callback('status', statusCallback, call.accountSid, { AccountSid: call.accountSid, CallSid: call.sid, CallStatus: 'completed', From: call.from, To: call.to, Direction: 'inbound', CallDuration: '30', ApiVersion: '2010-04-01' });
   }
@@ -165,7 +165,8 @@ export class FakeTwilio {
     const path = (req.url ?? '').split('?')[0] as string;
     const contentType = req.headers['content-type']?.split(';')[0]?.trim();
     const form = contentType === 'application/x-www-form-urlencoded' ? new URLSearchParams(body) : new URLSearchParams();
-    const match = /^\/2010-04-01\/Accounts\/([^/]+?)(?:\/Calls\/([^/]+?))?\.json$/.exec(path);
+    const match = /^\/2010-04-01\/Accounts\/([^/]+?)(?:\/Calls(?:\/([^/]+?))?)?\.json$/.exec(path);
+    const callsList = /\/Calls\.json$/.test(path);
     const accountSid = match ? decodeURIComponent(match[1] as string) : '';
     const authorized = this.authorized(req.headers.authorization, accountSid);
     const record: RecordedRequest = { method: req.method ?? '', path, authorized, contentType, form, status: 0 };
@@ -175,11 +176,13 @@ export class FakeTwilio {
       ? error(401, 20003, 'Authenticate')
       : !match
         ? error(404, 20404, `The requested resource ${path} was not found`)
-        : match[2] === undefined && req.method === 'GET'
-          ? { status: 200, body: { sid: accountSid, friendly_name: 'Fake account', status: 'active', type: 'Full', uri: path } }
-          : match[2] !== undefined && req.method === 'POST'
-            ? this.updateCall(accountSid, decodeURIComponent(match[2]), form, path)
-            : error(405, 20004, 'Method not allowed');
+        : callsList && req.method === 'POST'
+          ? this.voice.createCall(accountSid, form, this.numbersOf(accountSid), path)
+          : match[2] === undefined && !callsList && req.method === 'GET'
+            ? { status: 200, body: { sid: accountSid, friendly_name: 'Fake account', status: 'active', type: 'Full', uri: path } }
+            : match[2] !== undefined && req.method === 'POST'
+              ? this.updateCall(accountSid, decodeURIComponent(match[2]), form, path)
+              : error(405, 20004, 'Method not allowed');
     record.status = answer.status;
     return answer;
   }
@@ -193,16 +196,23 @@ export class FakeTwilio {
     return colon > 0 && user === accountSid && this.accounts[user] !== undefined && this.accounts[user] === decoded.slice(colon + 1);
   }
 
+  /** The account's phone numbers: those its inbound calls came to (a new call's From must be one). */
+  private numbersOf(accountSid: string): Set<string> {
+    return new Set([...this.calls.values()].filter((call) => call.accountSid === accountSid).map((call) => call.to));
+  }
+
   private updateCall(accountSid: string, callSid: string, form: URLSearchParams, path: string): { status: number; body: unknown } {
+    const leg = this.voice.legs.get(callSid);
+    if (leg && leg.accountSid === accountSid) return this.voice.updateLeg(leg, form);
     const call = this.calls.get(callSid);
     if (!call || call.accountSid !== accountSid) return error(404, 20404, `The requested resource ${path} was not found`);
-    const view = () => ({ status: 200, body: { sid: call.sid, account_sid: call.accountSid, status: call.status, from: call.from, to: call.to, api_version: '2010-04-01' } });
+    const view = () => ({ status: 200, body: { sid: call.sid, account_sid: call.accountSid, status: call.status, from: call.from, to: call.to, direction: call.direction, api_version: '2010-04-01' } });
     const status = form.get('Status');
     const twiml = form.get('Twiml');
     if (status !== null) {
       if (status !== 'completed' && status !== 'canceled') return error(400, 21218, `Invalid Status: ${status}`);
-      call.status = 'completed';
       if (call.dial) this.stopDial(call.dial);
+      if (call.status === 'in-progress') void this.voice.hangUp(call);
       return view();
     }
     if (twiml === null) return error(400, 21205, 'Url, Twiml or Status is required');
@@ -215,7 +225,7 @@ export class FakeTwilio {
       return error(400, 12100, `Document parse failure: ${(problem as Error).message}`);
     }
     if (document.name !== 'Response') return error(400, 12100, 'Document parse failure: the root element must be <Response>');
-    const dialNode = document.children.find((node) => node.name === 'Dial');
+    const dialNode = document.children.find((node) => node.name === 'Dial' && node.children.some((noun) => noun.name === 'Number' || noun.name === 'Sip'));
     let dial: FakeDial | undefined;
     if (dialNode) {
       const checked = this.readDial(dialNode);
@@ -225,7 +235,14 @@ export class FakeTwilio {
     if (call.dial) this.stopDial(call.dial);
     call.twiml.push(twiml);
     call.dial = dial;
-    if (dial) this.runDial(call, dial);
+    if (dial) {
+      call.generation++;
+      if (call.conference) this.voice.leave(call, 'participant_updated_via_api', 'in-progress');
+      this.runDial(call, dial);
+    } else {
+      // <Dial><Conference>, <Connect><Stream>, <Redirect>, …: run as Twilio would.
+      this.voice.replace(call, document);
+    }
     return view();
   }
 
@@ -242,13 +259,16 @@ export class FakeTwilio {
     if (noun.name !== 'Number' && noun.name !== 'Sip') return `<${noun.name}> is not supported by this fake`;
     if (noun.name === 'Number' && !E164.test(address)) return `<Number> ${address} is not E.164`;
     if (noun.name === 'Sip' && !/^sips?:[^\s@]+@[^\s@]+$/.test(address)) return `<Sip> ${address} is not a SIP URI`;
+    const sip = noun.name === 'Sip' ? sipHeaders(address) : { address, headers: {}, dropped: [], tooLong: false };
+    if (sip.tooLong) return 'Headers portion of SIP URI must be fewer than 1024 chars';
     for (const key of ['url', 'statusCallback']) if (noun.attrs[key] !== undefined && !/^https?:\/\//.test(noun.attrs[key] as string)) return `${key} must be an absolute URL here`;
     const events = (noun.attrs.statusCallbackEvent ?? '').split(/[\s,]+/).filter(Boolean);
     if (events.some((event) => !['initiated', 'ringing', 'answered', 'completed'].includes(event))) return `invalid statusCallbackEvent ${noun.attrs.statusCallbackEvent}`;
     return {
       childSid: sid('CA'),
       noun: noun.name as FakeDial['noun'],
-      address,
+      address: sip.address,
+      headers: sip.headers,
       timeoutSeconds: Number(timeout),
       action,
       callerId,
@@ -312,7 +332,7 @@ export class FakeTwilio {
     else call.status = 'completed';
   }
 
-  private async callback(kind: RecordedCallback['kind'], url: string, accountSid: string, params: Record<string, string>): Promise<{ status: number; body: string }> {
+  private async callback(kind: CallbackKind, url: string, accountSid: string, params: Record<string, string>): Promise<{ status: number; body: string }> {
     const token = this.accounts[accountSid] as string;
     const response = await fetch(url, {
       method: 'POST',
