@@ -99,7 +99,8 @@ export function callRoutes(context: AppContext): AdminRoutes {
       const call = await calls.store.call(accountId, callId);
       if (!call) throw new SwitchboardError('NOT_FOUND', `No call ${callId} in this account`);
       const [commands, events] = await Promise.all([calls.store.commandsOfCall(accountId, callId), calls.store.eventsOfCall(accountId, callId)]);
-      res.json({ call: callView(call), commands: commands.map(commandView), events: events.map(eventView) });
+      const settings = calls.settingsOf(accountId);
+      res.json({ call: callView(call), commands: commands.map((command) => commandView(command, settings)), events: events.map(eventView) });
     });
 
     router.delete('/calls/:call_id', async (req: Request, res: Response) => {
@@ -133,7 +134,7 @@ export function callRoutes(context: AppContext): AdminRoutes {
         : { success: false, reason: cleanReason(body.reason, 'refused by the phone system'), ...(field.value ? { outcome: field.value as FailureOutcome } : {}) };
       const { outcome, repeated } = await calls.acknowledge(accountOf(req), Number(raw), verdict);
       const call = await calls.store.call(outcome.command.accountId, outcome.command.callId);
-      res.json({ command: commandView(outcome.command), call: call ? callView(call) : null, already_acknowledged: repeated });
+      res.json({ command: commandView(outcome.command, calls.settingsOf(outcome.command.accountId)), call: call ? callView(call) : null, already_acknowledged: repeated });
     });
   };
 }

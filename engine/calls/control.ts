@@ -69,6 +69,7 @@ import {
   type Verdict,
 } from './types.ts';
 import { CommandWaiters } from './waiters.ts';
+import { warmExtraMs, warmSettingsOf, type TransferMode } from './warm.ts';
 
 export interface CallControlDeps {
   store: StoreEngine;
@@ -120,6 +121,10 @@ const STEP = /^[a-z_]{1,32}$/;
 export interface TransferRequest {
   destination: Destination;
   ringTimeoutMs: number;
+  /** blind (default) or warm. */
+  mode?: TransferMode;
+  /** The model's summary of what the caller wants (required for warm, optional for blind). */
+  summary?: string | null;
 }
 
 export class CallControl {
@@ -137,7 +142,13 @@ export class CallControl {
 
   constructor(private readonly deps: CallControlDeps) {
     this.store = new CallStore(deps.store);
-    this.streams = new EventStreams(this.store, deps.clock, deps.log, (command) => this.stillDue(command));
+    this.streams = new EventStreams(
+      this.store,
+      deps.clock,
+      deps.log,
+      (command) => this.stillDue(command),
+      (accountId) => this.settingsOf(accountId),
+    );
     this.hangups = new HangupRunner(this, deps.clock, deps.log);
     const cluster = deps.cluster;
     this.eventsAcrossNodes = cluster ? new EventsAcrossNodes(cluster, this.streams, this.store, deps.log) : undefined;
@@ -274,7 +285,7 @@ export class CallControl {
   startTransfer(call: CallRecord, request: TransferRequest): Promise<CommandRecord | undefined> {
     return this.transaction(async (tx) => {
       if (!(await this.store.setState(call.accountId, call.callId, ['active'], 'transferring', this.now(), {}, tx))) return undefined;
-      return this.queue(tx, call, 'transfer', request.destination, request.ringTimeoutMs);
+      return this.queue(tx, call, 'transfer', request.destination, request.ringTimeoutMs, {}, { mode: request.mode ?? 'blind', summary: request.summary ?? null });
     });
   }
 
@@ -297,7 +308,15 @@ export class CallControl {
     });
   }
 
-  private async queue(tx: Executor, call: CallRecord, kind: 'transfer' | 'hangup', destination: Destination | undefined, ringTimeoutMs: number | null, detail: Record<string, unknown> = {}): Promise<CommandRecord> {
+  private async queue(
+    tx: Executor,
+    call: CallRecord,
+    kind: 'transfer' | 'hangup',
+    destination: Destination | undefined,
+    ringTimeoutMs: number | null,
+    detail: Record<string, unknown> = {},
+    transfer: { mode: TransferMode; summary: string | null } | undefined = undefined,
+  ): Promise<CommandRecord> {
     const driver: DriverName = this.drivers.of(call.accountId)?.name ?? 'events';
     const command = await this.store.insertCommand(
       {
@@ -310,11 +329,14 @@ export class CallControl {
         target: destination?.target ?? null,
         driver,
         ringTimeoutMs,
+        mode: transfer?.mode ?? null,
+        summary: transfer?.summary ?? null,
       },
       this.now(),
       tx,
     );
-    await this.store.addEvent(call.accountId, call.callId, 'command_queued', this.now(), command.id, { type: kind, destination: command.destination, driver, ...detail }, tx);
+    const mode = transfer ? { mode: transfer.mode } : {};
+    await this.store.addEvent(call.accountId, call.callId, 'command_queued', this.now(), command.id, { type: kind, destination: command.destination, driver, ...mode, ...detail }, tx);
     return command;
   }
 
@@ -322,12 +344,13 @@ export class CallControl {
    * How long a transfer waits for its verdict: its ring time plus a margin
    * for the phone system's own delays. With the events and webhook drivers
    * the margin is call_control.timeout_seconds, the time the PBX integration
-   * has to answer after ringing ends.
+   * has to answer after ringing ends. A warm transfer also has the briefing
+   * and the destination's answer to it.
    */
-  transferWaitMs(accountId: string, ringMs: number): number {
+  transferWaitMs(accountId: string, ringMs: number, mode: TransferMode = 'blind'): number {
     const settings = this.settingsOf(accountId);
     const margin = settings && (settings.driver === 'events' || settings.driver === 'webhook') && settings.timeout_seconds !== undefined ? settings.timeout_seconds * 1000 : TRANSFER_MARGIN_MS;
-    return ringMs + margin;
+    return ringMs + margin + (mode === 'warm' ? warmExtraMs(warmSettingsOf(settings)) : 0);
   }
 
   /** How long the hang-up job waits for a hang-up's verdict. */

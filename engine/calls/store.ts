@@ -48,6 +48,8 @@ interface CommandRow {
   reason: string | null;
   attempts: number;
   ring_timeout_ms: number | null;
+  mode: 'blind' | 'warm' | null;
+  summary: string | null;
   created_at: number;
   delivered_at: number | null;
   settled_at: number | null;
@@ -95,6 +97,8 @@ const toCommand = (row: CommandRow): CommandRecord => ({
   reason: row.reason,
   attempts: row.attempts,
   ringTimeoutMs: row.ring_timeout_ms,
+  mode: row.mode,
+  summary: row.summary,
   createdAt: row.created_at,
   deliveredAt: row.delivered_at,
   settledAt: row.settled_at,
@@ -130,6 +134,9 @@ export interface NewCommand {
   target?: TransferTarget | null;
   driver: DriverName;
   ringTimeoutMs?: number | null;
+  /** Transfers: blind or warm (hang-ups: none). */
+  mode?: 'blind' | 'warm' | null;
+  summary?: string | null;
 }
 
 /** Where a page of the call list ended. */
@@ -230,9 +237,10 @@ export class CallStore {
 
   async insertCommand(command: NewCommand, now: number, ex: Executor = this.engine): Promise<CommandRecord> {
     const row = await ex.get<CommandRow>(sql`INSERT INTO call_commands
-        (account_id, call_id, persona_id, kind, destination, destination_type, target, driver, idempotency_key, status, ring_timeout_ms, created_at)
+        (account_id, call_id, persona_id, kind, destination, destination_type, target, driver, idempotency_key, status, ring_timeout_ms, mode, summary, created_at)
       VALUES (${command.accountId}, ${command.callId}, ${command.personaId}, ${command.kind}, ${command.destination ?? null}, ${command.destinationType ?? null},
-        ${command.target ? JSON.stringify(command.target) : null}, ${command.driver}, ${randomUUID()}, 'pending', ${command.ringTimeoutMs ?? null}, ${now})
+        ${command.target ? JSON.stringify(command.target) : null}, ${command.driver}, ${randomUUID()}, 'pending', ${command.ringTimeoutMs ?? null},
+        ${command.mode ?? null}, ${command.summary ?? null}, ${now})
       RETURNING *`);
     return toCommand(row as CommandRow);
   }

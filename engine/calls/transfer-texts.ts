@@ -8,10 +8,16 @@
  * what the agent can do next. An unconfirmed transfer no longer holds the
  * call, so the text does not send the model back to the tool to "check":
  * asking again would start a new transfer.
+ *
+ * A warm transfer says what the person taking the call did after the
+ * briefing (accepted, declined, hung up during it, did not press a key),
+ * and, when it failed, that the caller is back with the agent: the caller
+ * was on hold meanwhile, not "still" with the agent.
  */
 import { SwitchboardError } from '../errors.ts';
 import type { ToolOutcome } from '../tools/types.ts';
 import type { CallRecord, CommandOutcome, Destination, FailureOutcome } from './types.ts';
+import { WARM_REASONS, type TransferMode } from './warm.ts';
 
 export interface Attempt {
   destination: Destination;
@@ -19,25 +25,32 @@ export interface Attempt {
 }
 
 const NEXT_STEP = 'The caller is still with you: offer to take a message or to try someone else.';
+/** After a warm transfer that did not happen: the caller was on hold and is back. */
+const WARM_NEXT_STEP = 'The caller is back with you: offer to take a message or to try someone else.';
 /** Where the transfer method gave the call to the phone system's dialplan, busy or no answer is the dialplan's to handle. */
 const DIALPLAN_STEP = "The phone system's own dialplan handles the call from here; the caller may no longer be with you.";
 
-/** Why a destination was not reached, as the start of a sentence. */
-function unreachedPhrase(label: string, outcome: FailureOutcome, ringSeconds: number): string {
+/** Why a destination was not reached, as the start of a sentence; a warm refusal says how the person declined when it was not plainly. */
+function unreachedPhrase(label: string, outcome: FailureOutcome, ringSeconds: number, mode: TransferMode = 'blind', reason = ''): string {
   switch (outcome) {
     case 'busy':
       return `${label} is busy`;
     case 'no_answer':
       return `${label} did not answer within ${ringSeconds} seconds`;
     case 'rejected':
-      return `${label} declined the call`;
+      if (mode !== 'warm') return `${label} declined the call`;
+      return `${label} declined the call after the briefing${reason && reason !== WARM_REASONS.declined ? ` (${reason})` : ''}`;
     case 'failed':
       return `The call could not be put through to ${label}`;
   }
 }
 
+/** The mode a destination was tried in (commands recorded before modes existed were blind). */
+const modeOf = (outcome: CommandOutcome): TransferMode => outcome.command.mode ?? 'blind';
+
 const dataOf = (call: CallRecord, attempt: Attempt, status: string) => ({
   status,
+  mode: modeOf(attempt.outcome),
   call_id: call.callId,
   destination: attempt.destination.dial,
   destination_type: attempt.destination.type,
@@ -49,7 +62,7 @@ const dataOf = (call: CallRecord, attempt: Attempt, status: string) => ({
 function earlierAttempts(tried: readonly Attempt[], ringSeconds: number): string {
   return tried
     .slice(0, -1)
-    .map(({ destination, outcome }) => (outcome.status === 'failed' ? `${unreachedPhrase(destination.label, outcome.outcome, ringSeconds)}. ` : ''))
+    .map(({ destination, outcome }) => (outcome.status === 'failed' ? `${unreachedPhrase(destination.label, outcome.outcome, ringSeconds, modeOf(outcome), outcome.reason)}. ` : ''))
     .join('');
 }
 
@@ -57,6 +70,8 @@ function earlierAttempts(tried: readonly Attempt[], ringSeconds: number): string
 export function transferResult(call: CallRecord, tried: readonly Attempt[], options: { ringSeconds: number; hasFallback: boolean; keepsCaller: boolean }): ToolOutcome {
   const last = tried[tried.length - 1] as Attempt;
   const { destination, outcome } = last;
+  const mode = modeOf(outcome);
+  const warm = mode === 'warm';
   const before = earlierAttempts(tried, options.ringSeconds);
   const fallbacks = tried.length > 1 ? { tried: tried.map((attempt) => ({ destination: attempt.destination.dial, outcome: attempt.outcome.status === 'unconfirmed' ? 'unconfirmed' : attempt.outcome.outcome })) } : {};
 
@@ -68,7 +83,8 @@ export function transferResult(call: CallRecord, tried: readonly Attempt[], opti
         data: { ...dataOf(call, last, 'handed_over'), outcome: 'handed_over', ...fallbacks },
       };
     }
-    return { text: `${before}The call was transferred to ${destination.label}.`, data: { ...dataOf(call, last, 'transferred'), outcome: 'connected', ...fallbacks } };
+    const text = warm ? `${destination.label} accepted the call after the briefing; the caller is now with them.` : `The call was transferred to ${destination.label}.`;
+    return { text: `${before}${text}`, data: { ...dataOf(call, last, 'transferred'), outcome: 'connected', ...fallbacks } };
   }
   if (outcome.status === 'unconfirmed') {
     return {
@@ -82,11 +98,13 @@ export function transferResult(call: CallRecord, tried: readonly Attempt[], opti
     });
   }
   if (outcome.outcome === 'failed') {
-    throw new SwitchboardError('TOOL_UPSTREAM', `${before}The phone system did not transfer the call to ${destination.label} (${outcome.reason}). Tell the caller and offer to take a message instead.`, {
+    const next = warm ? 'The caller is back with you: tell them, and offer to take a message instead.' : 'Tell the caller and offer to take a message instead.';
+    throw new SwitchboardError('TOOL_UPSTREAM', `${before}The phone system did not transfer the call to ${destination.label} (${outcome.reason}). ${next}`, {
       details: { ...dataOf(call, last, 'failed'), outcome: 'failed', reason: outcome.reason, ...fallbacks },
     });
   }
-  throw new SwitchboardError('TOOL_UPSTREAM', `${before}${unreachedPhrase(destination.label, outcome.outcome, options.ringSeconds)}. ${options.keepsCaller ? NEXT_STEP : DIALPLAN_STEP}`, {
-    details: { ...dataOf(call, last, outcome.outcome), outcome: outcome.outcome, ...fallbacks },
+  const next = !options.keepsCaller ? DIALPLAN_STEP : warm ? WARM_NEXT_STEP : NEXT_STEP;
+  throw new SwitchboardError('TOOL_UPSTREAM', `${before}${unreachedPhrase(destination.label, outcome.outcome, options.ringSeconds, mode, outcome.reason)}. ${next}`, {
+    details: { ...dataOf(call, last, outcome.outcome), outcome: outcome.outcome, ...(warm ? { reason: outcome.reason } : {}), ...fallbacks },
   });
 }

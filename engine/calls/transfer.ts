@@ -10,6 +10,11 @@
  * hears back. A transfer still unconfirmed can be asked for again with the
  * same destination while it holds the call: the tool then waits for the same
  * command instead of sending a second one.
+ *
+ * A warm transfer (the plan's mode) sends the model's summary with each
+ * destination: the caller is held while the destination is briefed, and is
+ * back with the agent whenever nobody accepts, so the plan goes on to the
+ * next destination as it does after busy or no answer.
  */
 import { SwitchboardError } from '../errors.ts';
 import type { AccountEntry } from '../manifests/snapshot.ts';
@@ -18,6 +23,7 @@ import type { ToolContext, ToolOutcome } from '../tools/types.ts';
 import { deniedManifestTarget, readDestination } from './policy.ts';
 import { transferResult, type Attempt } from './transfer-texts.ts';
 import { DEFAULT_RING_TIMEOUT_SECONDS, TRANSFER_MARGIN_MS, UNREACHED_OUTCOMES, type CallRecord, type CommandOutcome, type CommandRecord, type Destination } from './types.ts';
+import { MAX_WARM_EXTRA_MS, warmExtraMs, warmSettingsOf, type TransferMode } from './warm.ts';
 
 /** Where a transfer goes, in order, and how long each may ring. */
 export interface TransferPlan {
@@ -26,6 +32,8 @@ export interface TransferPlan {
   ringTimeoutMs: number;
   /** The manifest asked for a fallback (for the text when the phone system cannot see busy or no answer). */
   hasFallback: boolean;
+  /** blind (default): put through at once. warm: every destination is briefed and accepts first. */
+  mode?: TransferMode;
 }
 
 /** The call of the tool's context, refused with a clear text when it can no longer be transferred. */
@@ -111,16 +119,26 @@ export function nextDestinations(account: AccountEntry, settings: TransferSettin
   return { destinations, problems };
 }
 
-/** Longest a transfer tool may run: every destination of the plan with its ring time and the largest margin (60 s). */
-export const transferToolTimeoutMs = (ringMs: number, destinations: number): number => destinations * (ringMs + Math.max(TRANSFER_MARGIN_MS, 60_000)) + 5_000;
+/**
+ * Longest a transfer tool may run: every destination of the plan with its
+ * ring time, what a warm transfer adds (`extraMs`: the briefing and the
+ * answer to it) and the largest margin (60 s).
+ */
+export const transferToolTimeoutMs = (ringMs: number, destinations: number, extraMs = 0): number => destinations * (ringMs + extraMs + Math.max(TRANSFER_MARGIN_MS, 60_000)) + 5_000;
 
-/** The largest plan a manifest allows: a ring time of 120 s, and five fallbacks after the first destination. */
-export const MAX_TRANSFER_TOOL_TIMEOUT_MS = transferToolTimeoutMs(120_000, 6);
+/** The largest plan a manifest allows: a ring time of 120 s, five fallbacks after the first destination, all warm. */
+export const MAX_TRANSFER_TOOL_TIMEOUT_MS = transferToolTimeoutMs(120_000, 6, MAX_WARM_EXTRA_MS);
+
+/** What a transfer in this mode adds to each destination's time on this account (warm: the briefing and the answer to it). */
+export const modeExtraMs = (account: AccountEntry, mode: TransferMode | undefined): number => (mode === 'warm' ? warmExtraMs(warmSettingsOf(account.manifest.call_control)) : 0);
 
 /** Sends one transfer (or waits for the same one asked again) and returns the phone system's word. */
-async function attempt(ctx: ToolContext, call: CallRecord, destination: Destination, ringMs: number, first: boolean): Promise<CommandOutcome> {
+async function attempt(ctx: ToolContext, call: CallRecord, destination: Destination, plan: TransferPlan, summary: string | null, first: boolean): Promise<CommandOutcome> {
   const calls = ctx.services.calls;
-  let command: CommandRecord | undefined = await calls.startTransfer(call, { destination, ringTimeoutMs: ringMs });
+  const ringMs = plan.ringTimeoutMs;
+  // Voicemail answers without anyone to brief: it is always put through blind.
+  const mode = destination.target.kind === 'voicemail' ? 'blind' : (plan.mode ?? 'blind');
+  let command: CommandRecord | undefined = await calls.startTransfer(call, { destination, ringTimeoutMs: ringMs, mode, summary });
   let askedAgain = false;
   if (!command) {
     const pending = (await calls.store.pendingOfCall(call.accountId, call.callId)).find((candidate) => candidate.kind === 'transfer');
@@ -135,11 +153,11 @@ async function attempt(ctx: ToolContext, call: CallRecord, destination: Destinat
       throw new SwitchboardError('TOOL_REFUSED', `${what}; do not start another transfer.`, { details: { status: 'refused', reason: 'busy', call_state: current.state } });
     }
   }
-  ctx.progress(`Transferring to ${destination.label}`);
+  ctx.progress(mode === 'warm' ? `Calling ${destination.label} to brief them; the caller is on hold` : `Transferring to ${destination.label}`);
   // While it rings, a progress notification every few seconds keeps clients that reset their time-out on progress waiting.
   const ticker = setInterval(() => ctx.progress(`Still ringing ${destination.label}`), 5_000);
   ticker.unref();
-  const options = { waitMs: calls.transferWaitMs(call.accountId, ringMs), signal: ctx.signal };
+  const options = { waitMs: calls.transferWaitMs(call.accountId, ringMs, mode), signal: ctx.signal };
   try {
     // A command asked for again is already with the phone system: wait for its verdict, never send it twice.
     return await (askedAgain ? calls.awaitOutcome(command, options) : calls.execute(command, options));
@@ -154,11 +172,12 @@ async function attempt(ctx: ToolContext, call: CallRecord, destination: Destinat
  * that handed the caller to the dialplan (ARI continue, say) reports busy or
  * no answer after the call has left the agent: nothing further is dialed.
  */
-export async function transferTo(ctx: ToolContext, call: CallRecord, plan: TransferPlan): Promise<ToolOutcome> {
+export async function transferTo(ctx: ToolContext, call: CallRecord, plan: TransferPlan, summary: string | null = null): Promise<ToolOutcome> {
   const tried: Attempt[] = [];
-  const keepsCaller = ctx.services.calls.keepsCaller(call.accountId);
+  // A warm transfer always brings the caller back when nobody accepts, whatever the driver's blind method does.
+  const keepsCaller = plan.mode === 'warm' || ctx.services.calls.keepsCaller(call.accountId);
   for (const [index, destination] of plan.destinations.entries()) {
-    const outcome = await attempt(ctx, call, destination, plan.ringTimeoutMs, index === 0);
+    const outcome = await attempt(ctx, call, destination, plan, summary, index === 0);
     tried.push({ destination, outcome });
     if (outcome.status !== 'succeeded' && (await ctx.services.calls.store.call(call.accountId, call.callId))?.state === 'ended') {
       throw new SwitchboardError('CALL_ENDED', `The call ended while the transfer to ${destination.label} was under way; there is nothing more to do.`, {

@@ -80,6 +80,10 @@ export interface CommandRecord {
   outcome: TransferOutcome | null;
   /** How long a transfer may ring (ms), as the tool asked. */
   ringTimeoutMs: number | null;
+  /** A transfer's mode (blind: put through at once; warm: the destination is briefed and accepts first); null for hang-ups. */
+  mode: 'blind' | 'warm' | null;
+  /** The model's summary of what the caller wants, as given (warm: the briefing; blind: a header where supported). Caller data: never logged. */
+  summary: string | null;
   /** Why it failed or was withdrawn, in words. */
   reason: string | null;
   attempts: number;

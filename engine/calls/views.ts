@@ -5,8 +5,10 @@
  * rather than missing keys, so a PBX integration can rely on every field.
  * docs/pbx-integration.md documents these shapes field by field.
  */
+import type { CallControlSettings } from '../manifests/types.ts';
 import { maskKnownSecrets } from '../secrets.ts';
 import type { CallEvent, CallRecord, CommandRecord } from './types.ts';
+import { summaryHeaderValue, warmSettingsOf } from './warm.ts';
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
@@ -28,8 +30,23 @@ export function callView(call: CallRecord) {
   };
 }
 
-/** The command as the PBX receives it. */
-export function commandPayload(command: CommandRecord) {
+/** A warm command's settings (the account's call_control.warm with defaults), as the PBX integration reads them. */
+function warmView(command: CommandRecord, settings: CallControlSettings | undefined) {
+  if (command.mode !== 'warm') return null;
+  const warm = warmSettingsOf(settings);
+  return {
+    accept: warm.accept,
+    accept_timeout_seconds: warm.acceptTimeoutSeconds,
+    briefing: warm.briefing,
+    briefing_url: warm.briefingUrl,
+    voice: warm.voice,
+    language: warm.language,
+    music_on_hold: warm.musicOnHold,
+  };
+}
+
+/** The command as the PBX receives it; `settings` are the account's call_control, for a warm command's settings. */
+export function commandPayload(command: CommandRecord, settings?: CallControlSettings) {
   return {
     id: command.id,
     type: command.kind,
@@ -41,15 +58,21 @@ export function commandPayload(command: CommandRecord) {
     target: command.target,
     /** How long a transfer may ring before it counts as not answered (null for hang-ups). */
     ring_timeout_seconds: command.ringTimeoutMs === null ? null : command.ringTimeoutMs / 1000,
+    /** blind or warm (null for hang-ups). */
+    mode: command.mode,
+    /** What the caller wants, in the model's words (required for warm, optional for blind), and the same as a SIP header may carry it. */
+    summary: command.summary,
+    summary_header: command.summary === null ? null : summaryHeaderValue(command.summary),
+    warm: warmView(command, settings),
     idempotency_key: command.idempotencyKey,
     created_at: iso(command.createdAt),
   };
 }
 
-/** The command with what became of it, for the admin API. */
-export function commandView(command: CommandRecord) {
+/** The command with what became of it, for the admin API (`settings`: the account's call_control now). */
+export function commandView(command: CommandRecord, settings?: CallControlSettings) {
   return {
-    ...commandPayload(command),
+    ...commandPayload(command, settings),
     driver: command.driver,
     status: command.status,
     outcome: command.outcome,

@@ -6,6 +6,7 @@
 import { isSupportedCountry } from 'libphonenumber-js';
 import { IANAZone } from 'luxon';
 
+import { canWarm, warmDrivers } from '../calls/drivers/index.ts';
 import { checkCallControl } from '../calls/drivers/settings-checks.ts';
 import { checkTransferPolicy } from '../calls/policy.ts';
 import { fallbackDestination } from '../calls/transfer.ts';
@@ -130,6 +131,16 @@ function checkVariable(variable: VariableEntry, path: (string | number)[], findi
   }
 }
 
+/** A transfer tool with mode: warm on an account whose driver cannot brief a destination first. */
+function warmRefused(account: AccountEntry, tool: string): string | undefined {
+  const settings = account.manifest.call_control;
+  if (canWarm(settings)) return undefined;
+  const driver = settings?.driver ?? 'events';
+  const can = warmDrivers().filter((name) => name !== driver);
+  const theseSettings = can.length < warmDrivers().length ? ' with these settings' : '';
+  return `${tool} has mode: warm, but the call_control driver "${driver}" of ${account.id}/account.yaml cannot carry out warm transfers${theseSettings}; drivers that can: ${can.join(', ')}. Use mode: blind, or another driver`;
+}
+
 export function checkPersona(persona: PersonaManifest, account: AccountEntry): Finding[] {
   const findings: Finding[] = [];
   const hours = persona.office_hours;
@@ -145,6 +156,10 @@ export function checkPersona(persona: PersonaManifest, account: AccountEntry): F
   }
 
   const transferCall = persona.global_tools?.transfer_call;
+  if (typeof transferCall === 'object' && transferCall.mode === 'warm' && transferCall.enabled !== false) {
+    const refused = warmRefused(account, 'transfer_call');
+    if (refused) findings.push({ path: ['global_tools', 'transfer_call', 'mode'], message: refused });
+  }
   if (typeof transferCall === 'object') {
     // transfer_call is built once for every persona, so its fallback entries are checked here rather than by a factory.
     (transferCall.on_no_answer === 'fallback' ? (transferCall.fallback ?? []) : []).forEach((target, index) => {
@@ -165,6 +180,10 @@ export function checkPersona(persona: PersonaManifest, account: AccountEntry): F
       if (!user) findings.push({ path: [...path, 'user'], message: `user "${tool.user}" is not in ${account.id}/account.yaml` });
       else if (tool.on_dnd === 'voicemail' && !user.voicemail) findings.push({ path: [...path, 'on_dnd'], message: `user "${tool.user}" has no voicemail in account.yaml` });
       else if (tool.on_no_answer === 'voicemail' && !user.voicemail) findings.push({ path: [...path, 'on_no_answer'], message: `user "${tool.user}" has no voicemail in account.yaml` });
+    }
+    if ((tool.type === 'transfer_to_user' || tool.type === 'transfer_to_queue') && tool.mode === 'warm') {
+      const refused = warmRefused(account, `tool "${tool.name}"`);
+      if (refused) findings.push({ path: [...path, 'mode'], message: refused });
     }
     if (tool.type === 'transfer_to_queue' && !account.queues.has(tool.queue)) {
       findings.push({ path: [...path, 'queue'], message: `queue "${tool.queue}" is not in ${account.id}/account.yaml` });

@@ -33,6 +33,21 @@ export interface TransferPolicy {
   deny?: string[];
 }
 
+/**
+ * call_control.warm: how a warm transfer briefs the person taking the call
+ * (engine/calls/warm.ts fills in the defaults). Admitted only by the drivers
+ * that can carry out a warm transfer.
+ */
+export interface WarmBlock {
+  accept?: 'dtmf' | 'stay';
+  accept_timeout_seconds?: number;
+  briefing?: 'tts' | 'url' | 'header';
+  briefing_url?: string;
+  voice?: string;
+  language?: string;
+  music_on_hold?: string;
+}
+
 /** Keys every driver accepts. */
 interface CallControlCommon {
   hangup_delay_seconds?: number;
@@ -41,11 +56,13 @@ interface CallControlCommon {
 
 export interface EventsCallControl extends CallControlCommon {
   driver: 'events';
+  warm?: WarmBlock;
   timeout_seconds?: number;
 }
 
 export interface WebhookCallControl extends CallControlCommon {
   driver: 'webhook';
+  warm?: WarmBlock;
   url: string;
   /** Name of the signing secret. */
   secret: string;
@@ -57,6 +74,7 @@ export type AriDeviceState = 'UNKNOWN' | 'NOT_INUSE' | 'INUSE' | 'BUSY' | 'INVAL
 
 export interface AriCallControl extends CallControlCommon {
   driver: 'ari';
+  warm?: WarmBlock;
   url: string;
   username: string;
   /** Name of the secret holding the password. */
@@ -71,6 +89,7 @@ export interface AriCallControl extends CallControlCommon {
 
 export interface EslCallControl extends CallControlCommon {
   driver: 'esl';
+  warm?: WarmBlock;
   host: string;
   port?: number;
   /** Name of the secret holding the event socket password. */
@@ -83,6 +102,7 @@ export interface EslCallControl extends CallControlCommon {
 
 export interface TwilioCallControl extends CallControlCommon {
   driver: 'twilio';
+  warm?: WarmBlock;
   account_sid: string;
   /** Name of the secret holding the auth token. */
   auth_token: string;
@@ -94,6 +114,7 @@ export interface TwilioCallControl extends CallControlCommon {
 
 export interface TelnyxCallControl extends CallControlCommon {
   driver: 'telnyx';
+  warm?: WarmBlock;
   /** Name of the secret holding the API key. */
   api_key: string;
   /** The webhook public key itself (base64 Ed25519), not a secret. */
@@ -163,6 +184,8 @@ export type FallbackTarget = { user: string } | { queue: string } | { voicemail:
 
 /** How a transfer rings and what happens when nobody answers. */
 export interface TransferSettings {
+  /** blind (default): the caller is put through at once. warm: the destination hears a briefing and accepts first. */
+  mode?: 'blind' | 'warm';
   ring_timeout_seconds?: number;
   on_no_answer?: 'return' | 'voicemail' | 'fallback';
   fallback?: FallbackTarget[];

@@ -58,7 +58,9 @@ function enabledGlobalTools(account: AccountEntry, persona: PersonaManifest, kin
     if (setting === false || (typeof setting === 'object' && setting.enabled === false)) continue;
     const description = typeof setting === 'object' && setting.description ? setting.description : tool.description;
     const timeoutMs = tool.timeoutFor?.(account, persona) ?? tool.timeoutMs;
-    chosen.push(description === tool.description && timeoutMs === tool.timeoutMs ? tool : { ...tool, description, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
+    const inputSchema = tool.inputSchemaFor?.(persona) ?? tool.inputSchema;
+    const same = description === tool.description && timeoutMs === tool.timeoutMs && inputSchema === tool.inputSchema;
+    chosen.push(same ? tool : { ...tool, description, inputSchema, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
   }
   return chosen;
 }

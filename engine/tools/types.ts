@@ -78,6 +78,8 @@ export interface ToolDefinition<Args = Record<string, unknown>> {
   timeoutMs?: number;
   /** A persona's own limit, where its manifest changes how long the tool may take (a transfer's ring time). */
   timeoutFor?(account: AccountEntry, persona: PersonaManifest): number;
+  /** A persona's own arguments, where its manifest changes them (a warm transfer requires a summary). */
+  inputSchemaFor?(persona: PersonaManifest): JsonSchema;
   /** Argument names whose values are masked in logs and the audit trail. */
   sensitiveArguments?: readonly string[];
   handler(context: ToolContext, args: Args): Promise<ToolOutcome>;

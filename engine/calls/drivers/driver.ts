@@ -145,6 +145,14 @@ export interface DriverFactory<S extends CallControlSettings = CallControlSettin
   /** keepsCaller of the driver these settings make, known without making it (a node that does not hold a persistent connection needs it). */
   keepsCaller?(settings: S): boolean;
   create(scope: DriverScope<S>): CallControlDriver;
+  /**
+   * Whether the driver can carry out a warm transfer with these settings
+   * (engine/calls/warm.ts): hold the caller, brief the destination, and
+   * bring the caller back when nobody accepts. Absent or false: it cannot,
+   * and `validate` refuses a persona with mode: warm on such an account.
+   * The driver finds the mode and summary on `SendRequest.command`.
+   */
+  warm?(settings: S): boolean;
   /** Names of the secrets the settings refer to, for status and validate --check-secrets. */
   secretNames(settings: S): string[];
 }

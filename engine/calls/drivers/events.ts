@@ -35,7 +35,7 @@ import type { ServerResponse } from 'node:http';
 
 import type { Clock } from '../../clock.ts';
 import type { Logger } from '../../logging.ts';
-import type { EventsCallControl } from '../../manifests/types.ts';
+import type { CallControlSettings, EventsCallControl } from '../../manifests/types.ts';
 import type { CallStore } from '../store.ts';
 import type { CommandRecord } from '../types.ts';
 import { commandPayload } from '../views.ts';
@@ -78,6 +78,8 @@ export class EventStreams {
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly stillDue: ReplayCheck = () => Promise.resolve(true),
+    /** The account's call_control, for the settings a warm command carries. */
+    private readonly settingsOf: (accountId: string) => CallControlSettings | undefined = () => undefined,
     private readonly heartbeatMs = DEFAULT_HEARTBEAT_MS,
   ) {}
 
@@ -216,7 +218,7 @@ export class EventStreams {
   private async send(stream: Stream, command: CommandRecord): Promise<boolean> {
     if (stream.sent.has(command.id) || !this.writable(stream)) return false;
     if (!(await this.store.claimDelivery(command.id, this.clock.now()))) return false;
-    if (!this.write(stream, `id: ${command.id}\nevent: command\ndata: ${JSON.stringify(commandPayload(command))}\n\n`)) return false;
+    if (!this.write(stream, `id: ${command.id}\nevent: command\ndata: ${JSON.stringify(commandPayload(command, this.settingsOf(command.accountId)))}\n\n`)) return false;
     stream.sent.add(command.id);
     return true;
   }
@@ -283,6 +285,9 @@ class EventsDriver implements CallControlDriver {
   }
 }
 
+/** What the events driver is, known without a running server: it hands every mode (warm included) to the integrator's program. */
+export const eventsTraits = { name: 'events', connection: 'request', secretNames: () => [], warm: () => true } satisfies Omit<DriverFactory<EventsCallControl>, 'create'>;
+
 export function eventsDriver(streams: EventStreams, remote?: RemoteStreams): DriverFactory<EventsCallControl> {
-  return { name: 'events', connection: 'request', secretNames: () => [], create: (scope) => new EventsDriver(scope, streams, remote) };
+  return { ...eventsTraits, create: (scope) => new EventsDriver(scope, streams, remote) };
 }

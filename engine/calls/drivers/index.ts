@@ -8,7 +8,7 @@ import type { CallControlSettings } from '../../manifests/types.ts';
 import type { DriverName } from '../types.ts';
 import { ariDriver } from './ari/driver.ts';
 import type { DriverFactory } from './driver.ts';
-import { eventsDriver, type EventStreams, type RemoteStreams } from './events.ts';
+import { eventsDriver, eventsTraits, type EventStreams, type RemoteStreams } from './events.ts';
 import { eslDriver } from './esl/index.ts';
 import { livekitDriver } from './livekit/driver.ts';
 import { telnyxDriver } from './telnyx/driver.ts';
@@ -31,4 +31,19 @@ export function builtinDrivers(streams: EventStreams, remote?: RemoteStreams): R
 export function callControlSecretNames(settings: CallControlSettings): string[] {
   const factory = standalone.find((candidate) => candidate.name === settings.driver);
   return factory ? factory.secretNames(settings).filter((name) => typeof name === 'string' && name !== '') : [];
+}
+
+/** Every driver as far as it is known without a running server. */
+const described: Omit<DriverFactory, 'create'>[] = [eventsTraits as Omit<DriverFactory, 'create'>, ...standalone];
+
+/** Whether the account's driver (events without a call_control block) can carry out a warm transfer with these settings. */
+export function canWarm(settings: CallControlSettings | undefined): boolean {
+  const effective: CallControlSettings = settings ?? { driver: 'events' };
+  const factory = described.find((candidate) => candidate.name === effective.driver);
+  return factory?.warm?.(effective) ?? false;
+}
+
+/** The drivers that can carry out warm transfers (with suitable settings), for messages that name them. */
+export function warmDrivers(): DriverName[] {
+  return described.filter((factory) => factory.warm !== undefined).map((factory) => factory.name);
 }

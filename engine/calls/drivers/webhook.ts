@@ -98,7 +98,7 @@ export async function sendWebhook(command: CommandRecord, settings: WebhookCallC
   const secret = settings.secret ? deps.secrets.get(settings.secret) : undefined;
   if (!url || !secret) return { kind: 'unavailable', reason: url ? 'the signing secret is not set on the server' : 'no webhook URL is configured' };
 
-  const body = JSON.stringify(commandPayload(command));
+  const body = JSON.stringify(commandPayload(command, settings));
   const attempts = 1 + (settings.retries ?? DEFAULT_WEBHOOK_RETRIES);
   const timeoutMs = (settings.timeout_seconds ?? DEFAULT_WEBHOOK_TIMEOUT_SECONDS) * 1000;
   const deadline = performance.now() + budgetMs;
@@ -203,5 +203,7 @@ export const webhookDriver: DriverFactory<WebhookCallControl> = {
   name: 'webhook',
   connection: 'request',
   secretNames: (settings) => [settings.secret],
+  // The PBX's program gets the mode, the summary and the warm settings in the command, and carries the transfer out.
+  warm: () => true,
   create: (scope) => new WebhookDriver(scope),
 };

@@ -7,17 +7,18 @@
  * (`dnd_reason_to_agent`). Targets come from the manifest, so they skip the transfer
  * policy's allow list; one that a deny pattern blocks makes the manifest invalid.
  * When the user does not answer in the ring time, on_no_answer may try the
- * user's voicemail or the fallback list.
+ * user's voicemail or the fallback list. With mode: warm the model gives a
+ * summary the user hears before accepting the call.
  */
 import { DateTime } from 'luxon';
 
 import { deniedManifestTarget } from '../../calls/policy.ts';
-import { callToTransfer, nextDestinations, ringTimeoutMs, transferTo, transferToolTimeoutMs, userDestination, type TransferPlan } from '../../calls/transfer.ts';
+import { callToTransfer, modeExtraMs, nextDestinations, ringTimeoutMs, transferTo, transferToolTimeoutMs, userDestination, type TransferPlan } from '../../calls/transfer.ts';
 import { SwitchboardError } from '../../errors.ts';
 import type { TransferToUserEntry } from '../../manifests/types.ts';
 import { reasonForAgent } from '../../users/availability.ts';
+import { summaryOf, transferArguments } from '../transfer-arguments.ts';
 import { ToolBuildProblem, type CustomToolFactory, type ToolContext } from '../types.ts';
-import { NO_ARGUMENTS } from './transfer-to-queue.ts';
 
 /** "until 3:00 PM" today, "until Monday 9:00 AM" on another day, in the account's time zone. */
 function untilText(ctx: ToolContext, until: number | null): string {
@@ -44,22 +45,24 @@ export const transferToUserFactory: CustomToolFactory<TransferToUserEntry> = (en
   const problem = next.problems[0];
   if (problem) throw new ToolBuildProblem(problem.problem, problem.index < 0 ? ['on_no_answer'] : ['fallback', problem.index]);
   const ringMs = ringTimeoutMs(account, persona.ring_timeout_seconds, entry);
-  const plan = (first: ReturnType<typeof userDestination>): TransferPlan => ({ destinations: [first, ...next.destinations], ringTimeoutMs: ringMs, hasFallback: next.destinations.length > 0 });
+  const mode = entry.mode ?? 'blind';
+  const plan = (first: ReturnType<typeof userDestination>): TransferPlan => ({ destinations: [first, ...next.destinations], ringTimeoutMs: ringMs, hasFallback: next.destinations.length > 0, mode });
   const direct = plan(userDestination(user));
-  // A user on DND goes straight to voicemail: nobody to ring first.
-  const voicemail = user.voicemail ? { destinations: [userDestination(user, user.voicemail, 'voicemail')], ringTimeoutMs: ringMs, hasFallback: false } : undefined;
+  // A user on DND goes straight to voicemail: nobody to ring first, and nobody to brief.
+  const voicemail: TransferPlan | undefined = user.voicemail ? { destinations: [userDestination(user, user.voicemail, 'voicemail')], ringTimeoutMs: ringMs, hasFallback: false } : undefined;
 
   return {
     name: entry.name,
     title: `Transfer to ${user.name}`,
     description: entry.description,
-    inputSchema: NO_ARGUMENTS,
+    inputSchema: transferArguments(mode),
     annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: true },
-    timeoutMs: transferToolTimeoutMs(ringMs, direct.destinations.length),
-    async handler(ctx) {
+    timeoutMs: transferToolTimeoutMs(ringMs, direct.destinations.length, modeExtraMs(account, mode)),
+    async handler(ctx, args) {
       const call = await callToTransfer(ctx);
+      const summary = summaryOf(args);
       const dnd = await ctx.services.dnd.get(ctx.account.id, user.id);
-      if (!dnd.enabled) return transferTo(ctx, call, direct);
+      if (!dnd.enabled) return transferTo(ctx, call, direct, summary);
       const reason = reasonForAgent(ctx.account, dnd);
       const because = reason ? ` (${reason})` : '';
       const dndData = { user_id: user.id, user_dnd: true, dnd_until: dnd.until === null ? null : new Date(dnd.until).toISOString(), ...(reason ? { dnd_reason: reason } : {}) };
@@ -69,7 +72,7 @@ export const transferToUserFactory: CustomToolFactory<TransferToUserEntry> = (en
           details: { status: 'refused', reason: 'dnd', ...dndData },
         });
       }
-      const outcome = await transferTo(ctx, call, onDnd === 'voicemail' && voicemail ? voicemail : direct);
+      const outcome = await transferTo(ctx, call, onDnd === 'voicemail' && voicemail ? voicemail : direct, summary);
       return { text: `${user.name} is on Do-Not-Disturb${because}. ${outcome.text}`, data: { ...outcome.data, ...dndData } };
     },
   };

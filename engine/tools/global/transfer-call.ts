@@ -3,14 +3,17 @@
  * (usually one the caller said). The number is read with the account's
  * default country and judged by the transfer policy before anything is sent:
  * this is where toll fraud is stopped, so a refusal says plainly why.
+ * The persona's `mode` makes it warm: the model then also gives a summary
+ * the person taking the call hears first (transfer-arguments.ts).
  */
 import { judgeDestination, readDestination, type PolicyVerdict } from '../../calls/policy.ts';
-import { callToTransfer, nextDestinations, ringTimeoutMs, transferTo, transferToolTimeoutMs } from '../../calls/transfer.ts';
+import { callToTransfer, modeExtraMs, nextDestinations, ringTimeoutMs, transferTo, transferToolTimeoutMs } from '../../calls/transfer.ts';
 import type { CallRecord, Destination } from '../../calls/types.ts';
 import { cleanReason } from '../../calls/views.ts';
 import { SwitchboardError } from '../../errors.ts';
 import type { PersonaManifest, TransferSettings } from '../../manifests/types.ts';
-import type { ToolContext, ToolDefinition } from '../types.ts';
+import { summaryOf, transferArguments } from '../transfer-arguments.ts';
+import type { JsonSchema, ToolContext, ToolDefinition } from '../types.ts';
 
 /** The persona's transfer settings of transfer_call (global_tools.transfer_call), if it has any. */
 const settingsOf = (persona: PersonaManifest): TransferSettings | undefined => {
@@ -49,26 +52,25 @@ async function allowedDestination(ctx: ToolContext, call: CallRecord, raw: strin
   return { ...number, target: { kind: 'number' }, label: number.dial };
 }
 
-export const transferCallTool: ToolDefinition<{ destination_number: string }> = {
+const DESTINATION_NUMBER: JsonSchema = {
+  type: 'string',
+  minLength: 1,
+  maxLength: 64,
+  description: 'The phone number or extension to transfer the call to, e.g. "101" or "+1 212 555 0100" (a JSON number is read as its digits).',
+};
+
+const argumentsIn = (persona: PersonaManifest): JsonSchema => transferArguments(settingsOf(persona)?.mode ?? 'blind', { destination_number: DESTINATION_NUMBER }, ['destination_number']);
+
+export const transferCallTool: ToolDefinition<{ destination_number: string; summary?: string }> = {
   name: 'transfer_call',
   title: 'Transfer call',
   description: 'Transfers the active call to a specified destination number.',
-  inputSchema: {
-    type: 'object',
-    properties: {
-      destination_number: {
-        type: 'string',
-        minLength: 1,
-        maxLength: 64,
-        description: 'The phone number or extension to transfer the call to, e.g. "101" or "+1 212 555 0100" (a JSON number is read as its digits).',
-      },
-    },
-    required: ['destination_number'],
-    additionalProperties: false,
-  },
+  inputSchema: transferArguments('blind', { destination_number: DESTINATION_NUMBER }, ['destination_number']),
+  inputSchemaFor: argumentsIn,
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: true },
   timeoutMs: transferToolTimeoutMs(20_000, 1),
-  timeoutFor: (account, persona) => transferToolTimeoutMs(ringTimeoutMs(account, persona.ring_timeout_seconds, settingsOf(persona)), planLength(persona)),
+  timeoutFor: (account, persona) =>
+    transferToolTimeoutMs(ringTimeoutMs(account, persona.ring_timeout_seconds, settingsOf(persona)), planLength(persona), modeExtraMs(account, settingsOf(persona)?.mode)),
   async handler(ctx, args) {
     const call = await callToTransfer(ctx);
     const first = await allowedDestination(ctx, call, args.destination_number);
@@ -77,6 +79,7 @@ export const transferCallTool: ToolDefinition<{ destination_number: string }> = 
     const user = first.target.kind === 'user' && first.target.id ? ctx.account.users.get(first.target.id) : undefined;
     const next = nextDestinations(ctx.account, settings, user);
     const ringMs = ringTimeoutMs(ctx.account, ctx.persona.manifest.ring_timeout_seconds, settings);
-    return transferTo(ctx, call, { destinations: [first, ...next.destinations], ringTimeoutMs: ringMs, hasFallback: next.destinations.length > 0 });
+    const mode = settings?.mode ?? 'blind';
+    return transferTo(ctx, call, { destinations: [first, ...next.destinations], ringTimeoutMs: ringMs, hasFallback: next.destinations.length > 0, mode }, summaryOf(args));
   },
 };
