@@ -98,6 +98,8 @@ export interface EslCallControl extends CallControlCommon {
   context?: string;
   endpoint_template?: string;
   presence?: { dnd_statuses?: string[]; domain?: string };
+  /** Warm transfers, briefing tts: the engine of FreeSWITCH's speak application (default flite). */
+  tts_engine?: string;
 }
 
 export interface TwilioCallControl extends CallControlCommon {
