@@ -112,6 +112,8 @@ export interface TwilioCallControl extends CallControlCommon {
   caller_id?: string;
   endpoint_template?: string;
   return_url?: string;
+  /** The voice bridge's Media Stream URL (wss://): the way back to the agent, written by Switchboard as <Connect><Stream>. */
+  stream_url?: string;
 }
 
 export interface TelnyxCallControl extends CallControlCommon {

@@ -9,6 +9,8 @@
  *                          answer decides what the caller gets next.
  *   status                 the caller's own call status callback (optional,
  *                          set on the Twilio number): the caller's leg is gone.
+ *   warm-…                 a warm transfer's (warm.ts): the new leg's status,
+ *                          its briefing and key, the conference's events.
  *
  * Every request is checked against X-Twilio-Signature first; a bad or
  * missing signature is answered 403 and changes nothing. The command id
@@ -19,9 +21,11 @@
  */
 import type { Logger } from '../../../logging.ts';
 import type { CallbackAnswer, CallbackRequest, DriverSink } from '../driver.ts';
+import { NO_CONTENT, param, plain, twiml } from './answers.ts';
 import { dialResult, isFinalCallStatus } from './outcomes.ts';
 import { verifyTwilioSignature } from './signature.ts';
-import { CONNECT_TWIML, HANGUP_TWIML, redirectTwiml } from './twiml.ts';
+import { backToAgentTwiml, CONNECT_TWIML, HANGUP_TWIML, type WayBack } from './twiml.ts';
+import type { WarmTransfers } from './warm.ts';
 
 export interface CallbackDeps {
   sink: DriverSink;
@@ -29,25 +33,17 @@ export interface CallbackDeps {
   accountId: string;
   /** The auth token now, or undefined when the secret is not set. */
   token(): string | undefined;
-  returnUrl: string | undefined;
+  /** How a caller whose transfer was not answered gets back to the agent (stream_url, return_url), if at all. */
+  way: WayBack | undefined;
   /** The caller's CallSid of each transfer this instance sent, by command id. */
   sent: Map<number, string>;
+  /** Warm transfers, when the server has a public URL. */
+  warm: WarmTransfers | undefined;
 }
 
 const COMMAND_ID = /^[1-9][0-9]{0,14}$/;
-const MAX_PARAM = 256;
 
-const twiml = (body: string): CallbackAnswer => ({ status: 200, contentType: 'text/xml', body });
-const plain = (status: number, body: string): CallbackAnswer => ({ status, contentType: 'text/plain', body });
-const NO_CONTENT: CallbackAnswer = { status: 204 };
-
-/** A form parameter, bounded; Twilio's values are short. */
-const param = (params: URLSearchParams, name: string): string | null => {
-  const value = params.get(name);
-  return value === null ? null : value.slice(0, MAX_PARAM);
-};
-
-export function handleCallback(request: CallbackRequest, deps: CallbackDeps): CallbackAnswer {
+export async function handleCallback(request: CallbackRequest, deps: CallbackDeps): Promise<CallbackAnswer> {
   const token = deps.token();
   const params = new URLSearchParams(request.body.toString('utf8'));
   const header = request.headers['x-twilio-signature'];
@@ -56,6 +52,7 @@ export function handleCallback(request: CallbackRequest, deps: CallbackDeps): Ca
     return plain(403, 'invalid signature');
   }
   if (request.path === 'status') return callStatus(params, deps);
+  if (request.path.startsWith('warm-')) return deps.warm ? deps.warm.callback(request.path, request.query, params) : plain(404, 'no such callback');
   const raw = request.query.get('command') ?? '';
   if (!COMMAND_ID.test(raw)) return plain(400, 'missing or invalid command id');
   const id = Number(raw);
@@ -65,7 +62,7 @@ export function handleCallback(request: CallbackRequest, deps: CallbackDeps): Ca
     case 'progress':
       return progress(id, params, deps);
     case 'dial-result':
-      return dialEnded(id, params, deps);
+      return dialEnded(id, params, request.query.get('call'), deps);
     default:
       return plain(404, 'no such callback');
   }
@@ -93,10 +90,15 @@ function progress(id: number, params: URLSearchParams, deps: CallbackDeps): Call
   return NO_CONTENT;
 }
 
-/** The <Dial> action: the new leg ended. What the caller gets next is this answer's TwiML. */
-function dialEnded(id: number, params: URLSearchParams, deps: CallbackDeps): CallbackAnswer {
+/**
+ * The <Dial> action: the new leg ended. What the caller gets next is this
+ * answer's TwiML. `callId` is the call's id as the action URL carries it
+ * (with stream_url, for the stream's parameters); else the CallSid.
+ */
+function dialEnded(id: number, params: URLSearchParams, callId: string | null, deps: CallbackDeps): CallbackAnswer {
   const callSid = param(params, 'CallSid');
-  if (!belongs(id, callSid, deps)) return twiml(deps.returnUrl ? redirectTwiml(deps.returnUrl) : HANGUP_TWIML);
+  const back = (): string => (deps.way ? backToAgentTwiml(deps.way, callId ?? callSid ?? '') : HANGUP_TWIML);
+  if (!belongs(id, callSid, deps)) return twiml(back());
   deps.sent.delete(id);
   const dialStatus = param(params, 'DialCallStatus') ?? '';
   const sipCode = Number(param(params, 'DialSipResponseCode') ?? '') || undefined;
@@ -116,14 +118,14 @@ function dialEnded(id: number, params: URLSearchParams, deps: CallbackDeps): Cal
     sink.settle(id, { success: false, outcome: 'failed', reason: 'the caller hung up before the transfer was answered' });
     return twiml(HANGUP_TWIML);
   }
-  if (!deps.returnUrl) {
+  if (!deps.way) {
     // Updating the call ended the agent's media stream; with nowhere to send the caller back, the call ends.
     if (callSid) sink.callEnded(callSid, `the transfer was not answered (${result.reason}) and call_control.return_url is not set`);
     sink.settle(id, { success: false, outcome: 'failed', reason: `${result.reason}; the call ended because call_control.return_url is not set` });
     return twiml(HANGUP_TWIML);
   }
   sink.settle(id, { success: false, outcome: result.outcome, reason: result.reason });
-  return twiml(redirectTwiml(deps.returnUrl));
+  return twiml(back());
 }
 
 /** The caller's own call status callback: a final status means the caller's leg is gone. */

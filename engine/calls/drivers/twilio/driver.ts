@@ -6,22 +6,25 @@
  * for the ring time; Twilio requests the <Number url> (or <Sip url>) when
  * it is answered (connected), and the <Dial action> when it ends, with
  * DialCallStatus. Busy, no answer or a failure send the caller back to the
- * agent through return_url (updating the call ended the agent's media
- * stream, so "back" means the voice bridge's TwiML connects it again);
- * without return_url the call ends. A hang-up sets Status=completed.
+ * agent (updating the call ended the agent's media stream, so "back" means
+ * a new <Connect><Stream> to stream_url, or the voice bridge's TwiML at
+ * return_url); without either the call ends. A hang-up sets
+ * Status=completed. A warm transfer holds the caller in a conference while
+ * the destination is briefed (warm.ts).
  *
  * All of it needs the server's public URL, which Twilio calls back; without
  * it the driver is down and says why. See callbacks.ts for what Twilio
  * calls, health.ts for how the credentials are kept checked.
  */
 import type { TwilioCallControl } from '../../../manifests/types.ts';
-import type { CommandRecord } from '../../types.ts';
-import { fillTemplate, missingSecret, type CallbackAnswer, type CallbackRequest, type CallControlDriver, type DriverFactory, type DriverHealth, type DriverScope, type SendRequest, type SendResult } from '../driver.ts';
+import { missingSecret, type CallbackAnswer, type CallbackRequest, type CallControlDriver, type DriverFactory, type DriverHealth, type DriverScope, type SendRequest, type SendResult } from '../driver.ts';
 import { handleCallback } from './callbacks.ts';
 import { CREDENTIALS_REFUSED, NO_PUBLIC_URL, TwilioHealth, unreachableReason } from './health.ts';
 import { callAlreadyOver, updateRefusal } from './outcomes.ts';
 import { CALL_SID, DEFAULT_API_BASE, updateCall, type TwilioAccess, type TwilioAnswer } from './rest.ts';
-import { dialTwiml, type DialPlan } from './twiml.ts';
+import { targetOf } from './targets.ts';
+import { dialTwiml, wayBackOf, type DialPlan } from './twiml.ts';
+import { WarmTransfers } from './warm.ts';
 
 /** Transfers remembered for the callbacks' consistency check; older ones are forgotten first. */
 const MAX_REMEMBERED = 1000;
@@ -29,23 +32,14 @@ const MAX_REMEMBERED = 1000;
 const notCallSid = (ref: string): string =>
   `"${ref.slice(0, 64)}" is not a Twilio CallSid (CA followed by 32 hex digits): the voice bridge must use the CallSid as call_id, or register the call with pbx_call_ref`;
 
-type Target = { kind: 'number' | 'sip'; address: string } | { error: string };
-
-/** What to dial: E.164 numbers as <Number>, extensions through endpoint_template as <Sip>. */
-function targetOf(command: CommandRecord, settings: TwilioCallControl): Target {
-  const destination = command.destination ?? '';
-  if (command.destinationType === 'e164') return { kind: 'number', address: destination };
-  if (!settings.endpoint_template) return { error: `extension ${destination} cannot be dialed through Twilio: call_control.endpoint_template is not set` };
-  return { kind: 'sip', address: fillTemplate(settings.endpoint_template, { destination }) };
-}
-
 class TwilioDriver implements CallControlDriver {
   readonly keepsCaller: boolean;
   private readonly status: TwilioHealth;
   private readonly sent = new Map<number, string>();
+  private readonly warm: WarmTransfers | undefined;
 
   constructor(private readonly scope: DriverScope<TwilioCallControl>) {
-    this.keepsCaller = Boolean(scope.settings.return_url);
+    this.keepsCaller = wayBackOf(scope.settings) !== undefined;
     this.status = new TwilioHealth(
       {
         clock: scope.clock,
@@ -58,6 +52,22 @@ class TwilioDriver implements CallControlDriver {
       },
       scope.callbackBase !== undefined,
     );
+    this.warm = scope.callbackBase
+      ? new WarmTransfers({
+          accountId: scope.accountId,
+          settings: scope.settings,
+          sink: scope.sink,
+          log: scope.log,
+          now: () => scope.clock.now(),
+          callbackBase: scope.callbackBase,
+          access: () => {
+            const token = this.token();
+            return token ? this.access(token) : undefined;
+          },
+          unusable: (answer) => void this.unusable(answer, this.token() ?? ''),
+          ...(scope.commandOf ? { commandOf: scope.commandOf } : {}),
+        })
+      : undefined;
   }
 
   health(): DriverHealth {
@@ -69,12 +79,17 @@ class TwilioDriver implements CallControlDriver {
     const token = this.token();
     if (!token) return { kind: 'not_sent', reason: missingSecret(this.scope.settings.auth_token) };
     if (!CALL_SID.test(request.callRef)) return { kind: 'done', verdict: { success: false, outcome: 'failed', reason: notCallSid(request.callRef) } };
-    return request.command.kind === 'hangup' ? this.hangup(request, token) : this.transfer(request, token, this.scope.callbackBase);
+    if (request.command.kind === 'hangup') return this.hangup(request, token);
+    if (request.command.mode === 'warm' && this.warm) {
+      const started = await this.warm.start(request, this.access(token));
+      return started.kind === 'result' ? started.result : this.notUpdated(started.answer, request.callRef, token);
+    }
+    return this.transfer(request, token, this.scope.callbackBase);
   }
 
   callback(request: CallbackRequest): Promise<CallbackAnswer> {
     const { sink, log, accountId, settings } = this.scope;
-    return Promise.resolve(handleCallback(request, { sink, log, accountId, token: () => this.token(), returnUrl: settings.return_url, sent: this.sent }));
+    return handleCallback(request, { sink, log, accountId, token: () => this.token(), way: wayBackOf(settings), sent: this.sent, warm: this.warm });
   }
 
   stop(): Promise<void> {
@@ -96,13 +111,15 @@ class TwilioDriver implements CallControlDriver {
     const target = targetOf(command, this.scope.settings);
     if ('error' in target) return { kind: 'done', verdict: { success: false, outcome: 'failed', reason: target.error } };
     const query = `?command=${command.id}`;
+    // A new stream to the agent carries the call id; the action URL brings it back (signed).
+    const actionQuery = this.scope.settings.stream_url ? `${query}&call=${encodeURIComponent(command.callId)}` : query;
     const plan: DialPlan = {
       timeoutSeconds: Math.max(1, Math.ceil(request.ringTimeoutMs / 1000)),
-      actionUrl: `${callbackBase}/dial-result${query}`,
+      actionUrl: `${callbackBase}/dial-result${actionQuery}`,
       answeredUrl: `${callbackBase}/answered${query}`,
       progressUrl: `${callbackBase}/progress${query}`,
       callerId: this.scope.settings.caller_id,
-      target,
+      target: { kind: target.kind, address: target.dialed },
     };
     this.remember(command.id, callRef);
     this.scope.sink.delivered(command.id);
@@ -113,6 +130,11 @@ class TwilioDriver implements CallControlDriver {
       return { kind: 'sent' };
     }
     this.sent.delete(command.id);
+    return this.notUpdated(answer, callRef, token);
+  }
+
+  /** The caller's call could not be given new TwiML: refused (the call may be over), or an answer that says nothing of the call. */
+  private notUpdated(answer: Exclude<TwilioAnswer, { kind: 'ok' }>, callRef: string, token: string): SendResult {
     if (answer.kind === 'error' && answer.status !== 401 && answer.status < 500 && answer.status !== 429) {
       const refusal = updateRefusal(answer);
       if (refusal.callGone) this.scope.sink.callEnded(callRef, refusal.reason);
@@ -166,5 +188,7 @@ export const twilioDriver: DriverFactory<TwilioCallControl> = {
   name: 'twilio',
   connection: 'request',
   secretNames: (settings) => [settings.auth_token],
+  // A warm transfer holds the caller in a conference, which ends the agent's stream: without a way back, nobody declining could be survived.
+  warm: (settings) => wayBackOf(settings) !== undefined,
   create: (scope) => new TwilioDriver(scope),
 };

@@ -60,5 +60,12 @@ export function updateRefusal(error: TwilioError): { reason: string; callGone: b
   return { reason: `Twilio refused the request: ${error.message}${error.code ? ` (error ${error.code})` : ''}`, callGone: false };
 }
 
+/** Why Twilio did not create the new leg of a warm transfer. */
+export function newCallRefusal(error: TwilioError): string {
+  if (error.status === 429) return 'Twilio is limiting requests right now (HTTP 429)';
+  if (error.status >= 500) return `Twilio answered HTTP ${error.status}${error.code ? ` (error ${error.code})` : ''}`;
+  return `Twilio refused to place the call: ${error.message}${error.code ? ` (error ${error.code})` : ''}`;
+}
+
 /** A hang-up Twilio refused because the call is already over counts as done. */
 export const callAlreadyOver = (error: TwilioError): boolean => error.code === NOT_FOUND || error.status === 404 || error.code === NOT_IN_PROGRESS;

@@ -1,7 +1,8 @@
 /**
- * A small client of Twilio's REST API (2010-04-01): the two requests call
- * control needs, fetching the account (to check the credentials) and
- * updating a call (new TwiML, or Status=completed to hang up). Form-encoded
+ * A small client of Twilio's REST API (2010-04-01): the requests call
+ * control needs, fetching the account (to check the credentials), updating
+ * a call (new TwiML, or Status=completed to hang up) and creating one (the
+ * new leg of a warm transfer). Form-encoded
  * bodies and HTTP basic auth with AccountSid:AuthToken, as Twilio documents.
  *
  * Not the official SDK: it has no base-URL option and would go around the
@@ -46,7 +47,10 @@ function errorOf(status: number, text: string): TwilioError {
   return { status, code, message: cleanReason(parsed?.message, `HTTP ${status}`) };
 }
 
-async function request(access: TwilioAccess, method: 'GET' | 'POST', path: string, form: Record<string, string> | undefined, signal?: AbortSignal): Promise<TwilioAnswer> {
+/** A form body; pairs where a parameter repeats (StatusCallbackEvent). */
+type Form = Record<string, string> | [string, string][];
+
+async function request(access: TwilioAccess, method: 'GET' | 'POST', path: string, form: Form | undefined, signal?: AbortSignal): Promise<TwilioAnswer> {
   const url = `${access.apiBase.replace(/\/+$/, '')}/2010-04-01/Accounts/${encodeURIComponent(access.accountSid)}${path}`;
   const headers: Record<string, string> = {
     authorization: `Basic ${Buffer.from(`${access.accountSid}:${access.authToken}`).toString('base64')}`,
@@ -94,3 +98,33 @@ export const fetchAccount = (access: TwilioAccess, signal?: AbortSignal): Promis
 /** POST /Accounts/{AccountSid}/Calls/{CallSid}.json with `Twiml` (new instructions) or `Status=completed` (hang up). */
 export const updateCall = (access: TwilioAccess, callSid: string, form: { Twiml: string } | { Status: 'completed' }, signal?: AbortSignal): Promise<TwilioAnswer> =>
   request(access, 'POST', `/Calls/${encodeURIComponent(callSid)}.json`, form, signal);
+
+/** What a new call is: TwiML run when it answers, and how its progress is reported. */
+export interface NewCall {
+  to: string;
+  from: string;
+  /** Run when the call answers (at most 4000 characters). */
+  twiml: string;
+  timeoutSeconds: number;
+  statusCallback: string;
+  /** Each event is a parameter of its own, as Twilio asks. */
+  statusCallbackEvents: string[];
+}
+
+/** POST /Accounts/{AccountSid}/Calls.json: a new outbound call; 201 with its sid. */
+export const createCall = (access: TwilioAccess, call: NewCall, signal?: AbortSignal): Promise<TwilioAnswer> =>
+  request(
+    access,
+    'POST',
+    '/Calls.json',
+    [
+      ['To', call.to],
+      ['From', call.from],
+      ['Twiml', call.twiml],
+      ['Timeout', String(call.timeoutSeconds)],
+      ['StatusCallback', call.statusCallback],
+      ['StatusCallbackMethod', 'POST'],
+      ...call.statusCallbackEvents.map((event): [string, string] => ['StatusCallbackEvent', event]),
+    ],
+    signal,
+  );

@@ -2,13 +2,14 @@
  * The TwiML documents the twilio driver writes: the <Dial> a transfer puts
  * on the caller's call, and the short answers to Twilio's callbacks (go
  * ahead, back to the agent, hang up). Written by hand rather than with a
- * TwiML library: four fixed shapes, every value escaped.
+ * TwiML library: a few fixed shapes, every value escaped. The documents of
+ * a warm transfer are in warm-twiml.ts.
  */
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' };
 export const escapeXml = (text: string): string => text.replace(/[&<>"']/g, (char) => ESCAPES[char] as string);
 
-const attributes = (values: Record<string, string | undefined>): string =>
+export const attributes = (values: Record<string, string | undefined>): string =>
   Object.entries(values)
     .filter((entry): entry is [string, string] => entry[1] !== undefined)
     .map(([name, value]) => ` ${name}="${escapeXml(value)}"`)
@@ -40,3 +41,26 @@ export const CONNECT_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 export const HANGUP_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response><Hangup/></Response>';
 /** Sends the call to a URL whose TwiML takes over (the voice bridge connecting the caller to the agent again). */
 export const redirectTwiml = (url: string): string => `<?xml version="1.0" encoding="UTF-8"?><Response><Redirect method="POST">${escapeXml(url)}</Redirect></Response>`;
+
+/**
+ * How a caller gets back to the agent once the call was given other TwiML
+ * (which ended the agent's media stream): a new <Connect><Stream> to the
+ * voice bridge, written here (stream_url), or the bridge's own TwiML URL
+ * (return_url).
+ */
+export type WayBack = { kind: 'stream'; url: string } | { kind: 'redirect'; url: string };
+
+export const wayBackOf = (settings: { stream_url?: string | undefined; return_url?: string | undefined }): WayBack | undefined =>
+  settings.stream_url ? { kind: 'stream', url: settings.stream_url } : settings.return_url ? { kind: 'redirect', url: settings.return_url } : undefined;
+
+/**
+ * The caller back with the agent. A stream carries the call's call_id and
+ * resumed=true as custom parameters: the voice bridge reads them in the
+ * stream's `start` message and gives the audio to the conversation that is
+ * still waiting for the transfer tool's answer.
+ */
+export function backToAgentTwiml(way: WayBack, callId: string): string {
+  if (way.kind === 'redirect') return redirectTwiml(way.url);
+  const parameter = (name: string, value: string): string => `<Parameter${attributes({ name, value })}/>`;
+  return `<?xml version="1.0" encoding="UTF-8"?><Response><Connect><Stream${attributes({ url: way.url })}>${parameter('call_id', callId)}${parameter('resumed', 'true')}</Stream></Connect></Response>`;
+}
