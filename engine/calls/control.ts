@@ -85,6 +85,12 @@ export interface CallControlDeps {
   publicUrl?: string | undefined;
   /** This node among those sharing the database (a serving node; the CLI and unit tests run without). */
   cluster?: ClusterNode | undefined;
+  /**
+   * The drivers an account's call_control may name: the built-in ones unless
+   * given (the console's simulated phone system gives one of its own under
+   * every name, so its calls never reach a real phone system).
+   */
+  driverFactories?: ReadonlyMap<DriverName, DriverFactory> | undefined;
 }
 
 interface CallControlEvents {
@@ -98,7 +104,7 @@ export const CALL_CONTROL_TOOL_TIMEOUT_MS = 75_000;
 /** How long the hang-up job waits for a hang-up's verdict with drivers other than events. */
 const HANGUP_WAIT_MS = 15_000;
 /** Where the ids of commands that are no longer pending (or whose call ended) are announced to every process. */
-const SETTLED_CHANNEL = 'call_commands_settled';
+export const SETTLED_CHANNEL = 'call_commands_settled';
 /** A hang-up not handed to any phone system within this long is withdrawn rather than carried out late. */
 export const HANGUP_STALE_MS = 60_000;
 const LIVE_STATES: readonly CallState[] = ['active', 'transferring', 'transferred', 'ending'];
@@ -174,7 +180,7 @@ export class CallControl {
         ? (account: AccountEntry, settings: CallControlSettings, factory: DriverFactory, scope: DriverScope, create: (scope: DriverScope) => CallControlDriver) =>
             new HeldDriver({ accountId: account.id, driver: settings.driver, keepsCaller: factory.keepsCaller?.(settings) ?? false, cluster, scope, create, view: across.view, sender: across, log: deps.log })
         : undefined;
-    this.drivers = new DriverPool(builtinDrivers(this.streams, this.eventsAcrossNodes), (account, settings) => this.scopeFor(account, settings), deps.log, hold);
+    this.drivers = new DriverPool(deps.driverFactories ?? builtinDrivers(this.streams, this.eventsAcrossNodes), (account, settings) => this.scopeFor(account, settings), deps.log, hold);
   }
 
   on<E extends keyof CallControlEvents>(event: E, listener: (...args: CallControlEvents[E]) => void): void {
