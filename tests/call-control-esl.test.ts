@@ -98,8 +98,9 @@ describe('the event socket connection', () => {
     expect(systems.offline?.reason).toMatch(/^cannot connect to FreeSWITCH's event socket at 127\.0\.0\.1:\d+ \(ECONNREFUSED\)$/);
     expect(fs.authFailures).toBeGreaterThan(0);
     const subscriptions = fs.received.filter((command) => command.line.startsWith('event ')).map((command) => command.line);
-    expect(subscriptions).toContain('event plain BACKGROUND_JOB CHANNEL_PROGRESS CHANNEL_PROGRESS_MEDIA CHANNEL_ANSWER CHANNEL_BRIDGE CHANNEL_HANGUP_COMPLETE PRESENCE_IN');
-    expect(subscriptions).toContain('event plain BACKGROUND_JOB CHANNEL_PROGRESS CHANNEL_PROGRESS_MEDIA CHANNEL_ANSWER CHANNEL_BRIDGE CHANNEL_HANGUP_COMPLETE');
+    // DTMF and the CUSTOM subclass are for warm transfers (call-control-esl-warm.test.ts); CUSTOM's subclasses come last.
+    expect(subscriptions).toContain('event plain BACKGROUND_JOB CHANNEL_PROGRESS CHANNEL_PROGRESS_MEDIA CHANNEL_ANSWER CHANNEL_BRIDGE CHANNEL_HANGUP_COMPLETE DTMF PRESENCE_IN CUSTOM switchboard::warm');
+    expect(subscriptions).toContain('event plain BACKGROUND_JOB CHANNEL_PROGRESS CHANNEL_PROGRESS_MEDIA CHANNEL_ANSWER CHANNEL_BRIDGE CHANNEL_HANGUP_COMPLETE DTMF CUSTOM switchboard::warm');
     expect(server.logLines.join('\n')).not.toContain(PASSWORD);
   });
 

@@ -25,6 +25,8 @@ export interface FakeChannels extends AppHost {
   readonly broadcasts: { uuid: string; app: string; path: string; legs: string | undefined }[];
   /** uuid_break: the channel, with "all" when the queue was flushed too. */
   readonly breaks: { uuid: string; all: boolean }[];
+  /** uuid_setvar: the channel, the variable and its value as FreeSWITCH read them. */
+  readonly setvars: { uuid: string; name: string; value: string | undefined }[];
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -146,6 +148,17 @@ export function runApi(fs: FakeChannels, commandLine: string): Promise<string> {
       if (!fs.channels.has(uuid)) return Promise.resolve('-ERR No such channel!\n');
       fs.breaks.push({ uuid, all: flag.includes('all') });
       breakApps(fs, uuid, flag.includes('all'));
+      return Promise.resolve('+OK\n');
+    }
+    case 'uuid_setvar': {
+      // The value is the rest of the line, spaces included (three parts at most).
+      const [uuid = '', name, value] = separate(args, ' ', 3);
+      const channel = fs.channels.get(uuid);
+      if (!name) return Promise.resolve('-USAGE: <uuid> <var> [value]\n');
+      if (!channel) return Promise.resolve('-ERR No such channel!\n');
+      fs.setvars.push({ uuid, name, value });
+      if (value === undefined) delete channel.variables[name];
+      else channel.variables[name] = value;
       return Promise.resolve('+OK\n');
     }
     case 'originate':

@@ -15,7 +15,7 @@
  * originate ("{vars}endpoint &park()"; "+OK <uuid>" on answer, "-ERR <cause>"
  * otherwise), uuid_bridge ("+OK <uuid>" / "-ERR Invalid uuid"), uuid_transfer
  * and uuid_kill ("+OK" / "-ERR No such channel!"), uuid_broadcast ("+OK
- * Message sent" / "-ERR invalid uuid"), uuid_break, status. `sendmsg <uuid>`
+ * Message sent" / "-ERR invalid uuid"), uuid_break, uuid_setvar, status. `sendmsg <uuid>`
  * with call-command: execute runs an application on a channel
  * (fake-freeswitch-apps.ts), answered "+OK" or "-ERR invalid session id
  * [<uuid>]". `event plain ... CUSTOM <subclass...>` subscribes to those
@@ -94,6 +94,7 @@ export class FakeFreeswitch implements FakeChannels {
   readonly kills: string[] = [];
   readonly broadcasts: { uuid: string; app: string; path: string; legs: string | undefined }[] = [];
   readonly breaks: { uuid: string; all: boolean }[] = [];
+  readonly setvars: { uuid: string; name: string; value: string | undefined }[] = [];
   /** Applications executed through sendmsg: the channel, the application, its data and the sendmsg's headers. */
   readonly executed: { uuid: string; app: string; arg: string; headers: Record<string, string> }[] = [];
   /** DTMF pressed on channels, in order. */

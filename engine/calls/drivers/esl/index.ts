@@ -5,6 +5,10 @@
  * decide them (transfers.ts): background jobs, the new leg's ringing,
  * answer, bridge and hang-up, the caller's hang-up, and presence.
  *
+ * A warm transfer (warm.ts) holds the caller with music, briefs the
+ * destination on a leg of its own and reads its answer from DTMF events and
+ * the CUSTOM event its briefing ends with.
+ *
  * The call reference is the caller's channel uuid (${uuid} in the dialplan).
  * A hang-up is `api uuid_kill <uuid>`: its answer is the verdict, and "No
  * such channel" means the call is already gone, which is what was wanted.
@@ -12,12 +16,15 @@
  * no queue that could carry it out after the agent was told it failed.
  */
 import type { EslCallControl } from '../../../manifests/types.ts';
+import { warmSettingsOf } from '../../warm.ts';
 import type { CallControlDriver, DriverFactory, DriverHealth, DriverScope, SendRequest, SendResult } from '../driver.ts';
 import { presenceOf, readResult, SAFE_TOKEN } from './causes.ts';
 import type { EslConnection } from './connection.ts';
 import { DEFAULT_LINK_TIMING, EslLink, type LinkTiming } from './link.ts';
 import type { EslEvent } from './parser.ts';
 import { Transfers } from './transfers.ts';
+import { WarmTransfers } from './warm.ts';
+import { WARM_EVENT_SUBCLASS } from './warm-commands.ts';
 
 export const DEFAULT_ESL_PORT = 8021;
 export const DEFAULT_DND_STATUSES = ['DND', 'Do Not Disturb'];
@@ -28,6 +35,7 @@ class EslDriver implements CallControlDriver {
   readonly keepsCaller: boolean;
   private readonly link: EslLink;
   private readonly transfers: Transfers;
+  private readonly warm: WarmTransfers;
   private readonly extensions: ReadonlySet<string>;
   /** Caller channels being hung up by us, with the cause once FreeSWITCH reported them gone. */
   private readonly hangingUp = new Map<string, string | undefined>();
@@ -40,13 +48,16 @@ class EslDriver implements CallControlDriver {
     const method = settings.transfer_method ?? 'blind';
     this.keepsCaller = method === 'bridge';
     this.extensions = new Set(scope.extensions);
-    const events = ['BACKGROUND_JOB', ...CHANNEL_EVENTS, ...(settings.presence ? ['PRESENCE_IN'] : [])];
+    // mod_event_socket reads every word after CUSTOM as a subclass: it comes last.
+    const events = ['BACKGROUND_JOB', ...CHANNEL_EVENTS, 'DTMF', ...(settings.presence ? ['PRESENCE_IN'] : []), 'CUSTOM', WARM_EVENT_SUBCLASS];
     this.link = new EslLink(
       { host: settings.host, port: settings.port ?? DEFAULT_ESL_PORT, passwordSecret: settings.password, events },
-      { secrets: scope.secrets, outbound: scope.outbound, clock: scope.clock, log: scope.log, onEvent: (event) => this.onEvent(event), onHealth: (health) => scope.sink.healthChanged(health) },
+      { secrets: scope.secrets, outbound: scope.outbound, clock: scope.clock, log: scope.log, onEvent: (event) => this.onEvent(event), onHealth: (health) => this.onHealth(health) },
       timing,
     );
-    this.transfers = new Transfers({ method, context: settings.context ?? 'default', endpointTemplate: settings.endpoint_template }, scope.sink, scope.log, () => this.link.current);
+    const current = (): EslConnection | undefined => this.link.current;
+    this.transfers = new Transfers({ method, context: settings.context ?? 'default', endpointTemplate: settings.endpoint_template }, scope.sink, scope.log, current);
+    this.warm = new WarmTransfers({ endpointTemplate: settings.endpoint_template, ttsEngine: settings.tts_engine, warm: warmSettingsOf(settings) }, scope.sink, scope.log, current);
     this.link.start();
   }
 
@@ -61,12 +72,20 @@ class EslDriver implements CallControlDriver {
       return { kind: 'done', verdict: { success: false, outcome: 'failed', reason: 'the call reference is not a FreeSWITCH channel uuid' } };
     }
     if (request.command.kind === 'hangup') return this.hangup(connection, request);
+    if (request.command.mode === 'warm') return this.warm.start(connection, request);
     return this.transfers.start(connection, request);
   }
 
-  stop(): Promise<void> {
+  async stop(): Promise<void> {
     this.transfers.stop();
+    // Before the link closes: a caller on hold is taken off it, a briefed leg hung up.
+    await this.warm.stop();
     return this.link.stop();
+  }
+
+  private onHealth(health: DriverHealth): void {
+    this.scope.sink.healthChanged(health);
+    if (health.state === 'up') void this.warm.connected();
   }
 
   /**
@@ -97,16 +116,23 @@ class EslDriver implements CallControlDriver {
   private onEvent(event: EslEvent): void {
     switch (event.name) {
       case 'BACKGROUND_JOB':
-        this.transfers.onJob(event);
+        if (!this.transfers.onJob(event)) this.warm.onJob(event);
         return;
       case 'PRESENCE_IN':
         return this.onPresence(event);
+      case 'DTMF':
+        this.warm.onDtmf(event);
+        return;
+      case 'CUSTOM':
+        this.warm.onCustom(event);
+        return;
       default:
         if (!CHANNEL_EVENTS.includes(event.name)) {
           this.scope.log.debug({ event: 'esl_event_ignored', name: event.name.slice(0, 64) }, 'ignored a FreeSWITCH event');
           return;
         }
-        if (this.transfers.onChannel(event) || event.name !== 'CHANNEL_HANGUP_COMPLETE') return;
+        // Warm first: the hang-up of a caller on hold ends the call with its own reason.
+        if (this.warm.onChannel(event) || this.transfers.onChannel(event) || event.name !== 'CHANNEL_HANGUP_COMPLETE') return;
         this.callEnded(event);
     }
   }
@@ -135,6 +161,8 @@ export function eslDriverWith(timing: LinkTiming = DEFAULT_LINK_TIMING): DriverF
     connection: 'persistent',
     keepsCaller: (settings) => (settings.transfer_method ?? 'blind') === 'bridge',
     secretNames: (settings) => [settings.password],
+    // Warm transfers originate a leg of their own (endpoint_template), whatever transfer_method says for blind ones.
+    warm: () => true,
     create: (scope) => new EslDriver(scope, timing),
   };
 }

@@ -14,6 +14,11 @@
  * before the job settles the transfer from its cause. Whatever happens, the
  * caller stays with the agent until the bridge succeeds.
  *
+ * A summary given with the transfer travels as the SIP header
+ * X-Switchboard-Summary: a `sip_h_` variable of the new leg (bridge), or of
+ * the caller's channel before uuid_transfer (blind), which FreeSWITCH copies
+ * onto the INVITE of the leg the dialplan bridges it to.
+ *
  * Nothing is carried out late: a leg that answers after the ring time (plus
  * a grace), after the caller hung up, or after we gave up on it, is hung up
  * instead of bridged.
@@ -22,10 +27,12 @@ import { randomUUID } from 'node:crypto';
 
 import type { Logger } from '../../../logging.ts';
 import type { Verdict } from '../../types.ts';
+import { SUMMARY_HEADER } from '../../warm.ts';
 import { fillTemplate, type DriverSink, type SendRequest, type SendResult } from '../driver.ts';
 import { causeVerdict, readResult, SAFE_CALLER } from './causes.ts';
 import { EslError, type EslConnection } from './connection.ts';
 import type { EslEvent } from './parser.ts';
+import { originateVariable, summaryVariable } from './warm-commands.ts';
 
 /** Beyond the ring time, how long a leg may take to be answered before it is given up. */
 export const BRIDGE_GRACE_MS = 5_000;
@@ -76,15 +83,19 @@ export class Transfers {
     if (!DIAL.test(destination)) return { kind: 'done', verdict: failed(`"${destination.slice(0, 40)}" cannot be dialed on FreeSWITCH`) };
     const ringMs = request.ringTimeoutMs;
     const pending: Pending = { kind: this.settings.method, commandId: command.id, callRef, destination, job: randomUUID(), state: 'dialing', settled: false, steps: new Set(), ringSeconds: Math.max(1, Math.ceil(ringMs / 1000)) };
+    const summary = summaryVariable(command.summary);
     let line: string;
     if (pending.kind === 'blind') {
       line = `uuid_transfer ${callRef} ${destination} XML ${this.settings.context}`;
+      // The header is a courtesy: a failure here is the transfer's to report, not this variable's.
+      if (summary) await connection.api(`uuid_setvar ${callRef} sip_h_${SUMMARY_HEADER} ${summary}`).catch(() => undefined);
     } else {
       const endpoint = fillTemplate(this.settings.endpointTemplate ?? 'user/{destination}', { destination });
       if (/\s/.test(endpoint)) return { kind: 'done', verdict: failed('the endpoint_template must not contain spaces') };
       pending.leg = randomUUID();
       const variables = [`origination_uuid=${pending.leg}`, `originate_timeout=${pending.ringSeconds}`, 'ignore_early_media=true'];
       if (request.caller && SAFE_CALLER.test(request.caller)) variables.push(`origination_caller_id_number=${request.caller}`);
+      if (summary) variables.push(originateVariable(`sip_h_${SUMMARY_HEADER}`, summary));
       line = `originate {${variables.join(',')}}${endpoint} &park()`;
       this.legs.set(pending.leg, pending);
     }
