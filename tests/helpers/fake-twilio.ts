@@ -327,9 +327,8 @@ export class FakeTwilio {
     if (call.status !== 'in-progress') return;
     const document = answer.status === 200 ? readXml(answer.body) : undefined;
     if (document?.name !== 'Response') throw new Error(`the <Dial action> answer was not TwiML (HTTP ${answer.status})`);
-    const redirect = document.children.find((node) => node.name === 'Redirect');
-    if (redirect) call.redirects.push(redirect.text.trim());
-    else call.status = 'completed';
+    // <Redirect> (recorded), <Connect><Stream> (recorded), <Hangup/> or nothing (the call ends).
+    this.voice.replace(call, document);
   }
 
   private async callback(kind: CallbackKind, url: string, accountSid: string, params: Record<string, string>): Promise<{ status: number; body: string }> {
