@@ -7,6 +7,8 @@
  *   401, error 10009 "Authentication failed"); error bodies are
  *   `{"errors": [{"code", "title", "detail", "source"}]}`.
  * - GET /v2/balance -> `{"data": {"balance", "currency", ...}}`.
+ * - GET /v2/calls/{call_control_id} -> `{"data": {"call_control_id", "is_alive", …}}`
+ *   (a call that ended is still found, with is_alive false).
  * - POST /v2/calls/{call_control_id}/actions/transfer with a JSON body: `to`
  *   (+E.164 or a SIP URI) required; `from` +E.164; `timeout_secs` an integer
  *   5-600; `webhook_url` an http(s) URL; `client_state` and
@@ -303,6 +305,12 @@ export class FakeTelnyx {
       }
       if (req.method === 'GET' && path === '/v2/balance') {
         return answer(200, { data: { record_type: 'balance', balance: '300.00', credit_limit: '100.00', available_credit: '400.00', pending: '0.00', currency: 'USD' } });
+      }
+      const status = /^\/v2\/calls\/([^/]+)$/.exec(path);
+      if (req.method === 'GET' && status) {
+        const leg = this.legs.get(decodeURIComponent(status[1] as string));
+        if (!leg) return error(fail(404, '10005', 'Resource not found', 'The requested resource or URL could not be found.'));
+        return answer(200, { data: { call_control_id: leg.id, call_leg_id: leg.legId, call_session_id: leg.sessionId, is_alive: leg.state !== 'ended', record_type: 'call', client_state: leg.clientState } });
       }
       const action = /^\/v2\/calls\/([^/]+)\/actions\/([a-z_]+)$/.exec(path);
       const dial = path === '/v2/calls';

@@ -1,6 +1,7 @@
 /**
- * The Telnyx REST requests this driver makes (transfer, hangup, and a cheap
- * authenticated GET that checks the API key) as a small client over the
+ * The Telnyx REST requests this driver makes (commands on a call leg, a
+ * dial, and a cheap authenticated GET that checks the API key) as a small
+ * client over the
  * project's outbound client, so the SSRF guard, metrics and deadlines apply
  * to them like to every other request; the vendor SDK would bring 37 MB for
  * two calls and its own HTTP stack around all of that.
@@ -18,8 +19,12 @@ import type { ApiError } from './outcomes.ts';
 
 export const DEFAULT_API_BASE = 'https://api.telnyx.com';
 
+/** The call commands the driver sends (POST /v2/calls/{call_control_id}/actions/{action}). */
+export type CallAction = 'transfer' | 'hangup' | 'playback_start' | 'playback_stop' | 'speak' | 'gather' | 'gather_using_speak' | 'gather_using_audio' | 'bridge';
+
 export type ApiAnswer =
-  | { kind: 'ok'; status: number }
+  /** `data`: the answer's "data" object, when it has one (a dial's new call_control_id is there). */
+  | { kind: 'ok'; status: number; data?: Record<string, unknown> }
   | ({ kind: 'error' } & ApiError)
   /** No HTTP answer; `mayHaveArrived` false when the request cannot have reached Telnyx. */
   | { kind: 'unreachable'; mayHaveArrived: boolean; code: string }
@@ -45,6 +50,16 @@ function readError(status: number, body: Buffer): ApiError {
   return { status, code: code && /^[A-Za-z0-9_.-]{1,20}$/.test(code) ? code : null, title: text(first?.title), detail: text(first?.detail) };
 }
 
+/** The "data" object of a 2xx answer, if the body is JSON with one. */
+function readData(body: Buffer): Record<string, unknown> | undefined {
+  try {
+    const parsed = JSON.parse(body.toString('utf8')) as { data?: unknown };
+    return parsed.data && typeof parsed.data === 'object' && !Array.isArray(parsed.data) ? (parsed.data as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export class TelnyxApi {
   private readonly base: string;
 
@@ -65,8 +80,18 @@ export class TelnyxApi {
   }
 
   /** POST /v2/calls/{call_control_id}/actions/{action} with a JSON body. */
-  action(apiKey: string, callControlId: string, action: 'transfer' | 'hangup', body: Record<string, unknown>, timeoutMs: number, signal?: AbortSignal): Promise<ApiAnswer> {
+  action(apiKey: string, callControlId: string, action: CallAction, body: Record<string, unknown>, timeoutMs: number, signal?: AbortSignal): Promise<ApiAnswer> {
     return this.send(apiKey, 'POST', `/v2/calls/${segment(callControlId)}/actions/${action}`, JSON.stringify(body), timeoutMs, signal);
+  }
+
+  /** POST /v2/calls: a new outbound leg; the answer's data holds its call_control_id. */
+  dial(apiKey: string, body: Record<string, unknown>, timeoutMs: number, signal?: AbortSignal): Promise<ApiAnswer> {
+    return this.send(apiKey, 'POST', '/v2/calls', JSON.stringify(body), timeoutMs, signal);
+  }
+
+  /** GET /v2/calls/{call_control_id}: whether the leg is still up (data.is_alive). */
+  callStatus(apiKey: string, callControlId: string, timeoutMs: number): Promise<ApiAnswer> {
+    return this.send(apiKey, 'GET', `/v2/calls/${segment(callControlId)}`, undefined, timeoutMs);
   }
 
   /** GET /v2/balance: the cheapest request that needs a valid API key. */
@@ -90,7 +115,10 @@ export class TelnyxApi {
         purpose: 'call_control',
         ...(signal ? { signal } : {}),
       });
-      if (response.status >= 200 && response.status < 300) return { kind: 'ok', status: response.status };
+      if (response.status >= 200 && response.status < 300) {
+        const data = readData(response.body);
+        return data ? { kind: 'ok', status: response.status, data } : { kind: 'ok', status: response.status };
+      }
       return { kind: 'error', ...readError(response.status, response.body) };
     } catch (error) {
       if (!(error instanceof OutboundError)) throw error;

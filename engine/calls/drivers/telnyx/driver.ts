@@ -12,6 +12,14 @@
  * a restart cannot dial twice, and a request that could not connect is
  * simply tried once more.
  *
+ * A blind transfer with the model's summary adds it to the new leg's INVITE
+ * as the custom header X-Switchboard-Summary (printable ASCII, 200 bytes at
+ * most), for phones that show it.
+ *
+ * A warm transfer (mode warm) holds the caller, dials the destination on a
+ * leg of its own, briefs whoever answers and bridges the caller to them on
+ * acceptance (warm.ts); it needs call_control.connection_id.
+ *
  * A hang-up is POST …/actions/hangup; "call has already ended" counts as done.
  *
  * Down, so that commands fail at once with the reason, when the server has
@@ -22,8 +30,8 @@
 import type { KeyObject } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import type { TelnyxCallControl } from '../../../manifests/types.ts';
 import type { CommandRecord } from '../../types.ts';
+import { SUMMARY_HEADER, summaryHeaderValue } from '../../warm.ts';
 import {
   fillTemplate,
   HealthTracker,
@@ -37,11 +45,12 @@ import {
   type SendRequest,
   type SendResult,
 } from '../driver.ts';
-import { TelnyxApi, type ApiAnswer } from './api.ts';
+import { TelnyxApi, type ApiAnswer, type CallAction } from './api.ts';
 import { CHECKING, KeyCheck } from './key-check.ts';
 import { TransferLegs } from './legs.ts';
 import { apiErrorReason, CALL_ENDED_CODE } from './outcomes.ts';
 import { readPublicKey, signatureProblem } from './signature.ts';
+import { WarmTransfers, type TelnyxWarmSettings } from './warm.ts';
 import { commandState, readEvent } from './webhook-event.ts';
 
 export const NO_PUBLIC_URL = "the server's public URL is not set (--public-url / SWITCHBOARD_PUBLIC_URL); Telnyx cannot report transfer outcomes";
@@ -65,15 +74,23 @@ class TelnyxDriver implements CallControlDriver {
   private readonly tracker: HealthTracker;
   private readonly keys: KeyCheck;
   private readonly legs: TransferLegs;
+  private readonly warm: WarmTransfers;
   private blocked = false;
   private lastRefusalLog = 0;
 
-  constructor(private readonly scope: DriverScope<TelnyxCallControl>) {
+  constructor(private readonly scope: DriverScope<TelnyxWarmSettings>) {
     this.api = new TelnyxApi(scope.outbound, scope.settings.api_base);
     this.publicKey = readPublicKey(scope.settings.public_key);
     this.tracker = new HealthTracker(scope.clock, (health) => scope.sink.healthChanged(health), { state: 'connecting', reason: CHECKING });
     this.keys = new KeyCheck(this.api, () => this.apiKey(), () => this.refresh(), scope.log);
     this.legs = new TransferLegs(scope.sink, scope.log, () => scope.clock.now(), scope.commandOf);
+    this.warm = new WarmTransfers({
+      api: this.api,
+      scope,
+      apiKey: () => this.apiKey(),
+      handOver: (request, send) => this.attempts(request, send),
+      unsuccessful: (answer, key) => this.unsuccessful(answer, key),
+    });
     this.refresh();
     this.keys.start();
   }
@@ -116,14 +133,27 @@ class TelnyxDriver implements CallControlDriver {
     const problem = this.configProblem();
     const key = this.apiKey();
     if (problem || !key) return { kind: 'not_sent', reason: problem ?? 'no API key' };
-    return request.command.kind === 'transfer' ? this.transfer(request, key) : this.hangup(request, key);
+    if (request.command.kind !== 'transfer') return this.hangup(request, key);
+    return request.command.mode === 'warm' ? this.warmTransfer(request, key) : this.transfer(request, key);
+  }
+
+  private warmTransfer(request: SendRequest, key: string): Promise<SendResult> {
+    const to = this.dialString(request.command);
+    if (!to.ok) return Promise.resolve({ kind: 'done', verdict: { success: false, outcome: 'failed', reason: to.reason } });
+    return this.warm.send(request, key, { to: to.value, from: this.from(request), timeoutSecs: ringSeconds(request.ringTimeoutMs) });
+  }
+
+  /** The new leg's caller id: call_control.caller_id, else the caller's own number when it is E.164. */
+  private from(request: SendRequest): string | undefined {
+    return this.scope.settings.caller_id ?? (request.caller && E164.test(request.caller) ? request.caller : undefined);
   }
 
   private async transfer(request: SendRequest, key: string): Promise<SendResult> {
     const { command } = request;
     const to = this.dialString(command);
     if (!to.ok) return { kind: 'done', verdict: { success: false, outcome: 'failed', reason: to.reason } };
-    const from = this.scope.settings.caller_id ?? (request.caller && E164.test(request.caller) ? request.caller : undefined);
+    const from = this.from(request);
+    const header = command.summary ? summaryHeaderValue(command.summary) : '';
     const body = {
       to: to.value,
       ...(from ? { from } : {}),
@@ -132,6 +162,7 @@ class TelnyxDriver implements CallControlDriver {
       // The new leg's state, on every webhook of that leg; the caller's leg keeps the state its owner gave it.
       target_leg_client_state: commandState(command.id),
       command_id: command.idempotencyKey,
+      ...(header ? { custom_headers: [{ name: SUMMARY_HEADER, value: header }] } : {}),
     };
     this.legs.expect(command.id, request.callRef);
     const answer = await this.post(request, key, 'transfer', body);
@@ -156,13 +187,18 @@ class TelnyxDriver implements CallControlDriver {
     return { ok: true, value: fillTemplate(template, { destination }) };
   }
 
-  private async post(request: SendRequest, key: string, action: 'transfer' | 'hangup', body: Record<string, unknown>): Promise<ApiAnswer> {
+  private post(request: SendRequest, key: string, action: CallAction, body: Record<string, unknown>): Promise<ApiAnswer> {
+    // From the first attempt on, Telnyx may act on it.
+    this.scope.sink.delivered(request.command.id);
+    return this.attempts(request, () => this.api.action(key, request.callRef, action, body, REQUEST_TIMEOUT_MS, request.signal));
+  }
+
+  /** Sends the request that hands a command over, once more when it could not connect; each attempt is counted on the command. */
+  private async attempts(request: SendRequest, send: () => Promise<ApiAnswer>): Promise<ApiAnswer> {
     const { command, signal } = request;
     const { sink } = this.scope;
-    // From the first attempt on, Telnyx may act on it.
-    sink.delivered(command.id);
     for (let attempt = 1; ; attempt += 1) {
-      const answer = await this.api.action(key, request.callRef, action, body, REQUEST_TIMEOUT_MS, signal);
+      const answer = await send();
       const failure = answer.kind === 'unreachable' ? `${answer.mayHaveArrived ? 'no answer' : 'could not connect'} (${answer.code})` : answer.kind === 'aborted' ? 'cancelled' : null;
       sink.attempt(command.id, attempt, failure);
       if (answer.kind !== 'unreachable' || answer.mayHaveArrived || attempt >= ATTEMPTS) return answer;
@@ -205,20 +241,23 @@ class TelnyxDriver implements CallControlDriver {
       return { status: 403, contentType: 'text/plain', body: 'invalid signature' };
     }
     const event = readEvent(request.body);
-    if (event) await this.legs.handle(event);
+    if (event && !(await this.warm.handle(event))) await this.legs.handle(event);
     else this.scope.log.debug({ event: 'telnyx_webhook_unreadable' }, 'a signed Telnyx webhook without a readable event');
     return { status: 200 };
   }
 
   stop(): Promise<void> {
     this.keys.stop();
+    this.warm.stop();
     return Promise.resolve();
   }
 }
 
-export const telnyxDriver: DriverFactory<TelnyxCallControl> = {
+export const telnyxDriver: DriverFactory<TelnyxWarmSettings> = {
   name: 'telnyx',
   connection: 'request',
   secretNames: (settings) => [settings.api_key],
+  // A warm transfer dials a leg of its own, which Telnyx places only from a named Voice API application.
+  warm: (settings) => typeof settings.connection_id === 'string' && settings.connection_id !== '',
   create: (scope) => new TelnyxDriver(scope),
 };
