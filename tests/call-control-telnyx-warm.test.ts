@@ -11,13 +11,15 @@
  * hanging up during the briefing, a briefing played from a URL that is
  * accepted by staying on the line, and a blind transfer carrying the
  * summary as X-Switchboard-Summary; and what the wire saw in each case.
+ * And `switchboard validate`: warm transfers need call_control.connection_id.
  */
 import type { Client } from '@modelcontextprotocol/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { runCli } from './helpers/cli.ts';
 import { FakeTelnyx, type FakeLeg, type LegScript, type RestRequest } from './helpers/fake-telnyx.ts';
 import { adminRequest } from './helpers/pbx.ts';
-import { callHeaders, connect, eventually, freePort, startTestServer, textOf, type TestServer } from './helpers/server.ts';
+import { callHeaders, connect, eventually, freePort, startTestServer, tempDir, textOf, writeManifests, type TestServer } from './helpers/server.ts';
 
 let fake: FakeTelnyx;
 let server: TestServer;
@@ -116,6 +118,8 @@ beforeAll(async () => {
       'acme/front-desk.yaml': persona,
       'globex/account.yaml': account('globex', '    accept: stay\n    briefing: url\n    briefing_url: "https://tts.acme.example/say?text={summary}&caller={caller}&to={destination}"'),
       'globex/front-desk.yaml': persona,
+      'initech/account.yaml': account('initech', '    briefing: header\n    accept_timeout_seconds: 5'),
+      'initech/front-desk.yaml': persona,
     },
     env: { ACME_TELNYX_KEY: fake.apiKey },
     settings: { port, publicUrl: `http://127.0.0.1:${port}`, outboundAllow: ['127.0.0.1'] },
@@ -291,6 +295,27 @@ describe('telnyx warm transfer', () => {
   });
 });
 
+describe('telnyx warm transfer with briefing: header', () => {
+  it('plays nothing: the summary goes with the INVITE, a plain gather waits for the key', async () => {
+    const { callId, result } = await warmTransfer({ kind: 'answer', afterMs: 20, reply: { kind: 'press', digits: '1' } }, { accountId: 'initech' });
+    expect(textOf(await result)).toBe('Dana Reyes (extension 100) accepted the call after the briefing; the caller is now with them.');
+    expect(wire(callId)).toEqual(['dial', 'gather target', 'bridge caller']);
+    expect(requestOf(callId, 'dial')?.json?.custom_headers).toEqual([{ name: 'X-Switchboard-Summary', value: SUMMARY }]);
+    const command = await commandOf(callId, 'initech');
+    expect(requestOf(callId, 'gather target')?.json).toEqual({
+      valid_digits: '12',
+      minimum_digits: 1,
+      maximum_digits: 1,
+      maximum_tries: 1,
+      timeout_millis: 5000,
+      initial_timeout_millis: 5000,
+      client_state: expect.any(String),
+      command_id: `switchboard-${command?.id}-brief`,
+    });
+    expect(await history(callId, 'initech')).toEqual(['call_started', 'command_queued', 'command_held', 'command_dialing', 'command_answered', 'command_briefed', 'command_accepted', 'command_bridged', 'command_succeeded']);
+  });
+});
+
 describe('telnyx blind transfer with a summary', () => {
   it('sends the summary as X-Switchboard-Summary on the transfer, folded to printable ASCII', async () => {
     const callId = fake.incomingCall();
@@ -300,5 +325,26 @@ describe('telnyx blind transfer with a summary', () => {
     const transfer = fake.requests.find((request) => request.path === `/v2/calls/${callId}/actions/transfer`);
     expect(transfer?.json?.custom_headers).toEqual([{ name: 'X-Switchboard-Summary', value: 'Wants the cafe invoice order #12 resent' }]);
     expect(fake.requests.some((request) => request.path === '/v2/calls' && request.json?.link_to === callId)).toBe(false);
+  });
+});
+
+describe('switchboard validate', () => {
+  it('refuses warm transfers on a telnyx account without connection_id, and a warm block without it', async () => {
+    const withoutId = account('acme', '    accept: dtmf').replace(/ {2}connection_id: .*\n/, '');
+    const warmTool = tempDir('telnyx-warm');
+    writeManifests(warmTool, { 'acme/account.yaml': withoutId.replace(/ {2}warm:\n.*\n/, ''), 'acme/front-desk.yaml': persona });
+    const refused = await runCli(['validate', warmTool]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stdout + refused.stderr).toContain('tool "transfer_to_dana" has mode: warm, but the call_control driver "telnyx" of acme/account.yaml cannot carry out warm transfers with these settings');
+
+    const warmBlock = tempDir('telnyx-warm');
+    writeManifests(warmBlock, { 'acme/account.yaml': withoutId, 'acme/front-desk.yaml': persona });
+    const schema = await runCli(['validate', warmBlock]);
+    expect(schema.code).not.toBe(0);
+    expect(schema.stdout + schema.stderr).toContain('connection_id');
+
+    const fine = tempDir('telnyx-warm');
+    writeManifests(fine, { 'acme/account.yaml': account('acme', '    accept: dtmf'), 'acme/front-desk.yaml': persona });
+    expect(await runCli(['validate', fine])).toMatchObject({ code: 0 });
   });
 });

@@ -308,9 +308,12 @@ export class WarmTransfers {
     await this.accept(state, target, event.status === 'completed' ? {} : { briefing_status: event.status });
   }
 
-  private briefed(state: WarmLegState, event: TelnyxEvent): void {
-    if (this.transfers.get(state.command)?.finished) return;
-    this.deps.scope.sink.step(state.command, 'briefed', { briefing: this.settings.briefing, ...(event.status && event.status !== 'valid' && event.status !== 'completed' ? { status: event.status } : {}) });
+  /** The briefing played (a header briefing was recorded as briefed when the leg answered). */
+  private briefed(state: WarmLegState, event: TelnyxEvent | undefined): void {
+    const warm = this.settings;
+    if (this.transfers.get(state.command)?.finished || !this.briefingCommand(state, warm)) return;
+    const status = event?.status;
+    this.deps.scope.sink.step(state.command, 'briefed', { briefing: warm.briefing, ...(status && status !== 'valid' && status !== 'completed' ? { status } : {}) });
   }
 
   /** Accepted: the music stops and the caller is bridged to the new leg. */
@@ -352,8 +355,7 @@ export class WarmTransfers {
   /** Declined or not accepted in time: the new leg is hung up and the caller is back with the agent. */
   private async decline(state: WarmLegState, target: string, reason: string, briefed: boolean, event?: TelnyxEvent): Promise<void> {
     if (this.transfers.get(state.command)?.finished) return;
-    if (briefed && event) this.briefed(state, event);
-    else if (briefed) this.deps.scope.sink.step(state.command, 'briefed', { briefing: this.settings.briefing });
+    if (briefed) this.briefed(state, event);
     await this.notTaken(state, target, { success: false, outcome: 'rejected', reason }, 'declined');
   }
 
