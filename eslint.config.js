@@ -15,4 +15,9 @@ export default tseslint.config(
       eqeqeq: ['error', 'smart'],
     },
   },
+  {
+    // The console's page scripts run in the browser (engine/console/ui, served as they are).
+    files: ['engine/console/ui/**/*.js'],
+    languageOptions: { globals: { ...globals.browser } },
+  },
 );

@@ -1,13 +1,15 @@
 /**
  * The list of what each capability adds to a running server: admin routes
- * under /ucp/v2/accounts/{account}/…, routes at the root, background jobs and
- * tool-call observers. server.ts mounts whatever is listed here.
+ * under /ucp/v2/accounts/{account}/…, routes at the root (the console's page
+ * among them), background jobs and tool-call observers. server.ts mounts
+ * whatever is listed here.
  */
 import type { Express, RequestHandler } from 'express';
 
 import type { AppContext, BackgroundJob } from './app-context.ts';
 import { auditExtension } from './audit/extension.ts';
 import { callControlExtension } from './calls/extension.ts';
+import { consoleExtension } from './console/extension.ts';
 import { contactAdminRoutes } from './contacts/admin-routes.ts';
 import { contactSourceAdminRoutes } from './contacts/sources/admin-routes.ts';
 import { ContactSourceScheduler } from './contacts/sources/scheduler.ts';
@@ -32,9 +34,12 @@ export function serverExtensions(context: AppContext): ServerExtensions {
   const audit = auditExtension(context);
   const calls = callControlExtension(context);
   const contactSync = new ContactSourceScheduler(context);
+  const console = consoleExtension(context);
   return {
     firstMiddleware: [...observability.firstMiddleware],
     adminRoutes: [
+      // First: the console's watcher of admin writes sees every route after it.
+      ...console.adminRoutes,
       leadAdminRoutes(context.services),
       contactAdminRoutes(context),
       contactSourceAdminRoutes(context, contactSync),
@@ -42,8 +47,8 @@ export function serverExtensions(context: AppContext): ServerExtensions {
       ...calls.adminRoutes,
       ...audit.adminRoutes,
     ],
-    rootRoutes: [...observability.rootRoutes, openapiRoutes()],
+    rootRoutes: [...observability.rootRoutes, openapiRoutes(), ...console.rootRoutes],
     rawBodyRoutes: [...calls.rawBodyRoutes],
-    jobs: [...calls.startJobs, ...audit.jobs, contactSync, ...calls.jobs],
+    jobs: [...calls.startJobs, ...audit.jobs, contactSync, ...calls.jobs, ...console.jobs],
   };
 }

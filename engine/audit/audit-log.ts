@@ -128,6 +128,7 @@ export class AuditLog {
   private readonly options: AuditWriteOptions;
   /** The batch being written, and those asked for after it, in order. */
   private writing: Promise<number> = Promise.resolve(0);
+  private readonly written: ((accounts: ReadonlySet<string>) => void)[] = [];
 
   constructor(
     private readonly store: StoreEngine,
@@ -141,6 +142,11 @@ export class AuditLog {
   /** Sets how secret values are masked in arguments and texts before they are stored. */
   setMasker(mask: Masker): void {
     this.mask = mask;
+  }
+
+  /** Told after each batch is written which accounts it held rows of (the console's live view reads them then). */
+  onWritten(listener: (accounts: ReadonlySet<string>) => void): void {
+    this.written.push(listener);
   }
 
   /** Queues a tool call for writing; cheap enough for the request path. */
@@ -187,6 +193,16 @@ export class AuditLog {
         },
         { durable: false },
       );
+      if (this.written.length) {
+        const accounts = new Set(batch.map((event) => event.call.accountId));
+        for (const listener of this.written) {
+          try {
+            listener(accounts);
+          } catch (error) {
+            this.log.error({ err: error, event: 'audit_listener_failed' }, 'a listener of written audit rows failed');
+          }
+        }
+      }
       return batch.length;
     } catch (error) {
       this.metrics.auditWriteFailed();

@@ -42,11 +42,27 @@ const COLUMNS = sql`enabled, reason, until, updated_at, updated_by`;
 export class DndStore {
   /** The last presence change asked for per user, so changes of one user are written in the order the phone system sent them. */
   private readonly presenceQueue = new Map<string, Promise<unknown>>();
+  private readonly listeners: ((accountId: string, userId: string) => void)[] = [];
 
   constructor(
     private readonly store: StoreEngine,
     private readonly clock: Clock,
   ) {}
+
+  /** Told after a change of a user's DND is written (the console's live view); changes inside a caller's transaction are told by that caller. */
+  onChanged(listener: (accountId: string, userId: string) => void): void {
+    this.listeners.push(listener);
+  }
+
+  private changed(accountId: string, userId: string): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(accountId, userId);
+      } catch {
+        // The write is committed: a listener that fails must not turn it into an error.
+      }
+    }
+  }
 
   private state(row: DndRow | undefined): DndState {
     if (!row) return { enabled: false, reason: null, until: null, updatedAt: null, updatedBy: null };
@@ -81,6 +97,7 @@ export class DndStore {
             updated_at = excluded.updated_at, updated_by = excluded.updated_by
           RETURNING ${COLUMNS}`,
     );
+    if (db === this.store) this.changed(accountId, userId);
     return this.state(row);
   }
 
@@ -117,12 +134,14 @@ export class DndStore {
     return next;
   }
 
-  private followNow(accountId: string, userId: string, enabled: boolean, by: string): Promise<boolean> {
-    return this.store.transaction(async (tx) => {
+  private async followNow(accountId: string, userId: string, enabled: boolean, by: string): Promise<boolean> {
+    const wrote = await this.store.transaction(async (tx) => {
       const row = await tx.get<DndRow>(sql`SELECT ${COLUMNS} FROM user_dnd WHERE account_id = ${accountId} AND user_id = ${userId}${forUpdate}`);
       if (this.state(row).enabled === enabled) return false;
       await this.set(accountId, userId, { enabled, by }, tx);
       return true;
     });
+    if (wrote) this.changed(accountId, userId);
+    return wrote;
   }
 }
