@@ -198,7 +198,8 @@ export class WarmTransfers {
       if (this.seen.size > MAX_SEEN) this.seen.delete(this.seen.values().next().value as string);
     }
     const target = event.callControlId;
-    if (!target) return true;
+    // done: we hung the leg up after the verdict; what it reports since changes nothing (its call.hangup is read below).
+    if (!target || (state.phase === 'done' && event.type !== 'call.hangup')) return true;
     const known = this.transfers.get(state.command);
     if (known) {
       known.target ??= target;
