@@ -4,7 +4,7 @@ export default defineConfig({
   test: {
     globalSetup: ['tests/global-setup.ts'],
     include: ['tests/**/*.test.ts'],
-    exclude: ['tests/reliability/**', 'node_modules/**'],
+    exclude: ['tests/reliability/**', 'tests/console/**', 'node_modules/**'],
     testTimeout: 20_000,
     hookTimeout: 20_000,
     pool: 'forks',

@@ -24,9 +24,9 @@ export const session = {
     sessionStorage.setItem(ACCOUNT, credentials.account);
     sessionStorage.setItem(KEY, credentials.key);
   },
+  /** Forgets the key and everything the console kept for the tab (the persona chosen last). */
   clear() {
-    sessionStorage.removeItem(KEY);
-    sessionStorage.removeItem(ACCOUNT);
+    for (const name of Object.keys(sessionStorage)) if (name.startsWith('switchboard.console.')) sessionStorage.removeItem(name);
   },
 };
 

@@ -48,7 +48,7 @@ export function renderAvailability(container, context) {
         'form',
         { class: 'inline-fields', method: 'post', 'aria-label': `Do-Not-Disturb for ${user.name}` },
         h('div', { class: 'field' }, h('label', { for: reason.id }, 'Reason'), reason),
-        h('div', { class: 'field' }, h('label', { for: until.id }, 'Until (optional)'), until),
+        h('div', { class: 'field' }, h('label', { for: until.id }, 'Until (optional)'), until, h('p', { class: 'help' }, "In the account's time zone.")),
         h('button', { type: 'submit', 'aria-label': `Turn Do-Not-Disturb on for ${user.name}` }, 'Turn DND on'),
       );
       action.addEventListener('submit', (event) => {

@@ -101,8 +101,11 @@ export function renderTools(container, context) {
   /** @type {string | null} */
   let chosenTool = null;
 
-  /** @param {string} toolName */
-  function showTryForm(toolName) {
+  /**
+   * @param {string} toolName
+   * @param {boolean} [focus] move keyboard focus to the form (a Try button was pressed)
+   */
+  function showTryForm(toolName, focus = false) {
     chosenTool = toolName;
     const tools = listed?.tools_list.tools ?? [];
     const tool = tools.find((/** @type {any} */ item) => item.name === toolName) ?? tools[0];
@@ -194,6 +197,7 @@ export function renderTools(container, context) {
       }
     });
     replace(tryPanel, form, result);
+    if (focus) (/** @type {HTMLElement | null} */ (form.querySelector('fieldset input, fieldset select, fieldset textarea')) ?? toolSelect).focus();
   }
 
   function showTools() {
@@ -211,7 +215,7 @@ export function renderTools(container, context) {
                 h('h3', null, h('code', null, tool.name)),
                 toolBadges(listed.tool_types[tool.name], tool.annotations),
                 h('p', null, tool.description),
-                h('button', { type: 'button', class: 'secondary', 'aria-label': `Try ${tool.name}`, onclick: () => showTryForm(tool.name) }, 'Try'),
+                h('button', { type: 'button', class: 'secondary', 'aria-label': `Try ${tool.name}`, onclick: () => showTryForm(tool.name, true) }, 'Try'),
               ),
             ),
           )
