@@ -135,6 +135,62 @@ describe('call control and transfer settings', () => {
   });
 });
 
+describe('warm transfer settings', () => {
+  it('refuses mode: warm where the driver cannot carry it out, and warm settings a driver cannot use, at their place', async () => {
+    const dir = tempDir('validate-warm');
+    const users = 'users:\n  - { id: u-100, name: Dana Reyes, extension: "100" }\n';
+    writeManifests(dir, {
+      'acme/account.yaml': `account_id: acme\ntimezone: America/New_York\n${users}call_control: { driver: livekit, url: https://acme.livekit.cloud, api_key: APIacme, api_secret: ACME_LK_SECRET }\n`,
+      'acme/desk.yaml': [
+        'persona_id: desk',
+        'global_tools:',
+        '  transfer_call: { mode: warm }',
+        'tools:',
+        '  - { type: transfer_to_user, name: to_dana, description: Dana., user: u-100, mode: warm }',
+        '  - { type: transfer_to_user, name: to_dana_blind, description: Dana., user: u-100, mode: blind }',
+        '',
+      ].join('\n'),
+      'globex/account.yaml': [
+        'account_id: globex',
+        'timezone: Europe/Berlin',
+        'call_control:',
+        '  driver: ari',
+        '  url: http://pbx.globex.lan:8088',
+        '  username: switchboard',
+        '  password: GLOBEX_ARI',
+        '  app: switchboard',
+        '  transfer_method: continue',
+        '  warm: { briefing: tts }',
+        '',
+      ].join('\n'),
+      'globex/desk.yaml': 'persona_id: desk\n',
+      'initech/account.yaml': 'account_id: initech\ntimezone: UTC\ncall_control: { driver: livekit, url: https://i.livekit.cloud, api_key: APIi, api_secret: I_LK, warm: { accept: stay } }\n',
+      'initech/desk.yaml': 'persona_id: desk\n',
+      'umbrella/account.yaml': 'account_id: umbrella\ntimezone: UTC\ncall_control: { driver: events, warm: { briefing: url } }\n',
+      'umbrella/desk.yaml': 'persona_id: desk\n',
+    });
+    const result = await runCli(['validate', dir]);
+    expect(result.code).toBe(1);
+    const lines = result.stdout.trim().split('\n');
+    const refusal = (tool: string) => `${tool} has mode: warm, but the call_control driver "livekit" of acme/account.yaml cannot carry out warm transfers; drivers that can: `;
+    expect(lines[0]?.startsWith(`${dir}/acme/desk.yaml:3:26: global_tools.transfer_call.mode: ${refusal('transfer_call')}`)).toBe(true);
+    expect(lines[1]?.startsWith(`${dir}/acme/desk.yaml:5:85: tools[0].mode: ${refusal('tool "to_dana"')}`)).toBe(true);
+    for (const line of lines.slice(0, 2)) {
+      expect(line).toMatch(/drivers that can: [a-z, ]*\bari\b[a-z, ]*\. Use mode: blind, or another driver$/);
+      expect(line).toMatch(/\bevents\b.*\bwebhook\b|\bwebhook\b.*\bevents\b/);
+    }
+    expect(lines.slice(2)).toEqual([
+      `${dir}/globex/account.yaml:4:3: call_control: missing required property "endpoint_template": a warm transfer dials the destination itself, e.g. PJSIP/{destination}`,
+      `${dir}/globex/account.yaml:10:21: call_control.warm.briefing: Asterisk has no text-to-speech of its own: use url (with briefing_url, e.g. a TTS service that returns audio) or header`,
+      `${dir}/globex/desk.yaml:1:1: globex/account.yaml is missing or invalid, so this persona cannot be loaded`,
+      expect.stringMatching(new RegExp(`^${dir}/initech/account.yaml:3:\\d+: call_control.warm: unknown property "warm"$`)),
+      `${dir}/initech/desk.yaml:1:1: initech/account.yaml is missing or invalid, so this persona cannot be loaded`,
+      expect.stringMatching(new RegExp(`^${dir}/umbrella/account.yaml:3:\\d+: call_control.warm: missing required property "briefing_url"$`)),
+      `${dir}/umbrella/desk.yaml:1:1: umbrella/account.yaml is missing or invalid, so this persona cannot be loaded`,
+    ]);
+  });
+});
+
 describe('transfer policy warnings', () => {
   const policy = (allow: string[], deny: string[] = []) => ({
     'acme/account.yaml': ['account_id: acme', 'timezone: America/New_York', 'transfer_policy:', `  allow: ${JSON.stringify(allow)}`, `  deny: ${JSON.stringify(deny)}`, ''].join('\n'),

@@ -39,6 +39,8 @@ export const WARM_REASONS = {
   hungUpDuringBriefing: 'hung up during the briefing',
   notAccepted: (seconds: number): string => `did not accept within ${seconds} seconds`,
   callerHungUp: 'the caller hung up while on hold',
+  /** The end reason of a call whose caller hung up while held. */
+  callEnded: 'caller hung up while on hold',
 } as const;
 
 /** DTMF of the target (accept: dtmf): 1 accepts, 2 declines; other keys are ignored. */

@@ -1,12 +1,19 @@
 /**
  * The telephony half of the fake Asterisk (fake-asterisk.ts has the HTTP,
  * auth and WebSocket half): channels, Stasis membership, subscriptions,
- * mixing bridges, originate, redirect, continue and the dialplan's Dial,
- * with the events ARI documents for each (StasisStart/StasisEnd,
- * ChannelStateChange, Dial with dialstatus, ChannelEnteredBridge /
- * ChannelLeftBridge, ChannelDestroyed with cause and cause_txt as
+ * mixing and holding bridges (music on hold, removeChannel, the bridge
+ * list), originate (with the channel variables of its JSON body), redirect,
+ * continue and the dialplan's Dial, playbacks on a channel and the DTMF a
+ * channel sends, with the events ARI documents for each (StasisStart/
+ * StasisEnd, ChannelStateChange, Dial with dialstatus, ChannelEnteredBridge
+ * / ChannelLeftBridge, PlaybackStarted / PlaybackFinished,
+ * ChannelDtmfReceived, ChannelDestroyed with cause and cause_txt as
  * ast_cause2str words them). Answers are ARI's own status codes and
  * messages for the same mistakes.
+ *
+ * A dialed endpoint can play the person who answers a warm transfer: it
+ * presses a key after (or during) the briefing, hangs up during or after
+ * it, or stays silent.
  */
 
 export interface FakeChannel {
@@ -22,8 +29,20 @@ export interface FakeChannel {
   dialplan: { context: string; exten: string; priority: number };
 }
 
+/** What the person who answered does with a briefing played to them (a warm transfer). */
+export interface TargetScript {
+  /** A key pressed once the briefing has played. */
+  pressAfterBriefing?: string;
+  /** A key pressed halfway through the briefing. */
+  pressDuringBriefing?: string;
+  /** Hangs up halfway through the briefing. */
+  hangUpDuringBriefing?: true;
+  /** Hangs up once the briefing has played. */
+  hangUpAfterBriefing?: true;
+}
+
 /** How a dialed endpoint behaves. */
-export type LegScript = { answerAfterMs: number } | { hangupAfterMs: number; cause: number } | { ring: true };
+export type LegScript = { answerAfterMs: number; target?: TargetScript } | { hangupAfterMs: number; cause: number } | { ring: true };
 /** What the dialplan does at a context/extension reached with continue. */
 export type DialScript = { dialstatus: string; afterMs: number } | { noDial: true };
 
@@ -34,6 +53,24 @@ export interface Originated {
   callerId?: string;
   timeout: number;
   channelId: string;
+  /** The channel variables of the originate's JSON body. */
+  variables?: Record<string, string>;
+}
+
+export interface FakeBridge {
+  id: string;
+  name: string;
+  type: 'mixing' | 'holding';
+  channels: Set<string>;
+  /** The music-on-hold class playing to the bridge, or null. */
+  moh: string | null;
+}
+
+export interface FakePlayback {
+  id: string;
+  channel: string;
+  media: string;
+  state: 'playing' | 'done' | 'failed';
 }
 
 const CAUSE_TEXT: Record<number, string> = { 16: 'Normal Clearing', 17: 'User busy', 18: 'No user responding', 19: 'User alerting, no answer', 21: 'Call Rejected', 34: 'Circuit/channel congestion' };
@@ -45,7 +82,16 @@ const error = (status: number, message: string): Answer => ({ status, body: { me
 
 export abstract class FakeAriCalls {
   readonly channels = new Map<string, FakeChannel>();
-  readonly bridges = new Map<string, { id: string; name: string; channels: Set<string> }>();
+  readonly bridges = new Map<string, FakeBridge>();
+  readonly playbacks: FakePlayback[] = [];
+  /** Music-on-hold changes of bridges, in order: a class started (or "default"), or null when stopped. */
+  readonly moh: { bridge: string; mohClass: string | null }[] = [];
+  /** Keys sent as ChannelDtmfReceived, in order. */
+  readonly dtmf: { channel: string; digit: string }[] = [];
+  /** How long a playback lasts before PlaybackFinished. */
+  playbackMs = 60;
+  /** Media that Asterisk cannot play (PlaybackFinished with state failed). */
+  unplayable: (media: string) => boolean = () => false;
   readonly originated: Originated[] = [];
   readonly redirects: { channel: string; endpoint: string }[] = [];
   readonly continued: { channel: string; context: string; extension: string; priority: number }[] = [];
@@ -56,6 +102,8 @@ export abstract class FakeAriCalls {
   legScript: (endpoint: string) => LegScript = () => ({ ring: true });
   dialScript: (context: string, extension: string) => DialScript = () => ({ noDial: true });
   private readonly timers = new Set<NodeJS.Timeout>();
+  /** What the person on each answered leg does with a briefing. */
+  private readonly targets = new Map<string, TargetScript>();
   private sequence = 0x10;
 
   protected abstract emit(app: string, event: Record<string, unknown>): void;
@@ -79,6 +127,36 @@ export abstract class FakeAriCalls {
     channel.state = 'Up';
     channel.app = app;
     return channel;
+  }
+
+  /**
+   * A caller as a voice bridge holds it: in its Stasis application and in a
+   * mixing bridge of its own with the agent's media channel.
+   */
+  addCallerWithAgent(id: string, app: string, number = '+12125550199'): { caller: FakeChannel; agent: FakeChannel; bridge: FakeBridge } {
+    const caller = this.addCaller(id, app, number);
+    const agent = this.newChannel(`${id}-agent`, `UnicastRTP/127.0.0.1:4000-${(this.sequence++).toString(16).padStart(8, '0')}`, { name: '', number: '' });
+    agent.state = 'Up';
+    agent.app = app;
+    const bridge: FakeBridge = { id: `${app}-bridge-${id}`, name: `${app} call`, type: 'mixing', channels: new Set([caller.id, agent.id]), moh: null };
+    this.bridges.set(bridge.id, bridge);
+    caller.bridge = bridge.id;
+    agent.bridge = bridge.id;
+    return { caller, agent, bridge };
+  }
+
+  /** The bridge a channel is in, if any. */
+  bridgeOf(channelId: string): FakeBridge | undefined {
+    const id = this.channels.get(channelId)?.bridge;
+    return id ? this.bridges.get(id) : undefined;
+  }
+
+  /** A channel sends a DTMF key (ChannelDtmfReceived to its application and subscribers). */
+  press(channelId: string, digit: string): void {
+    const channel = this.channels.get(channelId);
+    if (!channel) return;
+    this.dtmf.push({ channel: channelId, digit });
+    this.channelEvent(channel, { type: 'ChannelDtmfReceived', digit, duration_ms: 120, channel: this.json(channel) });
   }
 
   /** The far end hangs a channel up. */
@@ -140,7 +218,7 @@ export abstract class FakeAriCalls {
     this.channelEvent(channel, { type: 'ChannelDestroyed', cause, cause_txt: CAUSE_TEXT[cause] ?? 'Unknown', channel: this.json(channel) }, [app]);
   }
 
-  protected originate(q: URLSearchParams): Answer {
+  protected originate(q: URLSearchParams, body: Record<string, unknown> = {}): Answer {
     const endpoint = q.get('endpoint');
     const channelId = q.get('channelId') ?? `${Math.floor(Date.now() / 1000)}.${this.sequence++}`;
     if (channelId.length > 149) return error(400, 'Uniqueid length exceeds maximum of 149');
@@ -151,11 +229,23 @@ export abstract class FakeAriCalls {
     if (!app && !q.get('extension')) return error(400, 'Application or extension must be specified');
     if (this.channels.has(channelId)) return error(409, 'Channel with given unique ID already exists');
     const timeout = Number(q.get('timeout') ?? 30);
-    this.originated.push({ endpoint, ...(app ? { app } : {}), ...(q.get('appArgs') ? { appArgs: q.get('appArgs') as string } : {}), ...(q.get('callerId') ? { callerId: q.get('callerId') as string } : {}), timeout, channelId });
+    const raw = body.variables;
+    if (raw !== undefined && (raw === null || typeof raw !== 'object' || Object.values(raw).some((value) => typeof value !== 'string'))) return error(400, 'Invalid parameters for originating a channel.');
+    const variables = raw as Record<string, string> | undefined;
+    this.originated.push({
+      endpoint,
+      ...(app ? { app } : {}),
+      ...(q.get('appArgs') ? { appArgs: q.get('appArgs') as string } : {}),
+      ...(q.get('callerId') ? { callerId: q.get('callerId') as string } : {}),
+      timeout,
+      channelId,
+      ...(variables ? { variables } : {}),
+    });
     const resource = endpoint.slice(slash + 1);
     const leg = this.newChannel(channelId, `${endpoint.slice(0, slash)}/${resource.split('@').pop()}-${(this.sequence++).toString(16).padStart(8, '0')}`, { name: '', number: resource.split('@')[0] ?? '' });
     if (app) leg.subscribers.add(app);
     const script = this.legScript(endpoint);
+    if ('answerAfterMs' in script && script.target) this.targets.set(channelId, script.target);
     this.later(5, () => {
       if (!this.channels.has(leg.id)) return;
       this.channelEvent(leg, { type: 'Dial', peer: this.json(leg), dialstring: resource, dialstatus: '' });
@@ -240,9 +330,83 @@ export abstract class FakeAriCalls {
     if (types.some((type) => !BRIDGE_TYPES.has(type))) return error(400, 'Invalid bridge type');
     const id = q.get('bridgeId') ?? `bridge-${this.sequence++}`;
     if (this.bridges.has(id)) return error(409, 'Bridge with the same bridgeId already exists');
-    const bridge = { id, name: q.get('name') ?? '', channels: new Set<string>() };
+    const bridge: FakeBridge = { id, name: q.get('name') ?? '', type: types.includes('holding') ? 'holding' : 'mixing', channels: new Set<string>(), moh: null };
     this.bridges.set(id, bridge);
     return { status: 200, body: { id, technology: 'simple_bridge', bridge_type: types.includes('holding') ? 'holding' : 'mixing', bridge_class: 'stasis', creator: 'Stasis', name: bridge.name, channels: [], creationtime: new Date().toISOString() } };
+  }
+
+  protected listBridges(): Answer {
+    return {
+      status: 200,
+      body: [...this.bridges.values()].map((bridge) => ({ id: bridge.id, technology: bridge.type === 'holding' ? 'holding_bridge' : 'simple_bridge', bridge_type: bridge.type, bridge_class: 'stasis', creator: 'Stasis', name: bridge.name, channels: [...bridge.channels], creationtime: new Date().toISOString() })),
+    };
+  }
+
+  protected startBridgeMoh(id: string, mohClass: string | null): Answer {
+    const bridge = this.bridges.get(id);
+    if (!bridge) return error(404, 'Bridge not found');
+    bridge.moh = mohClass ?? 'default';
+    this.moh.push({ bridge: id, mohClass: bridge.moh });
+    return { status: 204 };
+  }
+
+  protected stopBridgeMoh(id: string): Answer {
+    const bridge = this.bridges.get(id);
+    if (!bridge) return error(404, 'Bridge not found');
+    bridge.moh = null;
+    this.moh.push({ bridge: id, mohClass: null });
+    return { status: 204 };
+  }
+
+  protected removeChannel(bridgeId: string, channelId: string | null): Answer {
+    const bridge = this.bridges.get(bridgeId);
+    if (!bridge) return error(404, 'Bridge not found');
+    if (!channelId) return error(400, 'Missing parameter channel');
+    const channel = this.channels.get(channelId);
+    if (!channel) return error(400, 'Channel not found');
+    if (channel.bridge !== bridgeId) return error(422, 'Channel not in this bridge');
+    this.leaveBridge(channel);
+    return { status: 204 };
+  }
+
+  /** POST /channels/{id}/play: PlaybackStarted, then PlaybackFinished after playbackMs; the person on a scripted leg acts on it. */
+  protected play(channelId: string, media: string | null, playbackId: string | null): Answer {
+    const channel = this.channels.get(channelId);
+    if (!channel) return error(404, 'Channel not found');
+    if (!channel.app) return error(409, 'Channel not in a Stasis application');
+    if (channel.state !== 'Up') return error(412, 'Channel in invalid state');
+    if (!media) return error(400, "Required parameter 'media' not provided.");
+    const playback: FakePlayback = { id: playbackId ?? `playback-${this.sequence++}`, channel: channelId, media, state: 'playing' };
+    this.playbacks.push(playback);
+    const view = () => ({ id: playback.id, media_uri: media, target_uri: `channel:${channelId}`, language: 'en', state: playback.state });
+    this.channelEvent(channel, { type: 'PlaybackStarted', playback: view() });
+    const target = this.targets.get(channelId);
+    this.later(Math.floor(this.playbackMs / 2), () => {
+      if (playback.state !== 'playing' || !this.channels.has(channelId)) return;
+      if (target?.pressDuringBriefing) this.press(channelId, target.pressDuringBriefing);
+      if (target?.hangUpDuringBriefing) this.hangUp(channelId, 16);
+    });
+    this.later(this.playbackMs, () => {
+      if (playback.state !== 'playing' || !this.channels.has(channelId)) return;
+      playback.state = this.unplayable(media) ? 'failed' : 'done';
+      this.channelEvent(channel, { type: 'PlaybackFinished', playback: view() });
+      this.later(20, () => {
+        if (!this.channels.has(channelId)) return;
+        if (target?.pressAfterBriefing) this.press(channelId, target.pressAfterBriefing);
+        if (target?.hangUpAfterBriefing) this.hangUp(channelId, 16);
+      });
+    });
+    return { status: 201, body: view() };
+  }
+
+  /** DELETE /playbacks/{id}: stops it (PlaybackFinished, state done). */
+  protected stopPlayback(id: string): Answer {
+    const playback = this.playbacks.find((candidate) => candidate.id === id && candidate.state === 'playing');
+    if (!playback) return error(404, 'Playback not found');
+    playback.state = 'done';
+    const channel = this.channels.get(playback.channel);
+    if (channel) this.channelEvent(channel, { type: 'PlaybackFinished', playback: { id, media_uri: playback.media, target_uri: `channel:${playback.channel}`, language: 'en', state: 'done' } });
+    return { status: 204 };
   }
 
   protected destroyBridge(id: string): Answer {

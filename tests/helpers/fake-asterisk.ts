@@ -10,13 +10,16 @@
  * - events go to the application a channel is in and to the applications
  *   subscribed to it (POST /applications/{app}/subscription), and nowhere
  *   else: a channel that left Stasis is only heard of through a subscription;
- * - POST /channels (originate into app; the app is subscribed to the new
- *   channel; StasisStart with appArgs when it answers, ChannelDestroyed with
- *   the Q.850 cause when it does not, cause 19 when its timeout passes),
- *   DELETE/GET /channels/{id}, redirect (tech must match, channel must be in
- *   Stasis), continue (StasisEnd, then the dialplan's Dial events with
- *   dialstatus), mixing bridges with addChannel (channels must be in
- *   Stasis), device states and DeviceStateChanged.
+ * - POST /channels (originate into app, channel variables from the JSON
+ *   body; the app is subscribed to the new channel; StasisStart with
+ *   appArgs when it answers, ChannelDestroyed with the Q.850 cause when it
+ *   does not, cause 19 when its timeout passes), DELETE/GET /channels/{id},
+ *   redirect (tech must match, channel must be in Stasis), continue
+ *   (StasisEnd, then the dialplan's Dial events with dialstatus), play (201,
+ *   PlaybackStarted/PlaybackFinished) and DELETE /playbacks/{id}, mixing and
+ *   holding bridges (GET /bridges, addChannel and removeChannel with
+ *   channels in Stasis, music on hold), device states and
+ *   DeviceStateChanged.
  *
  * Tests script how each dialed endpoint and each dialplan extension behaves.
  */
@@ -152,20 +155,45 @@ export class FakeAsterisk extends FakeAriCalls {
       res.writeHead(answer.status, { 'content-type': 'application/json', ...(answer.status === 401 ? { 'www-authenticate': 'Basic realm="Asterisk REST Interface"' } : {}) });
       res.end(answer.body === undefined ? '' : JSON.stringify(answer.body));
     };
-    req.resume();
-    if (!url.pathname.startsWith('/ari/')) return reply(error(404, 'Not found'));
-    if (!auth) return reply(error(401, 'Authentication required'));
-    if (url.pathname.endsWith('/')) return reply(error(404, `ARI URLs do not end with a slash. Try ${url.pathname.replace(/\/+$/, '')}`));
-    const parts = url.pathname.slice('/ari/'.length).split('/').map(decodeURIComponent);
-    reply(this.route(req.method ?? 'GET', parts, url.searchParams));
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      if (!url.pathname.startsWith('/ari/')) return reply(error(404, 'Not found'));
+      if (!auth) return reply(error(401, 'Authentication required'));
+      if (url.pathname.endsWith('/')) return reply(error(404, `ARI URLs do not end with a slash. Try ${url.pathname.replace(/\/+$/, '')}`));
+      const text = Buffer.concat(chunks).toString('utf8');
+      let body: Record<string, unknown> = {};
+      if (text.trim()) {
+        if (!String(req.headers['content-type'] ?? '').startsWith('application/json')) return reply(error(415, 'Unsupported Content-Type'));
+        try {
+          body = JSON.parse(text) as Record<string, unknown>;
+        } catch {
+          return reply(error(400, 'Error parsing request body'));
+        }
+      }
+      const parts = url.pathname.slice('/ari/'.length).split('/').map(decodeURIComponent);
+      reply(this.route(req.method ?? 'GET', parts, url.searchParams, body));
+    });
   }
 
-  private route(method: string, parts: string[], q: URLSearchParams): Answer {
+  private route(method: string, parts: string[], q: URLSearchParams, body: Record<string, unknown>): Answer {
     const [resource, id, action] = parts;
     const key = `${method} ${resource}${id === undefined ? '' : '/:id'}${action === undefined ? '' : `/${action}`}`;
     switch (key) {
       case 'POST channels':
-        return this.originate(q);
+        return this.originate(q, body);
+      case 'POST channels/:id/play':
+        return this.play(id as string, q.get('media'), q.get('playbackId'));
+      case 'DELETE playbacks/:id':
+        return this.stopPlayback(id as string);
+      case 'GET bridges':
+        return this.listBridges();
+      case 'POST bridges/:id/moh':
+        return this.startBridgeMoh(id as string, q.get('mohClass'));
+      case 'DELETE bridges/:id/moh':
+        return this.stopBridgeMoh(id as string);
+      case 'POST bridges/:id/removeChannel':
+        return this.removeChannel(id as string, q.get('channel'));
       case 'GET channels/:id':
         return this.getChannel(id as string);
       case 'DELETE channels/:id':

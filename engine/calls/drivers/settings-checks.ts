@@ -20,6 +20,10 @@ export function checkCallControl(settings: CallControlSettings | undefined): Fin
     case 'ari': {
       const method = settings.transfer_method ?? 'bridge';
       if (method !== 'continue') need('endpoint_template', `transfer_method ${method} dials an endpoint, e.g. PJSIP/{destination}@trunk`);
+      else if (settings.warm) need('endpoint_template', 'a warm transfer dials the destination itself, e.g. PJSIP/{destination}');
+      if (settings.warm?.briefing === 'tts') {
+        findings.push({ path: ['call_control', 'warm', 'briefing'], message: 'Asterisk has no text-to-speech of its own: use url (with briefing_url, e.g. a TTS service that returns audio) or header' });
+      }
       break;
     }
     case 'esl':

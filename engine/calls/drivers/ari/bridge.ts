@@ -3,7 +3,8 @@
  * destination answers. A new channel is originated into this driver's
  * Stasis application (POST /channels with app, appArgs, callerId, timeout
  * and a channelId we choose, so its events are recognised even when they
- * arrive before the answer to the POST). When it enters Stasis it has
+ * arrive before the answer to the POST; originate.ts, which also sends the
+ * model's summary as a SIP header). When it enters Stasis it has
  * answered; a mixing bridge is created and the caller and the new leg are
  * added to it, which takes the caller out of the voice bridge's bridge and
  * so releases the agent's media. A leg destroyed before that says why by
@@ -17,6 +18,7 @@ import type { SendRequest, SendResult } from '../driver.ts';
 import { fillTemplate } from '../driver.ts';
 import { destroyBridgeQuietly, hangUpQuietly, ownId, unreachedResult, type AriContext } from './context.ts';
 import type { AriEvent } from './messages.ts';
+import { originateLeg } from './originate.ts';
 import { unansweredLeg, restRefusal } from './outcomes.ts';
 import { AriUnreachable, segment } from './rest.ts';
 
@@ -31,7 +33,7 @@ interface Leg {
   settled: boolean;
 }
 
-interface Pair {
+export interface Pair {
   bridgeId: string;
   callRef: string;
   legId: string;
@@ -48,21 +50,15 @@ export class BridgeTransfers {
 
   async start(request: SendRequest): Promise<SendResult> {
     const { command } = request;
-    const { settings, sink, rest } = this.ctx;
+    const { settings, sink } = this.ctx;
     const endpoint = fillTemplate(settings.endpoint_template ?? '', { destination: command.destination ?? '' });
     const leg: Leg = { commandId: command.id, callRef: request.callRef, id: ownId('leg', command.id), ringMs: request.ringTimeoutMs, timer: undefined, rang: false, answered: false, settled: false };
-    const callerId = settings.caller_id ?? request.caller ?? undefined;
     this.legs.set(leg.id, leg);
     sink.delivered(command.id);
-    sink.step(command.id, 'dialing', { endpoint, channel_id: leg.id });
+    sink.step(command.id, 'dialing', { endpoint, channel_id: leg.id, ...(command.summary ? { summary_header: true } : {}) });
     let answer;
     try {
-      answer = await rest.request(
-        'POST',
-        '/channels',
-        { endpoint, app: settings.app, appArgs: `switchboard,transfer,${command.id}`, callerId, timeout: Math.max(1, Math.ceil(request.ringTimeoutMs / 1000)), channelId: leg.id },
-        request.signal ? { signal: request.signal } : {},
-      );
+      answer = await originateLeg(this.ctx, request, { endpoint, channelId: leg.id, kind: 'transfer' });
     } catch (error) {
       if (error instanceof AriUnreachable && error.reached) this.abandon(leg);
       else this.legs.delete(leg.id);
@@ -213,6 +209,11 @@ export class BridgeTransfers {
     this.remember({ bridgeId, callRef: leg.callRef, legId: leg.id });
     sink.step(leg.commandId, 'bridged', { bridge_id: bridgeId });
     this.settle(leg, { success: true, outcome: 'connected' });
+  }
+
+  /** A caller and a destination bridged by another path (a warm transfer): when either goes, the other is hung up. */
+  keepTogether(pair: Pair): void {
+    this.remember(pair);
   }
 
   private remember(pair: Pair): void {

@@ -22,7 +22,7 @@ export interface AriContext {
 /** The prefix of every channel and bridge id this driver assigns: such a channel is never "the caller". */
 export const OWN_PREFIX = 'switchboard-';
 
-export const ownId = (kind: 'leg' | 'bridge', commandId: number): string => `${OWN_PREFIX}${kind}-${commandId}-${randomBytes(4).toString('hex')}`;
+export const ownId = (kind: 'leg' | 'bridge' | 'hold' | 'playback', commandId: number): string => `${OWN_PREFIX}${kind}-${commandId}-${randomBytes(4).toString('hex')}`;
 
 export const isOwnChannel = (id: string): boolean => id.startsWith(OWN_PREFIX);
 

@@ -11,9 +11,12 @@
  * caller's channel is subscribed to (subscriptions.ts): its end ends the
  * call here, and a dialplan transfer can read its Dial. The three transfer
  * methods live in bridge.ts (bridge) and dialplan.ts (redirect, continue);
- * presence.ts reads DND from device states.
+ * a warm transfer (warm.ts) holds the caller, originates and briefs the
+ * destination whatever the blind method is; presence.ts reads DND from
+ * device states.
  */
 import type { AriCallControl } from '../../../manifests/types.ts';
+import { WARM_REASONS } from '../../warm.ts';
 import { HealthTracker, missingSecret, type CallControlDriver, type DriverFactory, type DriverHealth, type DriverScope, type SendRequest, type SendResult } from '../driver.ts';
 import { BridgeTransfers } from './bridge.ts';
 import { isOwnChannel, unreachedResult, type AriContext } from './context.ts';
@@ -24,6 +27,7 @@ import { AriPresence } from './presence.ts';
 import { ariBase, AriRest, segment, type AriCredentials } from './rest.ts';
 import { AriEventSocket } from './socket.ts';
 import { ChannelSubscriptions } from './subscriptions.ts';
+import { WarmTransfers } from './warm.ts';
 
 /** How long after a caller's StasisEnd its ChannelDestroyed is waited for, to end the call with the hang-up cause. */
 const STASIS_END_GRACE_MS = 1_000;
@@ -37,6 +41,7 @@ class AriDriver implements CallControlDriver {
   private readonly subscriptions: ChannelSubscriptions;
   private readonly bridge: BridgeTransfers;
   private readonly dialplan: DialplanTransfers;
+  private readonly warm: WarmTransfers;
   private readonly presence: AriPresence | undefined;
   /** Counts connections, so the resync of an older one stops when a newer one opens. */
   private generation = 0;
@@ -58,6 +63,7 @@ class AriDriver implements CallControlDriver {
     this.ctx = { rest, sink, log, settings };
     this.subscriptions = new ChannelSubscriptions(rest, settings.app, log);
     this.bridge = new BridgeTransfers(this.ctx);
+    this.warm = new WarmTransfers(this.ctx, this.bridge);
     this.dialplan = new DialplanTransfers(this.ctx, (callRef) => this.subscriptions.unsubscribe(callRef));
     this.presence = settings.presence ? new AriPresence(settings.presence, scope.extensions, settings.app, rest, sink, log) : undefined;
 
@@ -97,6 +103,7 @@ class AriDriver implements CallControlDriver {
       if (this.method === 'continue') return { kind: 'done', verdict: { success: false, outcome: 'failed', reason: subscribed.reason } };
       this.scope.log.warn({ event: 'ari_subscribe_refused', channel: request.callRef, reason: subscribed.reason }, "transferring without following the caller's channel");
     }
+    if (request.command.mode === 'warm') return this.warm.start(request);
     switch (this.method) {
       case 'bridge':
         return this.bridge.start(request);
@@ -127,7 +134,11 @@ class AriDriver implements CallControlDriver {
       case 'StasisStart':
       case 'ChannelStateChange':
       case 'Dial':
-        if (!this.bridge.onEvent(event) && !this.dialplan.onEvent(event)) this.ignored(event.type);
+        if (!this.bridge.onEvent(event) && !this.warm.onEvent(event) && !this.dialplan.onEvent(event)) this.ignored(event.type);
+        return;
+      case 'ChannelDtmfReceived':
+      case 'PlaybackFinished':
+        if (!this.warm.onEvent(event)) this.ignored(event.type);
         return;
       case 'StasisEnd': {
         const id = event.channel.id;
@@ -144,6 +155,7 @@ class AriDriver implements CallControlDriver {
       }
       case 'ChannelDestroyed': {
         this.bridge.onEvent(event);
+        this.warm.onEvent(event);
         const id = event.channel.id;
         if (isOwnChannel(id)) return;
         clearTimeout(this.leaving.get(id));
@@ -158,9 +170,12 @@ class AriDriver implements CallControlDriver {
   }
 
   private callerGone(callRef: string, reason: string): void {
+    const held = this.warm.holds(callRef);
     this.bridge.callerGone(callRef);
     this.dialplan.callerGone(callRef);
-    this.scope.sink.callEnded(callRef, reason);
+    this.scope.sink.callEnded(callRef, held ? WARM_REASONS.callEnded : reason);
+    // After the end of the call: the tool waiting on the warm transfer then answers that the call ended.
+    this.warm.callerGone(callRef);
   }
 
   private ignored(type: string): void {
@@ -185,7 +200,7 @@ class AriDriver implements CallControlDriver {
     this.leaving.clear();
     this.socket.stop();
     this.dialplan.stop();
-    await this.bridge.stop();
+    await Promise.all([this.bridge.stop(), this.warm.stop()]);
   }
 }
 
@@ -193,6 +208,8 @@ export const ariDriver: DriverFactory<AriCallControl> = {
   name: 'ari',
   connection: 'persistent',
   keepsCaller: (settings) => (settings.transfer_method ?? 'bridge') === 'bridge',
+  // A warm transfer originates the destination whatever transfer_method is: it needs the endpoint to dial.
+  warm: (settings) => settings.endpoint_template !== undefined,
   secretNames: (settings) => [settings.password],
   create: (scope) => {
     const method = scope.settings.transfer_method ?? 'bridge';

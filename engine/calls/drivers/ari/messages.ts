@@ -20,6 +20,9 @@ export type AriEvent =
   | { type: 'ChannelStateChange'; channel: AriChannel }
   | { type: 'Dial'; peer: AriChannel; caller: AriChannel | undefined; dialstatus: string }
   | { type: 'DeviceStateChanged'; name: string; state: string }
+  | { type: 'ChannelDtmfReceived'; channel: AriChannel; digit: string }
+  /** A playback ended: state done, or failed (media that could not be read). */
+  | { type: 'PlaybackFinished'; playbackId: string; state: string }
   | { type: 'ApplicationReplaced' }
   | { type: 'other'; name: string };
 
@@ -74,6 +77,16 @@ export function readEvent(frame: string): AriEvent | undefined {
       const name = text(state?.name);
       const value = text(state?.state, 32);
       return name && value ? { type, name, state: value } : undefined;
+    }
+    case 'ChannelDtmfReceived': {
+      const ch = channel(raw.channel);
+      const digit = text(raw.digit, 1);
+      return ch && digit ? { type, channel: ch, digit } : undefined;
+    }
+    case 'PlaybackFinished': {
+      const playback = raw.playback as Record<string, unknown> | null | undefined;
+      const playbackId = text(playback?.id);
+      return playbackId ? { type, playbackId, state: text(playback?.state, 32) ?? '' } : undefined;
     }
     case 'ApplicationReplaced':
       return { type };

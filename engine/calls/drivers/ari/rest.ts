@@ -67,7 +67,13 @@ export class AriRest {
     return this.base.host;
   }
 
-  async request(method: 'GET' | 'POST' | 'DELETE', path: string, query: Record<string, string | number | undefined> = {}, options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<AriAnswer> {
+  /** `options.body`: a JSON body, for the parameters ARI takes only there (an originate's `variables`). */
+  async request(
+    method: 'GET' | 'POST' | 'DELETE',
+    path: string,
+    query: Record<string, string | number | undefined> = {},
+    options: { signal?: AbortSignal; timeoutMs?: number; body?: Record<string, unknown> } = {},
+  ): Promise<AriAnswer> {
     const credentials = this.credentials();
     if (!credentials) throw new AriUnreachable(false, 'the ARI password is not set');
     const url = new URL(`${this.base.pathname}${path}`, this.base);
@@ -77,7 +83,8 @@ export class AriRest {
       response = await this.outbound.request({
         method,
         url,
-        headers: { authorization: basicAuth(credentials), accept: 'application/json' },
+        headers: { authorization: basicAuth(credentials), accept: 'application/json', ...(options.body ? { 'content-type': 'application/json' } : {}) },
+        ...(options.body ? { body: JSON.stringify(options.body) } : {}),
         timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
         maxBytes: MAX_ANSWER_BYTES,
         retries: 0,
