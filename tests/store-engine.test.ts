@@ -4,7 +4,8 @@
  * and their values, transactions that commit together or not at all,
  * concurrent transactions that all commit (group commit on SQLite), writes
  * from a failing transaction that leave no trace, notifications. On SQLite
- * also: a read is answered while another process holds the write lock, and
+ * also: a read is answered while another process holds the write lock (one
+ * that finds no row too), and
  * a write waits for that lock off the event loop.
  */
 import fs from 'node:fs';
@@ -131,8 +132,9 @@ describe('the sqlite engine and another process holding the write lock', () => {
     const other = new BetterSqlite3(path.join(dir, 'switchboard.db'));
     other.exec('BEGIN IMMEDIATE');
     try {
-      // A read does not wait for the writer.
+      // A read does not wait for the writer, nor does one that finds no row.
       expect(await engine.all(sql`SELECT * FROM api_keys`)).toEqual([]);
+      expect(await engine.get(sql`SELECT * FROM api_keys WHERE id = ${'none'}`)).toBeUndefined();
       const write = engine.run(sql`INSERT INTO api_keys (id, account_id, role, hash, created_at) VALUES (${'w'}, ${'acme'}, ${'mcp'}, ${'hw'}, ${1})`);
       let settled = false;
       void write.finally(() => (settled = true));

@@ -19,6 +19,9 @@ import { fromWire, type QueryMode, type WorkerAnswer, type WorkerReady, type Wor
 type Pending = { resolve: (value: unknown) => void; reject: (error: Error) => void };
 type Request = WorkerRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
 
+/** What read() answers for a statement that must run on the worker's connection. */
+const ON_WORKER = Symbol('on the worker');
+
 export interface SqliteEngineOptions {
   synchronous?: 'normal' | 'full';
   idleTransactionMs?: number;
@@ -85,6 +88,7 @@ export class SqliteEngine implements StoreEngine {
     this.pending.clear();
   }
 
+  /** The rows (or row, or undefined for none) read here, or ON_WORKER for a statement the read-only connection cannot run. */
   private read(mode: 'all' | 'get', query: Sql): unknown {
     const { text, values } = render(query, 'sqlite');
     let statement = this.statements.get(text);
@@ -94,7 +98,7 @@ export class SqliteEngine implements StoreEngine {
       this.statements.set(text, statement);
     }
     // A statement that writes (even in a CTE) cannot run on the read-only connection: it goes to the worker.
-    if (!statement.readonly) return undefined;
+    if (!statement.readonly) return ON_WORKER;
     return mode === 'all' ? statement.all(...values) : statement.get(...values);
   }
 
@@ -105,13 +109,13 @@ export class SqliteEngine implements StoreEngine {
 
   async all<T = Row>(query: Sql): Promise<T[]> {
     const rows = this.read('all', query);
-    return (rows ?? (await this.query('all', query, null))) as T[];
+    return (rows === ON_WORKER ? await this.query('all', query, null) : rows) as T[];
   }
 
   async get<T = Row>(query: Sql): Promise<T | undefined> {
+    // A read that finds no row is answered here too: sent on to the worker, it would wait behind every commit and any other process's write lock.
     const local = this.read('get', query);
-    if (local !== undefined) return local as T;
-    const row = await this.query('get', query, null);
+    const row = local === ON_WORKER ? await this.query('get', query, null) : local;
     return (row ?? undefined) as T | undefined;
   }
 
