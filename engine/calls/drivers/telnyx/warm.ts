@@ -419,7 +419,7 @@ export class WarmTransfers {
     const key = this.deps.apiKey();
     // The state the hang-up gives the leg (done) marks its call.hangup as ours, whichever node it reaches.
     if (target && key && transfer.state) void this.hangUp(target, transfer.state, key);
-    sink.callEnded(callerLeg, WARM_REASONS.callerHungUp);
+    sink.callEnded(callerLeg, WARM_REASONS.callEnded);
     sink.settle(transfer.command, { success: false, outcome: 'failed', reason: WARM_REASONS.callerHungUp });
     return true;
   }
@@ -429,7 +429,7 @@ export class WarmTransfers {
     transfer.finished = true;
     if (transfer.target && !legDone) await this.hangUp(transfer.target, state, key);
     const { sink } = this.deps.scope;
-    sink.callEnded(state.callerLeg, WARM_REASONS.callerHungUp);
+    sink.callEnded(state.callerLeg, WARM_REASONS.callEnded);
     sink.settle(state.command, { success: false, outcome: 'failed', reason: WARM_REASONS.callerHungUp });
   }
 
