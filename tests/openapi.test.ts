@@ -151,6 +151,13 @@ const EVENTS = '/ucp/v2/accounts/{account}/call-events';
 const ACK = '/ucp/v2/accounts/{account}/call-events/{id}/ack';
 const AUDIT = '/ucp/v2/accounts/{account}/audit';
 const PBX_CALLBACK = '/ucp/v2/pbx/{account}/{driver}/{*rest}';
+const MANIFESTS = '/ucp/v2/accounts/{account}/manifests';
+const PHONE_SYSTEM = '/ucp/v2/accounts/{account}/phone-system';
+const TOOLS = '/ucp/v2/accounts/{account}/personas/{persona}/tools';
+const TRY = '/ucp/v2/accounts/{account}/personas/{persona}/tools/{tool}/try';
+const CHANGES = '/ucp/v2/accounts/{account}/changes';
+const CONSOLE = '/ucp/v2/console';
+const CONSOLE_ASSET = '/ucp/v2/console/{asset}';
 const TWILIO_TOKEN = 'globex-twilio-auth-token';
 
 const credentials = { clientId: 'acme-client.apps.example', clientSecret: 'GOCSPX-acme-secret', refreshToken: '1//acme-refresh-token' };
@@ -425,6 +432,48 @@ describe('answers of the running server match the document', () => {
     expect(page.body.next_cursor).not.toBeNull();
     expect((await ask('get', AUDIT, 400, { query: 'since=soon' })).body.error.message).toContain('since');
     expect((await ask('get', AUDIT, 403, { key: globexAdmin })).body.error.code).toBe('AUTH_WRONG_ACCOUNT');
+  });
+
+  it("the console's page and what it reads", async () => {
+    expect((await ask('get', CONSOLE, 200, { key: null })).body).toContain('<script type="module" src="/ucp/v2/console/console.js">');
+    expect((await ask('get', CONSOLE_ASSET, 200, { key: null, params: { asset: 'console.css' } })).body).toContain(':root');
+    expect((await ask('get', CONSOLE_ASSET, 404, { key: null, params: { asset: 'nope.js' } })).body.error.code).toBe('NOT_FOUND');
+
+    const view = await ask('get', MANIFESTS, 200);
+    expect(view.body).toMatchObject({ account_id: 'acme', problems: [], personas: [{ persona_id: 'front-desk' }] });
+    expect((await ask('get', MANIFESTS, 403, { key: globexAdmin })).body.error.code).toBe('AUTH_WRONG_ACCOUNT');
+    expect((await ask('get', PHONE_SYSTEM, 200)).body).toMatchObject({ account_id: 'acme', driver: 'events' });
+    expect((await ask('get', TOOLS, 200, { params: { persona: 'front-desk' } })).body.tool_types.transfer_call).toBe('global');
+    expect((await ask('get', TOOLS, 404, { params: { persona: 'nobody' } })).body.error.code).toBe('UNKNOWN_PERSONA');
+
+    const tried = await ask('post', TRY, 200, { params: { persona: 'front-desk', tool: 'transfer_call' }, body: { arguments: { destination_number: '101' }, call_id: 'oa-try' } });
+    expect(tried.body).toMatchObject({ kind: 'tool', call: 'simulated', simulated_call: { call: { call_id: 'oa-try', state: 'transferred' } } });
+    expect((await ask('post', TRY, 400, { params: { persona: 'front-desk', tool: 'transfer_call' }, body: { call: 'sideways' } })).body.error.details).toEqual({ field: 'call' });
+    expect((await ask('post', TRY, 404, { params: { persona: 'front-desk', tool: 'nope' }, body: {} })).body.error.code).toBe('NOT_FOUND');
+
+    // The change stream: its headers, and a notice after a tool call, checked against the document.
+    const controller = new AbortController();
+    const response = await fetch(new URL(concrete(CHANGES, { account: 'acme' }), server.url), { headers: { 'X-API-Key': adminKey }, signal: controller.signal });
+    expect(response.status).toBe(200);
+    matchDocument('get', CHANGES, response.status, response.headers.get('content-type') ?? '', '');
+    expect(response.headers.get('x-accel-buffering')).toBe('no');
+    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let text = '';
+    let asked = false;
+    while (!text.includes('event: changed')) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`the stream ended: ${text}`);
+      text += value;
+      if (!asked && text.includes(': connected')) {
+        asked = true;
+        await (await mcpClient('oa-changes')).callTool({ name: 'is_office_open', arguments: {} });
+      }
+    }
+    controller.abort();
+    expect(text.startsWith('retry: 2000\n: connected\n\n')).toBe(true);
+    const data: unknown = JSON.parse(/event: changed\ndata: (.+)\n/.exec(text)![1]!);
+    const validate = validatorAt(pointer('paths', CHANGES, 'get', 'responses', '200', 'content', 'text/event-stream', 'x-sse-events', 'changed', 'data'));
+    expect(validate(data), ajv.errorsText(validate.errors)).toBe(true);
   });
 
   it('covered every documented operation with a success, and every family with an error', () => {

@@ -39,7 +39,6 @@ export function manifestsView(snapshot: LoadedSnapshot, accountId: string, git: 
     .map((persona) => ({
       persona_id: persona.id,
       name: persona.manifest.name ?? null,
-      description: persona.manifest.description ?? null,
       file: persona.file,
       tools: persona.catalog.listResult.tools.length,
       tool_schema_profile: persona.catalog.schemaProfile,

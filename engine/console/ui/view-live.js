@@ -16,7 +16,7 @@ const stateTone = (state) => (state === 'up' || state === 'active' || state === 
 /** @param {any} command */
 function commandText(command) {
   const what = command.type === 'transfer' ? `transfer to ${command.destination}` : 'hang-up';
-  const outcome = command.outcome ? `, ${command.outcome.replaceAll('_', ' ')}` : '';
+  const outcome = command.outcome && command.outcome !== command.status ? `, ${command.outcome.replaceAll('_', ' ')}` : '';
   return `${what}: ${command.status}${outcome}${command.reason ? ` (${command.reason})` : ''}`;
 }
 
