@@ -23,6 +23,12 @@ call_control:
   driver: events
   timeout_seconds: 5
   hangup_delay_seconds: 0.2
+  warm: { briefing: header, music_on_hold: moh-jazz }
+`,
+  'acme/warm.yaml': `
+persona_id: warm
+tools:
+  - { type: transfer_to_queue, name: transfer_to_sales, description: Send the caller to sales., queue: q-sales, mode: warm }
 `,
   'acme/front-desk.yaml': `
 persona_id: front-desk
@@ -91,6 +97,28 @@ describe('the call-events stream', () => {
     const otherAccount = await SseConsumer.connect(server.url, 'initech', adminKey);
     expect(otherAccount.status).toBe(403);
     otherAccount.close();
+  });
+});
+
+describe('a warm transfer', () => {
+  it('streams the mode, the summary and the warm settings, and tells the agent the destination accepted', async () => {
+    const client = await clientFor('acme', 'warm', 'c-warm');
+    const pending = client.callTool({ name: 'transfer_to_sales', arguments: { summary: 'Wants a quote for two radiators.' } });
+    const event = await consumer.next();
+    expect(event.data).toMatchObject({
+      type: 'transfer',
+      destination: '600',
+      mode: 'warm',
+      summary: 'Wants a quote for two radiators.',
+      summary_header: 'Wants a quote for two radiators.',
+      warm: { accept: 'dtmf', accept_timeout_seconds: 10, briefing: 'header', briefing_url: null, voice: null, language: null, music_on_hold: 'moh-jazz' },
+    });
+    await consumer.ack(event.id, true);
+    const result = await pending;
+    expect(textOf(result)).toBe('Sales (extension 600) accepted the call after the briefing; the caller is now with them.');
+    expect(result.structuredContent).toMatchObject({ status: 'transferred', mode: 'warm', outcome: 'connected' });
+    const command = ((await admin('GET', '/calls/c-warm')).body.commands as Record<string, unknown>[])[0];
+    expect(command).toMatchObject({ mode: 'warm', summary: 'Wants a quote for two radiators.', warm: { music_on_hold: 'moh-jazz' }, status: 'succeeded' });
   });
 });
 

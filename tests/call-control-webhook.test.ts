@@ -52,6 +52,8 @@ beforeAll(async () => {
       'unsigned/reception.yaml': 'persona_id: reception\n',
       'offline/account.yaml': account('offline', 'http://127.0.0.1:1/switchboard', 'GLOBEX_PBX_SECRET'),
       'offline/reception.yaml': 'persona_id: reception\n',
+      'warm/account.yaml': account('warm', receiver.url, 'GLOBEX_PBX_SECRET', '  warm: { accept: stay, briefing_url: "https://tts.globex.example/say?text={summary}", voice: Polly.Amy, language: en-GB }\n'),
+      'warm/reception.yaml': 'persona_id: reception\nglobal_tools:\n  transfer_call: { mode: warm }\n',
     },
     env: { GLOBEX_PBX_SECRET: SECRET },
     // The PBX of these tests listens on loopback, which the outbound guard refuses unless allowed.
@@ -177,5 +179,35 @@ describe('webhook hang-up', () => {
     expect(request.signatureValid).toBe(true);
     await eventually(async () => ((await callInfo('w-bye')).call as { state: string }).state === 'ended' || undefined);
     await eventually(() => client.listTools().then(() => undefined, () => true), 5000, 'the session to close');
+  });
+});
+
+describe('warm transfers through the webhook', () => {
+  it('sends mode, the summary, its header form and the warm settings, and reads a refusal after the briefing', async () => {
+    receiver.reply = () => ({ status: 200, body: { success: false, outcome: 'rejected', reason: 'declined after the briefing' } });
+    const summary = 'Needs   a repeat prescription —\nasks for Dr. Hughes.';
+    const result = await (await call('w-warm', 'warm')).callTool({ name: 'transfer_call', arguments: { destination_number: '2001', summary } });
+    expect(result.isError).toBe(true);
+    expect(textOf(result)).toBe('Dr. Emma Hughes (extension 2001) declined the call after the briefing. The caller is back with you: offer to take a message or to try someone else.');
+    expect(result.structuredContent).toMatchObject({ error: { mode: 'warm', outcome: 'rejected', reason: 'declined after the briefing' } });
+    expect(receiver.received[0]?.signatureValid).toBe(true);
+    expect(receiver.received[0]?.json).toMatchObject({
+      type: 'transfer',
+      destination: '2001',
+      mode: 'warm',
+      summary,
+      summary_header: 'Needs a repeat prescription asks for Dr. Hughes.',
+      // The settings with their defaults: briefing tts, since the integration's phone system decides how to speak.
+      warm: { accept: 'stay', accept_timeout_seconds: 10, briefing: 'tts', briefing_url: 'https://tts.globex.example/say?text={summary}', voice: 'Polly.Amy', language: 'en-GB', music_on_hold: null },
+    });
+  });
+
+  it('sends a blind transfer with mode blind and no warm settings, the summary when the agent gave one', async () => {
+    await (await call('w-blind-summary')).callTool({ name: 'transfer_call', arguments: { destination_number: '2000', summary: 'Booking a check-up.' } });
+    await (await call('w-blind')).callTool({ name: 'transfer_call', arguments: { destination_number: '2000' } });
+    expect(receiver.received.map((request) => [request.json.mode, request.json.summary, request.json.summary_header, request.json.warm])).toEqual([
+      ['blind', 'Booking a check-up.', 'Booking a check-up.', null],
+      ['blind', null, null, null],
+    ]);
   });
 });
