@@ -13,6 +13,7 @@ import path from 'node:path';
 import type { Client } from '@modelcontextprotocol/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { readGitHead } from '../engine/manifests/git-head.ts';
 import { auditRows } from './helpers/admin.ts';
 import { freshDatabase } from './helpers/postgres.ts';
 import { callHeaders, connect, eventually, startTestServer, textOf, writeManifests, type TestServer } from './helpers/server.ts';
@@ -309,6 +310,18 @@ describe('the change stream', () => {
     writeManifests(server.personasDir, { 'acme/front-desk.yaml': 'persona_id: front-desk\n' });
     await eventually(async () => ((await get(`${base()}/manifests`)).body.git?.commit === commit ? true : undefined), 5000, 'the commit');
     expect((await get(`${base()}/manifests`)).body.git).toEqual({ commit, branch: 'live' });
+
+    // Read from git's files as git keeps them: a packed ref, a detached HEAD, a worktree's .git file.
+    git('pack-refs', '--all');
+    expect(fs.existsSync(path.join(server.personasDir, '.git/refs/heads/live'))).toBe(false);
+    expect(await readGitHead(path.join(server.personasDir, 'acme'))).toEqual({ commit, branch: 'live' });
+    git('checkout', '-q', '--detach');
+    expect(await readGitHead(server.personasDir)).toEqual({ commit, branch: null });
+    const worktree = path.join(server.dataDir, 'worktree');
+    git('-c', 'user.email=ops@example.com', '-c', 'user.name=ops', 'worktree', 'add', '-q', '-b', 'staging', worktree);
+    expect(fs.statSync(path.join(worktree, '.git')).isFile()).toBe(true);
+    expect(await readGitHead(worktree)).toEqual({ commit, branch: 'staging' });
+    expect(await readGitHead(server.dataDir)).toBeNull();
   });
 });
 

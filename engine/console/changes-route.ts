@@ -15,8 +15,9 @@
  * A comment line every heartbeat keeps proxies from closing an idle stream.
  * A client that reconnects reads every list again: notices are not replayed.
  *
- * Also here: the watcher of the account's admin writes (calls registered or
- * ended, acknowledgements, DND), which announces them once answered.
+ * Also here: the watcher of the account's admin writes to calls (calls
+ * registered or ended, acknowledgements), which announces them once answered.
+ * DND changes are announced by the DND store itself, whoever made them.
  */
 import type { Request, Response, Router } from 'express';
 
@@ -33,7 +34,6 @@ export const MAX_CHANGE_STREAMS_PER_ACCOUNT = 32;
 export function kindsOfWrite(method: string, path: string): ChangeKind[] {
   if (method === 'GET' || method === 'HEAD' || method === 'OPTIONS') return [];
   if (/^\/calls(?:\/|$)/.test(path) || /^\/call-events\//.test(path)) return ['calls'];
-  if (/^\/users\/[^/]+\/dnd$/.test(path)) return ['users'];
   return [];
 }
 
