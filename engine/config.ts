@@ -177,9 +177,10 @@ export type RawOptions = Record<string, string | boolean | undefined>;
 
 /**
  * Resolves every setting from flags (already parsed into `flags`, keyed by flag
- * name), then the environment, then the default.
+ * name), then the environment, then the default. Paths are made absolute
+ * against `cwd`, the directory the command was run in.
  */
-export function resolveSettings(flags: RawOptions = {}, env: NodeJS.ProcessEnv = process.env): ServerSettings {
+export function resolveSettings(flags: RawOptions = {}, env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): ServerSettings {
   const settings = {} as Record<string, unknown>;
   const given = new Set<keyof ServerSettings>();
   for (const spec of SETTINGS) {
@@ -199,8 +200,12 @@ export function resolveSettings(flags: RawOptions = {}, env: NodeJS.ProcessEnv =
   if (given.has('maxSessionsPerKey') && resolved.maxSessionsPerKey > Math.min(resolved.maxSessionsPerAccount, resolved.maxSessions)) {
     throw new SwitchboardError('CONFIG_INVALID', `--max-sessions-per-key (${resolved.maxSessionsPerKey}) must not exceed --max-sessions-per-account (${resolved.maxSessionsPerAccount}) or --max-sessions (${resolved.maxSessions})`);
   }
-  resolved.dataDir = path.resolve(resolved.dataDir);
-  resolved.personasDir = path.resolve(resolved.personasDir);
+  resolved.dataDir = path.resolve(cwd, resolved.dataDir);
+  resolved.personasDir = path.resolve(cwd, resolved.personasDir);
+  for (const file of ['secretsFile', 'tlsCert', 'tlsKey', 'databaseCa'] as const) {
+    const value = resolved[file];
+    if (value !== undefined) resolved[file] = path.resolve(cwd, value);
+  }
   return resolved;
 }
 

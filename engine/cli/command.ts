@@ -1,32 +1,32 @@
 /**
- * The shape of a CLI command, and the helpers they share: flag parsing with
- * clear errors, the data directory, and output as text or JSON.
+ * What every CLI command shares, and nothing heavier: the streams,
+ * environment and working directory it runs with, flag parsing with clear
+ * errors, exit codes and output as text or JSON. Opening the store, the
+ * services or the manifests is in open.ts, which only the commands that need
+ * it import, so that `switchboard status` does not load the server.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
-import { systemClock } from '../clock.ts';
-import { databaseFile, resolveSettings } from '../config.ts';
-import { silentLogger } from '../logging.ts';
-import { loadManifests, type LoadedSnapshot } from '../manifests/load.ts';
-import { SecretStore } from '../secrets.ts';
-import { createServices, type Services } from '../services.ts';
-import { builtinToolKinds } from '../tools/kinds.ts';
 import { SwitchboardError } from '../errors.ts';
-import type { StoreEngine } from '../store/engine.ts';
-import { openStore } from '../store/open.ts';
 
+/**
+ * Everything a command takes from the process it runs in. bin/switchboard.mjs
+ * passes the process's own; tests run commands in their own process with
+ * streams, an environment and a directory of their own, so a command reads
+ * none of them from `process`.
+ */
 export interface CliIO {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
   env: NodeJS.ProcessEnv;
+  /** Relative paths in flags and settings are relative to this directory. */
+  cwd: string;
 }
 
-export interface Command {
-  name: string;
-  summary: string;
-  usage: string;
-  run(argv: string[], io: CliIO): Promise<number>;
-}
+export const processIO = (): CliIO => ({ stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() });
+
+/** A command's code: main.ts loads it when the command is run (main.ts holds its name, summary and usage). */
+export type CommandRun = (argv: string[], io: CliIO) => Promise<number>;
 
 /**
  * The exit codes of every command, in one place (docs/operations.md lists
@@ -57,44 +57,16 @@ export const jsonFlag = { json: { type: 'boolean' } } as const satisfies Options
 export const personasFlag = { personas: { type: 'string' } } as const satisfies Options;
 
 /**
- * The database file this command opened. A command that fails to write it
- * later (a full disk) is reported naming it, by main.ts: one process runs one
- * command, so one file.
+ * The database file a run of a command opened, by the run's io. A command
+ * that fails to write it later (a full disk) is reported naming it, by
+ * main.ts.
  */
-let openedDatabase: string | undefined;
-export const cliDatabaseFile = (): string | undefined => openedDatabase;
-
-/**
- * The store engine the server uses (--database or SWITCHBOARD_DATABASE_URL
- * for PostgreSQL, else the SQLite file in --data), for commands that need
- * nothing else of live state (keys). Close when done.
- */
-export async function openCliStore(flags: { data?: string | undefined; database?: string | undefined }, env: NodeJS.ProcessEnv): Promise<StoreEngine> {
-  const settings = resolveSettings({ ...(flags.data ? { data: flags.data } : {}), ...(flags.database ? { database: flags.database } : {}) }, env);
-  openedDatabase = settings.databaseUrl ? undefined : databaseFile(settings.dataDir);
-  return openStore(settings);
-}
-
-/**
- * The services a running server has, over the same database file, for
- * commands that act on live state (DND, leads, contacts). Close when done.
- */
-export async function openCliServices(flags: { data?: string | undefined; personas?: string | undefined; database?: string | undefined }, env: NodeJS.ProcessEnv): Promise<Services & { close(): Promise<void> }> {
-  const settings = resolveSettings({ ...(flags.data ? { data: flags.data } : {}), ...(flags.personas ? { personas: flags.personas } : {}), ...(flags.database ? { database: flags.database } : {}) }, env);
-  openedDatabase = databaseFile(settings.dataDir);
-  const store = await openStore(settings);
-  const services = createServices({ store, clock: systemClock, log: silentLogger, secrets: new SecretStore(env, settings.secretsFile), settings });
-  return {
-    ...services,
-    close: () => store.close(),
-  };
-}
-
-/** Loads the manifests (--personas, SWITCHBOARD_PERSONAS, ./personas) as the server would. */
-export async function loadCliManifests(personas: string | undefined, env: NodeJS.ProcessEnv): Promise<LoadedSnapshot> {
-  const settings = resolveSettings(personas ? { personas } : {}, env);
-  return loadManifests({ dir: settings.personasDir, kinds: builtinToolKinds });
-}
+const openedDatabases = new WeakMap<CliIO, string>();
+export const noteDatabaseFile = (io: CliIO, file: string | undefined): void => {
+  if (file) openedDatabases.set(io, file);
+  else openedDatabases.delete(io);
+};
+export const cliDatabaseFile = (io: CliIO): string | undefined => openedDatabases.get(io);
 
 export function requireFlag(value: string | undefined, flag: string): string {
   if (!value) throw new SwitchboardError('BAD_REQUEST', `--${flag} is required`);

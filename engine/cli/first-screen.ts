@@ -139,7 +139,7 @@ export function tryCommand(server: Pick<RunningServer, 'url' | 'registry'>, acco
 }
 
 /** The facts of a server that has just started. */
-export function firstScreenFacts(server: RunningServer, personasDir: string, key: CreatedKey | undefined, cwd: string = process.cwd()): FirstScreenFacts {
+export function firstScreenFacts(server: RunningServer, personasDir: string, key: CreatedKey | undefined, cwd: string): FirstScreenFacts {
   const snapshot = server.registry.current();
   const accounts = [...snapshot.accounts.keys()].sort().map((id) => ({
     id,

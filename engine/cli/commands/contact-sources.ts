@@ -10,7 +10,8 @@ import { resolveSources, type ResolvedSource } from '../../contacts/sources/conf
 import { describeOutcome, describeStatuses, outcomeJson, sourceStatusJson } from '../../contacts/sources/status.ts';
 import { SourceStateStore } from '../../contacts/sources/state-store.ts';
 import { ContactSourceSync, SHUTDOWN, type SyncOutcome } from '../../contacts/sources/sync.ts';
-import { EXIT, loadCliManifests, openCliServices, print, printJson, table, type CliIO } from '../command.ts';
+import { type CliIO, EXIT, print, printJson, table } from '../command.ts';
+import { loadCliManifests, openCliServices } from '../open.ts';
 
 interface SourceFlags {
   account: string;
@@ -22,7 +23,7 @@ interface SourceFlags {
 }
 
 async function configuredSources(flags: SourceFlags, io: CliIO): Promise<ResolvedSource[]> {
-  const snapshot = await loadCliManifests(flags.personas, io.env);
+  const snapshot = await loadCliManifests(flags.personas, io);
   const account = snapshot.accounts.get(flags.account);
   if (!account) throw new SwitchboardError('BAD_REQUEST', `account ${flags.account} is not in the manifests; pass --personas DIR`);
   const sources = resolveSources(account);
@@ -41,7 +42,7 @@ export async function syncSources(flags: SourceFlags, io: CliIO): Promise<number
     print(io.stdout, `Account ${flags.account} has no contact_sources in its account.yaml.`);
     return EXIT.ok;
   }
-  const services = await openCliServices(flags, io.env);
+  const services = await openCliServices(flags, io);
   const sync = new ContactSourceSync({ store: services.store, contacts: services.contacts, secrets: services.secrets, clock: services.clock, log: services.log, outbound: services.outbound });
   // Ctrl-C ends the sync cleanly: its lease is released and the server takes over.
   const interrupt = new AbortController();
@@ -74,7 +75,7 @@ export async function syncSources(flags: SourceFlags, io: CliIO): Promise<number
 
 export async function showSources(flags: SourceFlags, io: CliIO): Promise<number> {
   const sources = await configuredSources(flags, io);
-  const services = await openCliServices(flags, io.env);
+  const services = await openCliServices(flags, io);
   try {
     const states = new Map((await new SourceStateStore(services.store).forAccount(flags.account)).map((state) => [state.source, state]));
     const now = services.clock.now();

@@ -6,7 +6,8 @@ import { contactJson } from '../../contacts/present.ts';
 import { SwitchboardError } from '../../errors.ts';
 import { spokenNumber, toE164 } from '../../phone.ts';
 import { oneLine } from '../../plain-text.ts';
-import { dataFlag, EXIT, jsonFlag, loadCliManifests, openCliServices, parseFlags, personasFlag, print, printJson, requireFlag, table, type CliIO, type Command } from '../command.ts';
+import { type CliIO, dataFlag, EXIT, jsonFlag, parseFlags, personasFlag, print, printJson, requireFlag, table } from '../command.ts';
+import { loadCliManifests, openCliServices } from '../open.ts';
 import { showSources, syncSources } from './contact-sources.ts';
 import { pagingFlags, readPaging } from './paging.ts';
 
@@ -18,7 +19,7 @@ async function defaultCountry(account: string, values: { country?: string | unde
     if (!/^[A-Za-z]{2}$/.test(values.country)) throw new SwitchboardError('BAD_REQUEST', '--country must be a two-letter country code such as US or GB');
     return values.country.toUpperCase();
   }
-  const snapshot = await loadCliManifests(values.personas, io.env);
+  const snapshot = await loadCliManifests(values.personas, io);
   const entry = snapshot.accounts.get(account);
   if (!entry) throw new SwitchboardError('BAD_REQUEST', `account ${account} is not in the manifests; pass --personas DIR or --country CC to read national numbers`);
   return entry.defaultCountry;
@@ -38,94 +39,75 @@ function printReport(io: CliIO, file: string, account: string, report: ImportRep
   }
 }
 
-export const contactsCommand: Command = {
-  name: 'contacts',
-  summary: 'Import native contacts, list the contact index, sync Google and Microsoft contact sources.',
-  usage: [
-    'switchboard contacts import --account ID FILE [--format csv|vcard] [--country CC] [--personas DIR] [--json] [--data DIR]',
-    '       switchboard contacts list --account ID [--phone NUMBER] [--source NAME] [--limit N] [--cursor C] [--json] [--data DIR]',
-    '       switchboard contacts sync --account ID [--source NAME] [--full] [--personas DIR] [--json] [--data DIR]',
-    '       switchboard contacts sources --account ID [--personas DIR] [--json] [--data DIR]',
-    '',
-    'import: reads a CSV file with a header row (columns: name or first/last name, company, phone,',
-    'mobile, work, home, ...) or a vCard 3.0/4.0 file (FN/N, ORG, TEL, UID). National numbers are read',
-    "with the account's default_country (or --country). Rows that cannot be used are listed and the",
-    'others are imported; importing the same file again updates instead of duplicating. Exit 1 when',
-    'some rows were not imported. Rows are written 500 to a transaction, so a running server keeps',
-    'writing meanwhile; an import that stops (exit 2) keeps what it wrote, and running it again completes it.',
-    'list: contacts by name, or with --phone the contacts that have that number (native first).',
-    "sync: syncs the account's contact sources (or --source NAME) now; --full reads every contact",
-    'again. Exit 1 when a sync failed. sources: the sync state of each contact source.',
-  ].join('\n'),
-  async run(argv, io) {
-    const [action, ...rest] = argv;
-    const { values, positionals } = parseFlags(rest, {
-      ...dataFlag,
-      ...jsonFlag,
-      ...personasFlag,
-      ...pagingFlags,
-      account: { type: 'string' },
-      format: { type: 'string' },
-      country: { type: 'string' },
-      phone: { type: 'string' },
-      source: { type: 'string' },
-      full: { type: 'boolean' },
-    });
-    const account = requireFlag(values.account, 'account');
-    if (action === 'import') {
-      const file = positionals[0];
-      if (!file || positionals.length > 1) throw new SwitchboardError('BAD_REQUEST', 'give one file to import: switchboard contacts import --account ID FILE');
-      const format = values.format as ImportFormat | undefined;
-      if (format !== undefined && !IMPORT_FORMATS.includes(format)) throw new SwitchboardError('BAD_REQUEST', `--format must be one of ${IMPORT_FORMATS.join(', ')}`);
-      let text: string;
-      try {
-        if (fs.statSync(file).size > MAX_FILE_BYTES) throw new SwitchboardError('BAD_REQUEST', `${file} is larger than ${MAX_FILE_BYTES / 1024 / 1024} MB; split it`);
-        text = fs.readFileSync(file, 'utf8');
-      } catch (error) {
-        if (error instanceof SwitchboardError) throw error;
-        throw new SwitchboardError('BAD_REQUEST', `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-      }
-      const country = await defaultCountry(account, values, io);
-      const services = await openCliServices(values, io.env);
-      try {
-        const report = await importContacts(services.contacts, account, country, path.basename(file), text, format);
-        if (values.json) printJson(io.stdout, report);
-        else printReport(io, file, account, report);
-        return report.rejected.length ? EXIT.problems : EXIT.ok;
-      } finally {
-        await services.close();
-      }
+export async function run(argv: string[], io: CliIO): Promise<number> {
+  const [action, ...rest] = argv;
+  const { values, positionals } = parseFlags(rest, {
+    ...dataFlag,
+    ...jsonFlag,
+    ...personasFlag,
+    ...pagingFlags,
+    account: { type: 'string' },
+    format: { type: 'string' },
+    country: { type: 'string' },
+    phone: { type: 'string' },
+    source: { type: 'string' },
+    full: { type: 'boolean' },
+  });
+  const account = requireFlag(values.account, 'account');
+  if (action === 'import') {
+    const file = positionals[0];
+    if (!file || positionals.length > 1) throw new SwitchboardError('BAD_REQUEST', 'give one file to import: switchboard contacts import --account ID FILE');
+    const format = values.format as ImportFormat | undefined;
+    if (format !== undefined && !IMPORT_FORMATS.includes(format)) throw new SwitchboardError('BAD_REQUEST', `--format must be one of ${IMPORT_FORMATS.join(', ')}`);
+    let text: string;
+    try {
+      const found = path.resolve(io.cwd, file);
+      if (fs.statSync(found).size > MAX_FILE_BYTES) throw new SwitchboardError('BAD_REQUEST', `${file} is larger than ${MAX_FILE_BYTES / 1024 / 1024} MB; split it`);
+      text = fs.readFileSync(found, 'utf8');
+    } catch (error) {
+      if (error instanceof SwitchboardError) throw error;
+      throw new SwitchboardError('BAD_REQUEST', `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
     }
-    if (action === 'list') {
-      const e164 = values.phone === undefined ? undefined : toE164(values.phone, await defaultCountry(account, values, io));
-      if (values.phone !== undefined && !e164) throw new SwitchboardError('BAD_REQUEST', `--phone "${values.phone}" is not a phone number that can be read; e.g. +12125550100`);
-      const services = await openCliServices(values, io.env);
-      try {
-        const page = e164
-          ? { contacts: await services.contacts.findByNumber(account, e164, 50), nextCursor: null }
-          : await services.contacts.list(account, { ...readPaging(values), source: values.source });
-        if (values.json) {
-          printJson(io.stdout, { contacts: page.contacts.map(contactJson), next_cursor: page.nextCursor });
-        } else if (!page.contacts.length) {
-          print(io.stdout, e164 ? `No contact found for ${spokenNumber(e164)}.` : `No contacts in account ${account}.`);
-        } else {
-          const rows = page.contacts.map((contact) => [
-            contact.id,
-            oneLine(contact.name),
-            oneLine(contact.company ?? '-'),
-            contact.phones.map((phone) => `${phone.e164}${phone.label ? ` (${phone.label})` : ''}`).join(', '),
-            contact.source,
-          ]);
-          print(io.stdout, table([['ID', 'NAME', 'COMPANY', 'PHONE NUMBERS', 'SOURCE'], ...rows]));
-          if (page.nextCursor) print(io.stdout, `More contacts: --cursor ${page.nextCursor}`);
-        }
-        return EXIT.ok;
-      } finally {
-        await services.close();
-      }
+    const country = await defaultCountry(account, values, io);
+    const services = await openCliServices(values, io);
+    try {
+      const report = await importContacts(services.contacts, account, country, path.basename(file), text, format);
+      if (values.json) printJson(io.stdout, report);
+      else printReport(io, file, account, report);
+      return report.rejected.length ? EXIT.problems : EXIT.ok;
+    } finally {
+      await services.close();
     }
-    if (action === 'sync') return syncSources({ ...values, account }, io);
-    if (action === 'sources') return showSources({ ...values, account }, io);
-    throw new SwitchboardError('BAD_REQUEST', `unknown action "${action ?? ''}"; use import, list, sync or sources`);
-  },
-};
+  }
+  if (action === 'list') {
+    const e164 = values.phone === undefined ? undefined : toE164(values.phone, await defaultCountry(account, values, io));
+    if (values.phone !== undefined && !e164) throw new SwitchboardError('BAD_REQUEST', `--phone "${values.phone}" is not a phone number that can be read; e.g. +12125550100`);
+    const services = await openCliServices(values, io);
+    try {
+      const page = e164
+        ? { contacts: await services.contacts.findByNumber(account, e164, 50), nextCursor: null }
+        : await services.contacts.list(account, { ...readPaging(values), source: values.source });
+      if (values.json) {
+        printJson(io.stdout, { contacts: page.contacts.map(contactJson), next_cursor: page.nextCursor });
+      } else if (!page.contacts.length) {
+        print(io.stdout, e164 ? `No contact found for ${spokenNumber(e164)}.` : `No contacts in account ${account}.`);
+      } else {
+        const rows = page.contacts.map((contact) => [
+          contact.id,
+          oneLine(contact.name),
+          oneLine(contact.company ?? '-'),
+          contact.phones.map((phone) => `${phone.e164}${phone.label ? ` (${phone.label})` : ''}`).join(', '),
+          contact.source,
+        ]);
+        print(io.stdout, table([['ID', 'NAME', 'COMPANY', 'PHONE NUMBERS', 'SOURCE'], ...rows]));
+        if (page.nextCursor) print(io.stdout, `More contacts: --cursor ${page.nextCursor}`);
+      }
+      return EXIT.ok;
+    } finally {
+      await services.close();
+    }
+  }
+  if (action === 'sync') return syncSources({ ...values, account }, io);
+  if (action === 'sources') return showSources({ ...values, account }, io);
+  throw new SwitchboardError('BAD_REQUEST', `unknown action "${action ?? ''}"; use import, list, sync or sources`);
+}

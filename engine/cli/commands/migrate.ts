@@ -13,7 +13,7 @@ import { copyDatabase, type CopyReport, type TableCheck } from '../../store/copy
 import { PostgresSide } from '../../store/copy/postgres-side.ts';
 import { SqliteSide } from '../../store/copy/sqlite-side.ts';
 import { planTables } from '../../store/copy/tables.ts';
-import { dataFlag, EXIT, jsonFlag, parseFlags, print, printJson, table, type CliIO, type Command } from '../command.ts';
+import { type CliIO, dataFlag, EXIT, jsonFlag, parseFlags, print, printJson, table } from '../command.ts';
 
 /** A postgres:// URL, checked here so that a mistake is said naming the flag it came from. */
 function postgresUrl(raw: string, flag: string): string {
@@ -63,75 +63,49 @@ function printReport(report: CopyReport, io: CliIO): void {
   );
 }
 
-export const migrateCommand: Command = {
-  name: 'migrate',
-  summary: "Copy a node's SQLite data into PostgreSQL (--to), or back (--from), and prove the copy.",
-  usage: [
-    'switchboard migrate --to postgres://USER@HOST:5432/DATABASE [--data DIR] [--force] [--verify-only] [--json] [--database-ca FILE]',
-    '       switchboard migrate --from postgres://USER@HOST:5432/DATABASE [--data DIR] [--force] [--verify-only] [--json] [--database-ca FILE]',
-    '',
-    "--to copies DIR/switchboard.db (the server's --data, SWITCHBOARD_DATA, ./data) into the PostgreSQL",
-    'database, for going from one node to several; --from copies the PostgreSQL database into',
-    'DIR/switchboard.db, for going back to one node. Every table is copied in one transaction, parents',
-    'first, keeping every id (leads, cases, contacts, commands, events, audit rows); ids generated',
-    'later continue past the highest the source ever gave. Then both sides are compared table by',
-    'table: the number of rows and a SHA-256 over the rows in key order must be equal. Exit 0 only',
-    'when every table matches, 1 when the copy does not match, 2 when refused or failed.',
-    '',
-    'Stop the server first: migrate refuses a SQLite file another process has open (it takes',
-    "SQLite's exclusive lock, which is granted only when no server, CLI command or sqlite3 shell has",
-    'the file open, and holds it while it copies), and a PostgreSQL database other clients are',
-    'connected to (pg_stat_activity; connect to the database itself, not through a pooler).',
-    'A target that already holds data is refused; --force replaces what it holds, in the copy\'s',
-    'transaction (a copy that fails leaves it as it was). --verify-only compares without copying.',
-    'The URL may carry the password; PGPASSWORD or ~/.pgpass keep it out of the process list.',
-    '--database-ca (SWITCHBOARD_DATABASE_CA): the CA of the database server\'s certificate.',
-    'docs/operations.md, "From one node to several and back", has the whole procedure.',
-  ].join('\n'),
-  async run(argv, io) {
-    const { values } = parseFlags(
-      argv,
-      { ...dataFlag, ...jsonFlag, to: { type: 'string' }, from: { type: 'string' }, force: { type: 'boolean' }, 'verify-only': { type: 'boolean' }, 'database-ca': { type: 'string' } },
-      false,
-    );
-    if (Boolean(values.to) === Boolean(values.from)) {
-      throw new SwitchboardError('BAD_REQUEST', 'give one of --to postgres://… (SQLite into PostgreSQL) or --from postgres://… (PostgreSQL into SQLite)');
-    }
-    const toPostgres = Boolean(values.to);
-    const flag = toPostgres ? '--to' : '--from';
-    const url = postgresUrl((values.to ?? values.from) as string, flag);
-    const verifyOnly = values['verify-only'] ?? false;
-    // The environment's database URL is the nodes' setting, not this command's: --to or --from names the database.
-    const { SWITCHBOARD_DATABASE_URL: _ignored, ...env } = io.env;
-    const settings = resolveSettings({ ...(values.data ? { data: values.data } : {}), ...(values['database-ca'] ? { 'database-ca': values['database-ca'] } : {}) }, env);
-    const file = databaseFile(settings.dataDir);
+export async function run(argv: string[], io: CliIO): Promise<number> {
+  const { values } = parseFlags(
+    argv,
+    { ...dataFlag, ...jsonFlag, to: { type: 'string' }, from: { type: 'string' }, force: { type: 'boolean' }, 'verify-only': { type: 'boolean' }, 'database-ca': { type: 'string' } },
+    false,
+  );
+  if (Boolean(values.to) === Boolean(values.from)) {
+    throw new SwitchboardError('BAD_REQUEST', 'give one of --to postgres://… (SQLite into PostgreSQL) or --from postgres://… (PostgreSQL into SQLite)');
+  }
+  const toPostgres = Boolean(values.to);
+  const flag = toPostgres ? '--to' : '--from';
+  const url = postgresUrl((values.to ?? values.from) as string, flag);
+  const verifyOnly = values['verify-only'] ?? false;
+  // The environment's database URL is the nodes' setting, not this command's: --to or --from names the database.
+  const { SWITCHBOARD_DATABASE_URL: _ignored, ...env } = io.env;
+  const settings = resolveSettings({ ...(values.data ? { data: values.data } : {}), ...(values['database-ca'] ? { 'database-ca': values['database-ca'] } : {}) }, env, io.cwd);
+  const file = databaseFile(settings.dataDir);
 
-    // The SQLite source is locked first (a running server is the likeliest refusal); a SQLite target is made
-    // only once PostgreSQL has been reached, so a wrong URL leaves no empty file behind.
-    let sqlite: SqliteSide | undefined;
-    let postgres: PostgresSide | undefined;
-    try {
-      if (toPostgres) sqlite = SqliteSide.open(file, { create: false, checkReferences: true });
-      postgres = await PostgresSide.open(url, { caFile: settings.databaseCa, setting: flag });
-      sqlite ??= SqliteSide.open(file, { create: !verifyOnly, checkReferences: false });
-      const plan = planTables(sqlite.schema(), await postgres.schema());
-      const [source, target] = toPostgres ? [sqlite, postgres] : [postgres, sqlite];
-      const report = await copyDatabase(source, target, plan, {
-        force: values.force ?? false,
-        verifyOnly,
-        onNotice: (text) => print(io.stderr, `warning: ${text}`),
-        ...((io.stderr as { isTTY?: boolean }).isTTY ? { onProgress: (name: string, rows: number) => print(io.stderr, `copying ${name} (${rows} rows)`) } : {}),
-      });
-      if (values.json) {
-        const { durationMs, ...facts } = report;
-        printJson(io.stdout, { ...facts, seconds: Number(seconds(durationMs)) });
-      } else {
-        printReport(report, io);
-      }
-      return report.ok ? EXIT.ok : EXIT.problems;
-    } finally {
-      await sqlite?.close();
-      await postgres?.close();
+  // The SQLite source is locked first (a running server is the likeliest refusal); a SQLite target is made
+  // only once PostgreSQL has been reached, so a wrong URL leaves no empty file behind.
+  let sqlite: SqliteSide | undefined;
+  let postgres: PostgresSide | undefined;
+  try {
+    if (toPostgres) sqlite = SqliteSide.open(file, { create: false, checkReferences: true });
+    postgres = await PostgresSide.open(url, { caFile: settings.databaseCa, setting: flag });
+    sqlite ??= SqliteSide.open(file, { create: !verifyOnly, checkReferences: false });
+    const plan = planTables(sqlite.schema(), await postgres.schema());
+    const [source, target] = toPostgres ? [sqlite, postgres] : [postgres, sqlite];
+    const report = await copyDatabase(source, target, plan, {
+      force: values.force ?? false,
+      verifyOnly,
+      onNotice: (text) => print(io.stderr, `warning: ${text}`),
+      ...((io.stderr as { isTTY?: boolean }).isTTY ? { onProgress: (name: string, rows: number) => print(io.stderr, `copying ${name} (${rows} rows)`) } : {}),
+    });
+    if (values.json) {
+      const { durationMs, ...facts } = report;
+      printJson(io.stdout, { ...facts, seconds: Number(seconds(durationMs)) });
+    } else {
+      printReport(report, io);
     }
-  },
-};
+    return report.ok ? EXIT.ok : EXIT.problems;
+  } finally {
+    await sqlite?.close();
+    await postgres?.close();
+  }
+}

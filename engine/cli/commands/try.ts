@@ -23,7 +23,8 @@ import { maskKnownSecrets, SecretStore } from '../../secrets.ts';
 import type { ApiRequestPlan } from '../../tools/custom/api-request/plan.ts';
 import { findApiTool, tryApiTool, type ApiToolTry } from '../../tools/custom/api-request/try.ts';
 import type { CallContext } from '../../tools/types.ts';
-import { EXIT, jsonFlag, loadCliManifests, parseFlags, personasFlag, print, printJson, requireFlag, type CliIO, type Command } from '../command.ts';
+import { type CliIO, EXIT, jsonFlag, parseFlags, personasFlag, print, printJson, requireFlag } from '../command.ts';
+import { loadCliManifests } from '../open.ts';
 
 /** Operator hints from the tool (a refused address, a missing secret) as plain lines on stderr. */
 function hintLogger(stderr: NodeJS.WritableStream) {
@@ -57,79 +58,64 @@ function toolArguments(pairs: readonly string[], plan: ApiRequestPlan): Record<s
   return args;
 }
 
-export const tryCommand: Command = {
-  name: 'try',
-  summary: 'Show the HTTP request an API tool would send (secrets masked) and, without --dry-run, send it.',
-  usage: [
-    'switchboard try --account A --persona P TOOL [--arg name=value ...] [--caller NUMBER] [--call ID]',
-    '                [--dry-run] [--json] [--personas DIR]',
-    '',
-    'Loads the manifests (--personas, SWITCHBOARD_PERSONAS or ./personas) as the server does, checks',
-    'the arguments against the tool\'s variables and renders its request with the call context and',
-    'the secrets of this environment (SWITCHBOARD_SECRETS_FILE or environment variables). Prints the',
-    'request with every secret value masked. Without --dry-run it sends the request through the same',
-    'SSRF guard as the server (SWITCHBOARD_OUTBOUND_ALLOW) and prints the text and data the model',
-    'would get. Exit 0 on success, 1 when the tool answers with an error, 2 for usage problems.',
-  ].join('\n'),
-  async run(argv, io: CliIO) {
-    const { values, positionals } = parseFlags(argv, {
-      ...jsonFlag,
-      ...personasFlag,
-      account: { type: 'string' },
-      persona: { type: 'string' },
-      arg: { type: 'string', multiple: true },
-      caller: { type: 'string' },
-      call: { type: 'string' },
-      'dry-run': { type: 'boolean' },
-    });
-    const accountId = requireFlag(values.account, 'account');
-    const personaId = requireFlag(values.persona, 'persona');
-    const toolName = positionals[0];
-    if (!toolName || positionals.length > 1) throw new SwitchboardError('BAD_REQUEST', 'name exactly one tool: switchboard try --account A --persona P TOOL');
+export async function run(argv: string[], io: CliIO): Promise<number> {
+  const { values, positionals } = parseFlags(argv, {
+    ...jsonFlag,
+    ...personasFlag,
+    account: { type: 'string' },
+    persona: { type: 'string' },
+    arg: { type: 'string', multiple: true },
+    caller: { type: 'string' },
+    call: { type: 'string' },
+    'dry-run': { type: 'boolean' },
+  });
+  const accountId = requireFlag(values.account, 'account');
+  const personaId = requireFlag(values.persona, 'persona');
+  const toolName = positionals[0];
+  if (!toolName || positionals.length > 1) throw new SwitchboardError('BAD_REQUEST', 'name exactly one tool: switchboard try --account A --persona P TOOL');
 
-    const snapshot = await loadCliManifests(values.personas, io.env);
-    if (!findPersona(snapshot, accountId, personaId) || !snapshot.accounts.has(accountId)) {
-      for (const problem of snapshot.problems.filter((item) => item.file.startsWith(`${accountId}/`))) print(io.stderr, `${problem.file}:${problem.line}:${problem.column}: ${problem.path ? `${problem.path}: ` : ''}${problem.message}`);
-    }
-    const target = findApiTool(snapshot, accountId, personaId, toolName);
-    const args = toolArguments(values.arg ?? [], target.plan);
+  const snapshot = await loadCliManifests(values.personas, io);
+  if (!findPersona(snapshot, accountId, personaId) || !snapshot.accounts.has(accountId)) {
+    for (const problem of snapshot.problems.filter((item) => item.file.startsWith(`${accountId}/`))) print(io.stderr, `${problem.file}:${problem.line}:${problem.column}: ${problem.path ? `${problem.path}: ` : ''}${problem.message}`);
+  }
+  const target = findApiTool(snapshot, accountId, personaId, toolName);
+  const args = toolArguments(values.arg ?? [], target.plan);
 
-    const settings = resolveSettings(values.personas ? { personas: values.personas } : {}, io.env);
-    const secrets = new SecretStore(io.env, settings.secretsFile, (message) => print(io.stderr, `warning: ${message}`));
-    // As the server does at start: every secret the manifests name is known to the mask, not only this tool's.
-    const everyName = new SecretStore(io.env, settings.secretsFile);
-    for (const name of referencedSecretNames(snapshot)) everyName.get(name);
-    const call: CallContext = {
-      accountId,
-      personaId,
-      callId: values.call ?? `try-${Date.now().toString(36)}`,
-      callerIdNumber: values.caller,
-      callerE164: toE164(values.caller, target.account.defaultCountry),
-      keyId: 'cli',
-    };
-    const dryRun = Boolean(values['dry-run']);
-    const outbound = new OutboundClient({ allow: settings.outboundAllow });
-    let tried: ApiToolTry;
-    try {
-      tried = await tryApiTool({ target, args, call, secrets, outbound, dryRun, log: hintLogger(io.stderr) });
-    } finally {
-      outbound.close();
-    }
-    if (tried.notSentFor !== undefined) throw new SwitchboardError('SECRET_MISSING', `secret ${tried.notSentFor} is not set: export ${tried.notSentFor}=… or add it to the secrets file (use --dry-run to see the request without it)`);
-    const { request, outcome, missingSecrets: missing } = tried;
-    if (missing.length) print(io.stderr, `warning: secret${missing.length > 1 ? 's' : ''} not set: ${missing.join(', ')}`);
+  const settings = resolveSettings(values.personas ? { personas: values.personas } : {}, io.env, io.cwd);
+  const secrets = new SecretStore(io.env, settings.secretsFile, (message) => print(io.stderr, `warning: ${message}`));
+  // As the server does at start: every secret the manifests name is known to the mask, not only this tool's.
+  const everyName = new SecretStore(io.env, settings.secretsFile);
+  for (const name of referencedSecretNames(snapshot)) everyName.get(name);
+  const call: CallContext = {
+    accountId,
+    personaId,
+    callId: values.call ?? `try-${Date.now().toString(36)}`,
+    callerIdNumber: values.caller,
+    callerE164: toE164(values.caller, target.account.defaultCountry),
+    keyId: 'cli',
+  };
+  const dryRun = Boolean(values['dry-run']);
+  const outbound = new OutboundClient({ allow: settings.outboundAllow });
+  let tried: ApiToolTry;
+  try {
+    tried = await tryApiTool({ target, args, call, secrets, outbound, dryRun, log: hintLogger(io.stderr) });
+  } finally {
+    outbound.close();
+  }
+  if (tried.notSentFor !== undefined) throw new SwitchboardError('SECRET_MISSING', `secret ${tried.notSentFor} is not set: export ${tried.notSentFor}=… or add it to the secrets file (use --dry-run to see the request without it)`);
+  const { request, outcome, missingSecrets: missing } = tried;
+  if (missing.length) print(io.stderr, `warning: secret${missing.length > 1 ? 's' : ''} not set: ${missing.join(', ')}`);
 
-    if (values.json) {
-      printJson(io.stdout, { request, ...(outcome ? { result: { is_error: outcome.isError, text: outcome.text, structured_content: outcome.data } } : {}) });
-    } else {
-      print(io.stdout, `${request.method} ${request.url}`);
-      for (const [name, value] of Object.entries(request.headers)) print(io.stdout, `${name}: ${value}`);
-      if (request.body !== undefined) print(io.stdout, `\n${request.body}`);
-      if (outcome) {
-        print(io.stdout, `\n${outcome.isError ? 'Tool error' : 'The model gets'}: ${outcome.text}`);
-        print(io.stdout, `Structured content: ${JSON.stringify(outcome.data)}`);
-      }
+  if (values.json) {
+    printJson(io.stdout, { request, ...(outcome ? { result: { is_error: outcome.isError, text: outcome.text, structured_content: outcome.data } } : {}) });
+  } else {
+    print(io.stdout, `${request.method} ${request.url}`);
+    for (const [name, value] of Object.entries(request.headers)) print(io.stdout, `${name}: ${value}`);
+    if (request.body !== undefined) print(io.stdout, `\n${request.body}`);
+    if (outcome) {
+      print(io.stdout, `\n${outcome.isError ? 'Tool error' : 'The model gets'}: ${outcome.text}`);
+      print(io.stdout, `Structured content: ${JSON.stringify(outcome.data)}`);
     }
-    return outcome?.isError ? EXIT.problems : EXIT.ok;
-  },
-};
+  }
+  return outcome?.isError ? EXIT.problems : EXIT.ok;
+}

@@ -14,7 +14,7 @@ import { SecretStore } from '../../secrets.ts';
 import { countMissing, formatMissing, missingSecrets, type MissingSecrets } from '../../secrets-inventory.ts';
 import { checkSecretsFile } from '../../startup-files.ts';
 import { builtinToolKinds } from '../../tools/kinds.ts';
-import { EXIT, parseFlags, print, printJson, type Command } from '../command.ts';
+import { type CliIO, EXIT, parseFlags, print, printJson } from '../command.ts';
 
 const FORMATS = ['text', 'json', 'github'] as const;
 type Format = (typeof FORMATS)[number];
@@ -22,78 +22,60 @@ type Format = (typeof FORMATS)[number];
 /** GitHub workflow commands need %, CR and LF escaped in the message. */
 const escapeAnnotation = (text: string) => text.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
 
-export const validateCommand: Command = {
-  name: 'validate',
-  summary: 'Check account and persona manifests; exit 1 with every problem found (warnings too with --strict).',
-  usage: [
-    'switchboard validate [DIR] [--format text|json|github] [--strict] [--check-secrets [--secrets-file FILE]]',
-    '',
-    'DIR defaults to ./personas (or SWITCHBOARD_PERSONAS). Checks YAML syntax, the JSON Schemas,',
-    'references between files, time zones, dates, tool names and templates, exactly as the server',
-    'does on load. Prints file:line:col: path: message per problem. --format github prints',
-    'workflow annotations for GitHub Actions; --format json one JSON object.',
-    'Warnings (a transfer policy that allows a whole international range) are printed too and',
-    'leave the exit code 0, as the server loads such files; --strict makes them errors (exit 1).',
-    '--check-secrets also lists every secret the manifests name (API tools, call-control drivers,',
-    'contact sources) that is not in the environment or the secrets file (--secrets-file or',
-    'SWITCHBOARD_SECRETS_FILE), with the part that fails without it, and exits 1 if there is one.',
-    'Run it where the server runs, with its environment.',
-  ].join('\n'),
-  async run(argv, io) {
-    const { values, positionals } = parseFlags(argv, { format: { type: 'string' }, strict: { type: 'boolean' }, 'check-secrets': { type: 'boolean' }, 'secrets-file': { type: 'string' } });
-    const strict = values.strict ?? false;
-    const format = (values.format ?? 'text') as Format;
-    if (!FORMATS.includes(format)) throw new SwitchboardError('BAD_REQUEST', `--format must be one of ${FORMATS.join(', ')}`);
-    const dirArgument = positionals[0] ?? io.env.SWITCHBOARD_PERSONAS ?? 'personas';
-    const dir = path.resolve(dirArgument);
+export async function run(argv: string[], io: CliIO): Promise<number> {
+  const { values, positionals } = parseFlags(argv, { format: { type: 'string' }, strict: { type: 'boolean' }, 'check-secrets': { type: 'boolean' }, 'secrets-file': { type: 'string' } });
+  const strict = values.strict ?? false;
+  const format = (values.format ?? 'text') as Format;
+  if (!FORMATS.includes(format)) throw new SwitchboardError('BAD_REQUEST', `--format must be one of ${FORMATS.join(', ')}`);
+  const dirArgument = positionals[0] ?? io.env.SWITCHBOARD_PERSONAS ?? 'personas';
+  const dir = path.resolve(io.cwd, dirArgument);
 
-    const started = performance.now();
-    const snapshot = await loadManifests({ dir, kinds: builtinToolKinds });
-    const elapsedMs = Math.round(performance.now() - started);
-    // Paths as the user wrote the directory, so editors and CI annotations find the files.
-    const shown = (problem: ManifestProblem): ManifestProblem => ({ ...problem, file: path.join(dirArgument, problem.file) });
-    const problems = snapshot.problems.map(shown);
-    const warnings = snapshot.warnings.map(shown);
-    const files = snapshot.files.size;
-    let missing: MissingSecrets[] | undefined;
-    if (values['check-secrets']) {
-      const { secretsFile } = resolveSettings(values['secrets-file'] ? { 'secrets-file': values['secrets-file'] } : {}, io.env);
-      checkSecretsFile(secretsFile);
-      missing = missingSecrets(snapshot, new SecretStore(io.env, secretsFile));
-    } else if (values['secrets-file']) {
-      throw new SwitchboardError('BAD_REQUEST', '--secrets-file is read with --check-secrets only');
-    }
-    const shownFile = (file: string) => path.join(dirArgument, file);
-    const failed = problems.length > 0 || (strict && warnings.length > 0) || Boolean(missing?.length);
+  const started = performance.now();
+  const snapshot = await loadManifests({ dir, kinds: builtinToolKinds });
+  const elapsedMs = Math.round(performance.now() - started);
+  // Paths as the user wrote the directory, so editors and CI annotations find the files.
+  const shown = (problem: ManifestProblem): ManifestProblem => ({ ...problem, file: path.join(dirArgument, problem.file) });
+  const problems = snapshot.problems.map(shown);
+  const warnings = snapshot.warnings.map(shown);
+  const files = snapshot.files.size;
+  let missing: MissingSecrets[] | undefined;
+  if (values['check-secrets']) {
+    const { secretsFile } = resolveSettings(values['secrets-file'] ? { 'secrets-file': values['secrets-file'] } : {}, io.env, io.cwd);
+    checkSecretsFile(secretsFile);
+    missing = missingSecrets(snapshot, new SecretStore(io.env, secretsFile));
+  } else if (values['secrets-file']) {
+    throw new SwitchboardError('BAD_REQUEST', '--secrets-file is read with --check-secrets only');
+  }
+  const shownFile = (file: string) => path.join(dirArgument, file);
+  const failed = problems.length > 0 || (strict && warnings.length > 0) || Boolean(missing?.length);
 
-    if (format === 'json') {
-      printJson(io.stdout, {
-        valid: !failed,
-        files,
-        accounts: snapshot.accounts.size,
-        personas: snapshot.personas.size,
-        problems: problems.map((problem) => ({ ...problem, text: formatProblem(problem) })),
-        warnings: warnings.map((warning) => ({ ...warning, text: formatProblem(warning) })),
-        ...(missing ? { missing_secrets: missing.map((entry) => ({ ...entry, file: shownFile(entry.file), text: formatMissing(entry) })) } : {}),
-      });
-    } else if (format === 'github') {
-      for (const problem of [...problems, ...warnings]) {
-        const level = problem.severity === 'warning' && !strict ? 'warning' : 'error';
-        print(io.stdout, `::${level} file=${problem.file},line=${problem.line},col=${problem.column},title=${escapeAnnotation(problem.path || 'manifest')}::${escapeAnnotation(problem.message)}`);
-      }
-      for (const entry of missing ?? []) print(io.stdout, `::error file=${shownFile(entry.file)},title=secret not set::${escapeAnnotation(formatMissing(entry))}`);
-    } else {
-      for (const problem of [...problems, ...warnings]) print(io.stdout, formatProblem(problem));
-      for (const entry of missing ?? []) print(io.stdout, `${shownFile(entry.file)}: secret not set: ${formatMissing(entry)}`);
+  if (format === 'json') {
+    printJson(io.stdout, {
+      valid: !failed,
+      files,
+      accounts: snapshot.accounts.size,
+      personas: snapshot.personas.size,
+      problems: problems.map((problem) => ({ ...problem, text: formatProblem(problem) })),
+      warnings: warnings.map((warning) => ({ ...warning, text: formatProblem(warning) })),
+      ...(missing ? { missing_secrets: missing.map((entry) => ({ ...entry, file: shownFile(entry.file), text: formatMissing(entry) })) } : {}),
+    });
+  } else if (format === 'github') {
+    for (const problem of [...problems, ...warnings]) {
+      const level = problem.severity === 'warning' && !strict ? 'warning' : 'error';
+      print(io.stdout, `::${level} file=${problem.file},line=${problem.line},col=${problem.column},title=${escapeAnnotation(problem.path || 'manifest')}::${escapeAnnotation(problem.message)}`);
     }
-    if (format !== 'json') {
-      const summary = problems.length
-        ? `${problems.length} problem${problems.length === 1 ? '' : 's'} in ${new Set(problems.map((p) => p.file)).size} of ${files} files`
-        : `${files} files valid: ${snapshot.accounts.size} accounts, ${snapshot.personas.size} personas`;
-      const warned = warnings.length ? `, ${warnings.length} warning${warnings.length === 1 ? '' : 's'}${strict ? ' (errors with --strict)' : ''}` : '';
-      const secrets = missing === undefined ? '' : missing.length ? `, ${countMissing(missing)} secret${countMissing(missing) === 1 ? '' : 's'} not set` : ', every secret set';
-      print(io.stderr, `${summary}${warned}${secrets} (${elapsedMs} ms)`);
-    }
-    return failed ? EXIT.problems : EXIT.ok;
-  },
-};
+    for (const entry of missing ?? []) print(io.stdout, `::error file=${shownFile(entry.file)},title=secret not set::${escapeAnnotation(formatMissing(entry))}`);
+  } else {
+    for (const problem of [...problems, ...warnings]) print(io.stdout, formatProblem(problem));
+    for (const entry of missing ?? []) print(io.stdout, `${shownFile(entry.file)}: secret not set: ${formatMissing(entry)}`);
+  }
+  if (format !== 'json') {
+    const summary = problems.length
+      ? `${problems.length} problem${problems.length === 1 ? '' : 's'} in ${new Set(problems.map((p) => p.file)).size} of ${files} files`
+      : `${files} files valid: ${snapshot.accounts.size} accounts, ${snapshot.personas.size} personas`;
+    const warned = warnings.length ? `, ${warnings.length} warning${warnings.length === 1 ? '' : 's'}${strict ? ' (errors with --strict)' : ''}` : '';
+    const secrets = missing === undefined ? '' : missing.length ? `, ${countMissing(missing)} secret${countMissing(missing) === 1 ? '' : 's'} not set` : ', every secret set';
+    print(io.stderr, `${summary}${warned}${secrets} (${elapsedMs} ms)`);
+  }
+  return failed ? EXIT.problems : EXIT.ok;
+}
