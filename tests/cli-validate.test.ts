@@ -191,6 +191,28 @@ describe('warm transfer settings', () => {
   });
 });
 
+describe('esl warm transfer settings', () => {
+  it('refuses a text-to-speech engine without a voice and hold music FreeSWITCH cannot play, at their place', async () => {
+    const dir = tempDir('validate-warm-esl');
+    const esl = (id: string, lines: string[]) => [`account_id: ${id}`, 'timezone: UTC', 'call_control:', '  driver: esl', '  host: 10.20.0.5', '  password: FS_ESL', ...lines, ''].join('\n');
+    writeManifests(dir, {
+      'acme/account.yaml': esl('acme', ['  tts_engine: unimrcp', '  warm: { music_on_hold: "music on hold" }']),
+      'acme/desk.yaml': 'persona_id: desk\n',
+      'globex/account.yaml': esl('globex', ['  tts_engine: unimrcp', '  warm: { voice: en-US-Wavenet-D, music_on_hold: jazz }']),
+      'globex/desk.yaml': 'persona_id: desk\n',
+      'initech/account.yaml': esl('initech', ['  tts_engine: unimrcp', '  warm: { briefing: header }']),
+      'initech/desk.yaml': 'persona_id: desk\n',
+    });
+    const result = await runCli(['validate', dir]);
+    expect(result.code).toBe(1);
+    expect(result.stdout.trim().split('\n')).toEqual([
+      `${dir}/acme/account.yaml:7:15: call_control.tts_engine: a spoken briefing with the tts_engine unimrcp needs warm.voice (one of its voices)`,
+      `${dir}/acme/account.yaml:8:26: call_control.warm.music_on_hold: music_on_hold "music on hold" is not a stream or file FreeSWITCH can play here (no spaces, quotes or "::")`,
+      `${dir}/acme/desk.yaml:1:1: acme/account.yaml is missing or invalid, so this persona cannot be loaded`,
+    ]);
+  });
+});
+
 describe('transfer policy warnings', () => {
   const policy = (allow: string[], deny: string[] = []) => ({
     'acme/account.yaml': ['account_id: acme', 'timezone: America/New_York', 'transfer_policy:', `  allow: ${JSON.stringify(allow)}`, `  deny: ${JSON.stringify(deny)}`, ''].join('\n'),

@@ -4,6 +4,8 @@
  * reports it at file:line:col like a schema problem.
  */
 import type { CallControlSettings } from '../../manifests/types.ts';
+import { warmSettingsOf } from '../warm.ts';
+import { DEFAULT_TTS_ENGINE, holdStream } from './esl/warm-commands.ts';
 
 interface Finding {
   path: (string | number)[];
@@ -26,9 +28,18 @@ export function checkCallControl(settings: CallControlSettings | undefined): Fin
       }
       break;
     }
-    case 'esl':
+    case 'esl': {
       if (settings.transfer_method === 'bridge') need('endpoint_template', 'transfer_method bridge originates a leg, e.g. user/{destination} or sofia/gateway/trunk/{destination}');
+      const warm = warmSettingsOf(settings);
+      const engine = settings.tts_engine ?? DEFAULT_TTS_ENGINE;
+      // FreeSWITCH's speak hangs the leg up when it has no voice; flite's is known, another engine's is not.
+      if (warm.briefing === 'tts' && engine !== DEFAULT_TTS_ENGINE && !warm.voice) {
+        findings.push({ path: ['call_control', 'tts_engine'], message: `a spoken briefing with the tts_engine ${engine} needs warm.voice (one of its voices)` });
+      }
+      const music = holdStream(warm.musicOnHold);
+      if (!music.ok) findings.push({ path: ['call_control', 'warm', 'music_on_hold'], message: music.reason });
       break;
+    }
     default:
       break;
   }
