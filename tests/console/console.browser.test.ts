@@ -6,7 +6,8 @@
  * tool calls appearing in the live list as they happen, DND turned on and
  * off, sign-out; and through it all no request to another origin, nothing
  * refused by the page's Content-Security-Policy, no script error, every
- * field labelled, and the key never in a URL or a cookie.
+ * field labelled, nothing axe-core finds against WCAG 2.1 AA in any view
+ * (contrast among it), and the key never in a URL or a cookie.
  */
 import fs from 'node:fs';
 
@@ -15,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { auditRows } from '../helpers/admin.ts';
 import { callHeaders, connect } from '../helpers/server.ts';
-import { launchChromium, manifestFile, readManifest, SHOP_TOKEN, signIn, startConsoleFixture, type ConsoleFixture } from './fixture.ts';
+import { accessibilityViolations, launchChromium, manifestFile, readManifest, SHOP_TOKEN, signIn, startConsoleFixture, type ConsoleFixture } from './fixture.ts';
 
 let fixture: ConsoleFixture;
 let browser: Browser;
@@ -63,6 +64,7 @@ describe('the console in a browser', () => {
   it('refuses a wrong key and a key of another account, and keeps neither', async () => {
     await openConsole();
     await expect.poll(() => unlabelled(page)).toEqual([]);
+    expect(await accessibilityViolations(page)).toEqual([]);
     await signIn(page, 'acme', 'sb_this_is_not_a_key');
     await expect.poll(() => page.getByRole('alert').filter({ hasText: 'Not signed in' }).textContent()).toContain('Invalid or revoked API key');
 
@@ -84,6 +86,7 @@ describe('the console in a browser', () => {
     expect(await page.locator('#problems').textContent()).toContain('None');
     expect(await page.locator('#last-good').textContent()).toContain('No');
     await page.getByRole('status').filter({ hasText: 'Live' }).waitFor();
+    expect(await accessibilityViolations(page)).toEqual([]);
 
     // The key lives in this tab's session storage only: not in the URL, not in a cookie.
     expect(await page.evaluate(() => sessionStorage.getItem('switchboard.console.key'))).toBe(fixture.admin);
@@ -101,6 +104,7 @@ describe('the console in a browser', () => {
     await expect.poll(() => problem.first().textContent(), { timeout: 10_000 }).toContain(`acme/after-hours.yaml:${line}:`);
     expect(await problem.first().textContent()).toContain('office_hours.saturday');
     expect(await page.locator('#last-good').textContent()).toContain('Yes');
+    expect(await accessibilityViolations(page)).toEqual([]);
 
     fs.writeFileSync(manifestFile(fixture, 'acme/after-hours.yaml'), good);
     await expect.poll(() => page.locator('#problems').textContent(), { timeout: 10_000 }).toContain('None');
@@ -130,6 +134,7 @@ describe('the console in a browser', () => {
     expect(fixture.upstream.requests).toHaveLength(1);
     expect(fixture.upstream.requests[0]!.headers.authorization).toBe(`Bearer ${SHOP_TOKEN}`);
     expect(await page.content()).not.toContain(SHOP_TOKEN);
+    expect(await accessibilityViolations(page)).toEqual([]);
   });
 
   it('runs a transfer on a simulated call', async () => {
@@ -159,6 +164,7 @@ describe('the console in a browser', () => {
     await auditRows(fixture.server, fixture.admin, { call: 'browser-live-call' }, 1);
     await expect.poll(() => calls.textContent(), { timeout: 10_000 }).toContain('browser-live-call');
     await expect.poll(() => page.getByRole('table', { name: 'Leads, newest first' }).textContent(), { timeout: 10_000 }).toContain('Burst pipe in the kitchen');
+    expect(await accessibilityViolations(page)).toEqual([]);
 
     await page.getByLabel('Call id').fill('browser-live-call');
     await page.getByRole('button', { name: 'Filter' }).click();
@@ -175,15 +181,16 @@ describe('the console in a browser', () => {
     await page.getByRole('link', { name: 'Availability' }).click();
     const dana = page.locator('tr[data-user="u-100"]');
     await dana.getByLabel('Reason').fill('At the dentist');
-    await dana.getByRole('button', { name: 'Turn Do-Not-Disturb on for Dana Reyes' }).click();
+    await dana.getByRole('button', { name: 'Turn DND on for Dana Reyes' }).click();
     await expect.poll(() => dana.textContent()).toContain('On Do-Not-Disturb');
     expect(await dana.textContent()).toContain('At the dentist');
+    expect(await accessibilityViolations(page)).toEqual([]);
     const state = async () => ((await (await fetch(new URL('/ucp/v2/accounts/acme/users/u-100/dnd', fixture.server.url), { headers: { 'X-API-Key': fixture.admin } })).json()) as { dnd: { enabled: boolean } }).dnd.enabled;
     expect(await state()).toBe(true);
     // Focus stays on Dana's row for a keyboard user.
     expect(await page.evaluate(() => document.activeElement?.closest('tr')?.getAttribute('data-user'))).toBe('u-100');
 
-    await dana.getByRole('button', { name: 'Turn Do-Not-Disturb off for Dana Reyes' }).click();
+    await dana.getByRole('button', { name: 'Turn DND off for Dana Reyes' }).click();
     await expect.poll(() => dana.textContent()).toContain('Available');
     expect(await state()).toBe(false);
 

@@ -7,6 +7,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -100,6 +101,24 @@ export async function signIn(page: Page, account: string, key: string): Promise<
   await page.getByLabel('Account', { exact: true }).fill(account);
   await page.getByLabel('Admin key').fill(key);
   await page.getByLabel('Admin key').press('Enter');
+}
+
+const axeSource = fs.readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/**
+ * What axe-core finds against WCAG 2.1 A and AA in the page as it is now
+ * (contrast, labels, names, structure), one line per rule broken. It is
+ * evaluated through the browser's debugging protocol, which the page's CSP
+ * does not govern; the page itself loads nothing but its own files.
+ */
+export async function accessibilityViolations(page: Page): Promise<string[]> {
+  await page.evaluate(axeSource);
+  const violations = await page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run(context: Document, options: object): Promise<{ violations: { id: string; help: string; nodes: { target: string[] }[] }[] }> } }).axe;
+    const result = await axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
+    return result.violations.map((violation) => `${violation.id}: ${violation.help} (${violation.nodes.map((node) => node.target.join(' ')).join(', ')})`);
+  });
+  return violations;
 }
 
 /** The file a manifest of the fixture lives in. */

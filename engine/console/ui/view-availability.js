@@ -16,7 +16,7 @@ export function renderAvailability(container, context) {
   const status = h('p', { class: 'visually-hidden', role: 'status' });
   replace(container, h('h1', null, 'Availability'), h('p', { class: 'note' }, "Who takes calls now. A transfer to a user on Do-Not-Disturb follows the tool's on_dnd; check_user_availability tells the agent."), status, body);
 
-  /** The user whose DND was just changed: keyboard focus goes back to their row once the table is read again. */
+  /** The user whose row held the focus (or whose DND was just changed): focus goes back to their row once the table is read again. */
   let focusUser = '';
 
   /**
@@ -40,7 +40,7 @@ export function renderAvailability(container, context) {
     };
     let action;
     if (user.dnd.enabled) {
-      action = h('button', { type: 'button', class: 'secondary', 'aria-label': `Turn Do-Not-Disturb off for ${user.name}`, onclick: () => void change('DELETE') }, 'Turn DND off');
+      action = h('button', { type: 'button', class: 'secondary', 'aria-label': `Turn DND off for ${user.name}`, onclick: () => void change('DELETE') }, 'Turn DND off');
     } else {
       const reason = h('input', { id: uid('reason'), maxlength: 200, autocomplete: 'off' });
       const until = h('input', { id: uid('until'), type: 'datetime-local' });
@@ -49,7 +49,7 @@ export function renderAvailability(container, context) {
         { class: 'inline-fields', method: 'post', 'aria-label': `Do-Not-Disturb for ${user.name}` },
         h('div', { class: 'field' }, h('label', { for: reason.id }, 'Reason'), reason),
         h('div', { class: 'field' }, h('label', { for: until.id }, 'Until (optional)'), until, h('p', { class: 'help' }, "In the account's time zone.")),
-        h('button', { type: 'submit', 'aria-label': `Turn Do-Not-Disturb on for ${user.name}` }, 'Turn DND on'),
+        h('button', { type: 'submit', 'aria-label': `Turn DND on for ${user.name}` }, 'Turn DND on'),
       );
       action.addEventListener('submit', (event) => {
         event.preventDefault();
@@ -72,6 +72,8 @@ export function renderAvailability(container, context) {
   const load = refresher(async () => {
     try {
       const answer = await api('/users');
+      // A row read again keeps the keyboard where it was: on that user's control.
+      focusUser ||= document.activeElement?.closest('tr[data-user]')?.getAttribute('data-user') ?? '';
       replace(
         body,
         answer.users.length
