@@ -40,7 +40,7 @@ export interface SessionSetupResult {
   perSecond: number;
 }
 
-const LEGACY_VERSION = '2025-11-25';
+export const LEGACY_VERSION = '2025-11-25';
 const MODERN_VERSION = '2026-07-28';
 const META = {
   'io.modelcontextprotocol/protocolVersion': MODERN_VERSION,
@@ -48,7 +48,7 @@ const META = {
   'io.modelcontextprotocol/clientCapabilities': {},
 };
 
-interface Answer {
+export interface Answer {
   status: number;
   headers: http.IncomingHttpHeaders;
   body: string;
@@ -58,7 +58,7 @@ export function createAgent(sockets: number): http.Agent {
   return new http.Agent({ keepAlive: true, maxSockets: sockets, maxFreeSockets: sockets });
 }
 
-function send(agent: http.Agent, url: URL, headers: Record<string, string>, body: unknown): Promise<Answer> {
+export function send(agent: http.Agent, url: URL, headers: Record<string, string>, body: unknown): Promise<Answer> {
   const payload = JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const request = http.request(
@@ -80,11 +80,16 @@ function send(agent: http.Agent, url: URL, headers: Record<string, string>, body
   });
 }
 
+export interface RpcAnswer {
+  result?: { isError?: boolean; content?: { type: string; text?: string }[]; structuredContent?: Record<string, unknown> };
+  error?: { code?: number; message?: string };
+}
+
 /** The JSON-RPC response in a JSON or SSE body. */
-function rpcResult(answer: Answer): { result?: { isError?: boolean }; error?: unknown } | undefined {
+export function rpcResult(answer: Answer): RpcAnswer | undefined {
   const text = answer.body.startsWith('{') ? answer.body : /^data: (.*)$/m.exec(answer.body)?.[1];
   try {
-    return text ? (JSON.parse(text) as { result?: { isError?: boolean }; error?: unknown }) : undefined;
+    return text ? (JSON.parse(text) as RpcAnswer) : undefined;
   } catch {
     return undefined;
   }
