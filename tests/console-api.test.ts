@@ -13,6 +13,7 @@ import path from 'node:path';
 import type { Client } from '@modelcontextprotocol/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { payloads, type ChangeKind } from '../engine/console/changes.ts';
 import { readGitHead } from '../engine/manifests/git-head.ts';
 import { auditRows } from './helpers/admin.ts';
 import { freshDatabase } from './helpers/postgres.ts';
@@ -322,6 +323,16 @@ describe('the change stream', () => {
     expect(fs.statSync(path.join(worktree, '.git')).isFile()).toBe(true);
     expect(await readGitHead(worktree)).toEqual({ commit, branch: 'staging' });
     expect(await readGitHead(server.dataDir)).toBeNull();
+  });
+});
+
+describe('notices between nodes', () => {
+  it("fit PostgreSQL's payload limit however many accounts changed at once, and lose none", () => {
+    const notices = Array.from({ length: 400 }, (_, index) => ({ account: `account-${index}-${'x'.repeat(40)}`, kinds: ['audit', 'calls', 'leads'] as ChangeKind[] }));
+    const sent = payloads(notices);
+    expect(sent.length).toBeGreaterThan(1);
+    for (const payload of sent) expect(Buffer.byteLength(payload)).toBeLessThan(8000);
+    expect(sent.flatMap((payload) => (JSON.parse(payload) as { changes: unknown[] }).changes)).toEqual(notices);
   });
 });
 

@@ -20,8 +20,11 @@
  * The first three are announced on the store's notification channel, so
  * with several nodes on one PostgreSQL database a console connected to any
  * node hears of changes made on every node; with SQLite the channel stays in
- * the process, which is the only one. Notices are coalesced per account for
- * a moment, so a burst of tool calls is one notice and one read per list.
+ * the process, which is the only one. A node gathers its announcements for a
+ * moment and sends them as one notification, so its notifications stay a
+ * few a second however busy it is; and each node gathers the notices of an
+ * account for a moment before telling its consoles, so a burst of tool calls
+ * is one notice and one read per list.
  */
 import type { Logger } from '../logging.ts';
 import type { StoreEngine } from '../store/engine.ts';
@@ -41,11 +44,36 @@ interface Pending {
   timer: NodeJS.Timeout;
 }
 
+/** PostgreSQL takes notification payloads under 8000 bytes. */
+const MAX_PAYLOAD_CHARS = 7000;
+
+/** Notices as few payloads as fit the channel: `{"changes":[{"account","kinds"},…]}`. */
+export function payloads(notices: readonly { account: string; kinds: readonly ChangeKind[] }[]): string[] {
+  const out: string[] = [];
+  let batch: string[] = [];
+  let size = 0;
+  for (const notice of notices) {
+    const text = JSON.stringify(notice);
+    if (batch.length && size + text.length > MAX_PAYLOAD_CHARS) {
+      out.push(`{"changes":[${batch.join(',')}]}`);
+      batch = [];
+      size = 0;
+    }
+    batch.push(text);
+    size += text.length + 1;
+  }
+  if (batch.length) out.push(`{"changes":[${batch.join(',')}]}`);
+  return out;
+}
+
 const isKind = (value: unknown): value is ChangeKind => typeof value === 'string' && (CHANGE_KINDS as readonly string[]).includes(value);
 
 export class ChangeFeed {
   private readonly listeners = new Map<string, Set<ChangeListener>>();
   private readonly pending = new Map<string, Pending>();
+  /** Announcements gathered for the next notification, by account. */
+  private readonly outgoing = new Map<string, Set<ChangeKind>>();
+  private sendTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly store: StoreEngine,
@@ -85,25 +113,47 @@ export class ChangeFeed {
     this.pending.set(accountId, { kinds: new Set(kinds), timer });
   }
 
-  /** A change of shared state: heard by the listeners of every node sharing the store (this one through the channel too). */
+  /**
+   * A change of shared state: heard by the listeners of every node sharing
+   * the store (this one through the channel too). Announcements are gathered
+   * for a moment and sent as one notification (or a few, under the
+   * channel's payload limit), so a busy node sends a few notifications a
+   * second whatever its load, whether or not a console is open anywhere.
+   */
   announce(accountId: string, kinds: readonly ChangeKind[]): void {
-    // A lost notice costs a console its live update until the next one, never a wrong answer: it reads the API.
-    this.store.notify(CHANGES_CHANNEL, JSON.stringify({ account: accountId, kinds })).catch((error: unknown) => {
-      this.log.warn({ err: error, event: 'console_change_not_announced', account: accountId }, 'a change was not announced to the consoles; they show it with the next one');
-    });
+    let pending = this.outgoing.get(accountId);
+    if (!pending) this.outgoing.set(accountId, (pending = new Set()));
+    for (const kind of kinds) pending.add(kind);
+    if (this.sendTimer) return;
+    this.sendTimer = setTimeout(() => this.send(), COALESCE_MS);
+    this.sendTimer.unref();
+  }
+
+  private send(): void {
+    this.sendTimer = undefined;
+    const notices = [...this.outgoing].map(([account, kinds]) => ({ account, kinds: [...kinds] }));
+    this.outgoing.clear();
+    for (const payload of payloads(notices)) {
+      // A lost notice costs a console its live update until the next one, never a wrong answer: it reads the API.
+      this.store.notify(CHANGES_CHANNEL, payload).catch((error: unknown) => {
+        this.log.warn({ err: error, event: 'console_change_not_announced' }, 'changes were not announced to the consoles; they show them with the next ones');
+      });
+    }
   }
 
   /** Listens on the channel; resolves with a function that stops listening. */
   listen(): Promise<() => Promise<void>> {
     return this.store.listen(CHANGES_CHANNEL, (payload) => {
-      let notice: { account?: unknown; kinds?: unknown };
+      let notices: unknown;
       try {
-        notice = JSON.parse(payload) as typeof notice;
+        notices = (JSON.parse(payload) as { changes?: unknown }).changes;
       } catch {
         return;
       }
-      if (typeof notice.account !== 'string' || !Array.isArray(notice.kinds)) return;
-      this.changed(notice.account, notice.kinds.filter(isKind));
+      if (!Array.isArray(notices)) return;
+      for (const notice of notices as { account?: unknown; kinds?: unknown }[]) {
+        if (typeof notice?.account === 'string' && Array.isArray(notice.kinds)) this.changed(notice.account, notice.kinds.filter(isKind));
+      }
     });
   }
 
@@ -115,6 +165,9 @@ export class ChangeFeed {
   stop(): void {
     for (const pending of this.pending.values()) clearTimeout(pending.timer);
     this.pending.clear();
+    clearTimeout(this.sendTimer);
+    this.sendTimer = undefined;
+    this.outgoing.clear();
   }
 
   private deliver(accountId: string): void {
