@@ -51,8 +51,10 @@ export function changeStreams(feed: ChangeFeed, heartbeatMs = CHANGES_HEARTBEAT_
       router.use((req: Request, res: Response, next) => {
         const kinds = kindsOfWrite(req.method, req.path);
         if (kinds.length) {
+          // Read now: the routes after this one set req.params anew.
+          const accountId = accountParam(req);
           res.on('finish', () => {
-            if (res.statusCode < 300) feed.announce(accountParam(req), kinds);
+            if (res.statusCode < 300) feed.announce(accountId, kinds);
           });
         }
         next();
