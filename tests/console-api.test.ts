@@ -287,6 +287,13 @@ describe('the change stream', () => {
     expect(dnd.status).toBe(200);
     await eventually(() => (changes.kinds.includes('users') ? true : undefined), 5000, 'users');
 
+    // A call the PBX registers through the admin API.
+    changes.kinds.length = 0;
+    const registered = await fetch(new URL(`${base()}/calls`, server.url), { method: 'POST', headers: { 'X-API-Key': admin, 'Content-Type': 'application/json' }, body: JSON.stringify({ call_id: 'pbx-1' }) });
+    expect(registered.status).toBe(201);
+    await eventually(() => (changes.kinds.includes('calls') ? true : undefined), 5000, 'calls');
+    expect(changes.kinds).not.toContain('audit');
+
     writeManifests(server.personasDir, { 'acme/front-desk.yaml': 'persona_id: front-desk\nhangup_delay_seconds: lots\n' });
     await eventually(() => (changes.kinds.includes('manifests') ? true : undefined), 5000, 'manifests');
     const broken = (await get(`${base()}/manifests`)).body;
