@@ -5,8 +5,8 @@
  * concurrent transactions that all commit (group commit on SQLite), writes
  * from a failing transaction that leave no trace, notifications. On SQLite
  * also: a read is answered while another process holds the write lock (one
- * that finds no row too), and
- * a write waits for that lock off the event loop.
+ * that finds no row too), a write waits for that lock off the event loop,
+ * and one whose wait runs out is refused and never made.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -14,6 +14,7 @@ import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { SwitchboardError } from '../engine/errors.ts';
 import type { StoreEngine } from '../engine/store/engine.ts';
 import { PostgresEngine } from '../engine/store/postgres/engine.ts';
 import { list, sql } from '../engine/store/sql.ts';
@@ -157,5 +158,35 @@ describe('the sqlite engine and another process holding the write lock', () => {
       if (other.inTransaction) other.exec('ROLLBACK');
       other.close();
     }
+  });
+
+  it('refuses a write whose wait for the lock runs out as STORE_UNAVAILABLE, and never makes it once the lock is let go', async () => {
+    const file = path.join(dir, 'impatient.db');
+    const impatient = await SqliteEngine.open(file, { lockWaitMs: 200 });
+    const other = new BetterSqlite3(file);
+    other.exec('BEGIN IMMEDIATE');
+    let worked = false;
+    try {
+      const write = impatient.run(sql`INSERT INTO api_keys (id, account_id, role, hash, created_at) VALUES (${'late'}, ${'acme'}, ${'mcp'}, ${'h1'}, ${1})`);
+      const transaction = impatient.transaction(async (tx) => {
+        worked = true;
+        await tx.run(sql`INSERT INTO api_keys (id, account_id, role, hash, created_at) VALUES (${'late-tx'}, ${'acme'}, ${'mcp'}, ${'h2'}, ${1})`);
+      });
+      for (const refused of [write, transaction]) {
+        const error = (await refused.then(() => undefined, (problem: unknown) => problem)) as SwitchboardError;
+        expect(error).toBeInstanceOf(SwitchboardError);
+        expect(error.code).toBe('STORE_UNAVAILABLE');
+        expect(error.retryable).toBe(true);
+        expect(error.message).toBe('The data store is busy (another program is writing to it), so this could not be done. You may try once more in a moment; if it fails again, tell the caller it cannot be done right now.');
+      }
+    } finally {
+      other.exec('COMMIT');
+      other.close();
+    }
+    // The lock is free: the next write is made, the refused ones never are.
+    expect(await impatient.run(sql`INSERT INTO api_keys (id, account_id, role, hash, created_at) VALUES (${'next'}, ${'acme'}, ${'mcp'}, ${'h3'}, ${1})`)).toBe(1);
+    expect(await impatient.all(sql`SELECT id FROM api_keys ORDER BY id`)).toEqual([{ id: 'next' }]);
+    expect(worked).toBe(false);
+    await impatient.close();
   });
 });

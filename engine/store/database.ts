@@ -20,6 +20,9 @@ export interface OpenOptions {
   readonly?: boolean;
 }
 
+/** How long a statement waits for another connection's lock before SQLITE_BUSY (the CLI and the server share the file). */
+export const BUSY_TIMEOUT_MS = 5000;
+
 const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations', 'sqlite');
 
 /**
@@ -32,7 +35,7 @@ export function openDatabase(file: string, options: OpenOptions = {}): Database 
     if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
     const db = new BetterSqlite3(file, { readonly: options.readonly ?? false });
     try {
-      db.pragma('busy_timeout = 5000');
+      db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
       if (!options.readonly) {
         db.pragma('journal_mode = WAL');
         db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);

@@ -58,10 +58,12 @@ export async function within<T>(work: Promise<T>, ms: number): Promise<T | undef
   }
 }
 
-const isLockBusy = (error: unknown): boolean => {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
-};
+/** SQLite's lock error, or the store's STORE_UNAVAILABLE whose cause it is (another process held the write lock past the wait). */
+const isLockBusy = (error: unknown): boolean =>
+  [error, (error as { cause?: unknown } | null)?.cause].some((candidate) => {
+    const code = (candidate as { code?: unknown } | null)?.code;
+    return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
+  });
 
 export class StorageProbe {
   private last: StorageState | undefined;

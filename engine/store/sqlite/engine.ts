@@ -11,10 +11,11 @@ import { Worker } from 'node:worker_threads';
 
 import BetterSqlite3 from 'better-sqlite3';
 
+import { SwitchboardError } from '../../errors.ts';
 import type { Executor, NotificationHandler, Row, StoreEngine, TransactionOptions } from '../engine.ts';
 import { render, type Sql } from '../sql.ts';
 import { storageFailure, withStorage } from '../storage-errors.ts';
-import { fromWire, type QueryMode, type WorkerAnswer, type WorkerReady, type WorkerRequest } from './protocol.ts';
+import { fromWire, type QueryMode, type WorkerAnswer, type WorkerOptions, type WorkerReady, type WorkerRequest } from './protocol.ts';
 
 type Pending = { resolve: (value: unknown) => void; reject: (error: Error) => void };
 type Request = WorkerRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
@@ -25,6 +26,24 @@ const ON_WORKER = Symbol('on the worker');
 export interface SqliteEngineOptions {
   synchronous?: 'normal' | 'full';
   idleTransactionMs?: number;
+  /** Longest a write waits for another process's write lock (default 10 s, as PostgreSQL's default statement time-out). */
+  lockWaitMs?: number;
+}
+
+/**
+ * A write refused because another process held the write lock past the wait
+ * is the catalogue's STORE_UNAVAILABLE (503, retryable) for every caller,
+ * translated once here: the write was not made and will not be, and trying
+ * again shortly can work. The SQLite error stays its cause (the readiness
+ * probe reads it).
+ */
+function lockedOut(error: Error): Error {
+  const code = (error as { code?: unknown }).code;
+  if (typeof code !== 'string' || !code.startsWith('SQLITE_BUSY')) return error;
+  return new SwitchboardError('STORE_UNAVAILABLE', 'The data store is busy (another program is writing to it), so this could not be done. You may try once more in a moment; if it fails again, tell the caller it cannot be done right now.', {
+    cause: error,
+    retryAfter: 2,
+  });
 }
 
 export class SqliteEngine implements StoreEngine {
@@ -47,7 +66,7 @@ export class SqliteEngine implements StoreEngine {
       if (!waiting) return;
       this.pending.delete(message.id);
       if (message.ok) waiting.resolve(message.result);
-      else waiting.reject(fromWire(message.error));
+      else waiting.reject(lockedOut(fromWire(message.error)));
     });
     worker.on('error', (error) => this.failAll(error));
     worker.on('exit', () => this.failAll(new Error('the SQLite write worker stopped')));
@@ -58,7 +77,7 @@ export class SqliteEngine implements StoreEngine {
   static async open(file: string, options: SqliteEngineOptions = {}): Promise<SqliteEngine> {
     if (file === ':memory:') throw new Error('the SQLite engine needs a file: a database in memory cannot be shared with its write worker');
     const worker = new Worker(new URL('./worker-entry.mjs', import.meta.url), {
-      workerData: { file, synchronous: options.synchronous ?? 'full', idleTransactionMs: options.idleTransactionMs ?? 30_000 },
+      workerData: { file, synchronous: options.synchronous ?? 'full', idleTransactionMs: options.idleTransactionMs ?? 30_000, lockWaitMs: options.lockWaitMs ?? 10_000 } satisfies WorkerOptions,
     });
     const ready = await new Promise<WorkerReady>((resolve, reject) => {
       worker.once('message', resolve);

@@ -30,6 +30,8 @@ export interface WorkerOptions {
   synchronous: 'normal' | 'full';
   /** Longest a transaction may hold the write side between two of its own messages. */
   idleTransactionMs: number;
+  /** Longest a write waits for another process's write lock before it is refused. */
+  lockWaitMs: number;
 }
 
 export const toWire = (error: unknown): WireError => ({

@@ -10,20 +10,33 @@
  * queued), or after a bounded batch, and only then is each of them answered
  * "committed": nobody hears "done" before the data is on disk. A batch made
  * only of non-durable transactions (audit rows) commits without an fsync.
+ *
+ * Another process holding the write lock (a backup, an import, a `sqlite3`
+ * shell): writes wait in the queue, each for up to `lockWaitMs` from its
+ * arrival, while the lock is asked for again every few milliseconds; one
+ * whose wait runs out is refused (SQLITE_BUSY) and never carried out later.
+ * SQLite's own busy wait is not used for that lock: it would hold this
+ * thread for the whole wait, and the one write at the head of the queue
+ * would fail when it ran out while those behind it still had time.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 
 import type BetterSqlite3 from 'better-sqlite3';
 
-import { openDatabase } from '../database.ts';
+import { BUSY_TIMEOUT_MS, openDatabase } from '../database.ts';
 import { toWire, type WorkerAnswer, type WorkerOptions, type WorkerReady, type WorkerRequest } from './protocol.ts';
 
 const MAX_BATCH = 64;
 const MAX_BATCH_MS = 20;
+/** While another process holds the write lock: how long one attempt to take it waits (SQLite's busy wait), and how soon the next is made. */
+const LOCK_ATTEMPT_MS = 10;
+const LOCK_RETRY_MS = 10;
 
 interface Waiting {
   /** The begin request (or, for a statement on its own, the statement). */
   request: Extract<WorkerRequest, { kind: 'begin' } | { kind: 'query' }>;
+  /** When it reached the worker (Date.now()). */
+  since: number;
 }
 
 interface Released {
@@ -73,16 +86,21 @@ let outerDurable = true;
 let outerStartedAt = 0;
 let active: { tx: number; durable: boolean; timer: NodeJS.Timeout } | undefined;
 let finishScheduled = false;
+/** Set while another process holds the write lock: the next attempt to take it. */
+let lockRetry: NodeJS.Timeout | undefined;
 
 /** SQLite sets the fsync policy per connection, outside transactions: a batch is durable or not from its start. */
 function openOuter(durable: boolean): void {
   if (outerOpen) return;
   if (!durable && options.synchronous === 'full') db.pragma('synchronous = NORMAL');
+  db.pragma(`busy_timeout = ${LOCK_ATTEMPT_MS}`);
   try {
     db.exec('BEGIN IMMEDIATE');
   } catch (error) {
     if (!durable && options.synchronous === 'full') db.pragma('synchronous = FULL');
     throw error;
+  } finally {
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
   }
   outerOpen = true;
   outerDurable = durable;
@@ -125,7 +143,7 @@ const abandoned = new Set<number>();
 
 /** Gives the write side to the next waiting transaction, or commits the batch when none waits. */
 function pump(): void {
-  if (active) return;
+  if (active || lockRetry) return;
   if (outerOpen && (released.length >= MAX_BATCH || Date.now() - outerStartedAt > MAX_BATCH_MS)) return finishOuter();
   // A durable transaction never rides in a batch that commits without an fsync.
   if (outerOpen && !outerDurable && waiting[0]?.request.durable) return finishOuter();
@@ -142,6 +160,10 @@ function pump(): void {
   try {
     openOuter(request.durable);
   } catch (error) {
+    if (isBusy(error)) {
+      waiting.unshift(next);
+      return waitForLock(error);
+    }
     answer({ id: request.id, ok: false, error: toWire(error) });
     return pump();
   }
@@ -164,6 +186,26 @@ function pump(): void {
   pump();
 }
 
+const isBusy = (error: unknown): boolean => {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('SQLITE_BUSY');
+};
+
+/** Another process holds the write lock: writes whose wait has run out are refused, the others ask again shortly. */
+function waitForLock(error: unknown): void {
+  const now = Date.now();
+  const busy = toWire(error);
+  for (const late of waiting.filter((entry) => now - entry.since >= options.lockWaitMs)) {
+    waiting.splice(waiting.indexOf(late), 1);
+    answer({ id: late.request.id, ok: false, error: { code: busy.code, message: `another process held the database's write lock for ${Math.round(options.lockWaitMs / 1000)} s (${busy.message})` } });
+  }
+  if (!waiting.length) return;
+  lockRetry = setTimeout(() => {
+    lockRetry = undefined;
+    pump();
+  }, LOCK_RETRY_MS);
+}
+
 function inTransaction(request: { id: number; tx: number }): boolean {
   if (active?.tx === request.tx) {
     active.timer.refresh();
@@ -177,11 +219,11 @@ function inTransaction(request: { id: number; tx: number }): boolean {
 port.on('message', (request: WorkerRequest) => {
   switch (request.kind) {
     case 'begin':
-      waiting.push({ request });
+      waiting.push({ request, since: Date.now() });
       return pump();
     case 'query':
       if (request.tx === null) {
-        waiting.push({ request });
+        waiting.push({ request, since: Date.now() });
         return pump();
       }
       if (!inTransaction(request as { id: number; tx: number })) return;
@@ -207,6 +249,7 @@ port.on('message', (request: WorkerRequest) => {
       return pump();
     }
     case 'close':
+      clearTimeout(lockRetry);
       if (outerOpen && !active) finishOuter();
       db.close();
       answer({ id: request.id, ok: true, result: null });
