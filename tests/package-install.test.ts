@@ -48,6 +48,8 @@ describe('switchboard as a dependency of a manifests repository', () => {
     const [report] = JSON.parse(packed.stdout) as { filename: string; files: { path: string }[] }[];
     const files = report!.files.map((file) => file.path);
     expect(files).toEqual(expect.arrayContaining(['bin/switchboard.mjs', 'engine/cli/main.ts', 'schemas/persona.schema.json', 'openapi/admin.yaml', 'package.json']));
+    // The console is served from the package as it is: its page and scripts travel with the engine.
+    expect(files).toEqual(expect.arrayContaining(['engine/console/ui/index.html', 'engine/console/ui/console.js', 'engine/console/ui/console.css']));
     expect(files.filter((file) => file.startsWith('tests/') || file.startsWith('node_modules/'))).toEqual([]);
 
     await validates(await manifestsRepository(path.join(packs, report!.filename)));
