@@ -208,7 +208,9 @@ describe('the console in a browser', () => {
     expect(await page.getByRole('heading', { name: 'Live' }).count()).toBe(0);
   });
 
-  it('met no script error, no refusal by the policy and no request to another origin', async () => {
+  it("met no script error, no refusal by the policy and no request to another origin, and never opened the PBX's command stream", async () => {
     expect(troubles).toEqual([]);
+    expect(requested.some((url) => url.endsWith('/changes'))).toBe(true);
+    expect(requested.filter((url) => url.includes('/call-events'))).toEqual([]);
   });
 });
