@@ -151,7 +151,7 @@ describe('Twilio warm transfer', () => {
     const [hold, create, ...more] = restCalls(sid);
     expect(more).toEqual([]);
     const conference = child(child(readXml(hold?.form.get('Twiml') ?? ''), 'Dial'), 'Conference');
-    expect(conference.attrs).toMatchObject({ beep: 'false', startConferenceOnEnter: 'false', endConferenceOnExit: 'true', participantLabel: 'caller', waitUrl: HOLD_MUSIC, statusCallbackEvent: 'join leave end' });
+    expect(conference.attrs).toMatchObject({ beep: 'false', startConferenceOnEnter: 'false', endConferenceOnExit: 'true', participantLabel: 'caller', waitUrl: HOLD_MUSIC, statusCallbackEvent: 'start end join leave' });
     const info = await callInfo('acme', sid);
     const id = info.commands[0]?.id as number;
     expect(conference.attrs.statusCallback).toBe(`${publicUrl}/ucp/v2/pbx/acme/twilio/warm-conference?command=${id}&caller=${sid}&call=${sid}`);
@@ -172,7 +172,7 @@ describe('Twilio warm transfer', () => {
     expect(leg.pressed).toEqual(['1']);
     const room = fake.voice.conference(`switchboard-${id}-${sid.slice(2, 10)}`);
     expect(room?.joined.map((entry) => entry.callSid)).toEqual([sid, leg.sid]);
-    expect(room?.joined[1]?.attributes).toMatchObject({ startConferenceOnEnter: true, endConferenceOnExit: true, participantLabel: 'target' });
+    expect(room?.joined[1]?.attributes).toMatchObject({ startConferenceOnEnter: true, endConferenceOnExit: true, participantLabel: 'target', statusCallback: conference.attrs.statusCallback });
     expect(room?.started).toBe(true);
     const gather = fake.callbacks.find((callback) => callback.kind === 'gather' && callback.params.CallSid === leg.sid);
     expect(gather).toMatchObject({ status: 200, params: { Digits: '1' } });
@@ -180,7 +180,8 @@ describe('Twilio warm transfer', () => {
     expect(info.call).toMatchObject({ state: 'transferred', transferred_to: '+12125550100' });
     expect(info.commands[0]).toMatchObject({ status: 'succeeded', outcome: 'connected', mode: 'warm' });
     expect(history(info)).toEqual(['command_queued', 'command_held', 'command_dialing', 'command_ringing', 'command_answered', 'command_briefed', 'command_accepted', 'command_bridged', 'command_succeeded']);
-    expect(info.events.find((event) => event.type === 'command_dialing')?.detail).toMatchObject({ to: '+12125550100', call_sid: leg.sid });
+    expect(info.events.find((event) => event.type === 'command_dialing')?.detail).toEqual({ to: '+12125550100' });
+    expect(info.events.find((event) => event.type === 'command_ringing')?.detail).toEqual({ call_sid: leg.sid });
 
     // The person hangs up after the conversation: the conference ends, and with it the caller's call.
     await fake.voice.hangUp(leg);
@@ -332,7 +333,8 @@ describe('Twilio warm transfer', () => {
     const pending = (await callFor('acme', sid)).callTool({ name: 'transfer_call', arguments: { destination_number: '+12125550188', summary: SUMMARY } });
     const info = await eventually(async () => {
       const current = await callInfo('acme', sid);
-      return current.commands[0] ? current : undefined;
+      // The call is recorded when the tool's request arrives.
+      return current.commands?.[0] ? current : undefined;
     });
     const url = `${publicUrl}/ucp/v2/pbx/acme/twilio/warm-decision?command=${info.commands[0]?.id}&caller=${sid}&call=${sid}`;
     const params = { AccountSid: ACME_SID, CallSid: `CA${'e'.repeat(32)}`, Digits: '1' };

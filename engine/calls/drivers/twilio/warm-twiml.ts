@@ -3,15 +3,19 @@
  *
  *   hold     the caller's call: <Dial><Conference> with no one to talk to
  *            yet (startConferenceOnEnter false, no beep), hearing the wait
- *            music; its events (join, leave, end) come to the conference
- *            callback. The caller leaving ends the conference.
+ *            music; its events (start, end, join, leave) come to the
+ *            conference callback. The caller leaving ends the conference.
  *   briefing the new leg's own TwiML, run when it answers: the summary
  *            (<Say>) or the operator's audio (<Play>), then a <Redirect> that
  *            tells Switchboard the briefing has played to its end.
  *   prompt   accept: dtmf: <Gather> one key ("Press 1 to take the call, or
  *            2 to decline"), then a <Redirect> when none came in time.
- *   join     the accepted leg into the caller's conference, starting it; it
- *            leaving ends the conference (and with it the caller's call).
+ *   join     the accepted leg into the caller's conference, starting it: the
+ *            conference's start is the moment the two talk (a leg alone in a
+ *            conference, the caller gone, starts nothing). It leaving ends
+ *            the conference, and with it the caller's call. It names the
+ *            same status callback, which counts only if it is the first one
+ *            in: then the caller has left, and the leg is hung up.
  *
  * Keys pressed during the summary are not taken: the person hears what the
  * caller wants before deciding. The prompt's words are English; the
@@ -26,6 +30,8 @@ export const CALLER_LABEL = 'caller';
 export const TARGET_LABEL = 'target';
 export const PROMPT = 'Press 1 to take the call, or 2 to decline.';
 export const GONE = 'The caller is no longer waiting. Goodbye.';
+/** The conference events a warm transfer follows. */
+const EVENTS = 'start end join leave';
 
 /** What the person answering hears before deciding. */
 export type Briefing = { kind: 'say'; text: string; voice: string | null; language: string | null } | { kind: 'play'; url: string } | { kind: 'none' };
@@ -47,7 +53,7 @@ export function holdTwiml(conference: string, statusCallback: string, musicOnHol
     waitUrl: musicOnHold ?? undefined,
     waitMethod: musicOnHold ? 'GET' : undefined,
     statusCallback,
-    statusCallbackEvent: 'join leave end',
+    statusCallbackEvent: EVENTS,
     statusCallbackMethod: 'POST',
   });
   return `${DOCUMENT}<Response><Dial><Conference${room}>${escapeXml(conference)}</Conference></Dial></Response>`;
@@ -66,8 +72,16 @@ export function promptTwiml(timeoutSeconds: number, decisionUrl: string, timeout
 }
 
 /** The accepted leg joins the caller: the conference starts and the two talk. */
-export function joinTwiml(conference: string): string {
-  const room = attributes({ beep: 'false', startConferenceOnEnter: 'true', endConferenceOnExit: 'true', participantLabel: TARGET_LABEL });
+export function joinTwiml(conference: string, statusCallback: string): string {
+  const room = attributes({
+    beep: 'false',
+    startConferenceOnEnter: 'true',
+    endConferenceOnExit: 'true',
+    participantLabel: TARGET_LABEL,
+    statusCallback,
+    statusCallbackEvent: EVENTS,
+    statusCallbackMethod: 'POST',
+  });
   return `${DOCUMENT}<Response><Dial><Conference${room}>${escapeXml(conference)}</Conference></Dial></Response>`;
 }
 

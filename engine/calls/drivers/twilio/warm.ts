@@ -13,8 +13,8 @@
  *      accept: dtmf the person is asked for a key (warm-decision, or
  *      warm-timeout when none came), with accept: stay they are put through
  *      at once;                                    -> briefed, accepted/declined
- *   4. accepted: the leg joins the conference, which starts; its
- *      participant-join (warm-conference) is the moment the two talk.
+ *   4. accepted: the leg joins the conference, which starts
+ *      (conference-start, warm-conference): the moment the two talk.
  *                                                -> bridged, connected
  *   5. declined, busy, no answer, failed, or the person hangs up before
  *      joining: the caller's call is updated back to the agent (a new
@@ -169,6 +169,8 @@ export class WarmTransfers {
 
     const from = settings.caller_id ?? accountNumberOf(held.body);
     if (!from) return { kind: 'result', result: { kind: 'done', verdict: await this.giveBack(ref, state, { outcome: 'failed', reason: 'no number to call from: set call_control.caller_id' }) } };
+    // Recorded before the request: Twilio's ringing callback may come (to any node) before its answer is read.
+    sink.step(command.id, 'dialing', { to: target.address });
     // Not cancelled with the tool call: the caller is on hold now and must be dialed for, or brought back.
     const created = await createCall(access, {
       to: target.dialed,
@@ -186,7 +188,6 @@ export class WarmTransfers {
     }
     state.targetSid = sid;
     if (state.phase === 'holding') state.phase = 'dialing';
-    sink.step(command.id, 'dialing', { to: target.address, call_sid: sid });
     return { kind: 'result', result: { kind: 'sent' } };
   }
 
@@ -295,7 +296,7 @@ export class WarmTransfers {
   private accepted(ref: WarmRef, state: WarmState | undefined, detail: Record<string, unknown>): CallbackAnswer {
     this.deps.sink.step(ref.commandId, 'accepted', detail);
     if (state) state.phase = 'accepted';
-    return twiml(joinTwiml(conferenceName(ref)));
+    return twiml(joinTwiml(conferenceName(ref), this.urls(ref).conference));
   }
 
   /** The person said no (a key, silence, or hanging up): the caller goes back to the agent, then the verdict. */
@@ -305,22 +306,28 @@ export class WarmTransfers {
     this.deps.sink.settle(ref.commandId, await this.giveBack(ref, state, { outcome: 'rejected', reason }));
   }
 
-  /** The conference's events: the destination joining (the two talk), the caller leaving. */
+  /**
+   * The conference's events. conference-start: the caller and the
+   * destination are in it together, the two talk. A destination joining
+   * when the transfer is over (the caller gone, or back with the agent) is
+   * alone in a conference of its own: it is hung up. The caller leaving,
+   * other than by Switchboard's own update, is the caller hanging up.
+   */
   private async conferenceEvent(ref: WarmRef, state: WarmState | undefined, params: URLSearchParams): Promise<CallbackAnswer> {
     const event = param(params, 'StatusCallbackEvent');
     const label = param(params, 'ParticipantLabel');
     const callSid = param(params, 'CallSid');
     const { sink } = this.deps;
-    if (event === 'participant-join' && label === TARGET_LABEL) {
-      const phase = await this.phaseOf(ref, state);
-      if (isOpen(phase)) {
+    if (event === 'conference-start') {
+      if (isOpen(await this.phaseOf(ref, state))) {
         if (state) state.phase = 'bridged';
-        sink.step(ref.commandId, 'bridged', { call_sid: callSid, conference: param(params, 'FriendlyName') });
+        sink.step(ref.commandId, 'bridged', { conference: param(params, 'FriendlyName'), conference_sid: param(params, 'ConferenceSid') });
         sink.settle(ref.commandId, { success: true, outcome: 'connected' });
-      } else if (phase === 'over' && callSid && CALL_SID.test(callSid)) {
-        // It joined a conference whose caller is gone or back with the agent.
-        await this.hangUp(ref, callSid);
       }
+      return NO_CONTENT;
+    }
+    if (event === 'participant-join' && label === TARGET_LABEL) {
+      if ((await this.phaseOf(ref, state)) === 'over' && callSid && CALL_SID.test(callSid)) await this.hangUp(ref, callSid);
       return NO_CONTENT;
     }
     if (event === 'participant-leave' && label === CALLER_LABEL) {
