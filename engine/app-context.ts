@@ -10,6 +10,8 @@ import type { StatelessHandlers } from './mcp/stateless.ts';
 import type { Services } from './services.ts';
 import type { ToolDispatcher } from './tools/dispatch.ts';
 
+export type { BackgroundJob } from './vocabulary/jobs.ts';
+
 export interface AppContext {
   settings: ServerSettings;
   services: Services;
@@ -19,12 +21,4 @@ export interface AppContext {
   dispatcher: ToolDispatcher;
   /** Failed authentications per client address, for every route that checks a credential. */
   authFailures: AuthFailureLimiter;
-}
-
-/** Work that runs beside request handling (timers, syncs, sweeps). */
-export interface BackgroundJob {
-  name: string;
-  start(): void;
-  /** Stops the job; resolves when its work in progress has ended. */
-  stop(): Promise<void>;
 }

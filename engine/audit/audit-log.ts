@@ -18,10 +18,10 @@
  * always within one account: every query has `account_id = …`.
  */
 import type { Logger } from '../logging.ts';
-import type { Metrics } from '../observability/metrics.ts';
 import type { StoreEngine } from '../store/engine.ts';
 import { join, sql, type Sql } from '../store/sql.ts';
-import type { ToolCallEvent, ToolCallStatus } from '../tools/dispatch.ts';
+import type { AuditMetrics } from '../vocabulary/metric-sinks.ts';
+import type { ToolCallEvent, ToolCallRecorder, ToolCallStatus } from '../vocabulary/tool-calls.ts';
 
 export interface AuditEntry {
   id: number;
@@ -119,7 +119,7 @@ const COLUMNS = sql`id, at, account_id, persona_id, call_id, key_id, tool, argum
 const valuesOf = (row: NewRow): Sql =>
   sql`(${row.at}, ${row.account_id}, ${row.persona_id}, ${row.call_id}, ${row.key_id}, ${row.tool}, ${row.arguments}, ${row.status}, ${row.error_code}, ${row.result_text}, ${row.duration_ms})`;
 
-export class AuditLog {
+export class AuditLog implements ToolCallRecorder {
   private queue: ToolCallEvent[] = [];
   private timer: NodeJS.Timeout | undefined;
   private immediate: NodeJS.Immediate | undefined;
@@ -133,7 +133,7 @@ export class AuditLog {
   constructor(
     private readonly store: StoreEngine,
     private readonly log: Logger,
-    private readonly metrics: Metrics,
+    private readonly metrics: AuditMetrics,
     options: Partial<AuditWriteOptions> = {},
   ) {
     this.options = { ...DEFAULT_WRITE, ...options };

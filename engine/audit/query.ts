@@ -5,7 +5,7 @@
  * ("90m", "24h", "7d"); the cursor is opaque to clients.
  */
 import { SwitchboardError } from '../errors.ts';
-import type { ToolCallStatus } from '../tools/dispatch.ts';
+import type { ToolCallStatus } from '../vocabulary/tool-calls.ts';
 import type { AuditCursor, AuditEntry, AuditPage, AuditQuery } from './audit-log.ts';
 
 export const DEFAULT_LIMIT = 50;

@@ -11,10 +11,10 @@
  * others find it taken). Every node tries at its start and then every hour,
  * so the sweep still comes when the node that ran the last one is gone.
  */
-import type { BackgroundJob } from '../app-context.ts';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../logging.ts';
-import type { Metrics } from '../observability/metrics.ts';
+import type { BackgroundJob } from '../vocabulary/jobs.ts';
+import type { AuditMetrics } from '../vocabulary/metric-sinks.ts';
 import type { AuditLog } from './audit-log.ts';
 
 export const DAY_MS = 86_400_000;
@@ -40,7 +40,7 @@ export class AuditRetentionJob implements BackgroundJob {
     private readonly audit: AuditLog,
     private readonly clock: Clock,
     private readonly log: Logger,
-    private readonly metrics: Metrics,
+    private readonly metrics: AuditMetrics,
     private readonly options: RetentionOptions,
   ) {}
 

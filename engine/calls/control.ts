@@ -38,14 +38,14 @@ import type { ClusterNode } from '../cluster/cluster.ts';
 import type { Clock } from '../clock.ts';
 import { SwitchboardError } from '../errors.ts';
 import type { Logger } from '../logging.ts';
-import type { AccountEntry } from '../manifests/snapshot.ts';
+import type { AccountEntry } from '../manifests/entries.ts';
 import type { CallControlSettings } from '../manifests/types.ts';
-import type { Metrics } from '../observability/metrics.ts';
 import type { OutboundClient } from '../outbound/client.ts';
 import { knownSecretsMask, maskKnownSecrets, type SecretSource } from '../secrets.ts';
 import type { Executor, StoreEngine } from '../store/engine.ts';
-import type { CallContext } from '../tools/types.ts';
 import type { DndStore } from '../users/dnd-store.ts';
+import type { CallContext } from '../vocabulary/call-context.ts';
+import type { CallControlMetrics } from '../vocabulary/metric-sinks.ts';
 import { AcrossNodes } from './across-nodes.ts';
 import type { CallControlDriver, DriverFactory, DriverHealth, DriverScope, DriverSink, SendRequest, SendResult } from './drivers/driver.ts';
 import { EventStreams } from './drivers/events.ts';
@@ -78,7 +78,7 @@ export interface CallControlDeps {
   secrets: SecretSource;
   /** The SSRF-guarded client: a PBX on a private address must be in the operator's outbound allow list. */
   outbound: OutboundClient;
-  metrics: Metrics;
+  metrics: CallControlMetrics;
   /** Presence reported by a phone system lands here. */
   dnd: DndStore;
   /** The server's public base URL, where phone systems send callbacks (twilio, telnyx). */
@@ -155,7 +155,17 @@ export class CallControl {
       (command) => this.stillDue(command),
       (accountId) => this.settingsOf(accountId),
     );
-    this.hangups = new HangupRunner(this, deps.clock, deps.log);
+    this.hangups = new HangupRunner(
+      {
+        due: (now) => this.store.dueHangups(now),
+        unsettled: () => this.store.unsettledHangups(),
+        nextDueAt: () => this.store.nextHangupAt(),
+        claim: (call) => this.startHangup(call),
+        send: (command, signal) => this.execute(command, { waitMs: this.hangupWaitMs(command.accountId), signal }),
+      },
+      deps.clock,
+      deps.log,
+    );
     const cluster = deps.cluster;
     this.eventsAcrossNodes = cluster ? new EventsAcrossNodes(cluster, this.streams, this.store, deps.log) : undefined;
     this.acrossNodes = cluster

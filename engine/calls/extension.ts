@@ -75,6 +75,6 @@ export function callControlExtension(context: AppContext): { adminRoutes: AdminR
     adminRoutes: [callRoutes(context)],
     rawBodyRoutes: [pbxCallbackRoute(calls.drivers, context.settings.publicUrl, context.services.log, (accountId) => calls.reportsWritten(accountId))],
     startJobs: [drivers],
-    jobs: [hangupJob(calls, context.services.clock, context.services.log), endSessions],
+    jobs: [hangupJob(calls.hangups, (listener) => calls.on('hangupScheduled', listener), context.services.clock, context.services.log), endSessions],
   };
 }

@@ -13,21 +13,38 @@
  * tool schedules one, and at least every second while any is waiting (a
  * safety net against clock changes, and a retry when the store failed).
  * Tests drive `runDue()` directly.
+ *
+ * The runner knows call control only through `HangupCommands`, callbacks
+ * call control gives it when it makes the runner: the hang-ups waiting in
+ * the store, the claim of one, and its send.
  */
-import type { BackgroundJob } from '../app-context.ts';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../logging.ts';
-import type { CallControl } from './control.ts';
-import type { CommandRecord } from './types.ts';
+import type { BackgroundJob } from '../vocabulary/jobs.ts';
+import type { CallRecord, CommandOutcome, CommandRecord } from './types.ts';
 
 const MAX_SLEEP_MS = 1_000;
+
+/** What the runner asks of call control. */
+export interface HangupCommands {
+  /** Calls whose hang-up is due at `now`. */
+  due(now: number): Promise<CallRecord[]>;
+  /** Hang-up commands a previous process sent without getting a verdict. */
+  unsettled(): Promise<CommandRecord[]>;
+  /** When the next hang-up falls due; null when none waits. */
+  nextDueAt(): Promise<number | null>;
+  /** Claims a due hang-up and queues its command; undefined when it is no longer due or another process claimed it. */
+  claim(call: CallRecord): Promise<CommandRecord | undefined>;
+  /** Sends the command and waits for its verdict as long as the account's phone system needs. */
+  send(command: CommandRecord, signal: AbortSignal): Promise<CommandOutcome>;
+}
 
 export class HangupRunner {
   private readonly sending = new Set<Promise<void>>();
   private stopping = new AbortController();
 
   constructor(
-    private readonly control: CallControl,
+    private readonly commands: HangupCommands,
     private readonly clock: Clock,
     private readonly log: Logger,
   ) {}
@@ -43,8 +60,8 @@ export class HangupRunner {
   async startDue(): Promise<Promise<void>[]> {
     const now = this.clock.now();
     const started: Promise<void>[] = [];
-    for (const call of await this.control.store.dueHangups(now)) {
-      const command = await this.control.startHangup(call);
+    for (const call of await this.commands.due(now)) {
+      const command = await this.commands.claim(call);
       if (!command) continue;
       const lateMs = now - (call.hangupAt ?? now);
       if (lateMs > MAX_SLEEP_MS) this.log.warn({ event: 'hangup_late', account: command.accountId, call: command.callId, lateMs }, 'hang-up sent late (the server was not running when it was due)');
@@ -55,13 +72,13 @@ export class HangupRunner {
 
   /** Re-sends hang-ups that a previous process sent without getting a verdict. */
   async recover(): Promise<number> {
-    const pending = await this.control.store.unsettledHangups();
+    const pending = await this.commands.unsettled();
     await Promise.all(pending.map((command) => this.send(command)));
     return pending.length;
   }
 
   nextDueAt(): Promise<number | null> {
-    return this.control.store.nextHangupAt();
+    return this.commands.nextDueAt();
   }
 
   /** Aborts sends in flight and waits for them; what they did not finish is picked up at the next start. */
@@ -72,8 +89,8 @@ export class HangupRunner {
   }
 
   private send(command: CommandRecord): Promise<void> {
-    const work = this.control
-      .execute(command, { waitMs: this.control.hangupWaitMs(command.accountId), signal: this.stopping.signal })
+    const work = this.commands
+      .send(command, this.stopping.signal)
       .then((outcome) => {
         const log = { event: 'hangup_sent', account: command.accountId, call: command.callId, command: command.id, status: outcome.status };
         if (outcome.status === 'failed') this.log.warn({ ...log, reason: outcome.reason }, 'the phone system did not hang up the call');
@@ -86,8 +103,11 @@ export class HangupRunner {
   }
 }
 
-/** The background job that runs the hang-up runner on time. */
-export function hangupJob(control: CallControl, clock: Clock, log: Logger): BackgroundJob {
+/**
+ * The background job that runs the hang-up runner on time; `onScheduled`
+ * subscribes to call control's news of a hang-up a tool scheduled.
+ */
+export function hangupJob(hangups: HangupRunner, onScheduled: (listener: () => void) => void, clock: Clock, log: Logger): BackgroundJob {
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<unknown> = Promise.resolve();
   let stopped = true;
@@ -101,7 +121,7 @@ export function hangupJob(control: CallControl, clock: Clock, log: Logger): Back
     if (stopped) return;
     let next: number | null;
     try {
-      next = await control.hangups.nextDueAt();
+      next = await hangups.nextDueAt();
     } catch (error) {
       // The store failed: try again shortly rather than leave a hang-up waiting for the next tool call.
       log.error({ err: error, event: 'hangup_job_failed' }, 'the hang-up job could not read when the next hang-up is due');
@@ -114,7 +134,7 @@ export function hangupJob(control: CallControl, clock: Clock, log: Logger): Back
   const tick = (): void => {
     if (stopped) return;
     running = running
-      .then(() => control.hangups.startDue())
+      .then(() => hangups.startDue())
       .catch((error: unknown) => log.error({ err: error, event: 'hangup_job_failed' }, 'the hang-up job could not start due hang-ups'))
       .then(schedule);
   };
@@ -123,8 +143,8 @@ export function hangupJob(control: CallControl, clock: Clock, log: Logger): Back
     name: 'call-hangups',
     start() {
       stopped = false;
-      control.on('hangupScheduled', tick);
-      running = control.hangups
+      onScheduled(tick);
+      running = hangups
         .recover()
         .catch((error: unknown) => log.error({ err: error, event: 'hangup_job_failed' }, 'the hang-up job could not re-send unanswered hang-ups'))
         .finally(tick);
@@ -132,7 +152,7 @@ export function hangupJob(control: CallControl, clock: Clock, log: Logger): Back
     async stop() {
       stopped = true;
       clearTimeout(timer);
-      await control.hangups.stop();
+      await hangups.stop();
       await running.catch(() => undefined);
     },
   };

@@ -20,7 +20,7 @@
  */
 import { getCountryCallingCode, isSupportedCountry, parsePhoneNumberFromString } from 'libphonenumber-js/max';
 
-import type { AccountEntry } from '../manifests/snapshot.ts';
+import type { AccountEntry } from '../manifests/entries.ts';
 import type { TransferPolicy } from '../manifests/types.ts';
 import { dialString, isExtension, toE164 } from '../phone.ts';
 import { compileDialPattern, leadingDigitsOf, patternReach, regionClass, regionsOfCallingCode, regionsWithoutLeadingDigits, type DialPattern } from './dial-patterns.ts';

@@ -15,7 +15,7 @@
  * was on hold meanwhile, not "still" with the agent.
  */
 import { SwitchboardError } from '../errors.ts';
-import type { ToolOutcome } from '../tools/types.ts';
+import type { ToolOutcome } from '../vocabulary/tool-calls.ts';
 import type { CallRecord, CommandOutcome, Destination, FailureOutcome } from './types.ts';
 import { WARM_REASONS, type TransferMode } from './warm.ts';
 

@@ -17,13 +17,27 @@
  * next destination as it does after busy or no answer.
  */
 import { SwitchboardError } from '../errors.ts';
-import type { AccountEntry } from '../manifests/snapshot.ts';
+import type { AccountEntry } from '../manifests/entries.ts';
 import type { FallbackTarget, QueueEntry, TransferSettings, UserEntry } from '../manifests/types.ts';
-import type { ToolContext, ToolOutcome } from '../tools/types.ts';
+import type { CallContext } from '../vocabulary/call-context.ts';
+import type { ToolOutcome } from '../vocabulary/tool-calls.ts';
+import type { CallControl } from './control.ts';
 import { deniedManifestTarget, readDestination } from './policy.ts';
 import { transferResult, type Attempt } from './transfer-texts.ts';
 import { DEFAULT_RING_TIMEOUT_SECONDS, TRANSFER_MARGIN_MS, UNREACHED_OUTCOMES, type CallRecord, type CommandOutcome, type CommandRecord, type Destination } from './types.ts';
 import { MAX_WARM_EXTRA_MS, warmExtraMs, warmSettingsOf, type TransferMode } from './warm.ts';
+
+/**
+ * What a transfer needs of the tool call it runs in (a tool's context is
+ * one): whose call, call control, the signal that stops it, and where to say
+ * that it still rings.
+ */
+export interface TransferScope {
+  call: CallContext;
+  services: { calls: CallControl };
+  signal: AbortSignal;
+  progress(message: string): void;
+}
 
 /** Where a transfer goes, in order, and how long each may ring. */
 export interface TransferPlan {
@@ -37,7 +51,7 @@ export interface TransferPlan {
 }
 
 /** The call of the tool's context, refused with a clear text when it can no longer be transferred. */
-export async function callToTransfer(ctx: ToolContext): Promise<CallRecord> {
+export async function callToTransfer(ctx: TransferScope): Promise<CallRecord> {
   const calls = ctx.services.calls;
   const call = await calls.ensureCall(ctx.call);
   const refuse = async (reason: string, text: string): Promise<never> => {
@@ -133,7 +147,7 @@ export const MAX_TRANSFER_TOOL_TIMEOUT_MS = transferToolTimeoutMs(120_000, 6, MA
 export const modeExtraMs = (account: AccountEntry, mode: TransferMode | undefined): number => (mode === 'warm' ? warmExtraMs(warmSettingsOf(account.manifest.call_control)) : 0);
 
 /** Sends one transfer (or waits for the same one asked again) and returns the phone system's word. */
-async function attempt(ctx: ToolContext, call: CallRecord, destination: Destination, plan: TransferPlan, summary: string | null, first: boolean): Promise<CommandOutcome> {
+async function attempt(ctx: TransferScope, call: CallRecord, destination: Destination, plan: TransferPlan, summary: string | null, first: boolean): Promise<CommandOutcome> {
   const calls = ctx.services.calls;
   const ringMs = plan.ringTimeoutMs;
   // Voicemail answers without anyone to brief: it is always put through blind.
@@ -172,7 +186,7 @@ async function attempt(ctx: ToolContext, call: CallRecord, destination: Destinat
  * that handed the caller to the dialplan (ARI continue, say) reports busy or
  * no answer after the call has left the agent: nothing further is dialed.
  */
-export async function transferTo(ctx: ToolContext, call: CallRecord, plan: TransferPlan, summary: string | null = null): Promise<ToolOutcome> {
+export async function transferTo(ctx: TransferScope, call: CallRecord, plan: TransferPlan, summary: string | null = null): Promise<ToolOutcome> {
   const tried: Attempt[] = [];
   // A warm transfer always brings the caller back when nobody accepts, whatever the driver's blind method does.
   const keepsCaller = plan.mode === 'warm' || ctx.services.calls.keepsCaller(call.accountId);

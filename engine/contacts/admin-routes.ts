@@ -23,7 +23,7 @@ import { SwitchboardError } from '../errors.ts';
 import type { AdminRoutes } from '../http/app.ts';
 import { jsonBody } from '../http/body.ts';
 import { accountParam, onlyQueryParams, pagingParams, queryParam } from '../http/query.ts';
-import type { AccountEntry } from '../manifests/snapshot.ts';
+import type { AccountEntry } from '../manifests/entries.ts';
 import { toE164 } from '../phone.ts';
 import type { Executor } from '../store/engine.ts';
 import { CONTACT_LIMITS, normalizeContact, type ContactInput, type NormalizedContact, type PhoneInput } from './input.ts';

@@ -23,7 +23,7 @@ import { parse } from 'csv-parse/sync';
 
 import { SwitchboardError } from '../errors.ts';
 import { phoneLabel, type PhoneInput } from './input.ts';
-import type { ParsedFile } from './import.ts';
+import type { ParsedFile } from './parsed-file.ts';
 
 type Role =
   | { kind: 'id' | 'name' | 'first' | 'middle' | 'last' | 'company' }

@@ -23,33 +23,15 @@ import { createHash } from 'node:crypto';
 
 import { SwitchboardError, isSwitchboardError } from '../errors.ts';
 import { parseContactsCsv } from './csv-import.ts';
-import { normalizeContact, type ContactInput, type NormalizedContact } from './input.ts';
+import { normalizeContact, type NormalizedContact } from './input.ts';
+import type { ImportProblem } from './parsed-file.ts';
 import { checkSourceKey, NATIVE_SOURCE, type ContactStore, type ContactWrite, type WriteOutcome } from './store.ts';
 import { parseVCards } from './vcard.ts';
 
+export type { ImportDraft, ImportProblem, ParsedFile } from './parsed-file.ts';
+
 export type ImportFormat = 'csv' | 'vcard';
 export const IMPORT_FORMATS: readonly ImportFormat[] = ['csv', 'vcard'];
-
-export interface ImportDraft {
-  /** Where the contact is in the file: "line 4", "card 2 (line 17)". */
-  where: string;
-  /** The file's own id for the contact, if it has one. */
-  sourceId: string | undefined;
-  input: ContactInput;
-}
-
-export interface ImportProblem {
-  where: string;
-  message: string;
-}
-
-export interface ParsedFile {
-  drafts: ImportDraft[];
-  /** Rows or cards that were not imported. */
-  problems: ImportProblem[];
-  /** Facts about the file as a whole (ignored columns, stray lines). */
-  notices: string[];
-}
 
 export interface ImportReport {
   format: ImportFormat;

@@ -8,7 +8,7 @@
  * its number and line, and the other cards are still read.
  */
 import { phoneLabel, type PhoneInput } from './input.ts';
-import type { ParsedFile } from './import.ts';
+import type { ParsedFile } from './parsed-file.ts';
 
 interface Line {
   number: number;

@@ -18,7 +18,7 @@ import { SwitchboardError } from '../errors.ts';
 import type { Snapshot } from '../manifests/snapshot.ts';
 import { findPersona } from '../manifests/snapshot.ts';
 import { toE164 } from '../phone.ts';
-import type { CallContext } from '../tools/types.ts';
+import type { CallContext } from '../vocabulary/call-context.ts';
 
 export type ContextHeader = 'account_id' | 'persona_id' | 'call_id' | 'caller_id_number';
 

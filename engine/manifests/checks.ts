@@ -12,15 +12,9 @@ import { checkTransferPolicy } from '../calls/policy.ts';
 import { fallbackDestination } from '../calls/transfer.ts';
 import { checkContactSources } from '../contacts/sources/config.ts';
 import { minutesOf } from '../hours/wall-time.ts';
-import type { AccountEntry } from './snapshot.ts';
+import type { AccountEntry } from './entries.ts';
+import type { Finding } from './problems.ts';
 import { GLOBAL_TOOL_NAMES, type AccountManifest, type DayHours, type PersonaManifest, type VariableEntry, WEEKDAYS } from './types.ts';
-
-export interface Finding {
-  path: (string | number)[];
-  message: string;
-  /** Of account checks: reported (validate, the server's log), and the file still loads. */
-  severity?: 'warning';
-}
 
 function duplicates<T>(items: readonly T[], key: (item: T) => string): number[] {
   const seen = new Set<string>();

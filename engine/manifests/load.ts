@@ -26,10 +26,11 @@ import { buildCatalog, type ToolKinds } from '../tools/catalog.ts';
 import type { ToolSchemaProfile } from '../tools/schema-profiles.ts';
 import { ToolBuildProblem } from '../tools/types.ts';
 import { checkAccount, checkPersona } from './checks.ts';
+import { makeAccountEntry, type AccountEntry } from './entries.ts';
 import { contentHash, parseManifest, type ManifestKind, type ParsedManifest } from './parse.ts';
 import { formatPath, type ManifestProblem } from './problems.ts';
 import { readTree } from './read-tree.ts';
-import { makeAccountEntry, personaKey, type AccountEntry, type PersonaEntry, type Snapshot } from './snapshot.ts';
+import { personaKey, type PersonaEntry, type Snapshot } from './snapshot.ts';
 import type { AccountManifest, PersonaManifest } from './types.ts';
 
 export interface FileState {

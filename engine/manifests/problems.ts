@@ -14,6 +14,19 @@ export interface ManifestProblem {
   severity?: 'warning';
 }
 
+/**
+ * What a check found, before the loader knows the file position: a path
+ * inside the document and a message. Checks that live with what they check
+ * (call control's settings, contact sources, the transfer policy) return
+ * these too, so they need nothing of the loader.
+ */
+export interface Finding {
+  path: (string | number)[];
+  message: string;
+  /** Of account checks: reported (validate, the server's log), and the file still loads. */
+  severity?: 'warning';
+}
+
 /** `file:line:col: path: message`; a warning says so after the position, as compilers do. */
 export function formatProblem(problem: ManifestProblem): string {
   const where = problem.path ? `${problem.path}: ` : '';

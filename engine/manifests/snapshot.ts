@@ -5,29 +5,15 @@
  * a complete new configuration, never a mix.
  */
 import type { PersonaCatalog } from '../tools/catalog.ts';
+import type { AccountEntry, LoadedPersona } from './entries.ts';
 import type { ManifestProblem } from './problems.ts';
-import type { AccountManifest, PersonaManifest, QueueEntry, UserEntry } from './types.ts';
 
-export interface AccountEntry {
-  readonly id: string;
-  readonly manifest: AccountManifest;
-  readonly file: string;
-  readonly users: ReadonlyMap<string, UserEntry>;
-  readonly queues: ReadonlyMap<string, QueueEntry>;
-  /** Two-letter country for reading national numbers. */
-  readonly defaultCountry: string;
-  /** Hash of the file's content: what changed between two snapshots. */
-  readonly version: string;
-}
+export type { AccountEntry, LoadedPersona } from './entries.ts';
+export { makeAccountEntry } from './entries.ts';
 
-export interface PersonaEntry {
-  readonly id: string;
-  readonly accountId: string;
-  readonly manifest: PersonaManifest;
-  readonly file: string;
+/** A persona with its tool catalog, built once per persona version. */
+export interface PersonaEntry extends LoadedPersona {
   readonly catalog: PersonaCatalog;
-  /** Hash of the persona file and its account file. */
-  readonly version: string;
 }
 
 export interface Snapshot {
@@ -44,18 +30,6 @@ export const personaKey = (accountId: string, personaId: string): string => `${a
 
 export function findPersona(snapshot: Snapshot, accountId: string, personaId: string): PersonaEntry | undefined {
   return snapshot.personas.get(personaKey(accountId, personaId));
-}
-
-export function makeAccountEntry(manifest: AccountManifest, file: string, version: string): AccountEntry {
-  return {
-    id: manifest.account_id,
-    manifest,
-    file,
-    users: new Map((manifest.users ?? []).map((user) => [user.id, user])),
-    queues: new Map((manifest.queues ?? []).map((queue) => [queue.id, queue])),
-    defaultCountry: manifest.default_country ?? 'US',
-    version,
-  };
 }
 
 export const emptySnapshot = (): Snapshot => ({

@@ -15,7 +15,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { SwitchboardError } from '../errors.ts';
 import { LEGACY_SSE_PATH, MCP_PATH } from '../http/errors.ts';
 import { readContextHeader, type ContextHeader } from '../http/call-context.ts';
-import type { CallContext } from '../tools/types.ts';
+import type { CallContext } from '../vocabulary/call-context.ts';
 
 const CONTEXT_TEMPLATE = '/accounts/:account_id/personas/:persona_id/calls/:call_id';
 export const MCP_CONTEXT_PATH = `${MCP_PATH}${CONTEXT_TEMPLATE}`;

@@ -7,8 +7,8 @@
 import { Server } from '@modelcontextprotocol/server';
 
 import type { ProgressSink, ToolDispatcher } from '../tools/dispatch.ts';
-import type { CallContext } from '../tools/types.ts';
 import { VERSION } from '../version.ts';
+import type { CallContext } from '../vocabulary/call-context.ts';
 
 const SERVER_INFO = { name: 'switchboard', title: 'Switchboard', version: VERSION };
 

@@ -40,7 +40,7 @@ import { LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS, type JSONRPCMessa
 import type { Clock } from '../clock.ts';
 import { SwitchboardError } from '../errors.ts';
 import type { Logger } from '../logging.ts';
-import type { CallContext } from '../tools/types.ts';
+import type { CallContext } from '../vocabulary/call-context.ts';
 import type { ServerFactory } from './server-factory.ts';
 import { SSE_HEARTBEAT_MS, SseServerTransport } from './sse-transport.ts';
 

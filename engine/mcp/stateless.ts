@@ -12,7 +12,7 @@ import { toNodeHandler, type NodeMcpRequestHandler } from '@modelcontextprotocol
 import { createMcpHandler, type AuthInfo, type McpHttpHandler } from '@modelcontextprotocol/server';
 
 import type { Logger } from '../logging.ts';
-import type { CallContext } from '../tools/types.ts';
+import type { CallContext } from '../vocabulary/call-context.ts';
 import type { ServerFactory } from './server-factory.ts';
 
 interface PersonaHandler {

@@ -21,11 +21,7 @@ export function observabilityExtension(context: AppContext): { firstMiddleware: 
     reloads: () => context.registry.stats(),
     callControl: () => context.services.calls.drivers.health(),
   });
-  context.dispatcher.observe((event) => {
-    // A removed persona's calls carry whatever tool name the client sent: not a label.
-    const tool = event.errorCode === 'PERSONA_REMOVED' ? '-' : event.tool;
-    metrics.toolCall(tool, event.call.accountId, event.status, event.errorCode ?? 'ok', event.durationMs / 1000);
-  });
+  context.dispatcher.observe((event) => metrics.toolCallEnded(event));
   context.registry.on('reload', (report) => metrics.manifestReloaded(report.durationMs));
   return {
     // First of all handlers: requests the host guard or the endpoint refuse are counted too.

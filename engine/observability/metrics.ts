@@ -13,18 +13,23 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
-import type { ToolCallStatus } from '../tools/dispatch.ts';
+import type {
+  AuditMetrics,
+  CallControlKind,
+  CallControlMetrics,
+  CallControlOutcome,
+  ContactSyncMetrics,
+  OutboundOutcome,
+  OutboundPurpose,
+  ToolCallMetrics,
+} from '../vocabulary/metric-sinks.ts';
+import type { ToolCallEvent, ToolCallStatus } from '../vocabulary/tool-calls.ts';
+
+export type { CallControlKind, CallControlOutcome, OutboundOutcome, OutboundPurpose } from '../vocabulary/metric-sinks.ts';
 
 /** Seconds; from a cache hit to a slow upstream a voice agent still waits for. */
 export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-/** Why an outbound HTTP request was made. */
-export type OutboundPurpose = 'api_tool' | 'webhook' | 'contact_sync' | 'call_control';
-/** How it ended: an answer (2xx/3xx), an error status, no answer in time, a network failure, or refused by the SSRF guard. */
-export type OutboundOutcome = 'ok' | 'http_error' | 'timeout' | 'network_error' | 'blocked';
-export type CallControlKind = 'transfer' | 'hangup';
-/** ok: the PBX (or the event consumer) took the command; refused: policy or PBX said no; failed: error; timeout: no answer in time. */
-export type CallControlOutcome = 'ok' | 'refused' | 'failed' | 'timeout';
 export type ProtocolEra = '2025' | '2026';
 /** A request that ends with its answer, or a stream held open (2025 GET stream, 2026 subscriptions/listen). */
 export type McpRequestKind = 'request' | 'stream';
@@ -39,7 +44,7 @@ export interface ServerSources {
   callControl(): { account: string; driver: string; state: 'up' | 'connecting' | 'down' }[];
 }
 
-export class Metrics {
+export class Metrics implements ToolCallMetrics, CallControlMetrics, AuditMetrics, ContactSyncMetrics {
   readonly registry = new Registry();
   private sources: ServerSources | undefined;
   private processMetrics = false;
@@ -215,8 +220,15 @@ export class Metrics {
     collectDefaultMetrics({ register: this.registry });
   }
 
+  /** A tool call the dispatcher answered. */
+  toolCallEnded(event: ToolCallEvent): void {
+    // A removed persona's calls carry whatever tool name the client sent: not a label.
+    const tool = event.errorCode === 'PERSONA_REMOVED' ? '-' : event.tool;
+    this.toolCall(tool, event.call.accountId, event.status, event.errorCode ?? 'ok', event.durationMs / 1000);
+  }
+
   /** `outcome` is 'ok' or the error code the model got (TOOL_REFUSED, TOOL_TIMEOUT, …). */
-  toolCall(tool: string, account: string, status: ToolCallStatus, outcome: string, seconds: number): void {
+  private toolCall(tool: string, account: string, status: ToolCallStatus, outcome: string, seconds: number): void {
     this.toolCalls.inc({ tool, outcome });
     this.toolCallsByAccount.inc({ account, status });
     this.toolLatency.observe({ tool, status }, seconds);

@@ -39,7 +39,7 @@ import type net from 'node:net';
 import got, { type Response } from 'got';
 
 import { VERSION } from '../version.ts';
-import type { OutboundOutcome, OutboundPurpose } from '../observability/metrics.ts';
+import type { OutboundOutcome, OutboundPurpose } from '../vocabulary/metric-sinks.ts';
 import { maskKnownSecrets } from '../secrets.ts';
 import { AddressPolicy } from './address-policy.ts';
 import { OutboundError, type OutboundFailure } from './errors.ts';

@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 
 import type { Tool } from '@modelcontextprotocol/server';
-import type { AccountEntry } from '../manifests/snapshot.ts';
+import type { AccountEntry } from '../manifests/entries.ts';
 import type { CustomToolEntry, CustomToolType, GlobalToolName, PersonaManifest } from '../manifests/types.ts';
 import { admitErrorObject } from './error-result.ts';
 import { DEFAULT_TOOL_SCHEMA_PROFILE, publishedSchema, type ToolSchemaProfile } from './schema-profiles.ts';

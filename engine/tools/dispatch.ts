@@ -19,31 +19,17 @@ import { knownSecretsMask, type SecretMask } from '../secrets.ts';
 import type { Logger } from '../logging.ts';
 import type { Registry } from '../manifests/registry.ts';
 import { findPersona } from '../manifests/snapshot.ts';
-import type { Services } from '../services.ts';
 import type { ListedTool } from './catalog.ts';
 import { errorResult, type ToolCallResult } from './error-result.ts';
-import type { CallContext, ToolContext, ToolDefinition, ToolOutcome } from './types.ts';
+import type { CallContext, ToolContext, ToolDefinition, ToolOutcome, ToolServices } from './types.ts';
+import type { ToolCallEvent, ToolCallStatus } from '../vocabulary/tool-calls.ts';
 
 export const DEFAULT_TOOL_TIMEOUT_MS = 15_000;
 
 const callKey = (accountId: string, callId: string): string => `${accountId}\u0000${callId}`;
 
 export type { ToolCallResult } from './error-result.ts';
-
-export type ToolCallStatus = 'ok' | 'error' | 'invalid_arguments';
-
-export interface ToolCallEvent {
-  call: CallContext;
-  tool: string;
-  /** Arguments as received, with the tool's sensitive ones masked. */
-  arguments: Record<string, unknown>;
-  status: ToolCallStatus;
-  errorCode: ErrorCode | undefined;
-  /** The text the model got. */
-  text: string;
-  startedAt: number;
-  durationMs: number;
-}
+export type { ToolCallEvent, ToolCallStatus } from '../vocabulary/tool-calls.ts';
 
 export type ToolCallObserver = (event: ToolCallEvent) => void;
 
@@ -72,7 +58,8 @@ function maskedResult(result: ToolCallResult, mask: SecretMask): ToolCallResult 
 
 export interface DispatcherDeps {
   registry: Registry;
-  services: Services;
+  /** What tools may use (a serving node's services). */
+  services: ToolServices;
   log: Logger;
   /** Aborted at forced shutdown: every running handler sees it. */
   shutdownSignal?: AbortSignal;

@@ -11,10 +11,21 @@
  * the structured content. Anything else thrown is logged and answered with a
  * generic "try again" text, never a stack trace.
  */
-import type { AccountEntry, PersonaEntry } from '../manifests/snapshot.ts';
-import type { PersonaManifest } from '../manifests/types.ts';
-import type { Services } from '../services.ts';
+import type { CallControl } from '../calls/control.ts';
+import type { Clock } from '../clock.ts';
+import type { ContactStore } from '../contacts/store.ts';
+import type { LeadStore } from '../leads/store.ts';
 import type { Logger } from '../logging.ts';
+import type { AccountEntry, LoadedPersona } from '../manifests/entries.ts';
+import type { PersonaManifest } from '../manifests/types.ts';
+import type { OutboundClient } from '../outbound/client.ts';
+import type { SecretSource } from '../secrets.ts';
+import type { DndStore } from '../users/dnd-store.ts';
+import type { CallContext } from '../vocabulary/call-context.ts';
+import type { ToolOutcome } from '../vocabulary/tool-calls.ts';
+
+export type { CallContext } from '../vocabulary/call-context.ts';
+export type { ToolOutcome } from '../vocabulary/tool-calls.ts';
 
 export type JsonSchema = Record<string, unknown>;
 
@@ -26,24 +37,31 @@ export interface ToolAnnotations {
   openWorldHint?: boolean;
 }
 
-/** Who is calling: fixed for a session, or per request on the stateless path. */
-export interface CallContext {
-  accountId: string;
-  personaId: string;
-  callId: string;
-  /** The caller's number as the header gave it, if any. */
-  callerIdNumber: string | undefined;
-  /** The same number in E.164, when it could be read with the account's default country. */
-  callerE164: string | undefined;
-  /** Id of the API key the request was authenticated with. */
-  keyId: string;
+/**
+ * What a tool may use of the server: the stores and clients tools work with,
+ * and the clock. Nothing else of the process (its settings, the metrics, the
+ * audit trail, the database itself) is within a tool's reach; the
+ * dispatcher records and counts every call itself.
+ */
+export interface ToolServices {
+  clock: Clock;
+  /** Transfers and hang-ups, through the account's phone system. */
+  calls: CallControl;
+  dnd: DndStore;
+  leads: LeadStore;
+  contacts: ContactStore;
+  /** Secrets by name; every value handed out is masked wherever it could leave. */
+  secrets: SecretSource;
+  /** The one HTTP client for other systems, with the SSRF guard. */
+  outbound: OutboundClient;
 }
 
 export interface ToolContext {
   call: CallContext;
   account: AccountEntry;
-  persona: PersonaEntry;
-  services: Services;
+  /** The persona as its file says (its catalog is the dispatcher's business). */
+  persona: LoadedPersona;
+  services: ToolServices;
   /** Aborted when the client cancels, the call's deadline passes, or the server shuts down. */
   signal: AbortSignal;
   log: Logger;
@@ -58,13 +76,6 @@ export interface ToolContext {
    * that wait on the world, such as a transfer that rings.
    */
   progress(message: string): void;
-}
-
-export interface ToolOutcome {
-  /** One or two sentences the voice agent's model reads. */
-  text: string;
-  /** The same facts as data (structuredContent). */
-  data: Record<string, unknown>;
 }
 
 export interface ToolDefinition<Args = Record<string, unknown>> {

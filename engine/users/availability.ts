@@ -14,7 +14,7 @@
  */
 import { SwitchboardError } from '../errors.ts';
 import { isoInZone } from '../hours/time-text.ts';
-import type { AccountEntry } from '../manifests/snapshot.ts';
+import type { AccountEntry } from '../manifests/entries.ts';
 import type { UserEntry } from '../manifests/types.ts';
 import type { DndState } from './dnd-store.ts';
 import { findUser, type MatchedBy } from './find-user.ts';

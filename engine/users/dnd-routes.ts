@@ -17,7 +17,7 @@ import type { AppContext } from '../app-context.ts';
 import { SwitchboardError } from '../errors.ts';
 import { adminKeyOf, type AdminRoutes } from '../http/app.ts';
 import { jsonBody } from '../http/body.ts';
-import type { AccountEntry } from '../manifests/snapshot.ts';
+import type { AccountEntry } from '../manifests/entries.ts';
 import { availabilityView, requireUser } from './availability.ts';
 import { readDndInput } from './dnd-input.ts';
 

@@ -17,7 +17,7 @@
  * notices.
  */
 import type { Logger } from '../../logging.ts';
-import type { AccountEntry } from '../../manifests/snapshot.ts';
+import type { AccountEntry } from '../../manifests/entries.ts';
 import { maskKnownSecrets } from '../../secrets.ts';
 import type { CallControlSettings } from '../../manifests/types.ts';
 import { DEFAULT_CALL_CONTROL, type DriverName } from '../types.ts';

@@ -9,8 +9,8 @@
  */
 import { createHash } from 'node:crypto';
 
-import type { Finding } from '../../manifests/checks.ts';
-import type { AccountEntry } from '../../manifests/snapshot.ts';
+import type { Finding } from '../../manifests/problems.ts';
+import type { AccountEntry } from '../../manifests/entries.ts';
 import type { ContactSourceEntry } from '../../manifests/types.ts';
 import { NATIVE_SOURCE } from '../store.ts';
 

@@ -20,12 +20,12 @@ import { isSwitchboardError, SwitchboardError } from '../../errors.ts';
 import type { Logger } from '../../logging.ts';
 import { maskKnownSecrets, maskSecrets, type SecretSource } from '../../secrets.ts';
 import type { StoreEngine } from '../../store/engine.ts';
+import type { ContactSyncMetrics } from '../../vocabulary/metric-sinks.ts';
 import { normalizeContact } from '../input.ts';
 import type { ContactStore, ContactWrite } from '../store.ts';
 import type { ResolvedSource } from './config.ts';
 import { ResyncRequired, SourceFailure, fromHttpFailure, type FailureKind } from './failures.ts';
 import { googleProvider } from './google.ts';
-import type { Metrics } from '../../observability/metrics.ts';
 import type { OutboundClient } from '../../outbound/client.ts';
 import { HttpFailure, sendThrough, type Send } from './http.ts';
 import { graphScope, microsoftProvider } from './microsoft.ts';
@@ -67,7 +67,7 @@ export interface SyncDeps {
   log: Logger;
   /** The shared outbound client; `send` replaces it in benchmarks. */
   outbound: OutboundClient;
-  metrics?: Metrics;
+  metrics?: ContactSyncMetrics;
   send?: Send;
   random?: () => number;
 }
