@@ -113,6 +113,7 @@ export class PostgresEngine implements StoreEngine {
   private readonly reconnectHandlers: (() => void)[] = [];
   private listener: pg.Client | undefined;
   private listenerReady: Promise<pg.Client> | undefined;
+  private listenerQueue: Promise<unknown> = Promise.resolve();
   private closed = false;
 
   private constructor(private readonly options: PostgresOptions) {
@@ -230,14 +231,25 @@ export class PostgresEngine implements StoreEngine {
     if (!handlers) this.channels.set(channel, (handlers = new Set()));
     handlers.add(handler);
     const client = await this.listenConnection();
-    if (first) await client.query(`LISTEN ${pg.Client.prototype.escapeIdentifier(channel)}`);
+    if (first) await this.onListener(client, `LISTEN ${pg.Client.prototype.escapeIdentifier(channel)}`);
     return async () => {
       handlers.delete(handler);
       if (handlers.size === 0 && this.channels.get(channel) === handlers) {
         this.channels.delete(channel);
-        await this.listener?.query(`UNLISTEN ${pg.Client.prototype.escapeIdentifier(channel)}`).catch(() => undefined);
+        if (this.listener) await this.onListener(this.listener, `UNLISTEN ${pg.Client.prototype.escapeIdentifier(channel)}`).catch(() => undefined);
       }
     };
+  }
+
+  /**
+   * One statement at a time on the listening connection: several parts
+   * start listening at once, and a pg.Client given a query while another
+   * runs queues it with a deprecation warning (pg 9 will refuse it).
+   */
+  private onListener(client: pg.Client, statement: string): Promise<unknown> {
+    const run = this.listenerQueue.then(() => client.query(statement));
+    this.listenerQueue = run.catch(() => undefined);
+    return run;
   }
 
   onReconnect(handler: () => void): void {
