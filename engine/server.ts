@@ -112,14 +112,8 @@ async function assemble(options: StartOptions, listener: Listener): Promise<Runn
   const shutdown = new AbortController();
   // Every running tool call listens on this one signal: many at once is normal, not a leak.
   setMaxListeners(0, shutdown.signal);
-  const dispatcher = new ToolDispatcher({ registry, services, log, shutdownSignal: shutdown.signal });
-  // Per call at debug only: the audit trail and the metrics hold every call; an info line each would cost more than most tools.
-  dispatcher.observe((call) =>
-    log.debug(
-      { event: 'tool_call', tool: call.tool, account: call.call.accountId, persona: call.call.personaId, call: call.call.callId, status: call.status, errorCode: call.errorCode, durationMs: Math.round(call.durationMs * 10) / 10 },
-      'tool call',
-    ),
-  );
+  // Every call is recorded in the audit trail and counted in the metrics on its way back (ToolDispatcher.afterCall).
+  const dispatcher = new ToolDispatcher({ registry, services, log, audit: services.audit, metrics: services.metrics, shutdownSignal: shutdown.signal });
   const createServer = serverFactory(dispatcher);
   // The shares of sessions and the key's rate are the cluster's: each node allows its part of them.
   const live = new LiveNodeCount(async () => (await cluster.liveNodes()).length, cluster.timing.heartbeatMs, log);

@@ -1,7 +1,8 @@
 /**
- * What the audit trail adds to a running server: the tool-call observer, the
- * secret masker, the admin route, the retention job, and a job whose stop
- * writes the rows still queued at shutdown.
+ * What the audit trail adds to a running server: the secret masker, the
+ * admin route, the retention job, and a job whose stop writes the rows still
+ * queued at shutdown. The dispatcher records every tool call itself
+ * (ToolDispatcher.afterCall).
  */
 import type { AppContext, BackgroundJob } from '../app-context.ts';
 import type { AdminRoutes } from '../http/app.ts';
@@ -17,7 +18,6 @@ export function auditExtension(context: AppContext): { adminRoutes: AdminRoutes[
   masker('');
   context.registry.on('reload', () => masker(''));
   audit.setMasker(masker);
-  context.dispatcher.observe((event) => audit.record(event));
   const writer: BackgroundJob = { name: 'audit-writer', start: () => {}, stop: () => audit.close() };
   const cluster = context.services.cluster;
   const retention = new AuditRetentionJob(audit, clock, log, metrics, {

@@ -1,7 +1,8 @@
 /**
- * What metrics add to a running server: tool-call and reload observers, the
- * live figures read at scrape time, the HTTP request counter in front of
- * every route, process metrics, and GET /metrics.
+ * What metrics add to a running server: the reload observer, the live
+ * figures read at scrape time, the HTTP request counter in front of every
+ * route, process metrics, and GET /metrics. The dispatcher counts every tool
+ * call itself (ToolDispatcher.afterCall).
  */
 import type { Express, RequestHandler } from 'express';
 
@@ -21,7 +22,6 @@ export function observabilityExtension(context: AppContext): { firstMiddleware: 
     reloads: () => context.registry.stats(),
     callControl: () => context.services.calls.drivers.health(),
   });
-  context.dispatcher.observe((event) => metrics.toolCallEnded(event));
   context.registry.on('reload', (report) => metrics.manifestReloaded(report.durationMs));
   return {
     // First of all handlers: requests the host guard or the endpoint refuse are counted too.

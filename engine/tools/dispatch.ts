@@ -2,8 +2,9 @@
  * Runs a tool call: finds the tool in the persona's current catalog, checks
  * the arguments with the precompiled validator, runs the handler under a
  * deadline, and shapes the answer (text for the model, the same facts as
- * structured content). Observers (audit trail, metrics) see every call.
- * Every error result has one shape (engine/tools/error-result.ts), which
+ * structured content), then records it on the way back: the audit trail,
+ * the metrics and the log, named in `afterCall` (the path both ways is
+ * drawn in docs/architecture.md). Every error result has one shape (engine/tools/error-result.ts), which
  * every published output schema admits, so clients that check structured
  * content against the schema still show the model the error's sentence.
  *
@@ -22,7 +23,8 @@ import { findPersona } from '../manifests/snapshot.ts';
 import type { ListedTool } from './catalog.ts';
 import { errorResult, type ToolCallResult } from './error-result.ts';
 import type { CallContext, ToolContext, ToolDefinition, ToolOutcome, ToolServices } from './types.ts';
-import type { ToolCallEvent, ToolCallStatus } from '../vocabulary/tool-calls.ts';
+import type { ToolCallMetrics } from '../vocabulary/metric-sinks.ts';
+import type { ToolCallEvent, ToolCallRecorder, ToolCallStatus } from '../vocabulary/tool-calls.ts';
 
 export const DEFAULT_TOOL_TIMEOUT_MS = 15_000;
 
@@ -31,6 +33,7 @@ const callKey = (accountId: string, callId: string): string => `${accountId}\u00
 export type { ToolCallResult } from './error-result.ts';
 export type { ToolCallEvent, ToolCallStatus } from '../vocabulary/tool-calls.ts';
 
+/** A further listener to ended tool calls (a test, the console's simulated calls), after the audit trail, the metrics and the log. */
 export type ToolCallObserver = (event: ToolCallEvent) => void;
 
 /** Where a tool's progress messages go: MCP progress notifications, when the client gave a progress token. */
@@ -63,6 +66,10 @@ export interface DispatcherDeps {
   log: Logger;
   /** Aborted at forced shutdown: every running handler sees it. */
   shutdownSignal?: AbortSignal;
+  /** Where every ended call is recorded (the audit trail); a dispatcher without one records nothing there. */
+  audit?: ToolCallRecorder;
+  /** Where every ended call is counted (the metrics); a dispatcher without them counts nothing (the console's simulated calls are not the phone system's). */
+  metrics?: ToolCallMetrics;
 }
 
 export class ToolDispatcher {
@@ -143,13 +150,7 @@ export class ToolDispatcher {
         startedAt,
         durationMs: performance.now() - started,
       };
-      for (const observer of this.observers) {
-        try {
-          observer(event);
-        } catch (error) {
-          this.deps.log.error({ err: error, event: 'observer_failed' }, 'tool call observer failed');
-        }
-      }
+      this.afterCall(event);
       return result;
     };
 
@@ -205,6 +206,32 @@ export class ToolDispatcher {
       this.running -= 1;
       leave();
       deadline.dispose();
+    }
+  }
+  /**
+   * The way back, once the answer is shaped and masked and before it leaves:
+   * the audit trail queues the call's row (written in the next batch), the
+   * metrics count it, the log notes it, then further listeners hear of it.
+   * None of them can change the answer or hold it up; a step that throws is
+   * logged and the next one runs.
+   */
+  private afterCall(event: ToolCallEvent): void {
+    const { audit, metrics, log } = this.deps;
+    if (audit) this.runStep(() => audit.record(event));
+    if (metrics) this.runStep(() => metrics.toolCallEnded(event));
+    // Per call at debug only: the audit trail and the metrics hold every call; an info line each would cost more than most tools.
+    log.debug(
+      { event: 'tool_call', tool: event.tool, account: event.call.accountId, persona: event.call.personaId, call: event.call.callId, status: event.status, errorCode: event.errorCode, durationMs: Math.round(event.durationMs * 10) / 10 },
+      'tool call',
+    );
+    for (const observer of this.observers) this.runStep(() => observer(event));
+  }
+
+  private runStep(step: () => void): void {
+    try {
+      step();
+    } catch (error) {
+      this.deps.log.error({ err: error, event: 'observer_failed' }, 'a step after a tool call failed');
     }
   }
 }
