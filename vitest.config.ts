@@ -1,10 +1,17 @@
 import { defineConfig } from 'vitest/config';
 
+import { BROWSER, CLIENT_MATRIX, CLUSTER, POSTGRES_ONLY, RELIABILITY } from './tests/suites.ts';
+
+/**
+ * npm test: unit and integration tests against the wire-level fakes, on
+ * SQLite; no PostgreSQL, nginx or other clients to install (tests/suites.ts
+ * says what runs where).
+ */
 export default defineConfig({
   test: {
-    globalSetup: ['tests/global-setup.ts'],
     include: ['tests/**/*.test.ts'],
-    exclude: ['tests/reliability/**', 'tests/console/**', 'node_modules/**'],
+    exclude: [...RELIABILITY, ...BROWSER, ...CLIENT_MATRIX, ...CLUSTER, ...POSTGRES_ONLY, 'node_modules/**'],
+    env: { SWITCHBOARD_TEST_ENGINES: 'sqlite' },
     testTimeout: 20_000,
     hookTimeout: 20_000,
     pool: 'forks',

@@ -15,7 +15,7 @@ import type { StoreEngine } from '../engine/store/engine.ts';
 import { PostgresEngine } from '../engine/store/postgres/engine.ts';
 import { render, sql, type Sql } from '../engine/store/sql.ts';
 import { SqliteEngine } from '../engine/store/sqlite/engine.ts';
-import { ENGINE_KINDS, openEngine, type OpenedEngine } from './helpers/engines.ts';
+import { ENGINE_KINDS, engineTested, openEngine, type OpenedEngine } from './helpers/engines.ts';
 import { freshDatabase } from './helpers/postgres.ts';
 
 const START = Date.parse('2026-04-01T09:00:00Z');
@@ -197,7 +197,7 @@ describe.each(ENGINE_KINDS)('the API-key store on %s', (kind) => {
 });
 
 describe('nodes starting together on one new database', () => {
-  it('make one first key between them on PostgreSQL', async () => {
+  it.runIf(engineTested('postgres'))('make one first key between them on PostgreSQL', async () => {
     const database = await freshDatabase();
     const nodes = await Promise.all([1, 2, 3].map(() => PostgresEngine.open({ url: database.url, poolSize: 2 })));
     try {
@@ -211,7 +211,7 @@ describe('nodes starting together on one new database', () => {
     }
   });
 
-  it('make one first key between them on one SQLite file (each its own write connection)', async () => {
+  it.runIf(engineTested('sqlite'))('make one first key between them on one SQLite file (each its own write connection)', async () => {
     const opened = await openEngine('sqlite');
     const second = await SqliteEngine.open(opened.engine.location);
     try {

@@ -32,7 +32,7 @@ import { SecretStore } from '../engine/secrets.ts';
 import type { StoreEngine } from '../engine/store/engine.ts';
 import { PostgresEngine } from '../engine/store/postgres/engine.ts';
 import type { DndStore } from '../engine/users/dnd-store.ts';
-import { ENGINE_KINDS, openEngine, type OpenedEngine } from './helpers/engines.ts';
+import { ENGINE_KINDS, engineTested, openEngine, type OpenedEngine } from './helpers/engines.ts';
 import { SseConsumer } from './helpers/pbx.ts';
 import { freshDatabase } from './helpers/postgres.ts';
 import { eventually } from './helpers/server.ts';
@@ -342,7 +342,7 @@ describe.each(ENGINE_KINDS)('call control on %s', (kind) => {
   });
 });
 
-describe('two processes on one PostgreSQL database', () => {
+describe.runIf(engineTested('postgres'))('two processes on one PostgreSQL database', () => {
   let drop: () => Promise<void>;
   const engines: PostgresEngine[] = [];
   let a: Node;

@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { payloads, type ChangeKind } from '../engine/console/changes.ts';
 import { readGitHead } from '../engine/manifests/git-head.ts';
 import { auditRows } from './helpers/admin.ts';
+import { engineTested } from './helpers/engines.ts';
 import { freshDatabase } from './helpers/postgres.ts';
 import { callHeaders, connect, eventually, startTestServer, textOf, writeManifests, type TestServer } from './helpers/server.ts';
 import { startUpstream, type Upstream } from './helpers/upstream.ts';
@@ -343,7 +344,7 @@ describe('notices between nodes', () => {
   });
 });
 
-describe('several nodes on one PostgreSQL database', () => {
+describe.runIf(engineTested('postgres'))('several nodes on one PostgreSQL database', () => {
   it("a console on one node hears of the other node's tool calls and DND changes", async () => {
     const database = await freshDatabase();
     const personas = { 'acme/account.yaml': 'account_id: acme\ntimezone: UTC\nusers:\n  - { id: u-1, name: Ann Lee, extension: "101" }\n', 'acme/desk.yaml': 'persona_id: desk\n' };

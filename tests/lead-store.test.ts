@@ -16,7 +16,7 @@ import { LeadStore, type CaseExportRow, type CaseInput, type Classification } fr
 import type { StoreEngine } from '../engine/store/engine.ts';
 import { PostgresEngine } from '../engine/store/postgres/engine.ts';
 import { sql } from '../engine/store/sql.ts';
-import { ENGINE_KINDS, openEngine, type OpenedEngine } from './helpers/engines.ts';
+import { ENGINE_KINDS, engineTested, openEngine, type OpenedEngine } from './helpers/engines.ts';
 import { freshDatabase } from './helpers/postgres.ts';
 
 const START = Date.parse('2026-03-09T14:00:00Z');
@@ -168,7 +168,7 @@ describe.each(ENGINE_KINDS)('the lead store on %s', (kind) => {
   });
 });
 
-describe('the lead store on two PostgreSQL engines at once (two nodes, one database)', () => {
+describe.runIf(engineTested('postgres'))('the lead store on two PostgreSQL engines at once (two nodes, one database)', () => {
   let drop: () => Promise<void>;
   let nodes: PostgresEngine[];
 

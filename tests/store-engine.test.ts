@@ -19,6 +19,7 @@ import type { StoreEngine } from '../engine/store/engine.ts';
 import { PostgresEngine } from '../engine/store/postgres/engine.ts';
 import { list, sql } from '../engine/store/sql.ts';
 import { SqliteEngine } from '../engine/store/sqlite/engine.ts';
+import { ENGINE_KINDS, engineTested } from './helpers/engines.ts';
 import { freshDatabase } from './helpers/postgres.ts';
 import { tempDir } from './helpers/server.ts';
 
@@ -40,7 +41,7 @@ const engines: Record<'sqlite' | 'postgres', () => Promise<Opened>> = {
   },
 };
 
-describe.each(Object.keys(engines) as ('sqlite' | 'postgres')[])('the %s engine', (kind) => {
+describe.each(ENGINE_KINDS)('the %s engine', (kind) => {
   let opened: Opened;
   let engine: StoreEngine;
   beforeAll(async () => {
@@ -117,7 +118,7 @@ describe.each(Object.keys(engines) as ('sqlite' | 'postgres')[])('the %s engine'
   });
 });
 
-describe('the sqlite engine and another process holding the write lock', () => {
+describe.runIf(engineTested('sqlite'))('the sqlite engine and another process holding the write lock', () => {
   let dir: string;
   let engine: SqliteEngine;
   beforeAll(async () => {

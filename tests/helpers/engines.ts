@@ -10,6 +10,11 @@
  *
  * `serverSettings(kind)` gives what startTestServer needs to run a whole
  * server on that engine.
+ *
+ * ENGINE_KINDS holds the engines this run tests: SWITCHBOARD_TEST_ENGINES
+ * (comma separated), which each vitest configuration sets: sqlite for
+ * `npm test`, postgres for `npm run test:postgres`, both when unset. A test
+ * of one engine outside describe.each runs under `describe.runIf(engineTested(kind))`.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -21,7 +26,11 @@ import { freshDatabase } from './postgres.ts';
 import { tempDir } from './server.ts';
 
 export type EngineKind = 'sqlite' | 'postgres';
-export const ENGINE_KINDS: readonly EngineKind[] = ['sqlite', 'postgres'];
+const ALL_KINDS: readonly EngineKind[] = ['sqlite', 'postgres'];
+const chosen = process.env.SWITCHBOARD_TEST_ENGINES?.split(',').map((kind) => kind.trim());
+for (const kind of chosen ?? []) if (!ALL_KINDS.includes(kind as EngineKind)) throw new Error(`SWITCHBOARD_TEST_ENGINES names "${kind}"; engines: ${ALL_KINDS.join(', ')}`);
+export const ENGINE_KINDS: readonly EngineKind[] = chosen ? ALL_KINDS.filter((kind) => chosen.includes(kind)) : ALL_KINDS;
+export const engineTested = (kind: EngineKind): boolean => ENGINE_KINDS.includes(kind);
 
 export interface OpenedEngine {
   engine: StoreEngine;

@@ -9,7 +9,7 @@ import pg from 'pg';
 
 export function postgresUrl(): string {
   const url = process.env.SWITCHBOARD_TEST_DATABASE_URL;
-  if (!url) throw new Error('SWITCHBOARD_TEST_DATABASE_URL is not set: tests/global-setup.ts starts PostgreSQL (.ci/postgres.sh) before the tests');
+  if (!url) throw new Error('SWITCHBOARD_TEST_DATABASE_URL is not set: a test that needs PostgreSQL runs in npm run test:postgres (or test:cluster), whose tests/global-setup.ts starts it (.ci/postgres.sh); npm test runs without it');
   return url;
 }
 
