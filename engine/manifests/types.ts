@@ -126,6 +126,8 @@ export interface TelnyxCallControl extends CallControlCommon {
   api_base?: string;
   caller_id?: string;
   endpoint_template?: string;
+  /** The Voice API application (Call Control connection) new legs are dialed from; warm transfers need it. */
+  connection_id?: string;
 }
 
 export interface LivekitCallControl extends CallControlCommon {

@@ -50,7 +50,8 @@ import { CHECKING, KeyCheck } from './key-check.ts';
 import { TransferLegs } from './legs.ts';
 import { apiErrorReason, CALL_ENDED_CODE } from './outcomes.ts';
 import { readPublicKey, signatureProblem } from './signature.ts';
-import { WarmTransfers, type TelnyxWarmSettings } from './warm.ts';
+import type { TelnyxCallControl } from '../../../manifests/types.ts';
+import { WarmTransfers } from './warm.ts';
 import { commandState, readEvent } from './webhook-event.ts';
 
 export const NO_PUBLIC_URL = "the server's public URL is not set (--public-url / SWITCHBOARD_PUBLIC_URL); Telnyx cannot report transfer outcomes";
@@ -78,7 +79,7 @@ class TelnyxDriver implements CallControlDriver {
   private blocked = false;
   private lastRefusalLog = 0;
 
-  constructor(private readonly scope: DriverScope<TelnyxWarmSettings>) {
+  constructor(private readonly scope: DriverScope<TelnyxCallControl>) {
     this.api = new TelnyxApi(scope.outbound, scope.settings.api_base);
     this.publicKey = readPublicKey(scope.settings.public_key);
     this.tracker = new HealthTracker(scope.clock, (health) => scope.sink.healthChanged(health), { state: 'connecting', reason: CHECKING });
@@ -253,7 +254,7 @@ class TelnyxDriver implements CallControlDriver {
   }
 }
 
-export const telnyxDriver: DriverFactory<TelnyxWarmSettings> = {
+export const telnyxDriver: DriverFactory<TelnyxCallControl> = {
   name: 'telnyx',
   connection: 'request',
   secretNames: (settings) => [settings.api_key],

@@ -58,9 +58,6 @@ import type { ApiAnswer, CallAction, TelnyxApi } from './api.ts';
 import { apiErrorReason, CALL_ENDED_CODE, legHangup } from './outcomes.ts';
 import { warmOfState, warmState, type TelnyxEvent, type WarmLegState, type WarmPhase } from './webhook-event.ts';
 
-/** call_control of a telnyx account as warm transfer reads it: the Call Control App the new leg is dialed from. */
-export type TelnyxWarmSettings = TelnyxCallControl & { connection_id?: string };
-
 export const NO_CONNECTION_ID = 'a warm transfer dials the destination itself: set call_control.connection_id to the id of the Voice API application to dial from';
 export const NO_FROM = 'a warm transfer dials the destination itself and needs a number to call from: set call_control.caller_id';
 
@@ -75,7 +72,7 @@ const MEMORY_MS = 20 * 60_000;
 /** What the driver lends warm transfers. */
 export interface WarmDeps {
   api: TelnyxApi;
-  scope: DriverScope<TelnyxWarmSettings>;
+  scope: DriverScope<TelnyxCallControl>;
   apiKey(): string | undefined;
   /** Sends the request that hands the command over, with the driver's attempts (counted on the command). */
   handOver(request: SendRequest, send: () => Promise<ApiAnswer>): Promise<ApiAnswer>;
