@@ -1,31 +1,34 @@
 /**
  * The list of what each capability adds to a running server: admin routes
  * under /ucp/v2/accounts/{account}/…, routes at the root (the console's page
- * among them), background jobs and tool-call observers. server.ts mounts
- * whatever is listed here.
+ * among them), routes before the JSON parser, first middleware and
+ * background jobs. server.ts mounts whatever is listed here. Each
+ * capability takes a narrow view of the server (its own *Context type), so
+ * only this file and server.ts know the whole AppContext.
  */
-import type { Express, RequestHandler } from 'express';
+import type { RequestHandler } from 'express';
 
-import type { AppContext, BackgroundJob } from './app-context.ts';
+import type { AppContext } from './app-context.ts';
 import { auditExtension } from './audit/extension.ts';
 import { callControlExtension } from './calls/extension.ts';
 import { consoleExtension } from './console/extension.ts';
 import { contactAdminRoutes } from './contacts/admin-routes.ts';
 import { contactSourceAdminRoutes } from './contacts/sources/admin-routes.ts';
 import { ContactSourceScheduler } from './contacts/sources/scheduler.ts';
-import type { AdminRoutes } from './http/app.ts';
 import { openapiRoutes } from './http/openapi-route.ts';
 import { leadAdminRoutes } from './leads/admin-routes.ts';
 import { observabilityExtension } from './observability/extension.ts';
 import { dndAdminRoutes } from './users/dnd-routes.ts';
+import type { BackgroundJob } from './vocabulary/jobs.ts';
+import type { AdminRoutes, AppRoutes } from './vocabulary/routes.ts';
 
 export interface ServerExtensions {
   /** Handlers in front of everything else, the host guard included. */
   firstMiddleware: RequestHandler[];
   adminRoutes: AdminRoutes[];
-  rootRoutes: ((app: Express) => void)[];
+  rootRoutes: AppRoutes[];
   /** Root routes that read their own raw body (signed callbacks), mounted before the JSON parser. */
-  rawBodyRoutes: ((app: Express) => void)[];
+  rawBodyRoutes: AppRoutes[];
   jobs: BackgroundJob[];
 }
 

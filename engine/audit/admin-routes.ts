@@ -8,7 +8,7 @@ import type { Request } from 'express';
 
 import type { Clock } from '../clock.ts';
 import { SwitchboardError } from '../errors.ts';
-import type { AdminRoutes } from '../http/app.ts';
+import type { AdminRoutes } from '../vocabulary/routes.ts';
 import type { AuditLog } from './audit-log.ts';
 import { AUDIT_FILTERS, pageJson, parseAuditFilters, type RawAuditFilters } from './query.ts';
 

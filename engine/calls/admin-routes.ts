@@ -13,15 +13,16 @@
  */
 import type { Request, Response, Router } from 'express';
 
-import type { AppContext } from '../app-context.ts';
 import { SwitchboardError } from '../errors.ts';
-import type { AdminRoutes } from '../http/app.ts';
 import { jsonBody } from '../http/body.ts';
 import { onlyQueryParams, pagingParams, queryParam } from '../http/query.ts';
+import type { AccountsInForce } from '../manifests/entries.ts';
 import { toE164 } from '../phone.ts';
+import type { AdminRoutes } from '../vocabulary/routes.ts';
+import type { CallControl } from './control.ts';
 import type { CallListPosition } from './store.ts';
 import { readOutcome } from './drivers/outcome-field.ts';
-import { endSessionsOf } from './end-sessions.ts';
+import { endSessionsOf, type SessionEnds } from './end-sessions.ts';
 import type { CallRecord, CallState, FailureOutcome, SuccessOutcome, Verdict } from './types.ts';
 import { callView, cleanReason, commandView, eventView } from './views.ts';
 
@@ -62,7 +63,13 @@ function callIdParam(req: Request): string {
   return callId;
 }
 
-export function callRoutes(context: AppContext): AdminRoutes {
+/** What the PBX-facing routes use: call control, the accounts in force, and the end of a call's sessions (a DELETE of the call). */
+export type CallRoutesContext = SessionEnds & {
+  registry: AccountsInForce;
+  services: { calls: CallControl };
+};
+
+export function callRoutes(context: CallRoutesContext): AdminRoutes {
   const calls = context.services.calls;
   const accountOf = (req: Request): string => String(req.params.account);
 

@@ -4,10 +4,23 @@
  * over, say), within a short grace. Closing at once would cut those answers
  * off and leave the voice agent waiting on a request that never returns.
  */
-import type { AppContext } from '../app-context.ts';
+import type { Logger } from '../logging.ts';
+import type { StoreEngine } from '../store/engine.ts';
+import type { CallContext } from '../vocabulary/call-context.ts';
 
 /** How long the end of a call waits for its running tool calls to answer before its sessions close. */
 const TOOL_ANSWER_GRACE_MS = 2_000;
+
+/**
+ * What ending a call's sessions needs of the server: the store's channel
+ * between nodes, the log, the tool calls still running (the dispatcher) and
+ * the sessions that speak for the call.
+ */
+export interface SessionEnds {
+  services: { store: Pick<StoreEngine, 'notify' | 'listen'>; log: Logger };
+  dispatcher: { whenIdle(accountId: string, callId: string, timeoutMs: number): Promise<void> };
+  sessions: { closeWhereAnswered(predicate: (session: { call: CallContext }) => boolean, reason: 'call_ended', graceMs: number): Promise<number> };
+}
 
 /** Where the end of a call is announced to the other nodes sharing the store, whose sessions of it close too. */
 const ENDED_CHANNEL = 'calls_ended';
@@ -18,7 +31,7 @@ const ENDED_CHANNEL = 'calls_ended';
  * is announced to the other nodes (each holds the sessions it opened), so
  * none of the call's sessions lingers until its idle time.
  */
-export async function endSessionsOf(context: AppContext, accountId: string, callId: string): Promise<number> {
+export async function endSessionsOf(context: SessionEnds, accountId: string, callId: string): Promise<number> {
   context.services.store.notify(ENDED_CHANNEL, JSON.stringify({ account: accountId, call: callId })).catch((error: unknown) => {
     context.services.log.warn({ err: error, event: 'call_end_not_announced', account: accountId, call: callId }, 'other nodes were not told the call ended; its sessions there close at their idle time');
   });
@@ -26,7 +39,7 @@ export async function endSessionsOf(context: AppContext, accountId: string, call
 }
 
 /** Listens for ends of calls announced by other nodes (and this one: closing again finds nothing). */
-export function listenForEndedCalls(context: AppContext): Promise<() => Promise<void>> {
+export function listenForEndedCalls(context: SessionEnds): Promise<() => Promise<void>> {
   return context.services.store.listen(ENDED_CHANNEL, (payload) => {
     let ended: { account?: unknown; call?: unknown };
     try {
@@ -38,7 +51,7 @@ export function listenForEndedCalls(context: AppContext): Promise<() => Promise<
   });
 }
 
-async function closeLocally(context: AppContext, accountId: string, callId: string): Promise<number> {
+async function closeLocally(context: SessionEnds, accountId: string, callId: string): Promise<number> {
   await context.dispatcher.whenIdle(accountId, callId, TOOL_ANSWER_GRACE_MS);
   return context.sessions.closeWhereAnswered((session) => session.call.accountId === accountId && session.call.callId === callId, 'call_ended', TOOL_ANSWER_GRACE_MS);
 }

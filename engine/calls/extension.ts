@@ -8,18 +8,32 @@
  * reconnect instead of waiting on a dead socket. With several nodes, one of
  * them at a time forgets the hand-overs of commands older than a day.
  */
-import type { Express } from 'express';
-
-import type { AppContext, BackgroundJob } from '../app-context.ts';
-import type { AdminRoutes } from '../http/app.ts';
-import { callRoutes } from './admin-routes.ts';
+import type { Clock } from '../clock.ts';
+import type { ClusterNode } from '../cluster/cluster.ts';
+import type { ServerSettings } from '../config.ts';
+import type { Registry } from '../manifests/registry.ts';
+import type { BackgroundJob } from '../vocabulary/jobs.ts';
+import type { AdminRoutes, AppRoutes } from '../vocabulary/routes.ts';
+import { callRoutes, type CallRoutesContext } from './admin-routes.ts';
 import { endSessionsOf, listenForEndedCalls } from './end-sessions.ts';
 import { pbxCallbackRoute } from './drivers/callback-route.ts';
 import { hangupJob } from './hangup-job.ts';
 
 const HOUR_MS = 3_600_000;
 
-export function callControlExtension(context: AppContext): { adminRoutes: AdminRoutes[]; rawBodyRoutes: ((app: Express) => void)[]; startJobs: BackgroundJob[]; jobs: BackgroundJob[] } {
+/**
+ * What call control's part of the server uses: what its routes use, the
+ * manifests' reloads (the drivers follow them), the clock and this node of
+ * the cluster (for old hand-overs), and the public URL phone systems call
+ * back at.
+ */
+export type CallControlContext = CallRoutesContext & {
+  registry: Pick<Registry, 'current' | 'on'>;
+  services: { clock: Clock; cluster?: ClusterNode | undefined };
+  settings: Pick<ServerSettings, 'publicUrl'>;
+};
+
+export function callControlExtension(context: CallControlContext): { adminRoutes: AdminRoutes[]; rawBodyRoutes: AppRoutes[]; startJobs: BackgroundJob[]; jobs: BackgroundJob[] } {
   const calls = context.services.calls;
   let listening: Promise<(() => Promise<void>) | undefined> = Promise.resolve(undefined);
   let forgetting: NodeJS.Timeout | undefined;

@@ -18,14 +18,13 @@ import { randomUUID } from 'node:crypto';
 
 import type { Request, Response } from 'express';
 
-import type { AppContext } from '../app-context.ts';
 import { SwitchboardError } from '../errors.ts';
-import type { AdminRoutes } from '../http/app.ts';
 import { jsonBody } from '../http/body.ts';
 import { accountParam, onlyQueryParams, pagingParams, queryParam } from '../http/query.ts';
-import type { AccountEntry } from '../manifests/entries.ts';
+import type { AccountEntry, AccountsInForce } from '../manifests/entries.ts';
 import { toE164 } from '../phone.ts';
 import type { Executor } from '../store/engine.ts';
+import type { AdminRoutes } from '../vocabulary/routes.ts';
 import { CONTACT_LIMITS, normalizeContact, type ContactInput, type NormalizedContact, type PhoneInput } from './input.ts';
 import { contactJson } from './present.ts';
 import { samePerson, unionPhones } from './same-person.ts';
@@ -96,7 +95,13 @@ async function nativeTwin(contacts: ContactStore, tx: Executor, accountId: strin
   return undefined;
 }
 
-export function contactAdminRoutes(context: Pick<AppContext, 'registry' | 'services'>): AdminRoutes {
+/** What the contact routes use: the accounts in force and the contact store. */
+export interface ContactRoutesContext {
+  registry: AccountsInForce;
+  services: { contacts: ContactStore };
+}
+
+export function contactAdminRoutes(context: ContactRoutesContext): AdminRoutes {
   const { contacts } = context.services;
 
   const accountOf = (req: Request): AccountEntry => {

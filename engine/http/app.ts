@@ -8,13 +8,15 @@
  * handler. A client without a valid key is answered from its headers and
  * never gets a body read, however long it takes to send one.
  */
-import express, { type Express, type RequestHandler, type Router } from 'express';
+import express, { type Express, type RequestHandler } from 'express';
 
-import type { ApiKeyRecord, ApiKeyStore } from '../auth/api-keys.ts';
+import type { ApiKeyStore } from '../auth/api-keys.ts';
 import type { Logger } from '../logging.ts';
 import { contextFromPath, LEGACY_SSE_CONTEXT_PATH, MCP_CONTEXT_PATH } from '../mcp/context-path.ts';
 import { admitKey, mcpEndpoint, type McpEndpointDeps } from '../mcp/endpoint.ts';
 import { legacySseEndpoint } from '../mcp/sse-endpoint.ts';
+import type { AdminRoutes, AppRoutes } from '../vocabulary/routes.ts';
+import { rememberAdminKey } from './admin-key.ts';
 import { authenticate, assertKeyAccount } from './call-context.ts';
 import { errorHandler, LEGACY_SSE_PATH, MCP_PATH } from './errors.ts';
 import { healthRoutes, type HealthDeps } from './health.ts';
@@ -22,8 +24,8 @@ import { hostGuard } from './host-guard.ts';
 import { jsonDepthGuard } from './json-depth.ts';
 import { SwitchboardError } from '../errors.ts';
 
-/** A capability's admin routes, mounted under /ucp/v2/accounts/:account with an admin key of that account. */
-export type AdminRoutes = (router: Router) => void;
+export type { AdminRoutes } from '../vocabulary/routes.ts';
+export { adminKeyOf } from './admin-key.ts';
 
 export interface AppDeps extends McpEndpointDeps, Omit<HealthDeps, 'sessions'> {
   log: Logger;
@@ -33,22 +35,19 @@ export interface AppDeps extends McpEndpointDeps, Omit<HealthDeps, 'sessions'> {
   bodyLimitBytes: number;
   adminRoutes: AdminRoutes[];
   /** Routes outside the account tree (e.g. /metrics). */
-  rootRoutes?: ((app: Express) => void)[];
+  rootRoutes?: AppRoutes[];
   /** Routes that read their own raw body (signed callbacks of phone systems): mounted before the JSON parser. */
-  rawBodyRoutes?: ((app: Express) => void)[];
+  rawBodyRoutes?: AppRoutes[];
   /** Handlers in front of everything else (request metrics). */
   firstMiddleware?: RequestHandler[];
 }
-
-/** The admin key of a request, set by the admin guard. */
-export const adminKeyOf = (res: express.Response): ApiKeyRecord => res.locals.adminKey as ApiKeyRecord;
 
 export function adminGuard(keys: ApiKeyStore, rateLimiter: McpEndpointDeps['rateLimiter'], authFailures?: McpEndpointDeps['authFailures']) {
   return async (req: express.Request, res: express.Response, next: express.NextFunction): Promise<void> => {
     const record = await authenticate(req, keys, 'admin', authFailures);
     rateLimiter.take(record.id);
     assertKeyAccount(record, String(req.params.account), 'the path');
-    res.locals.adminKey = record;
+    rememberAdminKey(res, record);
     next();
   };
 }

@@ -7,12 +7,12 @@
 import { once } from 'node:events';
 
 import { SwitchboardError } from '../errors.ts';
-import type { AdminRoutes } from '../http/app.ts';
 import { accountParam, onlyQueryParams, pagingParams, queryParam } from '../http/query.ts';
-import type { Services } from '../services.ts';
+import type { AdminRoutes } from '../vocabulary/routes.ts';
 import { csvHeader, csvRow, leadJson } from './present.ts';
+import type { LeadStore } from './store.ts';
 
-export function leadAdminRoutes(services: Pick<Services, 'leads'>): AdminRoutes {
+export function leadAdminRoutes(services: { leads: LeadStore }): AdminRoutes {
   return (router) => {
     router.get('/leads', async (req, res) => {
       onlyQueryParams(req, ['format', 'limit', 'cursor']);

@@ -29,6 +29,11 @@ export interface LoadedPersona {
   readonly version: string;
 }
 
+/** Where admin routes read the accounts of the manifests in force: the registry's current snapshot. */
+export interface AccountsInForce {
+  current(): { readonly accounts: ReadonlyMap<string, AccountEntry> };
+}
+
 export function makeAccountEntry(manifest: AccountManifest, file: string, version: string): AccountEntry {
   return {
     id: manifest.account_id,

@@ -4,13 +4,26 @@
  * route, process metrics, and GET /metrics. The dispatcher counts every tool
  * call itself (ToolDispatcher.afterCall).
  */
-import type { Express, RequestHandler } from 'express';
+import type { RequestHandler } from 'express';
 
-import type { AppContext } from '../app-context.ts';
+import type { ServerSettings } from '../config.ts';
+import type { AuthFailureLimiter } from '../http/auth-failures.ts';
+import type { Registry } from '../manifests/registry.ts';
+import type { AppRoutes } from '../vocabulary/routes.ts';
 import { httpMetrics } from './http-metrics.ts';
+import type { Metrics, ServerSources } from './metrics.ts';
 import { metricsRoute } from './metrics-route.ts';
 
-export function observabilityExtension(context: AppContext): { firstMiddleware: RequestHandler[]; rootRoutes: ((app: Express) => void)[] } {
+/** What the metrics' part of the server reads: the figures it shows at scrape time, and who may scrape. */
+export interface ObservabilityContext {
+  registry: Pick<Registry, 'current' | 'stats' | 'on'>;
+  sessions: { readonly size: number };
+  services: { metrics: Metrics; calls: { drivers: { health: ServerSources['callControl'] } } };
+  settings: Pick<ServerSettings, 'metricsToken' | 'host'>;
+  authFailures: AuthFailureLimiter;
+}
+
+export function observabilityExtension(context: ObservabilityContext): { firstMiddleware: RequestHandler[]; rootRoutes: AppRoutes[] } {
   const { metrics } = context.services;
   metrics.collectProcessMetrics();
   metrics.bindServer({

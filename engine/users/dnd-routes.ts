@@ -13,22 +13,30 @@
  */
 import type { Request } from 'express';
 
-import type { AppContext } from '../app-context.ts';
+import type { Clock } from '../clock.ts';
 import { SwitchboardError } from '../errors.ts';
-import { adminKeyOf, type AdminRoutes } from '../http/app.ts';
+import { adminKeyOf } from '../http/admin-key.ts';
 import { jsonBody } from '../http/body.ts';
-import type { AccountEntry } from '../manifests/entries.ts';
+import type { AccountEntry, AccountsInForce } from '../manifests/entries.ts';
+import type { AdminRoutes } from '../vocabulary/routes.ts';
 import { availabilityView, requireUser } from './availability.ts';
 import { readDndInput } from './dnd-input.ts';
+import type { DndStore } from './dnd-store.ts';
 
-function accountOf(context: AppContext, req: Request): AccountEntry {
+/** What the DND routes use: the accounts in force, the DND store and the clock. */
+export interface DndRoutesContext {
+  registry: AccountsInForce;
+  services: { dnd: DndStore; clock: Clock };
+}
+
+function accountOf(context: DndRoutesContext, req: Request): AccountEntry {
   const id = String(req.params.account);
   const account = context.registry.current().accounts.get(id);
   if (!account) throw new SwitchboardError('UNKNOWN_ACCOUNT', `Account "${id}" is not configured on this server`);
   return account;
 }
 
-export function dndAdminRoutes(context: AppContext): AdminRoutes {
+export function dndAdminRoutes(context: DndRoutesContext): AdminRoutes {
   const { dnd, clock } = context.services;
   return (router) => {
     router.get('/users', async (req, res) => {

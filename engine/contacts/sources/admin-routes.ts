@@ -8,11 +8,12 @@
  */
 import type { Request } from 'express';
 
-import type { AppContext } from '../../app-context.ts';
+import type { Clock } from '../../clock.ts';
 import { SwitchboardError } from '../../errors.ts';
-import type { AdminRoutes } from '../../http/app.ts';
 import { jsonBody } from '../../http/body.ts';
 import { accountParam } from '../../http/query.ts';
+import type { AccountsInForce } from '../../manifests/entries.ts';
+import type { AdminRoutes } from '../../vocabulary/routes.ts';
 import type { ContactSourceScheduler } from './scheduler.ts';
 import { outcomeJson, sourceStatusJson } from './status.ts';
 
@@ -28,7 +29,13 @@ function readOptions(body: unknown): { full: boolean; wait: boolean } {
   return { full: fields.full === true, wait: fields.wait === true };
 }
 
-export function contactSourceAdminRoutes(context: Pick<AppContext, 'registry' | 'services'>, scheduler: ContactSourceScheduler): AdminRoutes {
+/** What the contact-source routes use besides the scheduler: the accounts in force and the clock. */
+export interface ContactSourceRoutesContext {
+  registry: AccountsInForce;
+  services: { clock: Clock };
+}
+
+export function contactSourceAdminRoutes(context: ContactSourceRoutesContext, scheduler: ContactSourceScheduler): AdminRoutes {
   const { clock } = context.services;
 
   const loadedAccount = (req: Request): string => {

@@ -15,11 +15,18 @@
  * source from a loaded account's manifest, its contacts and state are
  * removed; an account that failed to load keeps everything.
  */
-import type { AppContext, BackgroundJob } from '../../app-context.ts';
 import { isSwitchboardError, SwitchboardError } from '../../errors.ts';
+import type { Registry } from '../../manifests/registry.ts';
 import type { Snapshot } from '../../manifests/snapshot.ts';
+import type { BackgroundJob } from '../../vocabulary/jobs.ts';
 import { resolveSources, type ResolvedSource } from './config.ts';
-import { ContactSourceSync, LEASE_MS, SHUTDOWN, type SyncOptions, type SyncOutcome } from './sync.ts';
+import { ContactSourceSync, LEASE_MS, SHUTDOWN, type SyncDeps, type SyncOptions, type SyncOutcome } from './sync.ts';
+
+/** What the scheduler uses: the manifests in force and their reloads, and what a sync uses. */
+export interface ContactSourceSchedulerContext {
+  registry: Pick<Registry, 'current' | 'on' | 'off'>;
+  services: Pick<SyncDeps, 'store' | 'contacts' | 'secrets' | 'clock' | 'log' | 'outbound' | 'metrics'>;
+}
 
 interface Running {
   accountId: string;
@@ -48,7 +55,7 @@ export class ContactSourceScheduler implements BackgroundJob {
     this.reconcile(snapshot).catch((error: unknown) => this.context.services.log.error({ event: 'contact_source_purge_failed', err: error }, 'could not read the contact sources to remove'));
   };
 
-  constructor(private readonly context: Pick<AppContext, 'registry' | 'services'>) {
+  constructor(private readonly context: ContactSourceSchedulerContext) {
     const { services } = context;
     this.sync = new ContactSourceSync({ store: services.store, contacts: services.contacts, secrets: services.secrets, clock: services.clock, log: services.log, outbound: services.outbound, metrics: services.metrics });
   }
