@@ -70,7 +70,9 @@ describe('request bodies that do not arrive', () => {
     const controller = new AbortController();
     const stream = await fetch(s.mcpUrl, { headers: { ...headers, 'mcp-session-id': id, 'mcp-protocol-version': '2025-06-18', accept: 'text/event-stream' }, signal: controller.signal });
     expect(stream.status).toBe(200);
-    await new Promise((resolve) => setTimeout(resolve, 2500));
+    // A request started after the stream is cut off by the timeout; the older stream is not.
+    const cut = await rawExchange(s.url, `${requestHead('POST', s.url, '/ucp/v2/mcp', partialBody(headers))}{"jsonrpc"`);
+    expect(cut.status).toBe(408);
     expect(s.running.sessions.get(id)?.inFlight).toBe(1);
     controller.abort();
   });

@@ -5,15 +5,14 @@
 import { expect, it } from 'vitest';
 
 import { sql } from '../engine/store/sql.ts';
-import { callHeaders, connect, startTestServer, textOf } from './helpers/server.ts';
+import { callHeaders, connect, eventually, startTestServer, textOf } from './helpers/server.ts';
 import { basicManifests, testToolKinds } from './helpers/test-tools.ts';
 
 it('finishes the tool call in flight, then stops', async () => {
   const server = await startTestServer({ personas: basicManifests, toolKinds: testToolKinds, settings: { shutdownGraceSeconds: 5 } });
   const client = await connect(server, callHeaders({ key: await server.key() }));
   const inFlight = client.callTool({ name: 'echo', arguments: { text: 'last words', delay_ms: 400 } });
-  await new Promise((resolve) => setTimeout(resolve, 100));
-  expect(server.running.dispatcher.inFlight).toBe(1);
+  await eventually(() => (server.running.dispatcher.inFlight === 1 ? true : undefined), 5000, 'the tool call in flight');
   const closing = server.close();
   expect(textOf(await inFlight)).toBe('echo: last words');
   await closing;

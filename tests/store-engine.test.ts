@@ -112,8 +112,12 @@ describe.each(ENGINE_KINDS)('the %s engine', (kind) => {
     await engine.notify('switchboard_test', '{"n":1}');
     await expect.poll(() => heard).toEqual(['{"n":1}']);
     await stop();
+    // A listener that stays hears the next notification; by then the stopped one would have heard it too.
+    const stayed: string[] = [];
+    const stopStayed = await engine.listen('switchboard_test', (payload) => stayed.push(payload));
     await engine.notify('switchboard_test', '{"n":2}');
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await expect.poll(() => stayed).toEqual(['{"n":2}']);
+    await stopStayed();
     expect(heard).toEqual(['{"n":1}']);
   });
 });

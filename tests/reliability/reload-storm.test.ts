@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { Client } from '@modelcontextprotocol/client';
 import { expect, it } from 'vitest';
 
-import { callHeaders, connect, startTestServer, textOf } from '../helpers/server.ts';
+import { callHeaders, connect, eventually, startTestServer, textOf } from '../helpers/server.ts';
 
 it('serves 50 clients through 100 manifest writes without a failed call', async () => {
   const server = await startTestServer({ settings: { rateLimitPerSecond: 0 }, logLevel: 'warn' });
@@ -51,10 +51,10 @@ it('serves 50 clients through 100 manifest writes without a failed call', async 
     // Bursts of five writes with a pause longer than the reload debounce: each burst becomes a reload.
     await new Promise((resolve) => setTimeout(resolve, write % 5 === 4 ? 150 : 5));
   }
-  // One last valid write to each, then let the reloads settle.
+  // One last valid write to each (the last burst ended with a broken file), and calls go on until it is in force.
   fs.writeFileSync(frontDesk, original.frontDesk);
   fs.writeFileSync(afterHours, original.afterHours);
-  await new Promise((resolve) => setTimeout(resolve, 500));
+  await eventually(() => (server.running.registry.current().problems.length === 0 ? true : undefined), 10_000, 'the last valid versions in force');
   writing = false;
   await Promise.all(callers);
 
