@@ -15,19 +15,22 @@ import { randomBytes } from 'node:crypto';
 
 import type { Request, Response } from 'express';
 
-import type { AppContext } from '../app-context.ts';
+import type { CallControl } from '../calls/control.ts';
+import type { ServerSettings } from '../config.ts';
 import { SwitchboardError } from '../errors.ts';
-import { adminKeyOf, type AdminRoutes } from '../http/app.ts';
+import { adminKeyOf } from '../http/admin-key.ts';
 import { jsonBody } from '../http/body.ts';
 import { accountParam, onlyQueryParams } from '../http/query.ts';
 import type { GitHead } from '../manifests/git-head.ts';
+import type { Registry } from '../manifests/registry.ts';
 import { findPersona } from '../manifests/snapshot.ts';
+import type { AdminRoutes } from '../vocabulary/routes.ts';
 import type { ChangeStreams } from './changes-route.ts';
 import { manifestsView } from './manifests-view.ts';
 import { readTryRequest, runTry, type TryDeps } from './try-tool.ts';
 
 export interface ConsoleRouteDeps {
-  context: AppContext;
+  context: { registry: Pick<Registry, 'current'>; services: { calls: CallControl }; settings: Pick<ServerSettings, 'nodeName'> };
   streams: ChangeStreams;
   tries: TryDeps;
   /** The git commit the manifests directory was checked out at when the snapshot in force was loaded. */

@@ -5,13 +5,15 @@
  * simulated phone system of the try panel, and the git commit of the
  * manifests directory, read at each reload.
  */
-import type { Express } from 'express';
-
-import type { AppContext, BackgroundJob } from '../app-context.ts';
 import { SETTLED_CHANNEL } from '../calls/control.ts';
-import type { AdminRoutes } from '../http/app.ts';
+import type { ServerSettings } from '../config.ts';
 import { readGitHead, type GitHead } from '../manifests/git-head.ts';
+import type { Registry } from '../manifests/registry.ts';
+import type { Services } from '../services.ts';
 import { list, sql } from '../store/sql.ts';
+import type { ToolDispatcher } from '../tools/dispatch.ts';
+import type { BackgroundJob } from '../vocabulary/jobs.ts';
+import type { AdminRoutes, AppRoutes } from '../vocabulary/routes.ts';
 import { consoleAdminRoutes } from './admin-routes.ts';
 import { ChangeFeed } from './changes.ts';
 import { changeStreams } from './changes-route.ts';
@@ -26,11 +28,19 @@ const PHONE_SYSTEM_CHECK_MS = 1_000;
 export interface ConsoleExtension {
   /** Mounted before every other admin route: its write watcher must see them all. */
   adminRoutes: AdminRoutes[];
-  rootRoutes: ((app: Express) => void)[];
+  rootRoutes: AppRoutes[];
   jobs: BackgroundJob[];
 }
 
-export function consoleExtension(context: AppContext): ConsoleExtension {
+/** What the console uses of the server: its services and manifests, its dispatcher (tries on a real call), and where the manifests are. */
+export interface ConsoleContext {
+  services: Services;
+  registry: Registry;
+  dispatcher: ToolDispatcher;
+  settings: Pick<ServerSettings, 'personasDir' | 'nodeName'>;
+}
+
+export function consoleExtension(context: ConsoleContext): ConsoleExtension {
   const { services, registry, settings } = context;
   const log = services.log.child({ component: 'console' });
   const feed = new ChangeFeed(services.store, log);
