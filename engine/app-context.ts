@@ -1,6 +1,8 @@
 /**
- * Everything a running server is made of, handed to the capabilities that
- * mount admin routes or run background jobs.
+ * Everything a running server is made of. Only the assembly knows it whole:
+ * server.ts builds it and capabilities.ts hands each capability the part
+ * its own *Context type names (routes, jobs and extensions never import
+ * this file; .dependency-cruiser.cjs holds it).
  */
 import type { ServerSettings } from './config.ts';
 import type { AuthFailureLimiter } from './http/auth-failures.ts';
@@ -9,8 +11,6 @@ import type { SessionManager } from './mcp/sessions.ts';
 import type { StatelessHandlers } from './mcp/stateless.ts';
 import type { Services } from './services.ts';
 import type { ToolDispatcher } from './tools/dispatch.ts';
-
-export type { BackgroundJob } from './vocabulary/jobs.ts';
 
 export interface AppContext {
   settings: ServerSettings;

@@ -28,8 +28,6 @@ import type { ImportProblem } from './parsed-file.ts';
 import { checkSourceKey, NATIVE_SOURCE, type ContactStore, type ContactWrite, type WriteOutcome } from './store.ts';
 import { parseVCards } from './vcard.ts';
 
-export type { ImportDraft, ImportProblem, ParsedFile } from './parsed-file.ts';
-
 export type ImportFormat = 'csv' | 'vcard';
 export const IMPORT_FORMATS: readonly ImportFormat[] = ['csv', 'vcard'];
 

@@ -24,9 +24,6 @@ import { hostGuard } from './host-guard.ts';
 import { jsonDepthGuard } from './json-depth.ts';
 import { SwitchboardError } from '../errors.ts';
 
-export type { AdminRoutes } from '../vocabulary/routes.ts';
-export { adminKeyOf } from './admin-key.ts';
-
 export interface AppDeps extends McpEndpointDeps, Omit<HealthDeps, 'sessions'> {
   log: Logger;
   bindHost: string;

@@ -8,7 +8,7 @@ import type { PersonaCatalog } from '../tools/catalog.ts';
 import type { AccountEntry, LoadedPersona } from './entries.ts';
 import type { ManifestProblem } from './problems.ts';
 
-export type { AccountEntry, LoadedPersona } from './entries.ts';
+export type { AccountEntry } from './entries.ts';
 export { makeAccountEntry } from './entries.ts';
 
 /** A persona with its tool catalog, built once per persona version. */

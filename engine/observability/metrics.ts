@@ -25,8 +25,6 @@ import type {
 } from '../vocabulary/metric-sinks.ts';
 import type { ToolCallEvent, ToolCallStatus } from '../vocabulary/tool-calls.ts';
 
-export type { CallControlKind, CallControlOutcome, OutboundOutcome, OutboundPurpose } from '../vocabulary/metric-sinks.ts';
-
 /** Seconds; from a cache hit to a slow upstream a voice agent still waits for. */
 export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
