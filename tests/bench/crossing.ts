@@ -64,10 +64,15 @@ export async function measureCrossing(options: CrossingOptions): Promise<Crossin
   const consumer = await SseConsumer.connect(options.stream.url, 'acme', options.adminKey);
   // When each call's command was read off the stream; its acknowledgement is posted in the same tick.
   const arrivals = new Map<string, number>();
+  const ackFailures: string[] = [];
   consumer.onEvent = (event) => {
     if (event.event !== 'command' || event.data.type !== 'transfer') return;
     arrivals.set(String(event.data.call_id), performance.now());
-    void consumer.ack(event.id, true, undefined, 'connected');
+    // Sent again once if the connection it went out on was closed under it (a keep-alive race); the tool's answer then tells.
+    const ack = () => consumer.ack(event.id, true, undefined, 'connected');
+    ack()
+      .catch(ack)
+      .catch((error: unknown) => ackFailures.push(`acknowledging ${event.id}: ${(error as Error).message}`));
   };
   const agent = createAgent(4);
   const url = new URL(MCP_PATH, options.asked.url);
@@ -99,6 +104,7 @@ export async function measureCrossing(options: CrossingOptions): Promise<Crossin
     consumer.close();
     agent.destroy();
   }
+  errors.push(...ackFailures);
   const spread = (values: number[]): Spread => ({ p50Ms: percentile(values, 50), p99Ms: percentile(values, 99), maxMs: Math.max(0, ...values) });
   return {
     label: options.label,

@@ -40,7 +40,7 @@ import { parseArgs } from 'node:util';
 
 import BetterSqlite3 from 'better-sqlite3';
 
-import { runCli, startServe, type ServeProcess } from '../helpers/cli.ts';
+import { runCliProcess, startServe, type ServeProcess } from '../helpers/cli.ts';
 import { startNginx, type RunningNginx } from '../helpers/nginx.ts';
 import { freshDatabase } from '../helpers/postgres.ts';
 import { EXAMPLE_PERSONAS, REPO_ROOT, tempDir } from '../helpers/server.ts';
@@ -121,7 +121,7 @@ const COMMON_ARGS = [
 
 async function createKeys(where: string[]): Promise<Keys> {
   const create = async (role: 'mcp' | 'admin') => {
-    const created = await runCli(['keys', 'create', '--account', 'acme', '--role', role, '--json', ...where, '--personas', EXAMPLE_PERSONAS]);
+    const created = await runCliProcess(['keys', 'create', '--account', 'acme', '--role', role, '--json', ...where, '--personas', EXAMPLE_PERSONAS]);
     if (created.code !== 0) throw new Error(`keys create: ${created.stderr}`);
     return (JSON.parse(created.stdout) as { key: string }).key;
   };
@@ -140,8 +140,8 @@ async function createContacts(base: string, adminKey: string): Promise<void> {
           headers: { 'x-api-key': adminKey, 'content-type': 'application/json' },
           body: JSON.stringify({ name: `Contact ${i}`, company: 'Example Co', phone_numbers: [{ number: contactNumber(i), label: 'work' }] }),
         });
-        await response.arrayBuffer();
-        if (response.status !== 201 && response.status !== 200) throw new Error(`creating contact ${i} answered ${response.status}`);
+        const body = await response.text();
+        if (response.status !== 201 && response.status !== 200) throw new Error(`creating contact ${i} answered ${response.status}: ${body.slice(0, 300)}`);
       }
     }),
   );
@@ -158,7 +158,10 @@ async function startSqliteServer(env: NodeJS.ProcessEnv = {}): Promise<SqliteSer
   const data = path.join(root, 'data');
   const keys = await createKeys(['--data', data]);
   const serve = await startServe([...COMMON_ARGS, '--data', data], env);
-  await createContacts(serve.url, keys.adminKey);
+  await createContacts(serve.url, keys.adminKey).catch(async (error: unknown) => {
+    await serve.stop();
+    throw error;
+  });
   return {
     ...keys,
     serve,
@@ -460,17 +463,16 @@ async function startCluster(): Promise<Cluster> {
   const keys = await createKeys(['--database', database.url]);
   const node = (name: string) => startServe([...COMMON_ARGS, '--node-name', name, '--database', database.url, '--data', path.join(root, name)]);
   const [a, b] = await Promise.all([node('node-a'), node('node-b')]);
-  await createContacts(a.url, keys.adminKey);
-  return {
-    ...keys,
-    a,
-    b,
-    close: async () => {
-      await Promise.all([a.stop(), b.stop()]);
-      await database.drop();
-      fs.rmSync(root, { recursive: true, force: true });
-    },
+  const close = async () => {
+    await Promise.all([a.stop(), b.stop()]);
+    await database.drop();
+    fs.rmSync(root, { recursive: true, force: true });
   };
+  await createContacts(a.url, keys.adminKey).catch(async (error: unknown) => {
+    await close();
+    throw error;
+  });
+  return { ...keys, a, b, close };
 }
 
 interface ClusterPhase {
