@@ -51,6 +51,13 @@ module.exports = {
       to: { path: ABOVE_TOOLS },
     },
     {
+      name: 'tools-below-the-manifests',
+      comment: 'The loader builds catalogs from tools; tools read what it loaded only through manifests/entries.ts (and the manifest types). The dispatcher, above the loader, reads the snapshot.',
+      severity: 'error',
+      from: { path: '^engine/tools/', pathNot: '^engine/tools/dispatch[.]ts$' },
+      to: { path: '^engine/manifests/', pathNot: '^engine/manifests/(types|entries|problems)[.]ts$' },
+    },
+    {
       name: 'store-never-imports-tools',
       comment: 'The store engines and the data tools keep do not know who reads them.',
       severity: 'error',

@@ -23,7 +23,7 @@ import { LiveNodeCount } from './http/live-nodes.ts';
 import { RateLimiter } from './http/rate-limit.ts';
 import { createLogger, type Logger } from './logging.ts';
 import { Registry } from './manifests/registry.ts';
-import { personaKey } from './manifests/snapshot.ts';
+import { personaKey } from './manifests/entries.ts';
 import { watchManifests, type ManifestWatcher } from './manifests/watcher.ts';
 import { serverFactory } from './mcp/server-factory.ts';
 import { SessionManager } from './mcp/sessions.ts';

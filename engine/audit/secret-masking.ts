@@ -11,8 +11,7 @@
  */
 import { createRequire } from 'node:module';
 
-import type { Registry } from '../manifests/registry.ts';
-import type { Snapshot } from '../manifests/snapshot.ts';
+import type { LoadedManifests } from '../manifests/entries.ts';
 import { maskKnownSecrets, type SecretSource } from '../secrets.ts';
 import type { Masker } from './audit-log.ts';
 
@@ -53,15 +52,15 @@ function collect(value: unknown, key: string | undefined, names: Set<string>): v
 }
 
 /** Every secret name the manifests of a snapshot refer to. */
-export function referencedSecretNames(snapshot: Snapshot): Set<string> {
+export function referencedSecretNames(snapshot: LoadedManifests): Set<string> {
   const names = new Set<string>();
   for (const account of snapshot.accounts.values()) collect(account.manifest, undefined, names);
   for (const persona of snapshot.personas.values()) collect(persona.manifest, undefined, names);
   return names;
 }
 
-export function secretMasker(registry: Registry, secrets: SecretSource & { readonly version?: number }): Masker {
-  let seen: Snapshot | undefined;
+export function secretMasker(registry: { current(): LoadedManifests }, secrets: SecretSource & { readonly version?: number }): Masker {
+  let seen: LoadedManifests | undefined;
   let seenVersion: number | undefined;
   return (text) => {
     const snapshot = registry.current();

@@ -29,6 +29,19 @@ export interface LoadedPersona {
   readonly version: string;
 }
 
+/**
+ * The accounts and personas of the manifests in force, as loaded: what
+ * reading the manifests needs (the secrets they name, say), whatever else a
+ * snapshot holds. A snapshot (snapshot.ts) is one.
+ */
+export interface LoadedManifests {
+  readonly accounts: ReadonlyMap<string, AccountEntry>;
+  /** Keyed by personaKey(account, persona). */
+  readonly personas: ReadonlyMap<string, LoadedPersona>;
+}
+
+export const personaKey = (accountId: string, personaId: string): string => `${accountId}\u0000${personaId}`;
+
 /** Where admin routes read the accounts of the manifests in force: the registry's current snapshot. */
 export interface AccountsInForce {
   current(): { readonly accounts: ReadonlyMap<string, AccountEntry> };

@@ -26,11 +26,11 @@ import { buildCatalog, type ToolKinds } from '../tools/catalog.ts';
 import type { ToolSchemaProfile } from '../tools/schema-profiles.ts';
 import { ToolBuildProblem } from '../tools/types.ts';
 import { checkAccount, checkPersona } from './checks.ts';
-import { makeAccountEntry, type AccountEntry } from './entries.ts';
+import { makeAccountEntry, personaKey, type AccountEntry } from './entries.ts';
 import { contentHash, parseManifest, type ManifestKind, type ParsedManifest } from './parse.ts';
 import { formatPath, type ManifestProblem } from './problems.ts';
 import { readTree } from './read-tree.ts';
-import { personaKey, type PersonaEntry, type Snapshot } from './snapshot.ts';
+import type { PersonaEntry, Snapshot } from './snapshot.ts';
 import type { AccountManifest, PersonaManifest } from './types.ts';
 
 export interface FileState {

@@ -5,7 +5,7 @@
  * a complete new configuration, never a mix.
  */
 import type { PersonaCatalog } from '../tools/catalog.ts';
-import type { AccountEntry, LoadedPersona } from './entries.ts';
+import { personaKey, type AccountEntry, type LoadedPersona } from './entries.ts';
 import type { ManifestProblem } from './problems.ts';
 
 export type { AccountEntry } from './entries.ts';
@@ -25,8 +25,6 @@ export interface Snapshot {
   /** Problems of the last load; files with problems keep their last good version. */
   readonly problems: readonly ManifestProblem[];
 }
-
-export const personaKey = (accountId: string, personaId: string): string => `${accountId}\u0000${personaId}`;
 
 export function findPersona(snapshot: Snapshot, accountId: string, personaId: string): PersonaEntry | undefined {
   return snapshot.personas.get(personaKey(accountId, personaId));

@@ -24,7 +24,7 @@ import type { AuthFailureLimiter } from '../http/auth-failures.ts';
 import { authenticate, matchesBinding, readPartialContext, resolveCallContext } from '../http/call-context.ts';
 import type { RateLimiter } from '../http/rate-limit.ts';
 import type { Registry } from '../manifests/registry.ts';
-import { personaKey } from '../manifests/snapshot.ts';
+import { personaKey } from '../manifests/entries.ts';
 import { admitMessages } from './batches.ts';
 import type { SessionManager } from './sessions.ts';
 import type { StatelessHandlers } from './stateless.ts';

@@ -14,19 +14,29 @@
  */
 import { SwitchboardError, type ErrorCode } from '../../../errors.ts';
 import type { Logger } from '../../../logging.ts';
-import { findPersona, type AccountEntry, type PersonaEntry, type Snapshot } from '../../../manifests/snapshot.ts';
+import { personaKey, type AccountEntry, type LoadedPersona } from '../../../manifests/entries.ts';
 import type { ApiRequestEntry } from '../../../manifests/types.ts';
 import type { OutboundClient } from '../../../outbound/client.ts';
 import { knownSecretsMask, type SecretMask, type SecretSource } from '../../../secrets.ts';
+import type { PersonaCatalog } from '../../catalog.ts';
 import type { CallContext } from '../../types.ts';
 import { planApiRequest, type ApiRequestPlan } from './plan.ts';
 import { MissingSecretError, prepareRequest, type PreparedRequest } from './request.ts';
 import { executePrepared, NOT_CONFIGURED_TEXT } from './tool.ts';
 
+/** A persona with its tool catalog: the try checks arguments as the dispatcher would. */
+type CatalogedPersona = LoadedPersona & { readonly catalog: PersonaCatalog };
+
+/** The manifests in force, as a try reads them (a snapshot is one). */
+export interface TryManifests {
+  readonly accounts: ReadonlyMap<string, AccountEntry>;
+  readonly personas: ReadonlyMap<string, CatalogedPersona>;
+}
+
 /** An API tool of a loaded persona, ready to try. */
 export interface ApiToolTarget {
   account: AccountEntry;
-  persona: PersonaEntry;
+  persona: CatalogedPersona;
   entry: ApiRequestEntry;
   plan: ApiRequestPlan;
 }
@@ -74,8 +84,8 @@ export interface ApiToolTryInput {
 }
 
 /** The API tool `toolName` of a loaded persona, or a BAD_REQUEST that says what is there instead. */
-export function findApiTool(snapshot: Snapshot, accountId: string, personaId: string, toolName: string): ApiToolTarget {
-  const persona = findPersona(snapshot, accountId, personaId);
+export function findApiTool(snapshot: TryManifests, accountId: string, personaId: string, toolName: string): ApiToolTarget {
+  const persona = snapshot.personas.get(personaKey(accountId, personaId));
   const account = snapshot.accounts.get(accountId);
   if (!persona || !account) throw new SwitchboardError('BAD_REQUEST', `persona "${personaId}" of account "${accountId}" is not loaded (run switchboard validate)`);
   const apiTools = (persona.manifest.tools ?? []).filter((tool): tool is ApiRequestEntry => tool.type === 'api_request');
