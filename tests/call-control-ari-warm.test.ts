@@ -238,7 +238,7 @@ describe('a warm transfer over ARI', () => {
     const { caller, agent, bridge: agentBridge } = newCaller();
     const result = await (await call('warm', caller.id)).callTool({ name: 'transfer_call', arguments: { destination_number: '102', summary: SUMMARY } });
     expect(result.isError).toBe(true);
-    expect(textOf(result)).toBe('Kim Lee (extension 102) did not answer within 1 seconds. The caller is back with you: offer to take a message or to try someone else.');
+    expect(textOf(result)).toBe('Kim Lee (extension 102) did not answer within 1 second. The caller is back with you: offer to take a message or to try someone else.');
     expect(result.structuredContent).toMatchObject({ error: { mode: 'warm', outcome: 'no_answer' } });
     expect([...agentBridge.channels].sort()).toEqual([caller.id, agent.id].sort());
     const leg = legOf('PJSIP/102');

@@ -207,7 +207,7 @@ describe('transfer_method bridge', () => {
     const channel = newCaller();
     const result = await (await call('acme', channel)).callTool({ name: 'transfer_to_kim', arguments: {} });
     expect(result.isError).toBe(true);
-    expect(textOf(result)).toBe('Kim Lee (extension 300) did not answer within 1 seconds. The caller is still with you: offer to take a message or to try someone else.');
+    expect(textOf(result)).toBe('Kim Lee (extension 300) did not answer within 1 second. The caller is still with you: offer to take a message or to try someone else.');
     const leg = fake.originated.at(-1);
     expect(leg?.endpoint).toBe('Local/300@from-internal');
     await eventually(() => (fake.destroyed.some((entry) => entry.id === leg?.channelId) ? true : undefined));

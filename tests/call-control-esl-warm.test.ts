@@ -196,7 +196,7 @@ describe('warm transfers on FreeSWITCH', () => {
     const from = fs.received.length;
     const originated = fs.originates.length;
     const result = await client.callTool({ name: 'transfer_to_kim', arguments: { summary: SUMMARY } });
-    expect(textOf(result)).toBe('Kim Lee (extension 102) did not answer within 1 seconds. The caller is back with you: offer to take a message or to try someone else.');
+    expect(textOf(result)).toBe('Kim Lee (extension 102) did not answer within 1 second. The caller is back with you: offer to take a message or to try someone else.');
 
     const leg = await legAfter(originated);
     expect(wire(from, uuid, leg)).toEqual([`api uuid_broadcast ${uuid} endless_playback::local_stream://moh aleg`, originateLine(leg, '102', 'tts_engine=flite,tts_voice=kal,'), `api uuid_break ${uuid}`]);

@@ -165,7 +165,7 @@ describe('bridge transfers', () => {
     fs.script('102', { kind: 'ring' });
     const result = await client.callTool({ name: 'transfer_to_kim', arguments: {} });
     expect(result.isError).toBe(true);
-    expect(textOf(result)).toBe('Kim Lee (extension 102) did not answer within 1 seconds. The caller is still with you: offer to take a message or to try someone else.');
+    expect(textOf(result)).toBe('Kim Lee (extension 102) did not answer within 1 second. The caller is still with you: offer to take a message or to try someone else.');
     const info = await callInfo('fusion', uuid);
     expect(info.call.state).toBe('active');
     expect(info.commands[0]).toMatchObject({ status: 'failed', outcome: 'no_answer' });

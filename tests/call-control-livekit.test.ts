@@ -135,7 +135,7 @@ describe('livekit transfers', () => {
     const client = await call('room-noanswer/sip_caller');
     const result = await client.callTool({ name: 'transfer_call', arguments: { destination_number: '101' } });
     expect(result.isError).toBe(true);
-    expect(textOf(result)).toBe('Lee Park (extension 101) did not answer within 1 seconds. The caller is still with you: offer to take a message or to try someone else.');
+    expect(textOf(result)).toBe('Lee Park (extension 101) did not answer within 1 second. The caller is still with you: offer to take a message or to try someone else.');
     expect((await callInfo('room-noanswer/sip_caller')).call).toMatchObject({ state: 'active' });
     expect(fake.inRoom('room-noanswer', 'sip_caller')).toBe(true);
 

@@ -238,7 +238,7 @@ describe('telnyx warm transfer', () => {
 
   it('no answer within the ring time: the caller is back with the agent', async () => {
     const { callId, result } = await warmTransfer({ kind: 'no_answer' });
-    expect(textOf(await result)).toBe('Dana Reyes (extension 100) did not answer within 1 seconds. The caller is back with you: offer to take a message or to try someone else.');
+    expect(textOf(await result)).toBe('Dana Reyes (extension 100) did not answer within 1 second. The caller is back with you: offer to take a message or to try someone else.');
     expect(wire(callId)).toEqual(['playback_start caller', 'dial', 'playback_stop caller']);
     expect(await commandOf(callId)).toMatchObject({ outcome: 'no_answer', reason: 'no answer before the ring time ran out (timeout, SIP 487)' });
     expect((await callInfo(callId)).call).toMatchObject({ state: 'active' });

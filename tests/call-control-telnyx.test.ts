@@ -159,7 +159,7 @@ describe('telnyx transfers', () => {
     fake.scripts.set('sip:101@acme.sip.telnyx.com', { kind: 'no_answer' });
     const result = await (await call(callId)).callTool({ name: 'transfer_to_lee', arguments: {} });
     expect(result.isError).toBe(true);
-    expect(textOf(result)).toBe('Lee Park (extension 101) did not answer within 1 seconds. The caller is still with you: offer to take a message or to try someone else.');
+    expect(textOf(result)).toBe('Lee Park (extension 101) did not answer within 1 second. The caller is still with you: offer to take a message or to try someone else.');
     const info = await callInfo(callId);
     expect(info.call).toMatchObject({ state: 'active' });
     expect((info.commands as { outcome: string; reason: string }[])[0]).toMatchObject({ outcome: 'no_answer', reason: 'no answer before the ring time ran out (timeout, SIP 487)' });

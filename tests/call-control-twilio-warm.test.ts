@@ -239,7 +239,7 @@ describe('Twilio warm transfer', () => {
   it('brings the caller back when nobody answers', async () => {
     const sid = fake.createCall(ACME_SID);
     const result = await (await callFor('acme', sid)).callTool({ name: 'transfer_call', arguments: { destination_number: '+12125550111', summary: SUMMARY } });
-    expect(textOf(result)).toBe(`+12125550111 did not answer within 1 seconds. ${BACK}`);
+    expect(textOf(result)).toBe(`+12125550111 did not answer within 1 second. ${BACK}`);
     const leg = legTo('+12125550111');
     expect(leg.status).toBe('no-answer');
     expect(leg.heard).toEqual([]);
@@ -340,7 +340,7 @@ describe('Twilio warm transfer', () => {
     const params = { AccountSid: ACME_SID, CallSid: `CA${'e'.repeat(32)}`, Digits: '1' };
     const forged = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': signTwilioRequest('a-guessed-token', url, params) }, body: new URLSearchParams(params).toString() });
     expect(forged.status).toBe(403);
-    expect(textOf(await pending)).toBe(`+12125550188 did not answer within 1 seconds. ${BACK}`);
+    expect(textOf(await pending)).toBe(`+12125550188 did not answer within 1 second. ${BACK}`);
     expect(history(await callInfo('acme', sid))).not.toContain('command_accepted');
   });
 });

@@ -164,7 +164,7 @@ describe('Twilio transfers', () => {
     const sid = fake.createCall(ACME_SID);
     const result = await (await callFor('acme', sid)).callTool({ name: 'transfer_call', arguments: { destination_number: '+12125550111' } });
     expect(result.isError).toBe(true);
-    expect(textOf(result)).toBe('+12125550111 did not answer within 1 seconds. The caller is still with you: offer to take a message or to try someone else.');
+    expect(textOf(result)).toBe('+12125550111 did not answer within 1 second. The caller is still with you: offer to take a message or to try someone else.');
     expect(fake.calls.get(sid)).toMatchObject({ status: 'in-progress', redirects: [RETURN_URL] });
     const info = await callInfo('acme', sid);
     expect(info.call.state).toBe('active');
@@ -212,7 +212,7 @@ describe('Twilio callbacks', () => {
     expect((await post({ 'x-twilio-signature': signTwilioRequest(ACME_TOKEN, url, params) }, { ...params, CallStatus: 'completed' })).status).toBe(403);
 
     const result = await pending;
-    expect(textOf(result)).toBe('+12125550122 did not answer within 1 seconds. The caller is still with you: offer to take a message or to try someone else.');
+    expect(textOf(result)).toBe('+12125550122 did not answer within 1 second. The caller is still with you: offer to take a message or to try someone else.');
     const info = await callInfo('acme', sid);
     expect(info.events.map((event) => event.type)).not.toContain('command_answered');
     expect(info.commands[0]).toMatchObject({ status: 'failed', outcome: 'no_answer' });

@@ -17,7 +17,7 @@
 import { SwitchboardError } from '../errors.ts';
 import type { ToolOutcome } from '../vocabulary/tool-calls.ts';
 import type { CallRecord, CommandOutcome, Destination, FailureOutcome } from './types.ts';
-import { WARM_REASONS, type TransferMode } from './warm.ts';
+import { callerNotReturned, WARM_REASONS, type TransferMode } from './warm.ts';
 
 export interface Attempt {
   destination: Destination;
@@ -27,8 +27,12 @@ export interface Attempt {
 const NEXT_STEP = 'The caller is still with you: offer to take a message or to try someone else.';
 /** After a warm transfer that did not happen: the caller was on hold and is back. */
 const WARM_NEXT_STEP = 'The caller is back with you: offer to take a message or to try someone else.';
+/** After a warm transfer whose caller the phone system could not take off hold: never "back with you" when they may not be. */
+const STRANDED_STEP = 'The phone system could not bring the caller back to you, so they may still be on hold. If you can hear them, apologise and offer to take a message.';
 /** Where the transfer method gave the call to the phone system's dialplan, busy or no answer is the dialplan's to handle. */
 const DIALPLAN_STEP = "The phone system's own dialplan handles the call from here; the caller may no longer be with you.";
+
+const seconds = (count: number): string => `${count} second${count === 1 ? '' : 's'}`;
 
 /** Why a destination was not reached, as the start of a sentence; a warm refusal says how the person declined when it was not plainly. */
 function unreachedPhrase(label: string, outcome: FailureOutcome, ringSeconds: number, mode: TransferMode = 'blind', reason = ''): string {
@@ -36,7 +40,7 @@ function unreachedPhrase(label: string, outcome: FailureOutcome, ringSeconds: nu
     case 'busy':
       return `${label} is busy`;
     case 'no_answer':
-      return `${label} did not answer within ${ringSeconds} seconds`;
+      return `${label} did not answer within ${seconds(ringSeconds)}`;
     case 'rejected':
       if (mode !== 'warm') return `${label} declined the call`;
       return `${label} declined the call after the briefing${reason && reason !== WARM_REASONS.declined ? ` (${reason})` : ''}`;
@@ -98,7 +102,7 @@ export function transferResult(call: CallRecord, tried: readonly Attempt[], opti
     });
   }
   if (outcome.outcome === 'failed') {
-    const next = warm ? 'The caller is back with you: tell them, and offer to take a message instead.' : 'Tell the caller and offer to take a message instead.';
+    const next = warm && callerNotReturned(outcome.reason) ? STRANDED_STEP : warm ? 'The caller is back with you: tell them, and offer to take a message instead.' : 'Tell the caller and offer to take a message instead.';
     throw new SwitchboardError('TOOL_UPSTREAM', `${before}The phone system did not transfer the call to ${destination.label} (${outcome.reason}). ${next}`, {
       details: { ...dataOf(call, last, 'failed'), outcome: 'failed', reason: outcome.reason, ...fallbacks },
     });

@@ -34,6 +34,16 @@ export const WARM_STEPS = ['held', 'dialing', 'ringing', 'answered', 'briefed', 
 export type WarmStep = (typeof WARM_STEPS)[number];
 
 /** The reasons of a warm transfer's failed verdicts, in the words the agent and the call history get. */
+/**
+ * Ends the reason of a failed warm transfer whose caller the phone system
+ * could not take off hold. The reason is what the store keeps (any node
+ * words the tool's answer from it), so the tool reads this mark to say the
+ * caller may still be on hold instead of "back with you".
+ */
+export const CALLER_NOT_RETURNED = 'the caller could not be brought back to the agent';
+export const notReturned = (reason: string, why: string): string => `${reason}; ${CALLER_NOT_RETURNED} (${why})`;
+export const callerNotReturned = (reason: string): boolean => reason.includes(CALLER_NOT_RETURNED);
+
 export const WARM_REASONS = {
   declined: 'declined after the briefing',
   hungUpDuringBriefing: 'hung up during the briefing',

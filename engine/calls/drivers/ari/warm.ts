@@ -26,7 +26,7 @@
  * accepted or declined, bridged or returned) and so into the call's history.
  */
 import type { Verdict } from '../../types.ts';
-import { ACCEPT_DIGIT, BRIEFING_LIMIT_MS, briefingUrl, DECLINE_DIGIT, WARM_REASONS, warmSettingsOf, type WarmSettings } from '../../warm.ts';
+import { ACCEPT_DIGIT, BRIEFING_LIMIT_MS, briefingUrl, DECLINE_DIGIT, notReturned, WARM_REASONS, warmSettingsOf, type WarmSettings } from '../../warm.ts';
 import type { SendRequest, SendResult } from '../driver.ts';
 import { fillTemplate } from '../driver.ts';
 import type { BridgeTransfers } from './bridge.ts';
@@ -365,7 +365,7 @@ export class WarmTransfers {
     if (warm.dialed) await hangUpQuietly(this.ctx, warm.legId);
     const problem = await this.returnCaller(warm);
     this.byCaller.delete(warm.callRef);
-    this.ctx.sink.settle(warm.commandId, problem ? { ...verdict, outcome: 'failed', reason: `${verdict.reason}; and ${problem}` } : verdict);
+    this.ctx.sink.settle(warm.commandId, problem ? { ...verdict, outcome: 'failed', reason: notReturned(verdict.reason, problem) } : verdict);
   }
 
   /** Music off, the caller into the agent's bridge again (or out of the holding bridge), the holding bridge gone. Null when done. */
@@ -379,7 +379,7 @@ export class WarmTransfers {
         : await rest.request('POST', `/bridges/${segment(warm.holdId)}/removeChannel`, { channel: warm.callRef });
       if (back.status !== 204) problem = restRefusal(warm.agentBridge ? "return the caller to the agent's bridge" : 'take the caller off hold', back.status, back.message);
     } catch (error) {
-      problem = `the caller could not be taken off hold (${error instanceof AriUnreachable ? error.reason : String(error)})`;
+      problem = error instanceof AriUnreachable ? error.reason : String(error);
     }
     await destroyBridgeQuietly(this.ctx, warm.holdId);
     if (problem) log.warn({ event: 'ari_warm_return_failed', command: warm.commandId, reason: problem }, 'a caller held for a warm transfer could not be returned to the agent');

@@ -33,7 +33,7 @@ import { randomUUID } from 'node:crypto';
 
 import type { Logger } from '../../../logging.ts';
 import type { Verdict } from '../../types.ts';
-import { BRIEFING_LIMIT_MS, briefingUrl, SUMMARY_HEADER, WARM_REASONS, ACCEPT_DIGIT, DECLINE_DIGIT, type WarmSettings, type WarmStep } from '../../warm.ts';
+import { BRIEFING_LIMIT_MS, briefingUrl, SUMMARY_HEADER, WARM_REASONS, ACCEPT_DIGIT, DECLINE_DIGIT, notReturned, type WarmSettings, type WarmStep } from '../../warm.ts';
 import { fillTemplate, type DriverSink, type SendRequest, type SendResult } from '../driver.ts';
 import { causeVerdict, readResult, SAFE_CALLER } from './causes.ts';
 import { EslError, type EslConnection } from './connection.ts';
@@ -392,7 +392,7 @@ export class WarmTransfers {
   private async giveBack(pending: Warm, verdict: Verdict & { success: false }): Promise<void> {
     const back = await this.returnCaller(pending);
     // "The caller is back with you" must be true: a caller still on hold makes it a plain failure that says so.
-    this.settle(pending, back.ok ? verdict : failed(`${verdict.reason}; the caller could not be taken off hold (${back.why})`));
+    this.settle(pending, back.ok ? verdict : failed(notReturned(verdict.reason, back.why)));
     this.forget(pending, FORGET_AFTER_MS);
   }
 

@@ -39,7 +39,7 @@
 import type { Logger } from '../../../logging.ts';
 import type { TwilioCallControl } from '../../../manifests/types.ts';
 import type { FailureOutcome, Verdict } from '../../types.ts';
-import { ACCEPT_DIGIT, briefingUrl, DECLINE_DIGIT, WARM_REASONS, warmSettingsOf, type WarmSettings } from '../../warm.ts';
+import { ACCEPT_DIGIT, briefingUrl, DECLINE_DIGIT, notReturned, WARM_REASONS, warmSettingsOf, type WarmSettings } from '../../warm.ts';
 import type { CallbackAnswer, DriverScope, DriverSink, SendRequest, SendResult } from '../driver.ts';
 import { NO_CONTENT, param, plain, twiml } from './answers.ts';
 import { callAlreadyOver, dialResult, isFinalCallStatus, newCallRefusal, updateRefusal } from './outcomes.ts';
@@ -362,7 +362,7 @@ export class WarmTransfers {
     const { sink, settings } = this.deps;
     const way = wayBackOf(settings);
     const access = this.deps.access();
-    if (!way || !access) return { success: false, outcome: 'failed', reason: `${failure.reason}; the caller could not be brought back to the agent (${way ? 'the auth token secret is not set' : NO_WAY_BACK})` };
+    if (!way || !access) return { success: false, outcome: 'failed', reason: notReturned(failure.reason, way ? 'the auth token secret is not set' : NO_WAY_BACK) };
     const answer = await updateCall(access, ref.callerSid, { Twiml: backToAgentTwiml(way, ref.callId) });
     if (answer.kind === 'ok') {
       sink.step(ref.commandId, 'returned', { via: way.kind === 'stream' ? 'stream_url' : 'return_url' });
@@ -375,7 +375,7 @@ export class WarmTransfers {
     this.deps.unusable(answer);
     const why = answer.kind === 'error' ? updateRefusal(answer).reason : answer.kind === 'unreachable' ? `no answer from Twilio's API (${answer.code})` : 'cancelled';
     this.deps.log.error({ event: 'twilio_warm_return_failed', account: this.deps.accountId, command: ref.commandId }, 'a caller on hold could not be brought back to the agent');
-    return { success: false, outcome: 'failed', reason: `${failure.reason}; the caller could not be brought back to the agent (${why})` };
+    return { success: false, outcome: 'failed', reason: notReturned(failure.reason, why) };
   }
 
   private async hangUp(ref: WarmRef, legSid: string): Promise<void> {
