@@ -335,7 +335,7 @@ describe('switchboard validate', () => {
     writeManifests(warmTool, { 'acme/account.yaml': withoutId.replace(/ {2}warm:\n.*\n/, ''), 'acme/front-desk.yaml': persona });
     const refused = await runCli(['validate', warmTool]);
     expect(refused.code).not.toBe(0);
-    expect(refused.stdout + refused.stderr).toContain('tool "transfer_to_dana" has mode: warm, but the call_control driver "telnyx" of acme/account.yaml cannot carry out warm transfers with these settings');
+    expect(refused.stdout + refused.stderr).toContain('tool "transfer_to_dana" has mode: warm, but the call_control driver "telnyx" of acme/account.yaml cannot carry out warm transfers with these settings: a warm transfer dials the destination itself: set call_control.connection_id');
 
     const warmBlock = tempDir('telnyx-warm');
     writeManifests(warmBlock, { 'acme/account.yaml': withoutId, 'acme/front-desk.yaml': persona });

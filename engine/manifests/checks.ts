@@ -6,7 +6,7 @@
 import { isSupportedCountry } from 'libphonenumber-js';
 import { IANAZone } from 'luxon';
 
-import { canWarm, warmDrivers } from '../calls/drivers/index.ts';
+import { warmCapability, warmDrivers } from '../calls/drivers/index.ts';
 import { checkCallControl } from '../calls/drivers/settings-checks.ts';
 import { checkTransferPolicy } from '../calls/policy.ts';
 import { fallbackDestination } from '../calls/transfer.ts';
@@ -128,11 +128,12 @@ function checkVariable(variable: VariableEntry, path: (string | number)[], findi
 /** A transfer tool with mode: warm on an account whose driver cannot brief a destination first. */
 function warmRefused(account: AccountEntry, tool: string): string | undefined {
   const settings = account.manifest.call_control;
-  if (canWarm(settings)) return undefined;
+  const capability = warmCapability(settings);
+  if (capability === true) return undefined;
   const driver = settings?.driver ?? 'events';
+  if (capability !== undefined) return `${tool} has mode: warm, but the call_control driver "${driver}" of ${account.id}/account.yaml cannot carry out warm transfers with these settings: ${capability}`;
   const can = warmDrivers().filter((name) => name !== driver);
-  const theseSettings = can.length < warmDrivers().length ? ' with these settings' : '';
-  return `${tool} has mode: warm, but the call_control driver "${driver}" of ${account.id}/account.yaml cannot carry out warm transfers${theseSettings}; drivers that can: ${can.join(', ')}. Use mode: blind, or another driver`;
+  return `${tool} has mode: warm, but the call_control driver "${driver}" of ${account.id}/account.yaml cannot carry out warm transfers; drivers that can: ${can.join(', ')}. Use mode: blind, or another driver`;
 }
 
 export function checkPersona(persona: PersonaManifest, account: AccountEntry): Finding[] {

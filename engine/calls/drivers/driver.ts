@@ -148,11 +148,13 @@ export interface DriverFactory<S extends CallControlSettings = CallControlSettin
   /**
    * Whether the driver can carry out a warm transfer with these settings
    * (engine/calls/warm.ts): hold the caller, brief the destination, and
-   * bring the caller back when nobody accepts. Absent or false: it cannot,
-   * and `validate` refuses a persona with mode: warm on such an account.
+   * bring the caller back when nobody accepts. True, or what the settings
+   * lack, in words for the operator ("set call_control.connection_id …").
+   * Absent: the driver cannot at all. Either way `validate` refuses a
+   * persona with mode: warm on such an account, saying why.
    * The driver finds the mode and summary on `SendRequest.command`.
    */
-  warm?(settings: S): boolean;
+  warm?(settings: S): true | string;
   /** Names of the secrets the settings refer to, for status and validate --check-secrets. */
   secretNames(settings: S): string[];
 }

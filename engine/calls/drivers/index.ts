@@ -38,9 +38,14 @@ const described: Omit<DriverFactory, 'create'>[] = [eventsTraits as Omit<DriverF
 
 /** Whether the account's driver (events without a call_control block) can carry out a warm transfer with these settings. */
 export function canWarm(settings: CallControlSettings | undefined): boolean {
+  return warmCapability(settings) === true;
+}
+
+/** True, what the settings lack for a warm transfer (a sentence), or undefined where the driver cannot do one at all. */
+export function warmCapability(settings: CallControlSettings | undefined): true | string | undefined {
   const effective: CallControlSettings = settings ?? { driver: 'events' };
   const factory = described.find((candidate) => candidate.name === effective.driver);
-  return factory?.warm?.(effective) ?? false;
+  return factory?.warm?.(effective);
 }
 
 /** The drivers that can carry out warm transfers (with suitable settings), for messages that name them. */

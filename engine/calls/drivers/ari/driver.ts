@@ -209,7 +209,7 @@ export const ariDriver: DriverFactory<AriCallControl> = {
   connection: 'persistent',
   keepsCaller: (settings) => (settings.transfer_method ?? 'bridge') === 'bridge',
   // A warm transfer originates the destination whatever transfer_method is: it needs the endpoint to dial.
-  warm: (settings) => settings.endpoint_template !== undefined,
+  warm: (settings) => settings.endpoint_template !== undefined || 'a warm transfer dials the destination itself: set call_control.endpoint_template, e.g. PJSIP/{destination}@trunk',
   secretNames: (settings) => [settings.password],
   create: (scope) => {
     const method = scope.settings.transfer_method ?? 'bridge';

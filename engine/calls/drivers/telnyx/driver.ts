@@ -51,7 +51,7 @@ import { TransferLegs } from './legs.ts';
 import { apiErrorReason, CALL_ENDED_CODE } from './outcomes.ts';
 import { readPublicKey, signatureProblem } from './signature.ts';
 import type { TelnyxCallControl } from '../../../manifests/types.ts';
-import { WarmTransfers } from './warm.ts';
+import { NO_CONNECTION_ID, WarmTransfers } from './warm.ts';
 import { commandState, readEvent } from './webhook-event.ts';
 
 export const NO_PUBLIC_URL = "the server's public URL is not set (--public-url / SWITCHBOARD_PUBLIC_URL); Telnyx cannot report transfer outcomes";
@@ -259,6 +259,6 @@ export const telnyxDriver: DriverFactory<TelnyxCallControl> = {
   connection: 'request',
   secretNames: (settings) => [settings.api_key],
   // A warm transfer dials a leg of its own, which Telnyx places only from a named Voice API application.
-  warm: (settings) => typeof settings.connection_id === 'string' && settings.connection_id !== '',
+  warm: (settings) => (typeof settings.connection_id === 'string' && settings.connection_id !== '') || NO_CONNECTION_ID,
   create: (scope) => new TelnyxDriver(scope),
 };

@@ -24,7 +24,7 @@ import { callAlreadyOver, updateRefusal } from './outcomes.ts';
 import { CALL_SID, DEFAULT_API_BASE, updateCall, type TwilioAccess, type TwilioAnswer } from './rest.ts';
 import { targetOf } from './targets.ts';
 import { dialTwiml, wayBackOf, type DialPlan } from './twiml.ts';
-import { WarmTransfers } from './warm.ts';
+import { NO_WAY_BACK, WarmTransfers } from './warm.ts';
 
 /** Transfers remembered for the callbacks' consistency check; older ones are forgotten first. */
 const MAX_REMEMBERED = 1000;
@@ -189,6 +189,6 @@ export const twilioDriver: DriverFactory<TwilioCallControl> = {
   connection: 'request',
   secretNames: (settings) => [settings.auth_token],
   // A warm transfer holds the caller in a conference, which ends the agent's stream: without a way back, nobody declining could be survived.
-  warm: (settings) => wayBackOf(settings) !== undefined,
+  warm: (settings) => wayBackOf(settings) !== undefined || NO_WAY_BACK,
   create: (scope) => new TwilioDriver(scope),
 };
