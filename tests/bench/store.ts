@@ -20,8 +20,9 @@
  *   lock, /healthz and /readyz polled throughout, and what became of the
  *   writes: none may be acknowledged while the lock is held (it could not
  *   have committed), and every acknowledged one must be in the file after.
- * - memory: RSS of a server with 0 and with 2,000 live calls, after full
- *   garbage collections asked through its inspector, per call.
+ * - memory: RSS of a server with 0, 2,000 and 4,000 live calls, after full
+ *   garbage collections asked through its inspector, per call: the first
+ *   2,000 (with what their first use compiles and caches) and the next.
  * - postgres: one node and two nodes on one PostgreSQL database behind nginx
  *   (the shipped cluster configuration), alternating, on the same load:
  *   p99 at 400/s open-loop and calls/s with 50 clients back to back.
@@ -418,10 +419,18 @@ async function heldLock(server: SqliteServer, calls: LiveCall[], mix: MixEntry[]
 
 interface MemoryResult {
   calls: number;
+  /** After start (and the contacts made through the admin API), before any call. */
   empty: MemoryFigures;
+  /** With `calls` live calls. */
   full: MemoryFigures;
+  /** With twice as many. */
+  double: MemoryFigures;
+  /** The first `calls` calls, with what their first use compiles and caches: an upper bound. */
   rssKiBPerCall: number;
   heapKiBPerCall: number;
+  /** The next `calls` calls. */
+  nextRssKiBPerCall: number;
+  nextHeapKiBPerCall: number;
 }
 
 async function memoryPerCall(): Promise<MemoryResult> {
@@ -429,16 +438,31 @@ async function memoryPerCall(): Promise<MemoryResult> {
   const inspector = await Inspector.connect(inspectorUrl(server.serve.output()));
   try {
     const base = server.serve.url;
-    // Warm-up: the code every call runs is compiled and the caches filled, then the calls end.
-    const warm = await openLiveCalls({ base, ...server, count: 100, batch: 90 });
-    await endLiveCalls(base, server.adminKey, warm);
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    const empty = await inspector.settledMemory();
-    const calls = await openLiveCalls({ base, ...server, count: CALLS, batch: 91 });
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    const full = await inspector.settledMemory();
-    const result = { calls: calls.length, empty, full, rssKiBPerCall: (full.rss - empty.rss) / calls.length / 1024, heapKiBPerCall: (full.heapUsed - empty.heapUsed) / calls.length / 1024 };
-    console.log(`memory: RSS ${(empty.rss / 2 ** 20).toFixed(1)} MiB with 0 calls, ${(full.rss / 2 ** 20).toFixed(1)} MiB with ${calls.length}: ${result.rssKiBPerCall.toFixed(1)} KiB a call (heap ${result.heapKiBPerCall.toFixed(1)} KiB)`);
+    const settled = async () => {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      return inspector.settledMemory();
+    };
+    const empty = await settled();
+    await openLiveCalls({ base, ...server, count: CALLS, batch: 91 });
+    const full = await settled();
+    await openLiveCalls({ base, ...server, count: CALLS, batch: 92 });
+    const double = await settled();
+    const perCall = (from: MemoryFigures, to: MemoryFigures, key: 'rss' | 'heapUsed') => (to[key] - from[key]) / CALLS / 1024;
+    const result: MemoryResult = {
+      calls: CALLS,
+      empty,
+      full,
+      double,
+      rssKiBPerCall: perCall(empty, full, 'rss'),
+      heapKiBPerCall: perCall(empty, full, 'heapUsed'),
+      nextRssKiBPerCall: perCall(full, double, 'rss'),
+      nextHeapKiBPerCall: perCall(full, double, 'heapUsed'),
+    };
+    const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
+    console.log(
+      `memory: RSS ${mib(empty.rss)} MiB with 0 calls, ${mib(full.rss)} MiB with ${CALLS}, ${mib(double.rss)} MiB with ${2 * CALLS}: ` +
+        `${result.rssKiBPerCall.toFixed(1)} KiB a call for the first ${CALLS} (heap ${result.heapKiBPerCall.toFixed(1)} KiB), ${result.nextRssKiBPerCall.toFixed(1)} KiB for the next (heap ${result.nextHeapKiBPerCall.toFixed(1)} KiB)`,
+    );
     return result;
   } finally {
     inspector.close();
@@ -504,6 +528,9 @@ async function clusterPhase(cluster: Cluster, nginx: RunningNginx, nodes: 1 | 2,
 
 interface PostgresResult {
   rounds: ClusterPhase[][];
+  /** Calls/s of two nodes over one, per round (the two phases of a round run back to back, so the machine's other work weighs on both alike). */
+  throughputRatios: number[];
+  /** The median of the rounds' ratios. */
   throughputRatio: number;
 }
 
@@ -519,9 +546,11 @@ async function postgresNodes(cluster: Cluster): Promise<PostgresResult> {
     for (let round = 0; round < ROUNDS; round += 1) {
       rounds.push([await clusterPhase(cluster, one, 1, batch++, round === 0), await clusterPhase(cluster, two, 2, batch++, false)]);
     }
-    const median = (list: number[]) => [...list].sort((x, y) => x - y)[Math.floor((list.length - 1) / 2)] as number;
-    const rate = (nodes: 1 | 2) => median(rounds.map((phases) => phases.find((phase) => phase.nodes === nodes)!.throughput.callsPerSecond));
-    return { rounds, throughputRatio: rate(2) / rate(1) };
+    const rate = (phases: ClusterPhase[], nodes: 1 | 2) => phases.find((phase) => phase.nodes === nodes)!.throughput.callsPerSecond;
+    const throughputRatios = rounds.map((phases) => rate(phases, 2) / rate(phases, 1));
+    const sorted = [...throughputRatios].sort((x, y) => x - y);
+    const middle = (sorted.length - 1) / 2;
+    return { rounds, throughputRatios, throughputRatio: ((sorted[Math.floor(middle)] as number) + (sorted[Math.ceil(middle)] as number)) / 2 };
   } finally {
     await one.stop();
     await two.stop();
@@ -533,7 +562,7 @@ async function postgresNodes(cluster: Cluster): Promise<PostgresResult> {
 async function main(): Promise<void> {
   const results: Record<string, unknown> = {
     measuredAt: new Date().toISOString(),
-    machine: { node: process.version, cpus: os.cpus().length, load: os.loadavg().map((value) => Number(value.toFixed(2))) },
+    machine: { node: process.version, cpus: os.cpus().length, load: os.loadavg().map((value) => Number(value.toFixed(2))), nice: os.getPriority() },
     load: { calls: CALLS, rate: RATE, secondsPerPhase: SECONDS, rounds: ROUNDS, contacts: CONTACTS, mix: WITH_LEADS.map((entry) => `${entry.tool} x${entry.weight}`) },
   };
   const rows: string[][] = [['figure', 'value', 'target']];
@@ -576,7 +605,7 @@ async function main(): Promise<void> {
   if (only.has('memory')) {
     const memory = await memoryPerCall();
     results.memory = memory;
-    rows.push([`RSS per live call (${memory.calls} calls; heap per call)`, `${memory.rssKiBPerCall.toFixed(1)} KiB (${memory.heapKiBPerCall.toFixed(1)} KiB)`, '<= 40 KiB']);
+    rows.push([`RSS per live call, the first ${memory.calls} / the next ${memory.calls} (heap)`, `${memory.rssKiBPerCall.toFixed(1)} / ${memory.nextRssKiBPerCall.toFixed(1)} KiB (${memory.heapKiBPerCall.toFixed(1)} / ${memory.nextHeapKiBPerCall.toFixed(1)} KiB)`, '<= 40 KiB']);
   }
 
   if (only.has('postgres') || only.has('crossing')) {
@@ -594,7 +623,7 @@ async function main(): Promise<void> {
             ]);
           }
         }
-        rows.push(['postgres, throughput two nodes / one (median of rounds)', postgres.throughputRatio.toFixed(2), '']);
+        rows.push(['postgres, calls/s of two nodes / one, per round (median)', `${postgres.throughputRatios.map((ratio) => ratio.toFixed(2)).join(', ')} (${postgres.throughputRatio.toFixed(2)})`, '']);
       }
       if (only.has('crossing')) {
         const crossing: CrossingFigures[] = [
