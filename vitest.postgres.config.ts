@@ -8,6 +8,10 @@ export default defineConfig({
     globalSetup: ['tests/global-setup.ts'],
     include: postgresFiles(),
     env: { SWITCHBOARD_TEST_ENGINES: 'postgres' },
+    // As in npm test (vitest.config.ts): shared worker processes, a module graph for each file.
+    setupFiles: ['tests/setup/each-file.ts'],
+    isolate: false,
+    maxWorkers: '100%',
     testTimeout: 20_000,
     hookTimeout: 20_000,
     pool: 'forks',

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { REPO_ROOT } from './helpers/server.ts';
-import { BROWSER, CLIENT_MATRIX, CLUSTER, POSTGRES_ONLY, RELIABILITY } from './suites.ts';
+import { BROWSER, CLIENT_MATRIX, CLUSTER, DEPLOY, GUIDES, POSTGRES_ONLY, RELIABILITY } from './suites.ts';
 
 interface TestConfig {
   test?: { include?: string[]; exclude?: string[] };
@@ -59,7 +59,7 @@ describe('the test suites', () => {
   });
 
   it('keep what needs real external parts out of npm test', async () => {
-    const heavy = [...CLUSTER, ...CLIENT_MATRIX, ...RELIABILITY, ...BROWSER, ...POSTGRES_ONLY];
+    const heavy = [...CLUSTER, ...CLIENT_MATRIX, ...DEPLOY, ...GUIDES, ...RELIABILITY, ...BROWSER, ...POSTGRES_ONLY];
     const unit = await filesOf('vitest.config.ts');
     expect(unit.filter((file) => heavy.some((glob) => path.matchesGlob(file, glob)))).toEqual([]);
     expect(unit).toContain('tests/suites.test.ts');

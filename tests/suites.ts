@@ -11,8 +11,14 @@ import path from 'node:path';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
-/** npm run test:cluster: several nodes on PostgreSQL behind a real nginx, and the nginx configuration they use. */
-export const CLUSTER = ['tests/cluster*.test.ts', 'tests/deploy-nginx.test.ts'];
+/** npm run test:cluster: several nodes on PostgreSQL behind a real nginx. */
+export const CLUSTER = ['tests/cluster*.test.ts'];
+
+/** npm run test:deploy: the ways to deploy, with the tools they use: npm (the package installed), rsync and git (manifests), nginx (its configuration checked). */
+export const DEPLOY = ['tests/package-install.test.ts', 'tests/deploy-*.test.ts'];
+
+/** npm run test:guides: the integration guides as a reader follows them, every shell block run against a real `switchboard serve`. */
+export const GUIDES = ['tests/integration-guides.test.ts'];
 
 /** npm run test:clients: MCP clients of other SDKs and languages (Python, Gemini, OpenAI Agents, the Inspector). */
 export const CLIENT_MATRIX = ['tests/client-matrix/**/*.test.ts'];
