@@ -113,6 +113,8 @@ const COMMON_ARGS = [
   '--log-format', 'json',
   // The load is not what the limits are about: no rate limit, room for every session, none closed meanwhile.
   '--rate-limit', '0',
+  // Concurrent first requests with a key a node has not verified yet each count as a failure until it verifies.
+  '--auth-failure-limit', '0',
   '--max-sessions', '100000',
   '--max-sessions-per-account', '100000',
   '--max-sessions-per-key', '100000',
