@@ -15,14 +15,10 @@ import { runCli, runCliProcess } from './helpers/cli.ts';
 import { REPO_ROOT, tempDir, writeManifests } from './helpers/server.ts';
 
 describe('bin/switchboard.mjs', () => {
-  it('prints what main() prints, and runs a command through its TypeScript loader', async () => {
-    const help = await runCliProcess(['--help']);
-    expect(help.code).toBe(0);
-    expect(help.stdout).toBe((await runCli(['--help'])).stdout);
-    expect(help.stdout).toContain('\n  validate ');
-
+  it('runs a command through its TypeScript loader, printing what main() prints', async () => {
     const valid = await runCliProcess(['validate', 'personas']);
     expect(valid.stderr).toMatch(/^\d+ files valid: \d+ accounts, \d+ personas/);
+    expect(valid.stderr.replace(/\(\d+ ms\)/, '')).toBe((await runCli(['validate', 'personas'])).stderr.replace(/\(\d+ ms\)/, ''));
     expect(valid.code).toBe(0);
   });
 
