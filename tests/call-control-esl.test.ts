@@ -197,9 +197,10 @@ describe('bridge transfers', () => {
     await eventually(() => (fs.channels.has(leg) ? true : undefined));
     fs.hangup(uuid, 'NORMAL_CLEARING');
     await eventually(() => (fs.kills.includes(leg) ? true : undefined));
+    // The command's failure and the call's end are two writes; the history holds both once both are made.
     const info = await eventually(async () => {
       const body = await callInfo('fusion', uuid);
-      return body.commands[0]?.status === 'failed' ? body : undefined;
+      return body.commands[0]?.status === 'failed' && body.call.state === 'ended' ? body : undefined;
     });
     expect(info.call).toMatchObject({ state: 'ended', end_reason: 'NORMAL_CLEARING' });
     expect(info.commands[0]?.reason).toBe('the caller hung up before the transfer was completed');

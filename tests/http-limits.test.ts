@@ -185,6 +185,22 @@ describe('failed authentications', () => {
     pending[0]?.(true);
     expect(() => racing.admit('192.0.2.9', () => false)).not.toThrow();
   });
+
+  it('makes an attempt wait for the look-ups holding the last failures, then judges it on what they left', async () => {
+    const limiter = new AuthFailureLimiter(2, new FixedClock(0));
+    const held = [limiter.admit('192.0.2.10', () => false), limiter.admit('192.0.2.10', () => false)];
+    let admitted: ((verified: boolean) => void) | undefined;
+    const waiting = limiter.admitWhenChecked('192.0.2.10', () => false).then((settle) => (admitted = settle));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(admitted).toBeUndefined();
+    held[0]?.(true);
+    await waiting;
+    expect(admitted).toBeTypeOf('function');
+    // Both held failures real now: the next attempt is refused at once, without waiting.
+    held[1]?.(false);
+    admitted?.(false);
+    await expect(limiter.admitWhenChecked('192.0.2.10', () => false)).rejects.toThrow(/Too many failed authentications/);
+  });
 });
 
 describe('paths whose percent-encoding does not decode', () => {

@@ -26,9 +26,15 @@ import { SwitchboardError } from '../errors.ts';
 interface Bucket {
   tokens: number;
   updatedAt: number;
+  /** Failures taken in advance by attempts whose key is still being looked up. */
+  pending: number;
+  /** Attempts waiting for those look-ups to end (admitWhenChecked). */
+  waiters: (() => void)[];
 }
 
 const SWEEP_MS = 60_000;
+/** Longest an attempt waits for the look-ups ahead of it before it is judged on what is left (real time: a look-up is). */
+const CHECK_WAIT_MS = 5_000;
 
 /** The address failures are counted under: IPv4 as it is (IPv4-mapped IPv6 included), IPv6 by its /64. */
 export function addressKey(remoteAddress: string | undefined): string {
@@ -84,10 +90,38 @@ export class AuthFailureLimiter {
     }
     bucket.tokens = tokens - 1;
     bucket.updatedAt = Math.max(now, bucket.updatedAt);
+    bucket.pending += 1;
     return (verified) => {
+      bucket.pending -= 1;
       if (verified) bucket.tokens = Math.min(this.perMinute, bucket.tokens + 1);
       else if (bucket.tokens < 1 && tokens >= 1) this.onThrottled(addressKey(remoteAddress));
+      for (const wake of bucket.waiters.splice(0)) wake();
     };
+  }
+
+  /**
+   * admit for an attempt whose key is looked up asynchronously. When the
+   * address's failures are used up only by attempts still being checked,
+   * it waits for them rather than refusing: a voice bridge that opens fifty
+   * calls at once with a key this server has not verified yet gets fifty
+   * answers, while guesses sent together still pass at most as many at a
+   * time as the address has failures left.
+   */
+  async admitWhenChecked(remoteAddress: string | undefined, inUse: () => boolean): Promise<(verified: boolean) => void> {
+    if (this.perMinute <= 0) return () => undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), CHECK_WAIT_MS)));
+    try {
+      for (let waitedLong = false; ; ) {
+        const now = this.clock.now();
+        const bucket = this.bucketOf(addressKey(remoteAddress), now);
+        if (waitedLong || this.refilled(bucket, now) >= 1 || bucket.pending === 0 || inUse()) return this.admit(remoteAddress, inUse);
+        const woken = new Promise<'woken'>((resolve) => bucket.waiters.push(() => resolve('woken')));
+        waitedLong = (await Promise.race([woken, late])) === 'late';
+      }
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private bucketOf(key: string, now: number): Bucket {
@@ -95,7 +129,7 @@ export class AuthFailureLimiter {
     let bucket = this.buckets.get(key);
     if (!bucket) {
       if (this.buckets.size >= this.maxAddresses) this.buckets.delete(this.buckets.keys().next().value as string);
-      bucket = { tokens: this.perMinute, updatedAt: now };
+      bucket = { tokens: this.perMinute, updatedAt: now, pending: 0, waiters: [] };
       this.buckets.set(key, bucket);
     }
     return bucket;
@@ -122,6 +156,6 @@ export class AuthFailureLimiter {
   /** Drops buckets that have refilled: they hold nothing a new bucket would not. */
   private sweep(now: number): void {
     this.lastSweep = now;
-    for (const [key, bucket] of this.buckets) if (this.refilled(bucket, now) >= this.perMinute) this.buckets.delete(key);
+    for (const [key, bucket] of this.buckets) if (bucket.pending === 0 && this.refilled(bucket, now) >= this.perMinute) this.buckets.delete(key);
   }
 }

@@ -95,7 +95,7 @@ export async function authenticate(req: Pick<IncomingMessage, 'headers' | 'socke
   const key = presentedKey(req.headers);
   if (!key) throw new SwitchboardError('AUTH_KEY_MISSING', 'Missing API key: send it in the X-API-Key header');
   const address = req.socket.remoteAddress;
-  const settle = failures?.admit(address, () => keys.isInUse(key));
+  const settle = await failures?.admitWhenChecked(address, () => keys.isInUse(key));
   const record = key.length > 200 ? undefined : await keys.verify(key);
   settle?.(record !== undefined);
   if (!record) {
