@@ -3,16 +3,13 @@
  * the context headers under every accepted name, and refusals that name what
  * is wrong without revealing other tenants.
  */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { runCli } from './helpers/cli.ts';
 import { initializeBody, post, rpcError } from './helpers/http.ts';
-import { callHeaders, connect, eventually, REPO_ROOT, startTestServer, textOf, type TestServer } from './helpers/server.ts';
+import { callHeaders, connect, eventually, startTestServer, textOf, type TestServer } from './helpers/server.ts';
 import { basicManifests, testToolKinds } from './helpers/test-tools.ts';
 
-const run = promisify(execFile);
 let server: TestServer;
 let acmeKey: string;
 
@@ -65,12 +62,13 @@ describe('API keys', () => {
   });
 
   it('stops accepting a key revoked with the CLI while the server runs', async () => {
-    const created = await run(process.execPath, [`${REPO_ROOT}/bin/switchboard.mjs`, 'keys', 'create', '--account', 'acme', '--json', '--data', server.dataDir]);
+    const created = await runCli(['keys', 'create', '--account', 'acme', '--json', '--data', server.dataDir]);
+    expect(created.code, created.stderr).toBe(0);
     const { id, key } = JSON.parse(created.stdout) as { id: string; key: string };
     const client = await connect(server, callHeaders({ key }));
     expect(textOf(await client.callTool({ name: 'echo', arguments: { text: 'before' } }))).toBe('echo: before');
 
-    await run(process.execPath, [`${REPO_ROOT}/bin/switchboard.mjs`, 'keys', 'revoke', id, '--data', server.dataDir]);
+    expect((await runCli(['keys', 'revoke', id, '--data', server.dataDir])).code).toBe(0);
     const refused = await eventually(async () => {
       const response = await post(server, callHeaders({ key }), initializeBody());
       return response.status === 401 ? response : undefined;
