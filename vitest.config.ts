@@ -5,9 +5,10 @@ import { BROWSER, CLIENT_MATRIX, CLUSTER, DEPLOY, GUIDES, POSTGRES_ONLY, RELIABI
 /**
  * npm test: unit and integration tests against the wire-level fakes, on
  * SQLite; no PostgreSQL, nginx or other clients to install (tests/suites.ts
- * says what runs where). Files share worker processes, one a core, each file
- * with a module graph of its own and held to stopping what it starts
- * (tests/setup/each-file.ts).
+ * says what runs where). Files share worker processes, each file with a
+ * module graph of its own and held to stopping what it starts
+ * (tests/setup/each-file.ts). Half again as many workers as cores: most of a
+ * test's time is spent waiting on servers, timers and child processes.
  */
 export default defineConfig({
   test: {
@@ -19,6 +20,6 @@ export default defineConfig({
     hookTimeout: 20_000,
     pool: 'forks',
     isolate: false,
-    maxWorkers: '100%',
+    maxWorkers: '150%',
   },
 });

@@ -11,7 +11,7 @@ export default defineConfig({
     // As in npm test (vitest.config.ts): shared worker processes, a module graph for each file.
     setupFiles: ['tests/setup/each-file.ts'],
     isolate: false,
-    maxWorkers: '100%',
+    maxWorkers: '150%',
     testTimeout: 20_000,
     hookTimeout: 20_000,
     pool: 'forks',
