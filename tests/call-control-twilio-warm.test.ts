@@ -211,8 +211,8 @@ describe('Twilio warm transfer', () => {
     const call = fake.calls.get(sid);
     expect(call?.streams).toEqual([{ url: STREAM_URL, parameters: { call_id: callId, resumed: 'true' } }]);
     expect(call?.status).toBe('in-progress');
-    const leave = fake.callbacks.find((callback) => callback.kind === 'conference' && callback.params.CallSid === sid && callback.params.StatusCallbackEvent === 'participant-leave');
-    expect(leave?.params.ReasonParticipantLeft).toBe('participant_updated_via_api');
+    const leave = await eventually(() => fake.callbacks.find((callback) => callback.kind === 'conference' && callback.params.CallSid === sid && callback.params.StatusCallbackEvent === 'participant-leave'), 5000, "the caller's leaving the conference");
+    expect(leave.params.ReasonParticipantLeft).toBe('participant_updated_via_api');
     const leg = legTo('+12125550102');
     expect(leg.pressed).toEqual(['2']);
     await eventually(() => (leg.status === 'completed' ? true : undefined), 5000, 'the declined leg to hang up');

@@ -157,6 +157,8 @@ export class WarmTransfers {
     const header = summaryVariable(summary);
     if (header) variables.push(originateVariable(`sip_h_${SUMMARY_HEADER}`, header));
     pending.state = 'dialing';
+    // Recorded before the originate is sent: FreeSWITCH's ringing can come before its answer to bgapi.
+    this.step(pending, 'dialing', { leg: pending.leg, job: pending.job });
     this.jobs.set(pending.job, pending);
     this.legs.set(pending.leg, pending);
     this.arm(pending, request.ringTimeoutMs + BRIDGE_GRACE_MS, () => this.overdue(pending));
@@ -175,7 +177,6 @@ export class WarmTransfers {
       await this.end(pending, failed(`FreeSWITCH refused the command (${readResult(reply).text})`));
       return { kind: 'sent' };
     }
-    if (pending.state === 'dialing') this.step(pending, 'dialing', { leg: pending.leg, job: pending.job });
     return { kind: 'sent' };
   }
 
