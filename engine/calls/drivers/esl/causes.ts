@@ -62,6 +62,12 @@ const WORDS: Readonly<Record<string, string>> = {
   DESTINATION_UNREACHABLE: 'the destination is unreachable',
 };
 
+/** A transfer that did not happen, with the reason in words; `failed` unless the destination was not reached. */
+export const failed = (reason: string, outcome: FailureOutcome = 'failed'): Verdict & { success: false } => ({ success: false, outcome, reason });
+
+/** A destination that may go into a dial string as it is (an extension, a number, a user@domain part). */
+export const DIAL = /^[A-Za-z0-9+*#._-]{1,64}$/;
+
 /** A hang-up cause as a transfer's failure: busy, no answer and declined leave room for a fallback. */
 export function causeVerdict(cause: string, fallbackText = ''): Verdict & { success: false; outcome: FailureOutcome } {
   const known = CAUSE.test(cause) ? cause : '';

@@ -29,7 +29,7 @@ import type { Logger } from '../../../logging.ts';
 import type { Verdict } from '../../types.ts';
 import { SUMMARY_HEADER } from '../../warm.ts';
 import { fillTemplate, type DriverSink, type SendRequest, type SendResult } from '../driver.ts';
-import { causeVerdict, readResult, SAFE_CALLER } from './causes.ts';
+import { causeVerdict, DIAL, failed, readResult, SAFE_CALLER } from './causes.ts';
 import { EslError, type EslConnection } from './connection.ts';
 import type { EslEvent } from './parser.ts';
 import { originateVariable, summaryVariable } from './warm-commands.ts';
@@ -38,7 +38,6 @@ import { originateVariable, summaryVariable } from './warm-commands.ts';
 export const BRIDGE_GRACE_MS = 5_000;
 /** How long a job is remembered after it was given up, to hang up a leg that answers after all. */
 const FORGET_AFTER_MS = 10 * 60_000;
-const DIAL = /^[A-Za-z0-9+*#._-]{1,64}$/;
 
 interface Pending {
   kind: 'blind' | 'bridge';
@@ -57,7 +56,6 @@ interface Pending {
   timer?: NodeJS.Timeout;
 }
 
-const failed = (reason: string, outcome: 'failed' | 'busy' | 'no_answer' | 'rejected' = 'failed'): Verdict => ({ success: false, outcome, reason });
 
 export interface TransferSettings {
   method: 'blind' | 'bridge';

@@ -35,7 +35,7 @@ import type { Logger } from '../../../logging.ts';
 import type { Verdict } from '../../types.ts';
 import { BRIEFING_LIMIT_MS, briefingUrl, SUMMARY_HEADER, WARM_REASONS, ACCEPT_DIGIT, DECLINE_DIGIT, notReturned, type WarmSettings, type WarmStep } from '../../warm.ts';
 import { fillTemplate, type DriverSink, type SendRequest, type SendResult } from '../driver.ts';
-import { causeVerdict, readResult, SAFE_CALLER } from './causes.ts';
+import { causeVerdict, DIAL, failed, readResult, SAFE_CALLER } from './causes.ts';
 import { EslError, type EslConnection } from './connection.ts';
 import type { EslEvent } from './parser.ts';
 import { BRIDGE_GRACE_MS } from './transfers.ts';
@@ -43,7 +43,6 @@ import { briefedEventApp, briefingPlan, holdStream, originateVariable, summaryVa
 
 /** How long a job is remembered after the transfer was given up, to hang up a leg that answers after all. */
 const FORGET_AFTER_MS = 10 * 60_000;
-const DIAL = /^[A-Za-z0-9+*#._-]{1,64}$/;
 
 /**
  * holding: the hold music is being started. dialing: the destination rings.
@@ -80,7 +79,6 @@ export interface WarmTransferSettings {
   warm: WarmSettings;
 }
 
-const failed = (reason: string, outcome: 'failed' | 'busy' | 'no_answer' | 'rejected' = 'failed'): Verdict & { success: false } => ({ success: false, outcome, reason });
 
 export class WarmTransfers {
   private readonly jobs = new Map<string, Warm>();
