@@ -28,7 +28,7 @@
  * nothing here depends on which driver that is.
  *
  * Whatever a driver says (reasons, steps, health) is masked on its way in
- * (`fromDriver`): drivers quote their phone system, which may quote a
+ * (`fromDriver`, in driver-reports.ts, which writes what drivers report in their order): drivers quote their phone system, which may quote a
  * credential back, and these texts reach the call history, the logs and
  * the agent.
  */
@@ -41,19 +41,20 @@ import type { Logger } from '../logging.ts';
 import type { AccountEntry } from '../manifests/entries.ts';
 import type { CallControlSettings } from '../manifests/types.ts';
 import type { OutboundClient } from '../outbound/client.ts';
-import { knownSecretsMask, maskKnownSecrets, type SecretSource } from '../secrets.ts';
+import type { SecretSource } from '../secrets.ts';
 import type { Executor, StoreEngine } from '../store/engine.ts';
 import type { DndStore } from '../users/dnd-store.ts';
 import type { CallContext } from '../vocabulary/call-context.ts';
 import type { CallControlMetrics } from '../vocabulary/metric-sinks.ts';
 import { AcrossNodes } from './across-nodes.ts';
-import type { CallControlDriver, DriverFactory, DriverHealth, DriverScope, DriverSink, SendRequest, SendResult } from './drivers/driver.ts';
+import type { CallControlDriver, DriverFactory, DriverHealth, DriverScope, SendRequest, SendResult } from './drivers/driver.ts';
 import { EventStreams } from './drivers/events.ts';
 import { EventsAcrossNodes } from './drivers/events-nodes.ts';
 import { HeldDriver } from './drivers/held.ts';
 import { builtinDrivers } from './drivers/index.ts';
 import { DriverPool } from './drivers/pool.ts';
 import { HangupRunner } from './hangup-job.ts';
+import { DriverReports, fromDriver } from './driver-reports.ts';
 import { CallStore } from './store.ts';
 import {
   DEFAULT_ACK_TIMEOUT_SECONDS,
@@ -109,19 +110,6 @@ export const SETTLED_CHANNEL = 'call_commands_settled';
 export const HANGUP_STALE_MS = 60_000;
 const LIVE_STATES: readonly CallState[] = ['active', 'transferring', 'transferred', 'ending'];
 
-/** A driver's word with every secret value the server has handed out masked. */
-const fromDriver = {
-  text: (text: string): string => maskKnownSecrets(text),
-  verdict: (verdict: Verdict): Verdict => (verdict.success ? verdict : { ...verdict, reason: maskKnownSecrets(verdict.reason) }),
-  result: (result: SendResult): SendResult => {
-    if (result.kind === 'done') return { kind: 'done', verdict: fromDriver.verdict(result.verdict) };
-    if (result.kind === 'sent') return result;
-    return { ...result, reason: maskKnownSecrets(result.reason) };
-  },
-  health: (health: DriverHealth): DriverHealth => (health.reason === null ? health : { ...health, reason: maskKnownSecrets(health.reason) }),
-  detail: (detail: Record<string, unknown> | undefined): Record<string, unknown> | null => (detail ? (knownSecretsMask().maskDeep(detail) as Record<string, unknown>) : null),
-};
-const STEP = /^[a-z_]{1,32}$/;
 
 /** What the tool needs to start a transfer. */
 export interface TransferRequest {
@@ -143,11 +131,19 @@ export class CallControl {
   private readonly eventsAcrossNodes: EventsAcrossNodes | undefined;
   private readonly waiters = new CommandWaiters();
   private readonly events = new EventEmitter<CallControlEvents>();
-  /** Per account, the tail of the driver reports still being written (see `report`). */
-  private readonly reports = new Map<string, Promise<void>>();
+  /** What drivers report, written in the order they reported it (driver-reports.ts). */
+  private readonly reports: DriverReports;
 
   constructor(private readonly deps: CallControlDeps) {
     this.store = new CallStore(deps.store);
+    this.reports = new DriverReports({
+      store: this.store,
+      log: deps.log,
+      dnd: deps.dnd,
+      now: () => this.now(),
+      settle: (id, verdict, via) => this.settle(id, verdict, via),
+      endCall: (accountId, callId, reason, notify) => this.endCall(accountId, callId, reason, notify),
+    });
     this.streams = new EventStreams(
       this.store,
       deps.clock,
@@ -239,7 +235,7 @@ export class CallControl {
    */
   async end(accountId: string, callId: string, reason: string, notify = false): Promise<CallRecord> {
     // What the account's driver reported before (a command delivered, say) is written first: it decides what is withdrawn.
-    await this.reports.get(accountId);
+    await this.reports.written(accountId);
     return this.endCall(accountId, callId, reason, notify);
   }
 
@@ -535,7 +531,7 @@ export class CallControl {
 
   private async withdraw(command: CommandRecord, reason: string): Promise<boolean> {
     // A driver's word that the command was delivered, reported before now, is written first: a delivered command is never withdrawn.
-    await this.reports.get(command.accountId);
+    await this.reports.written(command.accountId);
     const withdrawn = await this.transaction(async (tx) => {
       await this.store.lockCall(command.accountId, command.callId, tx);
       if (!(await this.store.withdrawUndelivered(command.id, reason, this.now(), tx))) return false;
@@ -588,28 +584,8 @@ export class CallControl {
   }
 
   /** Resolves once the driver reports queued so far (of one account, or of all) are written: before a callback is answered, at shutdown. */
-  async reportsWritten(accountId?: string): Promise<void> {
-    await (accountId === undefined ? Promise.all([...this.reports.values()]) : this.reports.get(accountId));
-  }
-
-  /**
-   * Queues a driver's report behind the account's earlier ones and writes it:
-   * drivers call their sink synchronously from socket handlers, and the
-   * history must keep the order they reported in (ringing before answered
-   * before the verdict). A report that fails is logged at error with its
-   * command id; the chain goes on with the next one.
-   */
-  private report(accountId: string, what: string, commandId: number | null, work: () => Promise<unknown>): void {
-    const written = (this.reports.get(accountId) ?? Promise.resolve())
-      .then(work)
-      .then(
-        () => undefined,
-        (error: unknown) => this.deps.log.error({ err: error, event: 'call_control_report_failed', account: accountId, report: what, command: commandId }, `the phone system's ${what} could not be recorded`),
-      );
-    this.reports.set(accountId, written);
-    void written.then(() => {
-      if (this.reports.get(accountId) === written) this.reports.delete(accountId);
-    });
+  reportsWritten(accountId?: string): Promise<void> {
+    return this.reports.written(accountId);
   }
 
   private scopeFor(account: AccountEntry, settings: CallControlSettings): DriverScope {
@@ -617,7 +593,7 @@ export class CallControl {
     return {
       accountId: account.id,
       settings,
-      sink: this.sinkFor(account, settings.driver),
+      sink: this.reports.sinkFor(account, settings.driver),
       clock,
       log: this.deps.log.child({ account: account.id, driver: settings.driver }),
       secrets,
@@ -629,62 +605,6 @@ export class CallControl {
         if (command?.accountId !== account.id) return undefined;
         const call = await this.store.call(command.accountId, command.callId);
         return { status: command.status, callRef: call?.pbxCallRef ?? command.callId };
-      },
-    };
-  }
-
-  /** What one account's driver may do: only ever to that account's commands and calls. */
-  private sinkFor(account: AccountEntry, driver: DriverName): DriverSink {
-    const accountId = account.id;
-    const owned = async (id: number): Promise<CommandRecord | undefined> => {
-      const command = await this.store.command(id);
-      return command?.accountId === accountId ? command : undefined;
-    };
-    const log = this.deps.log;
-    return {
-      // Times are taken when the driver reports, not when the report's turn to be written comes.
-      delivered: (id) => {
-        const at = this.now();
-        this.report(accountId, 'delivery', id, async () => {
-          if (await owned(id)) await this.store.markDelivered(id, at);
-        });
-      },
-      attempt: (id, attempt, failure) => {
-        const at = this.now();
-        this.report(accountId, 'attempt', id, async () => {
-          const command = await owned(id);
-          if (!command) return;
-          await this.store.countAttempt(id);
-          if (failure) await this.store.addEvent(accountId, command.callId, 'command_attempt_failed', at, id, { attempt, failure: fromDriver.text(failure) });
-        });
-      },
-      settle: (id, verdict) =>
-        this.report(accountId, 'verdict', id, async () => {
-          if (await owned(id)) await this.settle(id, fromDriver.verdict(verdict), driver);
-        }),
-      step: (id, step, detail) => {
-        const at = this.now();
-        this.report(accountId, 'step', id, async () => {
-          const command = await owned(id);
-          if (command && STEP.test(step)) await this.store.addEvent(accountId, command.callId, `command_${step}`, at, id, fromDriver.detail(detail));
-        });
-      },
-      callEnded: (ref, reason) =>
-        this.report(accountId, 'end of a call', null, async () => {
-          const call = await this.store.callByRef(accountId, ref);
-          // Not `end`: that waits for this very chain.
-          if (call) await this.endCall(accountId, call.callId, fromDriver.text(reason), true);
-        }),
-      presence: (extension, dnd) => {
-        for (const user of account.users.values()) {
-          if (user.extension !== extension) continue;
-          void this.deps.dnd.follow(accountId, user.id, dnd, `pbx:${driver}`).catch((error: unknown) => log.warn({ err: error, event: 'presence_not_stored', account: accountId, user: user.id }, 'DND from the phone system was not stored'));
-        }
-      },
-      healthChanged: (health) => {
-        const entry = { event: 'call_control_health', account: accountId, driver, state: health.state, reason: fromDriver.health(health).reason };
-        if (health.state === 'down') log.warn(entry, 'phone system connection is down');
-        else log.info(entry, `phone system connection is ${health.state}`);
       },
     };
   }
